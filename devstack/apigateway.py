@@ -1,0 +1,211 @@
+"""A local stand-in for API Gateway (REST API, Lambda proxy integration), driven by template.yaml.
+
+It matches a request to the template's Api events as API Gateway does (a literal segment beats
+`{param}`, which beats `{proxy+}`; a method defined on the resource beats ANY), builds the
+`aws-proxy` event that API Gateway sends (compare `sam local generate-event apigateway aws-proxy`),
+invokes the function and turns its result into the HTTP response. A trailing slash is ignored in
+matching: the original clients call `/api/solar-plant/` and `/api/solar-plant/data/`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from devstack.lambdas import InvocationError, LambdaRuntime
+from devstack.template import ApiRoute
+
+_LITERAL, _PARAM, _GREEDY = 3, 2, 1
+
+
+def _segments(path: str) -> list[str]:
+    return [s for s in path.strip("/").split("/") if s] if path.strip("/") else []
+
+
+def match_route(
+    routes: list[ApiRoute], method: str, path: str
+) -> tuple[ApiRoute | None, dict[str, str], str | None]:
+    """The route for a request, its path parameters, and the resource path that matched.
+
+    Returns (None, {}, resource) when a resource matched but has no such method, and
+    (None, {}, None) when no resource matched.
+    """
+    request = [unquote(s) for s in _segments(path)]
+    best: tuple[tuple[int, ...], str, dict[str, str]] | None = None
+    for resource in {r.path for r in routes}:
+        params = _match(_segments(resource), request)
+        if params is None:
+            continue
+        rank = tuple(_rank(s) for s in _segments(resource))
+        if best is None or rank > best[0]:
+            best = (rank, resource, params)
+    if best is None:
+        return None, {}, None
+    _, resource, params = best
+    on_resource = [r for r in routes if r.path == resource]
+    for wanted in (method, "ANY"):
+        for route in on_resource:
+            if route.method == wanted:
+                return route, params, resource
+    return None, {}, resource
+
+
+def _rank(segment: str) -> int:
+    if segment.startswith("{") and segment.endswith("+}"):
+        return _GREEDY
+    if segment.startswith("{"):
+        return _PARAM
+    return _LITERAL
+
+
+def _match(resource: list[str], request: list[str]) -> dict[str, str] | None:
+    params: dict[str, str] = {}
+    for i, segment in enumerate(resource):
+        kind = _rank(segment)
+        if kind == _GREEDY:
+            if i >= len(request):
+                return None
+            params[segment[1:-2]] = "/".join(request[i:])
+            return params
+        if i >= len(request):
+            return None
+        if kind == _PARAM:
+            params[segment[1:-1]] = request[i]
+        elif segment != request[i]:
+            return None
+    return params if len(resource) == len(request) else None
+
+
+def build_event(
+    route: ApiRoute,
+    method: str,
+    raw_path: str,
+    path_params: dict[str, str],
+    headers: list[tuple[str, str]],
+    body: bytes,
+    stage: str,
+    source_ip: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """The Lambda proxy integration event API Gateway (REST) sends for this request."""
+    split = urlsplit(raw_path)
+    path = unquote(split.path)
+    query = parse_qsl(split.query, keep_blank_values=True)
+    multi_query: dict[str, list[str]] = {}
+    for key, value in query:
+        multi_query.setdefault(key, []).append(value)
+    multi_headers: dict[str, list[str]] = {}
+    for key, value in headers:
+        multi_headers.setdefault(key, []).append(value)
+    try:
+        text, is_b64 = (body.decode("utf-8"), False) if body else (None, False)
+    except UnicodeDecodeError:
+        text, is_b64 = base64.b64encode(body).decode(), True
+    now = datetime.now(UTC)
+    header_map = {k: v[-1] for k, v in multi_headers.items()}
+    return {
+        "resource": route.path,
+        "path": path,
+        "httpMethod": method,
+        "headers": header_map or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": path_params or None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "resourceId": "local",
+            "resourcePath": route.path,
+            "httpMethod": method,
+            "path": f"/{stage}{path}",
+            "stage": stage,
+            "protocol": "HTTP/1.1",
+            "requestId": str(uuid.uuid4()),
+            "extendedRequestId": str(uuid.uuid4()),
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "domainName": "127.0.0.1",
+            "identity": {
+                "sourceIp": source_ip,
+                "userAgent": header_map.get("User-Agent") or header_map.get("user-agent"),
+            },
+        },
+        "body": text,
+        "isBase64Encoded": is_b64,
+    }
+
+
+def _gateway_error(status: int, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    return status, [("Content-Type", "application/json")], json.dumps({"message": message}).encode()
+
+
+def to_http(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Turn a proxy integration result into (status, headers, body), or a 502 as API Gateway does."""
+    if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
+        return _gateway_error(502, "Internal server error")
+    headers = [(k, str(v)) for k, v in (result.get("headers") or {}).items()]
+    for key, values in (result.get("multiValueHeaders") or {}).items():
+        headers += [(key, str(v)) for v in values]
+    body = result.get("body") or ""
+    data = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
+    return result["statusCode"], headers, data
+
+
+class ApiGateway(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(
+        self, host: str, port: int, routes: list[ApiRoute], runtime: LambdaRuntime, stage: str
+    ) -> None:
+        super().__init__((host, port), _Handler)
+        self.routes = routes
+        self.runtime = runtime
+        self.stage = stage
+
+    def handle(
+        self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        route, params, _ = match_route(self.routes, method, urlsplit(raw_path).path)
+        if route is None:
+            # API Gateway answers both cases with 403 "Missing Authentication Token".
+            return _gateway_error(403, "Missing Authentication Token")
+        event = build_event(route, method, raw_path, params, headers, body, self.stage)
+        try:
+            result = self.runtime.invoke(route.function, event)
+        except InvocationError as error:
+            print(f"{route.function} failed: {error}", file=sys.stderr)
+            for line in error.payload.get("stackTrace", []):
+                print(f"    {line}", file=sys.stderr)
+            return _gateway_error(502, "Internal server error")
+        return to_http(result)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ApiGateway
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        status, headers, data = self.server.handle(self.command, self.path, list(self.headers.items()), body)
+        self.send_response(status)
+        for key, value in headers:
+            if key.lower() not in ("content-length", "connection"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815
+
+    def log_message(self, format: str, *args: Any) -> None:
+        sys.stderr.write(f"api  {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")

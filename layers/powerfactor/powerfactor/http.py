@@ -1,0 +1,173 @@
+"""HTTP edge shared by the API functions: the resolver, and the one place errors become responses.
+
+Every error, on every route, has the body `{"error": {"status", "code", "message", "details"}}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from pynamodb.exceptions import PynamoDBException
+
+from powerfactor.errors import InvalidCursor, NameTaken, PlantNotFound, PowerFactorError
+from powerfactor.models import ErrorBody, ErrorDetail, ErrorResponse
+
+logger = Logger(child=True)
+
+_DOMAIN_STATUS: dict[type[PowerFactorError], tuple[HTTPStatus, str]] = {
+    PlantNotFound: (HTTPStatus.NOT_FOUND, "plant_not_found"),
+    NameTaken: (HTTPStatus.CONFLICT, "name_taken"),
+    InvalidCursor: (HTTPStatus.BAD_REQUEST, "invalid_cursor"),
+}
+
+#: Documented on every route of the OpenAPI schema.
+ERROR_RESPONSES: dict[int, dict[str, Any]] = {
+    400: {
+        "description": "Malformed request (e.g. body not JSON)",
+        "content": {"application/json": {"model": ErrorResponse}},
+    },
+    422: {
+        "description": "Invalid parameter or body",
+        "content": {"application/json": {"model": ErrorResponse}},
+    },
+}
+
+
+def error_response(
+    status: HTTPStatus,
+    code: str,
+    message: str,
+    details: list[ErrorDetail] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = ErrorResponse(
+        error=ErrorBody(status=status.value, code=code, message=message, details=details or [])
+    )
+    return Response(
+        status_code=status.value,
+        content_type=content_types.APPLICATION_JSON,
+        body=body.model_dump_json(),
+        headers=headers,
+    )
+
+
+def _location(loc: Any) -> str:
+    parts = [str(p) for p in (loc or ())]
+    # pydantic reports the body of a model argument as ("body", <field>...); keep it readable.
+    return ".".join(parts) if parts else "request"
+
+
+def _validation_details(error: RequestValidationError) -> list[ErrorDetail]:
+    return [
+        ErrorDetail(
+            location=_location(item.get("loc")),
+            message=str(item.get("msg") or item.get("type")),
+            type=str(item.get("type")),
+        )
+        for item in error.errors()
+    ]
+
+
+def _allowed_methods(app: APIGatewayRestResolver, path: str) -> list[str]:
+    """Methods of the routes whose path matches, for telling 405 from 404."""
+    routes = app._static_routes + app._dynamic_routes
+    return sorted({route.method for route in routes if route.rule.match(path)})
+
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+class JsonApiResolver(APIGatewayRestResolver):
+    """A REST resolver whose bodies are always JSON.
+
+    `curl -d` labels its body as a form; PowerFactor reads every body as JSON, so a form label is
+    rewritten to application/json before validation (other non-JSON types get a 415). A body
+    that is not UTF-8 cannot be JSON: it reaches validation as text with replacement characters,
+    which fails as malformed JSON (400) instead of crashing the decoder.
+    """
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if event.get("isBase64Encoded") and event.get("body"):
+            try:
+                raw = base64.b64decode(event["body"], validate=True)
+            except binascii.Error:
+                raw = str(event["body"]).encode()
+            event = {**event, "body": raw.decode("utf-8", errors="replace"), "isBase64Encoded": False}
+        for key in ("headers", "multiValueHeaders"):
+            headers = event.get(key) or {}
+            for name, value in headers.items():
+                if name.lower() != "content-type":
+                    continue
+                values = value if isinstance(value, list) else [value]
+                if any(str(v).lower().startswith(_FORM) for v in values):
+                    headers[name] = ["application/json"] if isinstance(value, list) else "application/json"
+        return super().resolve(event, context)
+
+
+def create_resolver() -> JsonApiResolver:
+    """A resolver with request validation and PowerFactor's error mapping."""
+    app = JsonApiResolver(enable_validation=True)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_type(error: RequestUnsupportedContentType) -> Response:
+        return error_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as JSON"
+        )
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response:
+        details = _validation_details(error)
+        if any(d.type == "json_invalid" for d in details):
+            return error_response(
+                HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not valid JSON", details
+            )
+        return error_response(
+            HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", "the request is invalid", details
+        )
+
+    @app.exception_handler(PowerFactorError)
+    def _domain_error(error: PowerFactorError) -> Response:
+        status, code = _DOMAIN_STATUS.get(type(error), (HTTPStatus.BAD_REQUEST, "bad_request"))
+        return error_response(status, code, error.message)
+
+    @app.not_found
+    def _no_route(_: NotFoundError) -> Response:
+        event = app.current_event
+        allowed = _allowed_methods(app, event.path)
+        if allowed:
+            return error_response(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                f"{event.http_method} is not allowed on {event.path}; use {', '.join(allowed)}",
+                headers={"Allow": ", ".join(allowed)},
+            )
+        return error_response(HTTPStatus.NOT_FOUND, "not_found", f"no route for {event.path}")
+
+    @app.exception_handler(PynamoDBException)
+    def _storage_unavailable(error: PynamoDBException) -> Response:
+        logger.exception("DynamoDB request failed", extra={"error": str(error)})
+        return error_response(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "storage is unavailable right now; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(Exception)
+    def _bug(error: Exception) -> Response:
+        logger.exception("unhandled error")
+        return error_response(
+            HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "internal error; it has been logged"
+        )
+
+    return app

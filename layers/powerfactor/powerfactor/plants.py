@@ -1,0 +1,72 @@
+"""Plants: what a plant is and the rules for creating, listing, renaming and deleting one."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import unicodedata
+from datetime import UTC, datetime
+
+from powerfactor import storage
+from powerfactor.errors import InvalidCursor
+from powerfactor.models import Plant, PlantPage
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+_SPACES = re.compile(r"\s+")
+
+
+def name_key(name: str) -> str:
+    """The form of a name that uniqueness is judged on: NFKC, case-folded, inner spaces collapsed.
+
+    "Solar Park", "solar  park" and "SOLAR PARK" are the same name; the plant keeps the spelling
+    it was given.
+    """
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", name).casefold()).strip()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_plant(name: str) -> Plant:
+    """Create a plant with a fresh id. Raises NameTaken if another plant has this name."""
+    plant_id = storage.allocate_plant_id()
+    return storage.insert_plant(plant_id, name, name_key(name), _now())
+
+
+def get_plant(plant_id: int) -> Plant:
+    return storage.get_plant(plant_id)
+
+
+def rename_plant(plant_id: int, name: str) -> Plant:
+    return storage.rename_plant(plant_id, name, name_key(name), _now())
+
+
+def delete_plant(plant_id: int) -> None:
+    storage.delete_plant(plant_id)
+
+
+def _encode_cursor(after_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": after_id}).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        after = json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"]
+    except (ValueError, TypeError, KeyError, binascii.Error):
+        raise InvalidCursor() from None
+    if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+        raise InvalidCursor()
+    return after
+
+
+def list_plants(limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> PlantPage:
+    """One page of plants in id order; `next_cursor` continues where this page ends."""
+    after_id = _decode_cursor(cursor) if cursor else None
+    items, more = storage.list_plants(limit, after_id)
+    next_cursor = _encode_cursor(items[-1].id) if more and items else None
+    return PlantPage(items=items, next_cursor=next_cursor)

@@ -1,0 +1,256 @@
+"""Data access: the only module that knows DynamoDB. Models are private; functions speak the domain.
+
+Plants table (single-table, key `pk`, see template.yaml):
+- `PLANT#<id>`  the plant: id, name, name_key, timestamps; `entity = "plant"` puts it in the
+                sparse GSI `by_plant_id`, which lists plants in id order.
+- `NAME#<key>`  the claim on a normalized name; created and deleted in the same transaction as
+                the plant, so DynamoDB itself keeps names unique.
+- `COUNTER#plant` the id counter, incremented atomically; ids are never reused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from powerfactor.errors import NameTaken, PlantNotFound
+from powerfactor.models import Plant
+from powerfactor.settings import Settings, get_settings
+
+_PLANT_ENTITY = "plant"
+_COUNTER_KEY = "COUNTER#plant"
+_TRANSACTION_ATTEMPTS = 8
+
+
+def _plant_pk(plant_id: int) -> str:
+    return f"PLANT#{plant_id}"
+
+
+def _name_pk(name_key: str) -> str:
+    return f"NAME#{name_key}"
+
+
+class _ByPlantId(GlobalSecondaryIndex["_PlantItem"]):
+    class Meta:
+        index_name = "by_plant_id"
+        projection = AllProjection()
+
+    entity = UnicodeAttribute(hash_key=True)
+    plant_id = NumberAttribute(range_key=True)
+
+
+class _PlantItem(Model):
+    class Meta:
+        table_name = "unbound"
+
+    pk = UnicodeAttribute(hash_key=True)
+    entity = UnicodeAttribute(default=_PLANT_ENTITY)
+    plant_id = NumberAttribute()
+    name = UnicodeAttribute()
+    name_key = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    by_plant_id = _ByPlantId()
+
+    def to_domain(self) -> Plant:
+        return Plant(
+            id=int(self.plant_id),
+            name=self.name,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+
+
+class _NameClaim(Model):
+    class Meta:
+        table_name = "unbound"
+
+    pk = UnicodeAttribute(hash_key=True)
+    plant_id = NumberAttribute()
+
+
+class _Counter(Model):
+    class Meta:
+        table_name = "unbound"
+
+    pk = UnicodeAttribute(hash_key=True)
+    value = NumberAttribute(default=0)
+
+
+_MODELS: tuple[type[Model], ...] = (_PlantItem, _NameClaim, _Counter)
+_bound_to: Settings | None = None
+
+
+def _bind() -> None:
+    """Point the models at the table and endpoint of the current settings (cheap when unchanged)."""
+    global _bound_to
+    settings = get_settings()
+    if settings is _bound_to:
+        return
+    for model in _MODELS:
+        model.Meta.table_name = settings.plants_table
+        model.Meta.host = settings.dynamodb_endpoint
+        model.Meta.region = settings.region
+        model.Meta.connect_timeout_seconds = 2
+        model.Meta.read_timeout_seconds = 5
+        model._connection = None
+    _bound_to = settings
+
+
+def _reasons(error: TransactWriteError) -> list[str | None]:
+    return [reason.code if reason else None for reason in error.cancellation_reasons]
+
+
+def _with_transaction_retries[T](attempt: Callable[[], T]) -> T:
+    """Run a transaction, again when it lost a race with another transaction on the same items.
+
+    DynamoDB cancels concurrent transactions on one item with `TransactionConflict` rather than
+    serializing them; a retry then sees the winner's write and its condition decides the outcome.
+    """
+    for n in range(_TRANSACTION_ATTEMPTS):
+        try:
+            return attempt()
+        except TransactWriteError as error:
+            if "TransactionConflict" not in _reasons(error) or n == _TRANSACTION_ATTEMPTS - 1:
+                raise
+            time.sleep(0.01 * 2**n)
+    raise AssertionError("unreachable")
+
+
+def allocate_plant_id() -> int:
+    """The next plant id: an atomic counter, so two creates never get the same id."""
+    _bind()
+    counter = _Counter(pk=_COUNTER_KEY)
+    counter.update(actions=[_Counter.value.add(1)])
+    return int(counter.value)
+
+
+def insert_plant(plant_id: int, name: str, name_key: str, now: datetime) -> Plant:
+    """Store a new plant and claim its name in one transaction; NameTaken if the name is claimed."""
+    _bind()
+    item = _PlantItem(
+        pk=_plant_pk(plant_id),
+        plant_id=plant_id,
+        name=name,
+        name_key=name_key,
+        created_at=now,
+        updated_at=now,
+    )
+    claim = _NameClaim(pk=_name_pk(name_key), plant_id=plant_id)
+
+    def attempt() -> None:
+        with TransactWrite(connection=_PlantItem._get_connection().connection) as tx:
+            tx.save(item, condition=_PlantItem.pk.does_not_exist())
+            tx.save(claim, condition=_NameClaim.pk.does_not_exist())
+
+    try:
+        _with_transaction_retries(attempt)
+    except TransactWriteError as error:
+        if _reasons(error)[1] == "ConditionalCheckFailed":
+            raise NameTaken(name) from None
+        raise
+    return item.to_domain()
+
+
+def _load(plant_id: int) -> _PlantItem:
+    try:
+        return _PlantItem.get(_plant_pk(plant_id), consistent_read=True)
+    except _PlantItem.DoesNotExist:
+        raise PlantNotFound(plant_id) from None
+
+
+def get_plant(plant_id: int) -> Plant:
+    _bind()
+    return _load(plant_id).to_domain()
+
+
+def list_plants(limit: int, after_id: int | None) -> tuple[list[Plant], bool]:
+    """Up to `limit` plants with ids above `after_id`, in id order, and whether more follow."""
+    _bind()
+    range_condition = _PlantItem.plant_id > after_id if after_id is not None else None
+    items = list(
+        _PlantItem.by_plant_id.query(_PLANT_ENTITY, range_key_condition=range_condition, limit=limit + 1)
+    )
+    return [item.to_domain() for item in items[:limit]], len(items) > limit
+
+
+def _mutate_plant(plant_id: int, write: Callable[[_PlantItem, TransactWrite], None]) -> _PlantItem:
+    """Read a plant, then run `write` in a transaction guarded by the name it was read with.
+
+    If the plant changed in between (a concurrent rename), read it again and retry; if it is gone,
+    PlantNotFound. Returns the item as it was read for the successful attempt.
+    """
+    for n in range(_TRANSACTION_ATTEMPTS):
+        current = _load(plant_id)
+        try:
+            with TransactWrite(connection=_PlantItem._get_connection().connection) as tx:
+                write(current, tx)
+            return current
+        except TransactWriteError as error:
+            reasons = _reasons(error)
+            if reasons[0] not in ("ConditionalCheckFailed", "TransactionConflict"):
+                raise
+            if "ConditionalCheckFailed" in reasons[1:]:
+                raise
+            time.sleep(0.01 * 2**n)
+    raise TimeoutError(f"plant {plant_id} kept changing during the update")
+
+
+def _unchanged(item: _PlantItem) -> Any:
+    return _PlantItem.pk.exists() & (_PlantItem.name_key == item.name_key)
+
+
+def rename_plant(plant_id: int, name: str, name_key: str, now: datetime) -> Plant:
+    """Rename a plant, moving its name claim in the same transaction; NameTaken if claimed."""
+    _bind()
+
+    def write(current: _PlantItem, tx: TransactWrite) -> None:
+        tx.update(
+            current,
+            actions=[
+                _PlantItem.name.set(name),
+                _PlantItem.name_key.set(name_key),
+                _PlantItem.updated_at.set(now),
+            ],
+            condition=_unchanged(current),
+        )
+        if current.name_key != name_key:
+            tx.save(
+                _NameClaim(pk=_name_pk(name_key), plant_id=plant_id),
+                condition=_NameClaim.pk.does_not_exist(),
+            )
+            tx.delete(
+                _NameClaim(pk=_name_pk(current.name_key)),
+                condition=_NameClaim.plant_id == plant_id,
+            )
+
+    try:
+        renamed = _mutate_plant(plant_id, write)
+    except TransactWriteError as error:
+        if "ConditionalCheckFailed" in _reasons(error)[1:]:
+            raise NameTaken(name) from None
+        raise
+    renamed.name, renamed.name_key, renamed.updated_at = name, name_key, now
+    return renamed.to_domain()
+
+
+def delete_plant(plant_id: int) -> None:
+    """Delete a plant and release its name. Its datapoints are removed by the stream consumer."""
+    _bind()
+
+    def write(current: _PlantItem, tx: TransactWrite) -> None:
+        tx.delete(current, condition=_unchanged(current))
+        tx.delete(
+            _NameClaim(pk=_name_pk(current.name_key)),
+            condition=_NameClaim.plant_id == plant_id,
+        )
+
+    _mutate_plant(plant_id, write)

@@ -1,0 +1,76 @@
+"""Fixtures shared by every level: the template, API Gateway events, handlers, a Lambda context."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from devstack.apigateway import build_event, match_route
+from devstack.lambdas import FakeContext, load_handler
+from devstack.stack import function_environment
+from devstack.template import Template, load_template
+from powerfactor.settings import reset_settings
+
+
+@pytest.fixture(scope="session")
+def template() -> Template:
+    return load_template()
+
+
+@pytest.fixture
+def lambda_context() -> FakeContext:
+    return FakeContext(function_name="test", memory_limit_in_mb=256, timeout_s=10)
+
+
+@pytest.fixture
+def use_function_env(template: Template, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Give this process a function's environment, as the template defines it."""
+
+    def apply(function: str = "PlantsApiFunction", **parameters: str) -> None:
+        for key, value in function_environment(template, parameters)[function].items():
+            monkeypatch.setenv(key, value)
+        reset_settings()
+
+    yield apply
+    reset_settings()
+
+
+ApiCall = Callable[..., tuple[int, dict[str, str], Any]]
+
+
+@pytest.fixture
+def api(template: Template, lambda_context: FakeContext) -> ApiCall:
+    """Call the API in-process: route as API Gateway does, invoke the handler, decode the reply."""
+    routes = template.api_routes()
+    functions = template.functions()
+
+    def call(
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
+        route, params, _ = match_route(routes, method, urlsplit(path).path)
+        assert route is not None, f"API Gateway would not route {method} {path} to a function"
+        if body is None or isinstance(body, bytes):
+            data = body or b""
+        else:
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        event = build_event(route, method, path, params, list(all_headers.items()), data, "Prod")
+        handler = load_handler(functions[route.function], template.layer_dirs())
+        result = handler(event, lambda_context)
+        text = result.get("body") or ""
+        try:
+            payload = json.loads(text) if text else None
+        except json.JSONDecodeError:
+            payload = text
+        reply_headers = dict(result.get("headers") or {})
+        reply_headers.update({k: v[-1] for k, v in (result.get("multiValueHeaders") or {}).items()})
+        return result["statusCode"], reply_headers, payload
+
+    return call

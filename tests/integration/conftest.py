@@ -1,0 +1,42 @@
+"""Integration tests: the handlers, invoked with events, against DynamoDB Local.
+
+DynamoDB Local starts once per session (in memory, on a free port); the tables are created once
+from template.yaml and emptied between tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from devstack.dynamodb import DynamoDB, free_port, start_dynamodb
+from devstack.stack import dynamodb_client, table_names
+from devstack.tables import empty_table, ensure_tables
+from devstack.template import Template
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def dynamodb(template: Template) -> Iterator[DynamoDB]:
+    db = start_dynamodb(free_port(), data_dir=None, allow_moto=False)
+    try:
+        ensure_tables(dynamodb_client(db.endpoint), template, table_names(template))
+        yield db
+    finally:
+        db.stop()
+
+
+@pytest.fixture
+def local_aws(dynamodb: DynamoDB, template: Template, use_function_env: Callable[..., None]) -> Iterator[str]:
+    """This process set up as the plants function against DynamoDB Local, with empty tables."""
+    client = dynamodb_client(dynamodb.endpoint)
+    for name in table_names(template).values():
+        empty_table(client, name)
+    use_function_env("PlantsApiFunction", DynamoDbEndpoint=dynamodb.endpoint)
+    yield dynamodb.endpoint

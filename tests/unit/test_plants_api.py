@@ -1,0 +1,127 @@
+"""The plants API handler, invoked with API Gateway events, against moto."""
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("aws")
+
+BASE = "/api/solar-plant"
+
+
+def assert_error(payload: dict, status: int, code: str) -> None:
+    """Every error has the same shape on every route."""
+    assert set(payload) == {"error"}
+    assert set(payload["error"]) == {"status", "code", "message", "details"}
+    assert payload["error"]["status"] == status
+    assert payload["error"]["code"] == code
+    assert payload["error"]["message"]
+
+
+def test_create_returns_201_with_the_plant_and_its_location(api) -> None:
+    status, headers, body = api("POST", f"{BASE}/", {"name": "  North  "})
+    assert status == 201
+    assert body["id"] == 1 and body["name"] == "North"
+    assert body["created_at"] == body["updated_at"] and body["created_at"].endswith("Z")
+    assert headers["Location"] == f"{BASE}/plant/1"
+
+
+@pytest.mark.parametrize("path", [BASE, f"{BASE}/"])
+def test_both_spellings_of_the_collection_path(api, path: str) -> None:
+    assert api("POST", path, {"name": path})[0] == 201
+    status, _, body = api("GET", path)
+    assert status == 200 and [p["name"] for p in body["items"]] == [path]
+
+
+def test_crud_round_trip(api) -> None:
+    plant = api("POST", BASE, {"name": "A"})[2]
+    assert api("GET", f"{BASE}/plant/{plant['id']}")[2] == plant
+    status, _, renamed = api("PUT", f"{BASE}/plant/{plant['id']}", {"name": "B"})
+    assert status == 200 and renamed["name"] == "B" and renamed["id"] == plant["id"]
+    status, _, body = api("DELETE", f"{BASE}/plant/{plant['id']}")
+    assert status == 204 and body is None
+    status, _, body = api("GET", f"{BASE}/plant/{plant['id']}")
+    assert status == 404
+    assert_error(body, 404, "plant_not_found")
+
+
+def test_duplicate_name_is_409(api) -> None:
+    api("POST", BASE, {"name": "Dup"})
+    status, _, body = api("POST", BASE, {"name": "DUP"})
+    assert_error(body, 409, "name_taken")
+    assert status == 409
+
+
+def test_list_pagination_over_http(api) -> None:
+    for i in range(5):
+        api("POST", BASE, {"name": f"p{i}"})
+    status, _, page = api("GET", f"{BASE}?limit=2")
+    assert status == 200 and [p["id"] for p in page["items"]] == [1, 2]
+    page = api("GET", f"{BASE}?limit=2&cursor={page['next_cursor']}")[2]
+    page = api("GET", f"{BASE}?limit=2&cursor={page['next_cursor']}")[2]
+    assert [p["id"] for p in page["items"]] == [5] and page["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("GET", f"{BASE}/plant/abc", None, 422, "validation_error"),
+        ("GET", f"{BASE}/plant/0", None, 422, "validation_error"),
+        ("GET", f"{BASE}/plant/-3", None, 422, "validation_error"),
+        ("GET", f"{BASE}/plant/1.5", None, 422, "validation_error"),
+        ("GET", f"{BASE}/plant/99999999999999999999999999999999999999999", None, 422, "validation_error"),
+        ("GET", f"{BASE}/plant/7", None, 404, "plant_not_found"),
+        ("PUT", f"{BASE}/plant/7", {"name": "x"}, 404, "plant_not_found"),
+        ("DELETE", f"{BASE}/plant/7", None, 404, "plant_not_found"),
+        ("POST", BASE, None, 422, "validation_error"),
+        ("POST", BASE, "", 422, "validation_error"),
+        ("POST", BASE, "not json", 400, "malformed_json"),
+        ("POST", BASE, '{"name": ', 400, "malformed_json"),
+        ("POST", BASE, b"\xff\xfe\x00", 400, "malformed_json"),
+        ("POST", BASE, [1, 2], 422, "validation_error"),
+        ("POST", BASE, "null", 422, "validation_error"),
+        ("POST", BASE, {}, 422, "validation_error"),
+        ("POST", BASE, {"name": ""}, 422, "validation_error"),
+        ("POST", BASE, {"name": "   "}, 422, "validation_error"),
+        ("POST", BASE, {"name": "x" * 101}, 422, "validation_error"),
+        ("POST", BASE, {"name": 5}, 422, "validation_error"),
+        ("POST", BASE, {"name": None}, 422, "validation_error"),
+        ("POST", BASE, {"name": "a\nb"}, 422, "validation_error"),
+        ("POST", BASE, {"name": "ok", "extra": 1}, 422, "validation_error"),
+        ("PUT", f"{BASE}/plant/1", {"nome": "x"}, 422, "validation_error"),
+        ("GET", f"{BASE}?limit=0", None, 422, "validation_error"),
+        ("GET", f"{BASE}?limit=201", None, 422, "validation_error"),
+        ("GET", f"{BASE}?limit=ten", None, 422, "validation_error"),
+        ("GET", f"{BASE}?cursor=%%%", None, 400, "invalid_cursor"),
+        ("GET", "/nowhere", None, 404, "not_found"),
+        ("GET", "/", None, 404, "not_found"),
+        ("GET", f"{BASE}/plant/1/extra", None, 404, "not_found"),
+        ("PATCH", f"{BASE}/plant/1", {"name": "x"}, 405, "method_not_allowed"),
+        ("DELETE", BASE, None, 405, "method_not_allowed"),
+    ],
+)
+def test_bad_requests_get_a_clear_4xx(api, method, path, body, status, code) -> None:
+    got_status, _, payload = api(method, path, body)
+    assert got_status == status, payload
+    assert_error(payload, status, code)
+
+
+def test_405_says_which_methods_are_allowed(api) -> None:
+    status, headers, _ = api("DELETE", BASE)
+    assert status == 405 and headers["Allow"] == "GET, POST"
+
+
+def test_a_body_labelled_as_a_form_is_read_as_json(api) -> None:
+    status, _, body = api(
+        "POST", BASE, {"name": "curl"}, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert status == 201 and body["name"] == "curl"
+
+
+def test_a_non_json_media_type_is_415(api) -> None:
+    status, _, body = api("POST", BASE, "name=x", headers={"Content-Type": "text/plain"})
+    assert status == 415
+    assert_error(body, 415, "unsupported_media_type")
+
+
+def test_validation_details_point_at_the_field(api) -> None:
+    _, _, body = api("POST", BASE, {"name": ""})
+    assert [d["location"] for d in body["error"]["details"]] == ["body.name"]
