@@ -5,7 +5,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON313 ?= $(shell command -v python3.13 2>/dev/null || PYENV_VERSION=3.13.0 pyenv which python 2>/dev/null || echo /root/.pyenv/versions/3.13.0/bin/python)
+# The first candidate that really is Python 3.13 (a pyenv shim may exist but not run).
+PYTHON313 ?= $(shell for p in "$$(command -v python3.13)" "$$(PYENV_VERSION=3.13.0 pyenv which python 2>/dev/null)" /root/.pyenv/versions/3.13.0/bin/python; do \
+	[ -n "$$p" ] && "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo "$$p"; break; }; done)
 VENV := .venv
 TOOLS := .venv-tools
 PY := $(VENV)/bin/python
@@ -20,13 +22,14 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.stamp: requirements-dev.txt layers/powerfactor/requirements.txt
-	@test -x "$(PYTHON313)" || { echo "Python 3.13 is required (set PYTHON313=/path/to/python3.13)"; exit 1; }
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required (set PYTHON313=/path/to/python3.13)"; exit 1; }
 	@test -x $(PY) || $(PYTHON313) -m venv $(VENV)
 	$(PY) -m pip install $(PIP_QUIET) --upgrade pip $(PIP_FILTER)
 	$(PY) -m pip install $(PIP_QUIET) -r requirements-dev.txt $(PIP_FILTER)
 	@touch $@
 
 $(TOOLS)/.stamp: requirements-tools.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required (set PYTHON313=/path/to/python3.13)"; exit 1; }
 	@test -x $(TOOLS)/bin/python || $(PYTHON313) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install $(PIP_QUIET) -r requirements-tools.txt $(PIP_FILTER)
 	@touch $@
