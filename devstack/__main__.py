@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from devstack.dynamodb import StartError
+from devstack.monitoring import PROFILES
 from devstack.stack import Stack, StackConfig
 from devstack.template import ROOT
 
@@ -19,6 +20,13 @@ def parse_args(argv: list[str]) -> StackConfig:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     parser.add_argument("--api-port", type=int, default=3000)
     parser.add_argument("--dynamodb-port", type=int, default=8000)
+    parser.add_argument("--monitoring-port", type=int, default=5000)
+    parser.add_argument(
+        "--monitoring-profile",
+        choices=sorted(PROFILES),
+        default="quiet",
+        help="failure profile of the monitoring simulator (default: %(default)s)",
+    )
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -38,6 +46,8 @@ def parse_args(argv: list[str]) -> StackConfig:
     return StackConfig(
         api_port=args.api_port,
         dynamodb_port=args.dynamodb_port,
+        monitoring_port=args.monitoring_port,
+        monitoring_profile=args.monitoring_profile,
         data_dir=None if args.in_memory else args.data_dir,
         parameters=parameters,
     )

@@ -9,8 +9,9 @@ from pathlib import Path
 import boto3
 
 from devstack.apigateway import ApiGateway
-from devstack.dynamodb import DynamoDB, start_dynamodb
+from devstack.dynamodb import DynamoDB, StartError, start_dynamodb
 from devstack.lambdas import LambdaRuntime
+from devstack.monitoring import MonitoringSimulator
 from devstack.tables import ensure_tables
 from devstack.template import Template, load_template, resolve_value
 
@@ -56,6 +57,8 @@ class StackConfig:
     host: str = "127.0.0.1"
     api_port: int = 3000
     dynamodb_port: int = 8000
+    monitoring_port: int = 5000
+    monitoring_profile: str = "quiet"
     data_dir: Path | None = None  # None: in memory
     parameters: dict[str, str] = field(default_factory=dict)
 
@@ -69,6 +72,7 @@ class Stack:
         self.dynamodb: DynamoDB | None = None
         self.runtime: LambdaRuntime | None = None
         self.api: ApiGateway | None = None
+        self.monitoring: MonitoringSimulator | None = None
         self._threads: list[threading.Thread] = []
 
     @property
@@ -86,7 +90,17 @@ class Stack:
         config = self.config
         self.dynamodb = start_dynamodb(config.dynamodb_port, config.data_dir)
         ensure_tables(dynamodb_client(self.dynamodb.endpoint), self.template, table_names(self.template))
-        parameters = {"DynamoDbEndpoint": self.dynamodb.endpoint, **config.parameters}
+        self.monitoring = MonitoringSimulator(config.host, config.monitoring_port, config.monitoring_profile)
+        try:
+            self.monitoring.start()
+        except OSError as error:
+            self.monitoring = None
+            raise StartError(f"monitoring simulator: port {config.monitoring_port}: {error}") from None
+        parameters = {
+            "DynamoDbEndpoint": self.dynamodb.endpoint,
+            "MonitoringServiceUrl": self.monitoring.url,
+            **config.parameters,
+        }
         self.runtime = LambdaRuntime(
             self.template.functions(),
             self.template.layer_dirs(),
@@ -107,12 +121,17 @@ class Stack:
         return [
             f"API          {self.api_url}/api/solar-plant/",
             f"DynamoDB     {self.dynamodb.endpoint}  ({self.dynamodb.engine}, data in {where})",
+            f"Monitoring   {self.monitoring.url}  (simulator, profile {self.config.monitoring_profile})"
+            if self.monitoring
+            else "Monitoring   (not started)",
         ]
 
     def stop(self) -> None:
         if self.api is not None:
             self.api.shutdown()
             self.api.server_close()
+        if self.monitoring is not None:
+            self.monitoring.stop()
         if self.runtime is not None:
             self.runtime.stop()
         if self.dynamodb is not None:

@@ -64,8 +64,8 @@ class Client:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[tuple[subprocess.Popen, Client]]:
-    api_port, db_port = free_port(), free_port()
-    args = f"--in-memory --api-port {api_port} --dynamodb-port {db_port}"
+    api_port, db_port, monitoring_port = free_port(), free_port(), free_port()
+    args = f"--in-memory --api-port {api_port} --dynamodb-port {db_port} --monitoring-port {monitoring_port}"
     process = subprocess.Popen(
         ["make", "--no-print-directory", "dev", f"ARGS={args}"],
         cwd=ROOT,
@@ -90,6 +90,7 @@ def stack() -> Iterator[tuple[subprocess.Popen, Client]]:
     printed = "".join(lines)
     assert f"http://127.0.0.1:{api_port}/api/solar-plant/" in printed
     assert f"http://127.0.0.1:{db_port}" in printed and "DynamoDB Local" in printed
+    assert f"http://127.0.0.1:{monitoring_port}/" in printed
     yield process, client
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)

@@ -10,18 +10,26 @@ import aws_xray_sdk.core  # noqa: F401
 import boto3
 import pytest
 from moto import mock_aws
-from pytest_socket import disable_socket, enable_socket
+from pytest_socket import _remove_restrictions, disable_socket, socket_allow_hosts
 
 from devstack.stack import table_names
 from devstack.tables import ensure_tables
 from devstack.template import Template
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "loopback: may talk to servers it starts on 127.0.0.1")
+
+
 @pytest.fixture(autouse=True)
-def _no_network() -> Iterator[None]:
-    disable_socket(allow_unix_socket=True)
+def _no_network(request: pytest.FixtureRequest) -> Iterator[None]:
+    """No network; a test marked `loopback` may reach 127.0.0.1 (an in-process simulator)."""
+    if request.node.get_closest_marker("loopback"):
+        socket_allow_hosts(["127.0.0.1"], allow_unix_socket=True)
+    else:
+        disable_socket(allow_unix_socket=True)
     yield
-    enable_socket()
+    _remove_restrictions()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -61,3 +62,14 @@ class ErrorResponse(BaseModel):
     """The shape of every error PowerFactor returns, on every route."""
 
     error: ErrorBody
+
+
+@dataclass(frozen=True, slots=True)
+class Datapoint:
+    """One hour of one plant, as the monitoring service measured it (UTC hour, kWh and Wh/m²)."""
+
+    hour: datetime
+    expected_energy: float
+    expected_irradiation: float
+    observed_energy: float
+    observed_irradiation: float

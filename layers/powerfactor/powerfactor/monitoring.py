@@ -1,0 +1,338 @@
+"""Client of the monitoring service: fetches hourly datapoints and survives the service's failures.
+
+- One `requests` session, connect and read timeouts.
+- tenacity retries, exponential backoff with jitter, on `{"error": ...}` bodies, 5xx/429, a body
+  that is neither a JSON array nor an error object, timeouts and connection errors. The retry
+  budget respects the Lambda's remaining time: the client gives up before the function would be
+  killed and raises TimeBudgetExhausted, which says how far it got.
+- Every item is validated (`_Item`): exact datetime format, on the hour, inside the requested
+  range, four finite non-negative numbers. Invalid items are dropped, counted by reason and
+  logged; identical duplicates collapse, conflicting ones drop the hour. Hours missing from an
+  answer (dropped by the service or invalid) are asked for again, a few rounds, day by day.
+- Ranges are fetched in chunks of one calendar month (`fetch_chunks` yields each as it is
+  complete), so a failure never forces earlier chunks to be fetched again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+
+import requests
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, Field, Strict, ValidationError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from powerfactor.models import Datapoint
+
+logger = Logger(child=True)
+metrics = Metrics(namespace="PowerFactor")
+_METRIC_NAMES = {
+    "requests": "MonitoringRequests",
+    "retries": "MonitoringRetries",
+    "failures": "MonitoringFailures",
+    "dropped_items": "MonitoringItemsDropped",
+    "missing_hours": "MonitoringHoursMissing",
+}
+
+HOUR = timedelta(hours=1)
+_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+class MonitoringError(Exception):
+    """The monitoring service could not give us the data."""
+
+
+class MonitoringUnavailable(MonitoringError):
+    """Every retry failed."""
+
+
+class TimeBudgetExhausted(MonitoringError):
+    """Stopped before the Lambda's time ran out; what was yielded so far is complete."""
+
+
+class _Retryable(Exception):
+    """A failed answer worth asking again."""
+
+
+Value = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
+
+
+class _Reading(BaseModel):
+    energy: Value
+    irradiation: Value
+
+
+class _Item(BaseModel):
+    datetime: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:00:00$")]
+    expected: _Reading
+    observed: _Reading
+
+
+@dataclass
+class Chunk:
+    """What the service gave for [start, end): valid datapoints by hour, and what it lacked."""
+
+    start: date
+    end: date
+    datapoints: list[Datapoint]
+    missing: list[datetime] = field(default_factory=list)
+    dropped: Counter[str] = field(default_factory=Counter)
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+def month_chunks(start: date, end: date) -> Iterator[tuple[date, date]]:
+    """[start, end) cut at month boundaries."""
+    while start < end:
+        next_month = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+        stop = min(next_month, end)
+        yield start, stop
+        start = stop
+
+
+def _hours(start: date, end: date) -> Iterator[datetime]:
+    hour = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    stop = datetime(end.year, end.month, end.day, tzinfo=UTC)
+    while hour < stop:
+        yield hour
+        hour += HOUR
+
+
+def _day_ranges(hours: list[datetime]) -> list[tuple[date, date]]:
+    """The fewest [from, to) day ranges that cover these hours (consecutive days merged)."""
+    ranges: list[tuple[date, date]] = []
+    for day in sorted({h.date() for h in hours}):
+        if ranges and ranges[-1][1] == day:
+            ranges[-1] = (ranges[-1][0], day + timedelta(days=1))
+        else:
+            ranges.append((day, day + timedelta(days=1)))
+    return ranges
+
+
+def validate_items(raw: list[Any], start: date, end: date) -> tuple[dict[datetime, Datapoint], Counter[str]]:
+    """Valid datapoints by hour, and the count of dropped items by reason."""
+    low = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    high = datetime(end.year, end.month, end.day, tzinfo=UTC)
+    good: dict[datetime, Datapoint] = {}
+    conflicted: set[datetime] = set()
+    dropped: Counter[str] = Counter()
+    for obj in raw:
+        try:
+            parsed = _Item.model_validate(obj)
+            hour = datetime.strptime(parsed.datetime, _DATETIME_FORMAT).replace(tzinfo=UTC)
+        except ValidationError as error:
+            first = error.errors()[0]
+            dropped[".".join(str(p) for p in first["loc"]) + ":" + first["type"]] += 1
+            continue
+        except ValueError:
+            dropped["datetime:impossible_date"] += 1
+            continue
+        if not low <= hour < high:
+            dropped["datetime:outside_range"] += 1
+            continue
+        point = Datapoint(
+            hour=hour,
+            expected_energy=parsed.expected.energy,
+            expected_irradiation=parsed.expected.irradiation,
+            observed_energy=parsed.observed.energy,
+            observed_irradiation=parsed.observed.irradiation,
+        )
+        if hour in conflicted:
+            dropped["datetime:conflicting_duplicate"] += 1
+        elif hour in good:
+            if good[hour] == point:
+                dropped["datetime:duplicate"] += 1
+            else:
+                del good[hour]
+                conflicted.add(hour)
+                dropped["datetime:conflicting_duplicate"] += 2
+        else:
+            good[hour] = point
+    return good, dropped
+
+
+class MonitoringClient:
+    """Fetches a plant's hourly datapoints. One client per invocation (it holds the time budget)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        remaining_ms: Callable[[], int] | None = None,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 20.0,
+        max_attempts: int = 6,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 10.0,
+        refetch_rounds: int = 3,
+        safety_ms: int = 1500,
+        today: Callable[[], date] = utc_today,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.remaining_ms = remaining_ms
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_attempts = max_attempts
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.refetch_rounds = refetch_rounds
+        self.safety_ms = safety_ms
+        self.today = today
+        self.session = session or requests.Session()
+        self.stats: Counter[str] = Counter()
+
+    # -- time budget -----------------------------------------------------------------------
+    def _seconds_left(self) -> float:
+        """Seconds this client may still spend before it must give up (inf without a budget)."""
+        if self.remaining_ms is None:
+            return float("inf")
+        return (self.remaining_ms() - self.safety_ms) / 1000
+
+    def _out_of_time(self, state: RetryCallState) -> bool:
+        """tenacity stop: no time left for the backoff plus a useful attempt."""
+        return self._seconds_left() < state.upcoming_sleep + self.connect_timeout + 1
+
+    # -- one request -----------------------------------------------------------------------
+    def _get(self, plant_id: int, start: date, end: date) -> list[Any]:
+        """One request: the raw JSON array, or _Retryable / a requests error."""
+        left = self._seconds_left()
+        if left < self.connect_timeout + 1:
+            raise TimeBudgetExhausted(f"{left:.1f}s left, not enough for a request")
+        self.stats["requests"] += 1
+        response = self.session.get(
+            self.base_url,
+            params={"plant-id": str(plant_id), "from": start.isoformat(), "to": end.isoformat()},
+            timeout=(self.connect_timeout, max(1.0, min(self.read_timeout, left - self.connect_timeout))),
+        )
+        if response.status_code >= 500 or response.status_code == 429:
+            raise _Retryable(f"HTTP {response.status_code}")
+        if response.status_code != 200:
+            raise MonitoringError(f"HTTP {response.status_code}: {response.text[:200]}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise _Retryable("the body is not JSON") from None
+        if isinstance(body, list):
+            return body
+        if isinstance(body, dict) and "error" in body:
+            raise _Retryable(f"service error: {str(body['error'])[:200]}")
+        raise _Retryable(f"unexpected body: a JSON {type(body).__name__}")
+
+    def _on_retry(self, state: RetryCallState) -> None:
+        self.stats["retries"] += 1
+        error = state.outcome.exception() if state.outcome else None
+        logger.warning(
+            "monitoring request failed, retrying",
+            extra={
+                "attempt": state.attempt_number,
+                "error": repr(error),
+                "sleep_s": round(state.upcoming_sleep, 2),
+            },
+        )
+
+    def request(self, plant_id: int, start: date, end: date) -> list[Any]:
+        """The raw items for [start, end), retried; MonitoringUnavailable or TimeBudgetExhausted."""
+        retrying = Retrying(
+            retry=retry_if_exception_type((_Retryable, requests.Timeout, requests.ConnectionError)),
+            wait=wait_exponential_jitter(
+                multiplier=self.backoff_initial, jitter=self.backoff_initial, max=self.backoff_max
+            ),
+            stop=stop_after_attempt(self.max_attempts) | self._out_of_time,
+            before_sleep=self._on_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(self._get, plant_id, start, end)
+        except (_Retryable, requests.RequestException) as error:
+            self.stats["failures"] += 1
+            attempts = retrying.statistics.get("attempt_number", 1)
+            if attempts < self.max_attempts:
+                raise TimeBudgetExhausted(
+                    f"gave up on {start}..{end} after {attempts} attempts to stay within the "
+                    f"Lambda's time ({self._seconds_left():.1f}s left): {error}"
+                ) from error
+            raise MonitoringUnavailable(
+                f"{start}..{end}: all {attempts} attempts failed, last: {error}"
+            ) from error
+
+    # -- ranges ----------------------------------------------------------------------------
+    def fetch_chunks(self, plant_id: int, start: date, end: date) -> Iterator[Chunk]:
+        """Valid datapoints of [start, end), a month per chunk, each yielded once complete.
+
+        A chunk's `missing` lists the hours the service still lacked after the re-fetch rounds.
+        Raises MonitoringUnavailable or TimeBudgetExhausted; chunks yielded before stay valid.
+        """
+        if end > self.today():
+            raise ValueError(f"refusing to ask for days after today: to={end} > {self.today()}")
+        for chunk_start, chunk_end in month_chunks(start, end):
+            before = self.stats.copy()
+            try:
+                chunk = self._fetch_chunk(plant_id, chunk_start, chunk_end)
+            finally:
+                self._emit_metrics(self.stats - before)
+            yield chunk
+
+    def _emit_metrics(self, delta: Counter[str]) -> None:
+        """One metric per counter per chunk (not one per request: EMF caps values per metric)."""
+        for key, name in _METRIC_NAMES.items():
+            if delta[key]:
+                metrics.add_metric(name=name, unit=MetricUnit.Count, value=delta[key])
+
+    def fetch(self, plant_id: int, start: date, end: date) -> Chunk:
+        """All of [start, end) as one Chunk (for small ranges and tests)."""
+        merged = Chunk(start, end, [])
+        for chunk in self.fetch_chunks(plant_id, start, end):
+            merged.datapoints += chunk.datapoints
+            merged.missing += chunk.missing
+            merged.dropped += chunk.dropped
+        return merged
+
+    def _fetch_chunk(self, plant_id: int, start: date, end: date) -> Chunk:
+        started = time.monotonic()
+        good, dropped = validate_items(self.request(plant_id, start, end), start, end)
+        missing = [h for h in _hours(start, end) if h not in good]
+        for _ in range(self.refetch_rounds):
+            if not missing:
+                break
+            for day_start, day_end in _day_ranges(missing):
+                try:
+                    raw = self.request(plant_id, day_start, day_end)
+                except MonitoringError as error:
+                    logger.warning("re-fetch of missing hours failed", extra={"error": str(error)})
+                    break
+                more, more_dropped = validate_items(raw, day_start, day_end)
+                dropped += more_dropped
+                for hour, point in more.items():
+                    good.setdefault(hour, point)
+            missing = [h for h in missing if h not in good]
+        chunk = Chunk(start, end, [good[h] for h in sorted(good)], missing, dropped)
+        self.stats["dropped_items"] += sum(dropped.values())
+        self.stats["missing_hours"] += len(missing)
+        logger.info(
+            "fetched chunk",
+            extra={
+                "plant_id": plant_id,
+                "from": start.isoformat(),
+                "to": end.isoformat(),
+                "datapoints": len(chunk.datapoints),
+                "missing_hours": len(missing),
+                "dropped": dict(dropped),
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )
+        return chunk
