@@ -21,6 +21,13 @@ def parse_args(argv: list[str]) -> StackConfig:
     parser.add_argument("--api-port", type=int, default=3000)
     parser.add_argument("--dynamodb-port", type=int, default=8000)
     parser.add_argument("--monitoring-port", type=int, default=5000)
+    parser.add_argument("--sqs-port", type=int, default=9324)
+    parser.add_argument(
+        "--schedule-interval",
+        type=float,
+        default=1200,
+        help="seconds between runs of each schedule (default: %(default)s)",
+    )
     parser.add_argument(
         "--monitoring-profile",
         choices=sorted(PROFILES),
@@ -48,6 +55,8 @@ def parse_args(argv: list[str]) -> StackConfig:
         dynamodb_port=args.dynamodb_port,
         monitoring_port=args.monitoring_port,
         monitoring_profile=args.monitoring_profile,
+        sqs_port=args.sqs_port,
+        schedule_interval=args.schedule_interval,
         data_dir=None if args.in_memory else args.data_dir,
         parameters=parameters,
     )

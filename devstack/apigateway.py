@@ -13,6 +13,7 @@ import base64
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -163,16 +164,28 @@ class ApiGateway(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(
-        self, host: str, port: int, routes: list[ApiRoute], runtime: LambdaRuntime, stage: str
+        self,
+        host: str,
+        port: int,
+        routes: list[ApiRoute],
+        runtime: LambdaRuntime,
+        stage: str,
+        control: Callable[[str, str], tuple[int, Any] | None] | None = None,
     ) -> None:
         super().__init__((host, port), _Handler)
         self.routes = routes
         self.runtime = runtime
         self.stage = stage
+        self.control = control
 
     def handle(
         self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes]:
+        if self.control is not None and urlsplit(raw_path).path.startswith("/__devstack/"):
+            answer = self.control(method, urlsplit(raw_path).path)
+            if answer is not None:
+                status, payload = answer
+                return status, [("Content-Type", "application/json")], json.dumps(payload).encode()
         route, params, _ = match_route(self.routes, method, urlsplit(raw_path).path)
         if route is None:
             # API Gateway answers both cases with 403 "Missing Authentication Token".

@@ -45,10 +45,10 @@ class FakeContext:
         self.aws_request_id = self.aws_request_id or str(uuid.uuid4())
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
         self.log_group_name = f"/aws/lambda/{self.function_name}"
-        self._deadline = time.monotonic() + self.timeout_s
+        self._started = time.monotonic()
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+        return max(0, int((self._started + self.timeout_s - time.monotonic()) * 1000))
 
 
 def load_handler(function: Function, layer_dirs: list[Path]) -> Callable[[dict, Any], Any]:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
+from moto.server import ThreadedMotoServer
 
 from devstack.apigateway import ApiGateway
-from devstack.dynamodb import DynamoDB, StartError, start_dynamodb
+from devstack.dynamodb import DynamoDB, StartError, port_in_use, start_dynamodb
+from devstack.eventsources import Scheduler, SqsPoller, StreamPoller
 from devstack.lambdas import LambdaRuntime
 from devstack.monitoring import MonitoringSimulator
+from devstack.queues import ensure_queues, queue_arn
 from devstack.tables import ensure_tables
-from devstack.template import Template, load_template, resolve_value
+from devstack.template import Template, load_template, resolve_parameters, resolve_value
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -29,9 +34,15 @@ def table_names(template: Template) -> dict[str, str]:
     return {logical_id: logical_id for logical_id in template.tables()}
 
 
-def function_environment(template: Template, parameters: dict[str, str]) -> dict[str, dict[str, str]]:
-    """Each function's environment as Lambda would get it, with these parameter values."""
-    refs = {**template.parameter_defaults(), **parameters, **table_names(template)}
+def function_environment(
+    template: Template, parameters: dict[str, str], queue_urls: dict[str, str] | None = None
+) -> dict[str, dict[str, str]]:
+    """Each function's environment as Lambda would get it, with these parameter values.
+
+    `!Ref` of a table gives its local name, of a queue its URL (empty until the queues exist).
+    """
+    queue_urls = queue_urls or {name: "" for name in template.queues()}
+    refs = {**template.parameter_defaults(), **parameters, **table_names(template), **queue_urls}
     environment = {}
     for name, function in template.functions().items():
         env = {key: resolve_value(value, refs) for key, value in function.environment.items()}
@@ -42,14 +53,19 @@ def function_environment(template: Template, parameters: dict[str, str]) -> dict
     return environment
 
 
-def dynamodb_client(endpoint: str):  # noqa: ANN201 - boto3 clients have no importable type
+def aws_client(service: str, endpoint: str) -> Any:
+    """A boto3 client for a local endpoint, with the local credentials."""
     return boto3.client(
-        "dynamodb",
+        service,
         endpoint_url=endpoint,
         region_name=LOCAL_CREDENTIALS["AWS_REGION"],
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
+
+
+def dynamodb_client(endpoint: str) -> Any:
+    return aws_client("dynamodb", endpoint)
 
 
 @dataclass
@@ -59,6 +75,8 @@ class StackConfig:
     dynamodb_port: int = 8000
     monitoring_port: int = 5000
     monitoring_profile: str = "quiet"
+    sqs_port: int = 9324
+    schedule_interval: float = 1200.0  # the original demonstrated its daily task every 20 minutes
     data_dir: Path | None = None  # None: in memory
     parameters: dict[str, str] = field(default_factory=dict)
 
@@ -73,6 +91,9 @@ class Stack:
         self.runtime: LambdaRuntime | None = None
         self.api: ApiGateway | None = None
         self.monitoring: MonitoringSimulator | None = None
+        self.sqs_server: ThreadedMotoServer | None = None
+        self.pollers: list[StreamPoller | SqsPoller | Scheduler] = []
+        self.schedulers: list[Scheduler] = []
         self._threads: list[threading.Thread] = []
 
     @property
@@ -96,19 +117,68 @@ class Stack:
         except OSError as error:
             self.monitoring = None
             raise StartError(f"monitoring simulator: port {config.monitoring_port}: {error}") from None
+        if port_in_use(config.sqs_port):
+            raise StartError(f"port {config.sqs_port} (local SQS) is already in use")
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request log lines
+        self.sqs_server = ThreadedMotoServer(ip_address=config.host, port=config.sqs_port, verbose=False)
+        self.sqs_server.start()
+        sqs_endpoint = f"http://{config.host}:{config.sqs_port}"
+        sqs = aws_client("sqs", sqs_endpoint)
+        queue_urls = ensure_queues(sqs, self.template)
         parameters = {
             "DynamoDbEndpoint": self.dynamodb.endpoint,
             "MonitoringServiceUrl": self.monitoring.url,
+            "SqsEndpoint": sqs_endpoint,
             **config.parameters,
         }
         self.runtime = LambdaRuntime(
             self.template.functions(),
             self.template.layer_dirs(),
-            function_environment(self.template, parameters),
+            function_environment(self.template, parameters, queue_urls),
         )
+        self._start_event_sources(sqs, queue_urls, {**self.template.parameter_defaults(), **parameters})
         stage = parameters.get("Stage") or self.template.parameter_defaults().get("Stage", "Prod")
-        self.api = ApiGateway(config.host, config.api_port, self.template.api_routes(), self.runtime, stage)
+        self.api = ApiGateway(
+            config.host, config.api_port, self.template.api_routes(), self.runtime, stage, self.control
+        )
         self._spawn(self.api.serve_forever, "api")
+
+    def _start_event_sources(self, sqs: Any, queue_urls: dict[str, str], parameters: dict[str, str]) -> None:
+        assert self.dynamodb is not None and self.runtime is not None
+        dynamodb = aws_client("dynamodb", self.dynamodb.endpoint)
+        streams = aws_client("dynamodbstreams", self.dynamodb.endpoint)
+        checkpoints = (
+            self.config.data_dir.parent / "stream-checkpoints.json" if self.config.data_dir else None
+        )
+
+        def sources(kind: str) -> list[tuple[Any, dict[str, Any]]]:
+            return [(f, resolve_parameters(p, parameters)) for f, p in self.template.event_sources(kind)]
+
+        for function, props in sources("DynamoDB"):
+            table = props["Stream"]["Fn::GetAtt"][0]
+            destination = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+            failure_queue = queue_urls.get(destination["Fn::GetAtt"][0]) if destination else None
+            self.pollers.append(
+                StreamPoller(self.runtime, function.logical_id, props, dynamodb, streams, sqs, table,
+                             failure_queue, checkpoints)
+            )  # fmt: skip
+        for function, props in sources("SQS"):
+            queue = props["Queue"]["Fn::GetAtt"][0]
+            self.pollers.append(
+                SqsPoller(self.runtime, function.logical_id, props, sqs, queue_urls[queue], queue_arn(queue))
+            )
+        for function, _ in sources("Schedule"):
+            scheduler = Scheduler(self.runtime, function.logical_id, self.config.schedule_interval)
+            self.schedulers.append(scheduler)
+            self.pollers.append(scheduler)
+        for poller in self.pollers:
+            self._spawn(poller.run, type(poller).__name__)
+
+    def control(self, method: str, path: str) -> tuple[int, Any] | None:
+        """The local stack's own endpoints, under /__devstack/ on the API port."""
+        if method == "POST" and path == "/__devstack/schedules":
+            return 200, {s.function: s.fire() for s in self.schedulers}
+        return None
 
     def _spawn(self, target, name: str) -> None:  # noqa: ANN001
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -124,9 +194,16 @@ class Stack:
             f"Monitoring   {self.monitoring.url}  (simulator, profile {self.config.monitoring_profile})"
             if self.monitoring
             else "Monitoring   (not started)",
+            f"SQS          http://{self.config.host}:{self.config.sqs_port}  (moto server: "
+            + ", ".join(self.template.queues())
+            + ")",
+            f"Schedules    {', '.join(s.function for s in self.schedulers)} every "
+            f"{self.config.schedule_interval:g}s; now: curl -X POST {self.api_url}/__devstack/schedules",
         ]
 
     def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
         if self.api is not None:
             self.api.shutdown()
             self.api.server_close()
@@ -134,5 +211,7 @@ class Stack:
             self.monitoring.stop()
         if self.runtime is not None:
             self.runtime.stop()
+        if self.sqs_server is not None:
+            self.sqs_server.stop()
         if self.dynamodb is not None:
             self.dynamodb.stop()

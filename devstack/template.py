@@ -55,6 +55,23 @@ class Template:
             if res["Type"] == "AWS::DynamoDB::Table"
         }
 
+    def queues(self) -> dict[str, dict[str, Any]]:
+        """Logical id -> Properties of every AWS::SQS::Queue."""
+        return {
+            name: res.get("Properties", {})
+            for name, res in self.resources.items()
+            if res["Type"] == "AWS::SQS::Queue"
+        }
+
+    def event_sources(self, kind: str) -> list[tuple[Function, dict[str, Any]]]:
+        """(function, event Properties) of every event of this type (DynamoDB, SQS, Schedule)."""
+        return [
+            (fn, event["Properties"])
+            for fn in self.functions().values()
+            for event in fn.events.values()
+            if event["Type"] == kind
+        ]
+
     def functions(self) -> dict[str, Function]:
         glob = self.raw.get("Globals", {}).get("Function", {})
         result = {}
@@ -119,3 +136,14 @@ def resolve_value(value: Any, refs: dict[str, str]) -> str:
     if isinstance(value, (str, int, float, bool)):
         return str(value)
     raise ValueError(f"the local stack cannot resolve {value!r}")
+
+
+def resolve_parameters(value: Any, parameters: dict[str, str]) -> Any:
+    """`value` with every `!Ref` of a template parameter replaced by the parameter's value."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in parameters:
+            return parameters[value["Ref"]]
+        return {k: resolve_parameters(v, parameters) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_parameters(v, parameters) for v in value]
+    return value

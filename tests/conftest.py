@@ -30,8 +30,10 @@ def lambda_context() -> FakeContext:
 def use_function_env(template: Template, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Give this process a function's environment, as the template defines it."""
 
-    def apply(function: str = "PlantsApiFunction", **parameters: str) -> None:
-        for key, value in function_environment(template, parameters)[function].items():
+    def apply(
+        function: str = "PlantsApiFunction", queue_urls: dict[str, str] | None = None, **parameters: str
+    ) -> None:
+        for key, value in function_environment(template, parameters, queue_urls)[function].items():
             monkeypatch.setenv(key, value)
         reset_settings()
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from devstack.dynamodb import DynamoDB, free_port, start_dynamodb
+from devstack.monitoring import MonitoringSimulator
 from devstack.stack import dynamodb_client, table_names
 from devstack.tables import empty_table, ensure_tables
 from devstack.template import Template
@@ -40,3 +41,31 @@ def local_aws(dynamodb: DynamoDB, template: Template, use_function_env: Callable
         empty_table(client, name)
     use_function_env("PlantsApiFunction", DynamoDbEndpoint=dynamodb.endpoint)
     yield dynamodb.endpoint
+
+
+@pytest.fixture
+def simulator() -> Iterator[MonitoringSimulator]:
+    """The monitoring simulator, in this process on a free port, quiet unless a test says otherwise."""
+    sim = MonitoringSimulator(port=0, profile="quiet")
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def sync_env(
+    local_aws: str, simulator: MonitoringSimulator, use_function_env: Callable[..., None]
+) -> Callable[..., None]:
+    """Set this process up as the sync worker, with these SYNC_EVERY_RUN / SYNC_UNTIL_YEAR."""
+
+    def apply(every_run: int = 1, until_years: int = 2) -> None:
+        use_function_env(
+            "SyncWorkerFunction",
+            DynamoDbEndpoint=local_aws,
+            MonitoringServiceUrl=simulator.url,
+            SyncEveryRun=str(every_run),
+            SyncUntilYear=str(until_years),
+        )
+
+    apply()
+    return apply

@@ -12,6 +12,7 @@ import pytest
 from moto import mock_aws
 from pytest_socket import _remove_restrictions, disable_socket, socket_allow_hosts
 
+from devstack.queues import ensure_queues
 from devstack.stack import table_names
 from devstack.tables import ensure_tables
 from devstack.template import Template
@@ -33,10 +34,11 @@ def _no_network(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
-def aws(template: Template, use_function_env: Callable[..., None]) -> Iterator[None]:
-    """A moto account holding the template's tables, and this process set up as a function."""
-    use_function_env("PlantsApiFunction")
+def aws(template: Template, use_function_env: Callable[..., None]) -> Iterator[dict[str, str]]:
+    """A moto account holding the template's tables and queues, and this process set up as a
+    function (any function: they share their environment). Yields the queue URLs."""
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        ensure_tables(client, template, table_names(template))
-        yield
+        ensure_tables(boto3.client("dynamodb", region_name="us-east-1"), template, table_names(template))
+        queue_urls = ensure_queues(boto3.client("sqs", region_name="us-east-1"), template)
+        use_function_env("PlantsApiFunction", queue_urls=queue_urls)
+        yield queue_urls

@@ -7,13 +7,12 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 import requests
 
 from devstack.monitoring import PROFILES, MonitoringSimulator, Profile, _malform, hour_values, item
-from powerfactor.models import Datapoint
 from powerfactor.monitoring import (
     MonitoringClient,
     MonitoringUnavailable,
@@ -21,6 +20,7 @@ from powerfactor.monitoring import (
     month_chunks,
     validate_items,
 )
+from tests.support import simulated
 
 pytestmark = pytest.mark.loopback
 
@@ -40,16 +40,6 @@ def simulator() -> Iterator[MonitoringSimulator]:
     sim.start()
     yield sim
     sim.stop()
-
-
-def expected(plant_id: int, start: date, end: date) -> list[Datapoint]:
-    """What the simulator holds for [start, end): the truth every fetch is checked against."""
-    hour = datetime(start.year, start.month, start.day, tzinfo=UTC)
-    points = []
-    while hour < datetime(end.year, end.month, end.day, tzinfo=UTC):
-        points.append(Datapoint(hour, *hour_values(str(plant_id), hour.replace(tzinfo=None))))
-        hour += timedelta(hours=1)
-    return points
 
 
 def get(sim: MonitoringSimulator, **params: str) -> object:
@@ -179,7 +169,7 @@ def test_month_chunks() -> None:
 def test_client_fetches_exactly_what_the_service_holds(simulator) -> None:
     client = MonitoringClient(simulator.url, **FAST)
     result = client.fetch(3, date(2024, 2, 1), date(2024, 3, 1))
-    assert result.datapoints == expected(3, date(2024, 2, 1), date(2024, 3, 1))  # 29 days: leap
+    assert result.datapoints == simulated(3, date(2024, 2, 1), date(2024, 3, 1))  # 29 days: leap
     assert result.missing == [] and not result.dropped
     assert client.stats["requests"] == 1
 
@@ -189,7 +179,7 @@ def test_client_retries_each_failure(simulator, failure) -> None:
     simulator.force(failure, failure)
     client = MonitoringClient(simulator.url, **FAST)
     result = client.fetch(1, date(2021, 3, 1), date(2021, 3, 3))
-    assert result.datapoints == expected(1, date(2021, 3, 1), date(2021, 3, 3))
+    assert result.datapoints == simulated(1, date(2021, 3, 1), date(2021, 3, 3))
     assert client.stats["retries"] >= 2
 
 
@@ -235,7 +225,7 @@ def test_missing_and_malformed_hours_are_fetched_again(simulator) -> None:
     simulator.profile = replace(simulator.profile, drop_rate=0.05, malformed_rate=0.05)
     client = MonitoringClient(simulator.url, **FAST)
     result = client.fetch(2, date(2022, 6, 1), date(2022, 7, 1))
-    assert result.datapoints == expected(2, date(2022, 6, 1), date(2022, 7, 1))
+    assert result.datapoints == simulated(2, date(2022, 6, 1), date(2022, 7, 1))
     assert sum(result.dropped.values()) > 0 and client.stats["requests"] > 1
 
 
@@ -270,7 +260,7 @@ def test_chaos_year_returns_every_valid_hour_and_nothing_else(simulator) -> None
     client = MonitoringClient(simulator.url, **{**FAST, "max_attempts": 12, "read_timeout": 0.3})
     result = client.fetch(5, date(2023, 1, 1), date(2024, 1, 1))
     assert result.missing == []
-    assert result.datapoints == expected(5, date(2023, 1, 1), date(2024, 1, 1))
+    assert result.datapoints == simulated(5, date(2023, 1, 1), date(2024, 1, 1))
     assert client.stats["retries"] > 0 and sum(result.dropped.values()) > 0
 
 

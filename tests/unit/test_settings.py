@@ -2,7 +2,7 @@ import pytest
 
 from powerfactor.settings import ConfigurationError, Settings
 
-BASE = {"PLANTS_TABLE": "plants"}
+BASE = {"PLANTS_TABLE": "plants", "DATAPOINTS_TABLE": "datapoints"}
 
 
 def test_defaults_when_only_the_table_is_set() -> None:

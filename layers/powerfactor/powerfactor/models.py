@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -31,11 +31,29 @@ class PlantIn(BaseModel):
     name: PlantName
 
 
+class SyncState(BaseModel):
+    """How far the plant's data is synced from the monitoring service."""
+
+    history_from: date | None = Field(
+        default=None, description="Stored history is complete from this day on (but for `missing_days`)."
+    )
+    synced_until: date | None = Field(
+        default=None, description="Exclusive end of the synced range: the day of the last sync."
+    )
+    missing_days: list[date] = Field(
+        default_factory=list, description="Days inside the synced range still lacking hours; retried."
+    )
+    last_success_at: datetime | None = Field(default=None, description="End of the last run without error.")
+    last_attempt_at: datetime | None = None
+    last_error: str | None = Field(default=None, description="Why the last run failed; null after a success.")
+
+
 class Plant(BaseModel):
     id: int = Field(description="Integer id, allocated by PowerFactor and never reused.")
     name: str
     created_at: datetime
     updated_at: datetime
+    sync: SyncState = Field(default_factory=SyncState)
 
 
 class PlantPage(BaseModel):

@@ -9,9 +9,9 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 
-from powerfactor import storage
 from powerfactor.errors import InvalidCursor
 from powerfactor.models import Plant, PlantPage
+from powerfactor.storage import plants as storage
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200

@@ -15,7 +15,10 @@ class ConfigurationError(RuntimeError):
 @dataclass(frozen=True)
 class Settings:
     plants_table: str
+    datapoints_table: str
+    sync_queue_url: str | None
     dynamodb_endpoint: str | None
+    sqs_endpoint: str | None
     region: str
     monitoring_service_url: str
     sync_every_run: int
@@ -41,7 +44,10 @@ class Settings:
 
         return cls(
             plants_table=required("PLANTS_TABLE"),
+            datapoints_table=required("DATAPOINTS_TABLE"),
+            sync_queue_url=env.get("SYNC_QUEUE_URL", "").strip() or None,
             dynamodb_endpoint=env.get("DYNAMODB_ENDPOINT", "").strip() or None,
+            sqs_endpoint=env.get("SQS_ENDPOINT", "").strip() or None,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             monitoring_service_url=env.get("MONITORING_SERVICE_URL", "").strip() or "http://127.0.0.1:5000/",
             sync_every_run=positive_int("SYNC_EVERY_RUN", 1),

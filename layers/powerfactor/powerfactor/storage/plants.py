@@ -1,4 +1,4 @@
-"""Data access: the only module that knows DynamoDB. Models are private; functions speak the domain.
+"""The plants table. Its pynamodb models are private; the functions speak the domain.
 
 Plants table (single-table, key `pk`, see template.yaml):
 - `PLANT#<id>`  the plant: id, name, name_key, timestamps; `entity = "plant"` puts it in the
@@ -11,19 +11,19 @@ Plants table (single-table, key `pk`, see template.yaml):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from powerfactor.errors import NameTaken, PlantNotFound
-from powerfactor.models import Plant
-from powerfactor.settings import Settings, get_settings
+from powerfactor.models import Plant, SyncState
+from powerfactor.storage._tables import bind
 
 _PLANT_ENTITY = "plant"
 _COUNTER_KEY = "COUNTER#plant"
@@ -59,6 +59,25 @@ class _PlantItem(Model):
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     by_plant_id = _ByPlantId()
+    # sync state (see powerfactor.sync)
+    history_from = UnicodeAttribute(null=True)
+    synced_until = UnicodeAttribute(null=True)
+    missing_days = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[var-annotated]
+    last_success_at = UTCDateTimeAttribute(null=True)
+    last_attempt_at = UTCDateTimeAttribute(null=True)
+    last_error = UnicodeAttribute(null=True)
+    lease_owner = UnicodeAttribute(null=True)
+    lease_until = NumberAttribute(null=True)
+
+    def sync_state(self) -> SyncState:
+        return SyncState(
+            history_from=self.history_from,
+            synced_until=self.synced_until,
+            missing_days=self.missing_days or [],
+            last_success_at=self.last_success_at,
+            last_attempt_at=self.last_attempt_at,
+            last_error=self.last_error,
+        )
 
     def to_domain(self) -> Plant:
         return Plant(
@@ -66,6 +85,7 @@ class _PlantItem(Model):
             name=self.name,
             created_at=self.created_at,
             updated_at=self.updated_at,
+            sync=self.sync_state(),
         )
 
 
@@ -86,23 +106,10 @@ class _Counter(Model):
 
 
 _MODELS: tuple[type[Model], ...] = (_PlantItem, _NameClaim, _Counter)
-_bound_to: Settings | None = None
 
 
 def _bind() -> None:
-    """Point the models at the table and endpoint of the current settings (cheap when unchanged)."""
-    global _bound_to
-    settings = get_settings()
-    if settings is _bound_to:
-        return
-    for model in _MODELS:
-        model.Meta.table_name = settings.plants_table
-        model.Meta.host = settings.dynamodb_endpoint
-        model.Meta.region = settings.region
-        model.Meta.connect_timeout_seconds = 2
-        model.Meta.read_timeout_seconds = 5
-        model._connection = None
-    _bound_to = settings
+    bind(_MODELS, lambda settings: settings.plants_table)
 
 
 def _reasons(error: TransactWriteError) -> list[str | None]:
@@ -254,3 +261,78 @@ def delete_plant(plant_id: int) -> None:
         )
 
     _mutate_plant(plant_id, write)
+
+
+def plant_ids(page_size: int = 500) -> Iterator[int]:
+    """Every plant id, in order, read a page at a time from the sparse index."""
+    _bind()
+    for item in _PlantItem.by_plant_id.query(
+        _PLANT_ENTITY, attributes_to_get=["plant_id"], page_size=page_size
+    ):
+        yield int(item.plant_id)
+
+
+def _conditional_update(plant_id: int, actions: list[Any], condition: Any) -> _PlantItem | None:
+    """Update a plant if the condition holds; the updated item, or None if it did not hold."""
+    item = _PlantItem(pk=_plant_pk(plant_id))
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise
+    return item
+
+
+def acquire_sync_lease(plant_id: int, owner: str, now: datetime, seconds: int) -> SyncState | None:
+    """Take the plant's sync lease (one sync per plant at a time): its state, or None if another
+    run holds the lease. PlantNotFound if the plant does not exist."""
+    _bind()
+    epoch = int(now.timestamp())
+    item = _conditional_update(
+        plant_id,
+        [
+            _PlantItem.lease_owner.set(owner),
+            _PlantItem.lease_until.set(epoch + seconds),
+            _PlantItem.last_attempt_at.set(now),
+        ],
+        _PlantItem.pk.exists()
+        & (
+            _PlantItem.lease_until.does_not_exist()
+            | (_PlantItem.lease_until < epoch)
+            | (_PlantItem.lease_owner == owner)
+        ),
+    )
+    if item is None:
+        _load(plant_id)  # PlantNotFound if it is gone; otherwise it is busy
+        return None
+    return item.sync_state()
+
+
+def save_sync_state(plant_id: int, owner: str, state: SyncState) -> bool:
+    """Record sync progress while holding the lease; False if the plant was deleted meanwhile."""
+    _bind()
+    actions = [
+        _set_or_remove(_PlantItem.history_from, state.history_from and state.history_from.isoformat()),
+        _set_or_remove(_PlantItem.synced_until, state.synced_until and state.synced_until.isoformat()),
+        _set_or_remove(_PlantItem.missing_days, [d.isoformat() for d in state.missing_days] or None),
+        _set_or_remove(_PlantItem.last_success_at, state.last_success_at),
+        _set_or_remove(_PlantItem.last_error, state.last_error),
+    ]
+    return (
+        _conditional_update(plant_id, actions, _PlantItem.pk.exists() & (_PlantItem.lease_owner == owner))
+        is not None
+    )
+
+
+def release_sync_lease(plant_id: int, owner: str) -> None:
+    _bind()
+    _conditional_update(
+        plant_id,
+        [_PlantItem.lease_owner.remove(), _PlantItem.lease_until.remove()],
+        _PlantItem.pk.exists() & (_PlantItem.lease_owner == owner),
+    )
+
+
+def _set_or_remove(attribute: Any, value: Any) -> Any:
+    return attribute.remove() if value is None else attribute.set(value)

@@ -1,0 +1,339 @@
+"""Local stand-ins for Lambda's event source mappings and for EventBridge schedules.
+
+- `StreamPoller`: reads the DynamoDB Local stream of a table, applies the mapping's
+  FilterCriteria, and invokes the function with the event Lambda sends (compare
+  `sam local generate-event dynamodb update`). Partial batch failures are retried from the first
+  failed record up to MaximumRetryAttempts, then the batch goes to the OnFailure queue, as
+  Lambda does. Its position is saved next to DynamoDB Local's data, so a restart resumes.
+- `SqsPoller`: receives from a queue, invokes with the SQS event, deletes what succeeded;
+  failed messages come back after the visibility timeout and, after maxReceiveCount, go to the
+  dead-letter queue (moto applies the redrive policy). MaximumConcurrency bounds the invocations.
+- `Scheduler`: invokes a function with a Scheduled Event every `interval` seconds, and on demand.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from devstack.lambdas import InvocationError, LambdaRuntime
+
+REGION = "us-east-1"
+
+
+def _log(message: str) -> None:
+    print(f"events  {message}", file=sys.stderr, flush=True)
+
+
+# -- filter patterns (the subset of EventBridge patterns Lambda filters use) -----------------------
+
+
+def matches(pattern: dict[str, Any], record: Any) -> bool:
+    """Whether a record matches a Lambda filter pattern (values, `prefix`, `exists`, nesting)."""
+    if not isinstance(record, dict):
+        return False
+    for key, expected in pattern.items():
+        if isinstance(expected, dict):
+            if not matches(expected, record.get(key)):
+                return False
+        elif not any(_match_value(rule, key, record) for rule in expected):
+            return False
+    return True
+
+
+def _match_value(rule: Any, key: str, record: dict[str, Any]) -> bool:
+    if isinstance(rule, dict):
+        if "exists" in rule:
+            return (key in record) == rule["exists"]
+        if "prefix" in rule:
+            return isinstance(record.get(key), str) and record[key].startswith(rule["prefix"])
+        raise ValueError(f"the local stack does not support the filter rule {rule}")
+    return key in record and record[key] == rule
+
+
+def passes_filters(filter_criteria: dict[str, Any] | None, record: dict[str, Any]) -> bool:
+    filters = (filter_criteria or {}).get("Filters") or []
+    return not filters or any(matches(json.loads(f["Pattern"]), record) for f in filters)
+
+
+# -- DynamoDB streams ----------------------------------------------------------------------------
+
+
+def _lambda_stream_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    body = dict(record["dynamodb"])
+    created = body.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        body["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {
+        "eventID": record["eventID"],
+        "eventName": record["eventName"],
+        "eventVersion": record.get("eventVersion", "1.1"),
+        "eventSource": "aws:dynamodb",
+        "awsRegion": REGION,
+        "dynamodb": body,
+        "eventSourceARN": stream_arn,
+    }
+
+
+class StreamPoller:
+    def __init__(
+        self,
+        runtime: LambdaRuntime,
+        function: str,
+        properties: dict[str, Any],
+        dynamodb: Any,
+        streams: Any,
+        sqs: Any,
+        table: str,
+        failure_queue_url: str | None,
+        checkpoint_file: Path | None,
+        interval: float = 0.5,
+    ) -> None:
+        self.runtime, self.function, self.properties = runtime, function, properties
+        self.streams, self.sqs = streams, sqs
+        self.stream_arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        self.failure_queue_url = failure_queue_url
+        self.checkpoint_file = checkpoint_file
+        self.interval = interval
+        self.batch_size = int(properties.get("BatchSize", 100))
+        self.max_retries = int(properties.get("MaximumRetryAttempts", -1))
+        self.positions: dict[str, str] = self._load_checkpoints()
+        self.iterators: dict[str, str | None] = {}
+        self.stop_event = threading.Event()
+
+    def _load_checkpoints(self) -> dict[str, str]:
+        if self.checkpoint_file and self.checkpoint_file.exists():
+            saved = json.loads(self.checkpoint_file.read_text())
+            if saved.get("stream") == self.stream_arn:
+                return dict(saved["shards"])
+        return {}
+
+    def _save_checkpoints(self) -> None:
+        if self.checkpoint_file:
+            self.checkpoint_file.parent.mkdir(parents=True, exist_ok=True)
+            self.checkpoint_file.write_text(json.dumps({"stream": self.stream_arn, "shards": self.positions}))
+
+    def _refresh_shards(self) -> None:
+        shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            if shard_id in self.iterators:
+                continue
+            if shard_id in self.positions:
+                kwargs = {
+                    "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
+                    "SequenceNumber": self.positions[shard_id],
+                }
+            else:
+                kwargs = {"ShardIteratorType": "TRIM_HORIZON"}
+            self.iterators[shard_id] = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard_id, **kwargs
+            )["ShardIterator"]
+
+    def run(self) -> None:
+        last_refresh = 0.0
+        while not self.stop_event.is_set():
+            try:
+                if time.monotonic() - last_refresh > 5:
+                    self._refresh_shards()
+                    last_refresh = time.monotonic()
+                busy = False
+                for shard_id, iterator in list(self.iterators.items()):
+                    if iterator is not None:
+                        busy |= self._poll(shard_id, iterator)
+            except Exception as error:  # keep polling: a dev loop must survive a hiccup
+                _log(f"stream poller error: {error!r}")
+                busy = False
+            if not busy:
+                self.stop_event.wait(self.interval)
+
+    def _poll(self, shard_id: str, iterator: str) -> bool:
+        response = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
+        self.iterators[shard_id] = response.get("NextShardIterator")
+        records = response.get("Records", [])
+        if not records:
+            return False
+        wanted = [
+            r for r in (_lambda_stream_record(r, self.stream_arn) for r in records)
+            if passes_filters(self.properties.get("FilterCriteria"), r)
+        ]  # fmt: skip
+        if wanted:
+            self._deliver(wanted)
+        self.positions[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
+        self._save_checkpoints()
+        return True
+
+    def _deliver(self, records: list[dict[str, Any]]) -> None:
+        """Invoke until the batch succeeds, retrying from the first failed record."""
+        attempt = 0
+        while records:
+            try:
+                result = self.runtime.invoke(self.function, {"Records": records}) or {}
+                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            except InvocationError as error:
+                _log(f"{self.function} failed: {error}")
+                failed = {records[0]["dynamodb"]["SequenceNumber"]}
+            if not failed:
+                return
+            first = min(i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] in failed)
+            records = records[first:]
+            attempt += 1
+            if 0 <= self.max_retries < attempt:
+                self._to_failure_destination(records)
+                return
+            time.sleep(min(2**attempt * 0.1, 2))
+
+    def _to_failure_destination(self, records: list[dict[str, Any]]) -> None:
+        _log(
+            f"{self.function}: {len(records)} stream records failed every retry; sent to the on-failure queue"
+        )
+        if self.failure_queue_url:
+            self.sqs.send_message(
+                QueueUrl=self.failure_queue_url,
+                MessageBody=json.dumps(
+                    {
+                        "requestContext": {
+                            "condition": "RetryAttemptsExhausted",
+                            "functionArn": self.function,
+                        },
+                        "DDBStreamBatchInfo": {
+                            "streamArn": self.stream_arn,
+                            "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+                            "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+                            "batchSize": len(records),
+                        },
+                    }
+                ),
+            )
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+
+# -- SQS -----------------------------------------------------------------------------------------
+
+
+class SqsPoller:
+    def __init__(
+        self,
+        runtime: LambdaRuntime,
+        function: str,
+        properties: dict[str, Any],
+        sqs: Any,
+        queue_url: str,
+        queue_arn: str,
+    ) -> None:
+        self.runtime, self.function, self.sqs = runtime, function, sqs
+        self.queue_url, self.queue_arn = queue_url, queue_arn
+        self.batch_size = min(int(properties.get("BatchSize", 10)), 10)
+        self.concurrency = int((properties.get("ScalingConfig") or {}).get("MaximumConcurrency", 5))
+        self.stop_event = threading.Event()
+        self.invocations = 0
+
+    def run(self) -> None:
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"sqs-{self.function}") as pool:
+            slots = threading.Semaphore(self.concurrency)
+            while not self.stop_event.is_set():
+                if not slots.acquire(timeout=0.5):
+                    continue
+                try:
+                    messages = self.sqs.receive_message(
+                        QueueUrl=self.queue_url,
+                        MaxNumberOfMessages=self.batch_size,
+                        WaitTimeSeconds=1,
+                        AttributeNames=["All"],
+                        MessageAttributeNames=["All"],
+                    ).get("Messages", [])
+                except Exception as error:
+                    _log(f"sqs poller error: {error!r}")
+                    messages = []
+                    self.stop_event.wait(1)
+                if not messages:
+                    slots.release()
+                    continue
+                future = pool.submit(self._deliver, messages)
+                future.add_done_callback(lambda _: slots.release())
+
+    def _event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": m.get("MessageAttributes", {}),
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.queue_arn,
+                    "awsRegion": REGION,
+                }
+                for m in messages
+            ]
+        }
+
+    def _deliver(self, messages: list[dict[str, Any]]) -> None:
+        self.invocations += 1
+        try:
+            result = self.runtime.invoke(self.function, self._event(messages)) or {}
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        except InvocationError as error:
+            _log(f"{self.function} failed: {error}")
+            failed = {m["MessageId"] for m in messages}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+
+# -- schedules -----------------------------------------------------------------------------------
+
+
+def scheduled_event(rule_arn: str) -> dict[str, Any]:
+    """The event EventBridge sends on a schedule (`sam local generate-event cloudwatch scheduled-event`)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+class Scheduler:
+    def __init__(self, runtime: LambdaRuntime, function: str, interval: float) -> None:
+        self.runtime, self.function, self.interval = runtime, function, interval
+        self.rule_arn = f"arn:aws:events:{REGION}:123456789012:rule/{function}-local"
+        self.stop_event = threading.Event()
+        self._lock = threading.Lock()
+
+    def fire(self) -> Any:
+        with self._lock:
+            _log(f"schedule fires {self.function}")
+            return self.runtime.invoke(self.function, scheduled_event(self.rule_arn))
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.interval):
+            try:
+                self.fire()
+            except InvocationError as error:
+                _log(f"{self.function} failed: {error}")
+
+    def stop(self) -> None:
+        self.stop_event.set()

@@ -1,0 +1,53 @@
+"""Sync worker: one sync job (one plant) per SQS message, within the Lambda's time budget.
+
+A run cut short by the time budget is queued again as a continuation (its progress is saved on
+the plant); a run the monitoring service failed is reported as a failed item, so SQS retries it
+later and, after the queue's maxReceiveCount, moves it to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from powerfactor import jobs
+from powerfactor.monitoring import MonitoringClient
+from powerfactor.settings import get_settings
+from powerfactor.sync import sync_plant
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class SyncFailed(Exception):
+    """The monitoring service failed this plant's sync: let SQS retry the message later."""
+
+
+def record_handler(record: SQSRecord) -> None:
+    job = jobs.SyncJob.model_validate_json(record.body)
+    context = processor.lambda_context
+    client = MonitoringClient(
+        get_settings().monitoring_service_url,
+        remaining_ms=context.get_remaining_time_in_millis if context else None,
+    )
+    outcome = sync_plant(job.plant_id, client)
+    metrics.add_metric(name=f"Sync{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="HoursStored", unit=MetricUnit.Count, value=outcome.hours_stored)
+    if outcome.status == "partial":
+        jobs.enqueue([jobs.SyncJob(plant_id=job.plant_id, reason="continue")])
+    elif outcome.status == "failed":
+        raise SyncFailed(f"plant {job.plant_id}: {outcome.error}")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,66 @@
+"""Sync jobs: what the daily sync and the plants stream put on the sync queue for the worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import boto3
+from pydantic import BaseModel
+
+from powerfactor.settings import Settings, get_settings
+
+
+class SyncJob(BaseModel):
+    """Sync one plant. `reason` is for logs: a new plant, the daily run, or a continuation."""
+
+    plant_id: int
+    reason: Literal["created", "daily", "continue", "manual"]
+
+
+_client: tuple[Settings, Any] | None = None
+
+
+def _sqs(settings: Settings) -> Any:
+    """The SQS client for these settings, created on first use and kept while they hold."""
+    global _client
+    if _client is None or _client[0] is not settings:
+        _client = (
+            settings,
+            boto3.client("sqs", endpoint_url=settings.sqs_endpoint, region_name=settings.region),
+        )
+    return _client[1]
+
+
+def enqueue(jobs: Iterable[SyncJob]) -> int:
+    """Send jobs to the sync queue, ten per request; entries SQS refuses are sent again."""
+    settings = get_settings()
+    if settings.sync_queue_url is None:
+        raise RuntimeError("SYNC_QUEUE_URL is not set")
+    client = _sqs(settings)
+    sent = 0
+    batch: list[SyncJob] = []
+
+    def flush() -> None:
+        nonlocal sent
+        entries = {str(i): job.model_dump_json() for i, job in enumerate(batch)}
+        for _ in range(5):
+            response = client.send_message_batch(
+                QueueUrl=settings.sync_queue_url,
+                Entries=[{"Id": key, "MessageBody": body} for key, body in entries.items()],
+            )
+            sent += len(response.get("Successful", []))
+            entries = {f["Id"]: entries[f["Id"]] for f in response.get("Failed", [])}
+            if not entries:
+                break
+        if entries:
+            raise RuntimeError(f"SQS refused {len(entries)} sync jobs five times")
+        batch.clear()
+
+    for job in jobs:
+        batch.append(job)
+        if len(batch) == 10:
+            flush()
+    if batch:
+        flush()
+    return sent

@@ -1,0 +1,209 @@
+"""The sync: bring one plant's datapoints up to date with the monitoring service.
+
+A run, for one plant (new plant, daily, or continuation), in this order:
+1. **recent**: the last `REFRESH_DAYS` days, or from the end of the synced range if that is
+   older, up to today (`to` exclusive): yesterday is fetched, and the days before it fetched
+   again, so late corrections by the service are picked up.
+2. **missing days**: days inside the synced range that still lack hours are asked for again.
+3. **backfill**: the next `SYNC_EVERY_RUN` years before the oldest synced day, month by month
+   going back, never before the horizon (`SYNC_UNTIL_YEAR` years before today).
+Progress is saved on the plant after every month stored, so a run stopped by the Lambda's time
+budget or by a failing service loses nothing and the next run goes on from there. One run per
+plant at a time (a lease on the plant). If the plant is deleted during a run, the run stops and
+removes what it stored: no orphaned data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+from aws_lambda_powertools import Logger
+
+from powerfactor import jobs
+from powerfactor.errors import PlantNotFound
+from powerfactor.models import SyncState
+from powerfactor.monitoring import (
+    Chunk,
+    MonitoringClient,
+    MonitoringError,
+    TimeBudgetExhausted,
+    month_chunks,
+    utc_today,
+)
+from powerfactor.settings import get_settings
+from powerfactor.storage import datapoints, plants
+
+logger = Logger(child=True)
+
+LEASE_SECONDS = 960  # longer than the longest function timeout (900 s)
+MAX_MISSING_RANGES_PER_RUN = 31
+REFRESH_DAYS = 7
+
+Status = Literal["done", "partial", "failed", "busy", "deleted"]
+
+
+def years_before(day: date, years: int) -> date:
+    """The same calendar day `years` earlier (29 February becomes 28 February)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+def horizon(today: date, until_years: int) -> date:
+    """The oldest day PowerFactor keeps: `until_years` years before today."""
+    return years_before(today, until_years)
+
+
+@dataclass
+class SyncOutcome:
+    plant_id: int
+    status: Status
+    hours_stored: int = 0
+    missing_days: int = 0
+    error: str | None = None
+
+
+class _PlantDeleted(Exception):
+    pass
+
+
+@dataclass
+class _Run:
+    plant_id: int
+    client: MonitoringClient
+    state: SyncState
+    owner: str
+    today: date
+    hours_stored: int = 0
+    missing: set[date] = field(default_factory=set)
+
+    def store(self, chunk: Chunk) -> None:
+        """Write a chunk, update which of its days are incomplete, save progress."""
+        counts = datapoints.write_days(self.plant_id, chunk.datapoints)
+        self.hours_stored += len(chunk.datapoints)
+        unwritten = [d for d in _days(chunk.start, chunk.end) if d not in counts]
+        if unwritten:
+            stored = datapoints.read_day_sums(
+                self.plant_id, min(unwritten), max(unwritten) + timedelta(days=1)
+            )
+            counts.update({d: stored[d].hours if d in stored else 0 for d in unwritten})
+        for day in _days(chunk.start, chunk.end):
+            (self.missing.add if counts[day] < 24 else self.missing.discard)(day)
+
+    def save(self) -> None:
+        self.state.missing_days = sorted(self.missing)
+        if not plants.save_sync_state(self.plant_id, self.owner, self.state):
+            raise _PlantDeleted()
+
+    def recent(self) -> None:
+        yesterday = self.today - timedelta(days=1)
+        if self.state.synced_until is None:
+            start = yesterday  # a new plant: yesterday first, then the backfill
+        else:
+            start = min(self.state.synced_until, self.today - timedelta(days=REFRESH_DAYS))
+        start = max(start, horizon(self.today, get_settings().sync_until_year))
+        for chunk in self.client.fetch_chunks(self.plant_id, start, self.today):
+            self.store(chunk)
+            self.state.synced_until = chunk.end
+            self.state.history_from = self.state.history_from or start
+            self.save()
+
+    def retry_missing(self) -> None:
+        oldest = horizon(self.today, get_settings().sync_until_year)
+        self.missing = {d for d in self.missing if d >= oldest}
+        refreshed = self.today - timedelta(days=REFRESH_DAYS)
+        ranges = _ranges(sorted(d for d in self.missing if d < refreshed))[:MAX_MISSING_RANGES_PER_RUN]
+        for start, end in ranges:
+            self.store(self.client.fetch(self.plant_id, start, end))
+            self.save()
+
+    def backfill(self) -> None:
+        settings = get_settings()
+        oldest = horizon(self.today, settings.sync_until_year)
+        history_from = self.state.history_from or self.today
+        target = max(oldest, years_before(history_from, settings.sync_every_run))
+        for start, end in reversed(list(month_chunks(target, history_from))):
+            self.store(self.client.fetch(self.plant_id, start, end))
+            self.state.history_from = start
+            self.save()
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days)]
+
+
+def _ranges(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted days as [from, to) ranges of consecutive days."""
+    ranges: list[tuple[date, date]] = []
+    for day in days:
+        if ranges and ranges[-1][1] == day:
+            ranges[-1] = (ranges[-1][0], day + timedelta(days=1))
+        else:
+            ranges.append((day, day + timedelta(days=1)))
+    return ranges
+
+
+def sync_plant(
+    plant_id: int,
+    client: MonitoringClient,
+    *,
+    today: date | None = None,
+    owner: str | None = None,
+) -> SyncOutcome:
+    """One sync run for one plant. Never raises for the service's failures: the outcome says."""
+    today = today or utc_today()
+    owner = owner or str(uuid.uuid4())
+    now = datetime.now(UTC)
+    try:
+        state = plants.acquire_sync_lease(plant_id, owner, now, LEASE_SECONDS)
+    except PlantNotFound:
+        return SyncOutcome(plant_id, "deleted")
+    if state is None:
+        return SyncOutcome(plant_id, "busy")
+    run = _Run(plant_id, client, state, owner, today, missing=set(state.missing_days))
+    log = {"plant_id": plant_id, "today": today.isoformat()}
+    try:
+        run.recent()
+        run.retry_missing()
+        run.backfill()
+        state.last_success_at, state.last_error = datetime.now(UTC), None
+        run.save()
+        status: Status = "done"
+        error = None
+    except _PlantDeleted:
+        removed = datapoints.delete_plant_data(plant_id)
+        logger.info("plant deleted during its sync; its data removed", extra={**log, "items": removed})
+        return SyncOutcome(plant_id, "deleted", run.hours_stored)
+    except TimeBudgetExhausted as exhausted:
+        status, error = "partial", str(exhausted)
+        _save_quietly(run)
+    except MonitoringError as failure:
+        status, error = "failed", str(failure)
+        state.last_error = f"{today.isoformat()}: {failure}"[:1000]
+        _save_quietly(run)
+    finally:
+        plants.release_sync_lease(plant_id, owner)
+    outcome = SyncOutcome(plant_id, status, run.hours_stored, len(run.missing), error)
+    logger.info(f"sync {status}", extra={**log, **outcome.__dict__})
+    return outcome
+
+
+def _save_quietly(run: _Run) -> None:
+    try:
+        run.save()
+    except _PlantDeleted:
+        datapoints.delete_plant_data(run.plant_id)
+
+
+def purge_plant(plant_id: int) -> int:
+    """Remove all datapoints of a (deleted) plant; return how many items were removed."""
+    return datapoints.delete_plant_data(plant_id)
+
+
+def queue_daily_sync() -> int:
+    """Put one sync job per plant on the sync queue; return how many were queued."""
+    return jobs.enqueue(jobs.SyncJob(plant_id=pid, reason="daily") for pid in plants.plant_ids())

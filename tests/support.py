@@ -1,0 +1,19 @@
+"""Helpers shared by test modules (fixtures live in the conftest files)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from devstack.monitoring import hour_values
+from powerfactor.models import Datapoint
+
+
+def simulated(plant_id: int, start: date, end: date) -> list[Datapoint]:
+    """What the monitoring simulator holds for [start, end): the truth stored data is checked against."""
+    hour = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    stop = datetime(end.year, end.month, end.day, tzinfo=UTC)
+    points = []
+    while hour < stop:
+        points.append(Datapoint(hour, *hour_values(str(plant_id), hour.replace(tzinfo=None))))
+        hour += timedelta(hours=1)
+    return points
