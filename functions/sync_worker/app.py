@@ -31,8 +31,10 @@ class SyncFailed(Exception):
 def record_handler(record: SQSRecord) -> None:
     job = jobs.SyncJob.model_validate_json(record.body)
     context = processor.lambda_context
+    settings = get_settings()
     client = MonitoringClient(
-        get_settings().monitoring_service_url,
+        settings.monitoring_service_url,
+        read_timeout=settings.monitoring_read_timeout,
         remaining_ms=context.get_remaining_time_in_millis if context else None,
     )
     outcome = sync_plant(job.plant_id, client)

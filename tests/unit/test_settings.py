@@ -38,6 +38,10 @@ def test_template_sets_every_variable_settings_read(template) -> None:
     env = template.raw["Globals"]["Function"]["Environment"]["Variables"]
     for name in (
         "PLANTS_TABLE",
+        "DATAPOINTS_TABLE",
+        "SYNC_QUEUE_URL",
+        "SQS_ENDPOINT",
+        "MONITORING_READ_TIMEOUT",
         "DYNAMODB_ENDPOINT",
         "MONITORING_SERVICE_URL",
         "SYNC_EVERY_RUN",

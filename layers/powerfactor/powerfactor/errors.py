@@ -26,3 +26,7 @@ class NameTaken(PowerFactorError):
 class InvalidCursor(PowerFactorError):
     def __init__(self) -> None:
         super().__init__("the cursor is not one this API returned; start again without it")
+
+
+class InvalidRange(PowerFactorError):
+    """A date range that cannot be answered (e.g. `from` after `to`)."""

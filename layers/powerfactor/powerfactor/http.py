@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from pynamodb.exceptions import PynamoDBException
 
-from powerfactor.errors import InvalidCursor, NameTaken, PlantNotFound, PowerFactorError
+from powerfactor.errors import InvalidCursor, InvalidRange, NameTaken, PlantNotFound, PowerFactorError
 from powerfactor.models import ErrorBody, ErrorDetail, ErrorResponse
 
 logger = Logger(child=True)
@@ -28,6 +28,7 @@ _DOMAIN_STATUS: dict[type[PowerFactorError], tuple[HTTPStatus, str]] = {
     PlantNotFound: (HTTPStatus.NOT_FOUND, "plant_not_found"),
     NameTaken: (HTTPStatus.CONFLICT, "name_taken"),
     InvalidCursor: (HTTPStatus.BAD_REQUEST, "invalid_cursor"),
+    InvalidRange: (HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_range"),
 }
 
 #: Documented on every route of the OpenAPI schema.

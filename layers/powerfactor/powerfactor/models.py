@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -91,3 +92,69 @@ class Datapoint:
     expected_irradiation: float
     observed_energy: float
     observed_irradiation: float
+
+
+Granularity = Literal["hour", "day", "month"]
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def iso_day(value: object) -> object:
+    """Accept a day only as `YYYY-MM-DD` (pydantic alone also takes timestamps and datetimes)."""
+    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
+        raise ValueError("expected a day as YYYY-MM-DD")
+    return value
+
+
+class Reading(BaseModel):
+    energy: float = Field(description="kWh")
+    irradiation: float = Field(description="Wh/m²")
+
+
+class DataItem(BaseModel):
+    """One stored hour, in the monitoring service's own shape."""
+
+    hour: datetime = Field(alias="datetime", description="Start of the hour, UTC.")
+    expected: Reading
+    observed: Reading
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class DataPage(BaseModel):
+    plant_id: int
+    from_: date = Field(alias="from", description="First day, inclusive (UTC).")
+    to: date = Field(description="Last day, inclusive (UTC).")
+    items: list[DataItem] = Field(description="Stored hours in time order; absent hours are left out.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class Measure(BaseModel):
+    expected: float = Field(description="Sum of the expected values (6 decimals).")
+    observed: float = Field(description="Sum of the observed values (6 decimals).")
+    ratio: float | None = Field(description="observed / expected; null where expected is zero.")
+
+
+class ReportRow(BaseModel):
+    hours_present: int = Field(description="Hours with data in the bucket.")
+    hours_total: int = Field(description="Hours the bucket spans inside the range.")
+    energy: Measure = Field(description="kWh")
+    irradiation: Measure = Field(description="Wh/m²")
+
+
+class ReportBucket(ReportRow):
+    period: str = Field(description="`YYYY-MM-DDTHH:00Z` (hour), `YYYY-MM-DD` (day) or `YYYY-MM` (month).")
+    start: datetime = Field(description="Start of the bucket, UTC.")
+
+
+class ReportPage(BaseModel):
+    plant_id: int
+    from_: date = Field(alias="from")
+    to: date
+    granularity: Granularity
+    items: list[ReportBucket] = Field(description="Buckets that have data, in time order.")
+    totals: ReportRow = Field(description="The whole range (all pages).")
+    next_cursor: str | None
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)

@@ -21,6 +21,7 @@ class Settings:
     sqs_endpoint: str | None
     region: str
     monitoring_service_url: str
+    monitoring_read_timeout: int
     sync_every_run: int
     sync_until_year: int
 
@@ -50,6 +51,7 @@ class Settings:
             sqs_endpoint=env.get("SQS_ENDPOINT", "").strip() or None,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             monitoring_service_url=env.get("MONITORING_SERVICE_URL", "").strip() or "http://127.0.0.1:5000/",
+            monitoring_read_timeout=positive_int("MONITORING_READ_TIMEOUT", 20),
             sync_every_run=positive_int("SYNC_EVERY_RUN", 1),
             sync_until_year=positive_int("SYNC_UNTIL_YEAR", 10),
         )

@@ -1,0 +1,99 @@
+"""Data and reports API handler: routes parse the request and call powerfactor.reports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, BeforeValidator
+
+from powerfactor import reports
+from powerfactor.http import ERROR_RESPONSES, create_resolver
+from powerfactor.models import DataPage, ErrorResponse, Granularity, ReportPage, iso_day
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = create_resolver()
+
+BASE = "/api/solar-plant"
+NOT_FOUND = {404: {"description": "No such plant", "content": {"application/json": {"model": ErrorResponse}}}}
+DAY_HELP = "A whole UTC day, `YYYY-MM-DD`; `from` and `to` are both inclusive."
+
+PlantId = Annotated[int, Query(alias="plant-id", ge=1, le=2**53, description="The plant's id.")]
+Day = Annotated[date, Query(description=DAY_HELP), BeforeValidator(iso_day)]
+From = Annotated[date, Query(alias="from", description=DAY_HELP), BeforeValidator(iso_day)]
+Limit = Annotated[int, Query(ge=1, le=reports.MAX_LIMIT, description="Items per page.")]
+Cursor = Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")]
+Format = Annotated[
+    Literal["json", "csv"] | None, Query(description="`csv` for spreadsheets (or send `Accept: text/csv`).")
+]
+
+
+def _ok(model: type[BaseModel], description: str) -> dict[int, dict[str, Any]]:
+    """The 200 response in both media types (the route returns either, so it has no return type)."""
+    return {
+        200: {
+            "description": description,
+            "content": {
+                "application/json": {"model": model},
+                "text/csv": {"schema": {"type": "string", "description": "The same rows as CSV."}},
+            },
+        },
+        **ERROR_RESPONSES,
+        **NOT_FOUND,
+    }
+
+
+def _reply(page: DataPage | ReportPage, fmt: str | None, to_csv: Callable[[Any], str]) -> Response:
+    accept = app.current_event.headers.get("accept") or ""
+    if fmt == "csv" or (fmt is None and "text/csv" in accept):
+        headers = {"X-Next-Cursor": page.next_cursor} if page.next_cursor else {}
+        return Response(200, "text/csv; charset=utf-8", to_csv(page), headers)
+    return Response(200, content_types.APPLICATION_JSON, page.model_dump(mode="json", by_alias=True))
+
+
+@app.get(
+    f"{BASE}/data",
+    summary="Stored hourly datapoints of a plant",
+    responses=_ok(DataPage, "One page of hours"),
+)
+def get_data(  # noqa: ANN201 - a return type would make Powertools validate CSV bodies as JSON
+    plant_id: PlantId,
+    start: From,
+    to: Day,
+    limit: Limit = reports.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    format: Format = None,
+):
+    return _reply(reports.data_page(plant_id, start, to, limit, cursor), format, reports.data_csv)
+
+
+@app.get(
+    f"{BASE}/report",
+    summary="Energy and irradiation, expected and observed, summed by hour, day or month",
+    responses=_ok(ReportPage, "One page of buckets, and the totals of the whole range"),
+)
+def get_report(  # noqa: ANN201 - a return type would make Powertools validate CSV bodies as JSON
+    plant_id: PlantId,
+    start: From,
+    to: Day,
+    granularity: Annotated[Granularity, Query(description="Bucket size.")] = "day",
+    limit: Limit = reports.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    format: Format = None,
+):
+    return _reply(reports.report(plant_id, start, to, granularity, limit, cursor), format, reports.report_csv)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)
