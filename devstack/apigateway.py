@@ -170,7 +170,7 @@ class ApiGateway(ThreadingHTTPServer):
         routes: list[ApiRoute],
         runtime: LambdaRuntime,
         stage: str,
-        control: Callable[[str, str], tuple[int, Any] | None] | None = None,
+        control: Callable[[str, str], tuple[int, str, bytes] | None] | None = None,
     ) -> None:
         super().__init__((host, port), _Handler)
         self.routes = routes
@@ -181,11 +181,11 @@ class ApiGateway(ThreadingHTTPServer):
     def handle(
         self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        if self.control is not None and urlsplit(raw_path).path.startswith("/__devstack/"):
+        if self.control is not None:
             answer = self.control(method, urlsplit(raw_path).path)
             if answer is not None:
-                status, payload = answer
-                return status, [("Content-Type", "application/json")], json.dumps(payload).encode()
+                status, content_type, body = answer
+                return status, [("Content-Type", content_type)], body
         route, params, _ = match_route(self.routes, method, urlsplit(raw_path).path)
         if route is None:
             # API Gateway answers both cases with 403 "Missing Authentication Token".
@@ -218,7 +218,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815
+    def __getattr__(self, name: str) -> Any:
+        """Every method (`do_GET`, `do_TRACE`, made-up ones) goes to the routes, as ANY would."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         sys.stderr.write(f"api  {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")

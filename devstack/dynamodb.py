@@ -6,7 +6,10 @@ It binds 0.0.0.0 and exits if its port is taken, so the port is checked first.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -44,6 +47,23 @@ def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: floa
             return
         time.sleep(0.1)
     raise StartError(f"{what} did not open port {port} within {timeout:.0f}s")
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: be sent SIGTERM when the local stack dies, however it dies.
+
+    The child runs in its own session (Ctrl-C is for the stack, which stops it in order), so
+    without this a killed stack would leave DynamoDB Local running on its port.
+    """
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _child_options() -> dict[str, object]:
+    options: dict[str, object] = {"start_new_session": True}
+    if sys.platform.startswith("linux"):
+        options["preexec_fn"] = _die_with_parent
+    return options
 
 
 def find_jar() -> Path | None:
@@ -87,7 +107,7 @@ def start_dynamodb(port: int, data_dir: Path | None, allow_moto: bool = True) ->
             data_dir.mkdir(parents=True, exist_ok=True)
             cmd += ["-dbPath", str(data_dir)]
         process = subprocess.Popen(
-            cmd, cwd=jar.parent, stdout=subprocess.DEVNULL, stderr=None, start_new_session=True
+            cmd, cwd=jar.parent, stdout=subprocess.DEVNULL, stderr=None, **_child_options()
         )
         engine = f"DynamoDB Local ({jar.parent.name})"
     else:
@@ -105,7 +125,7 @@ def start_dynamodb(port: int, data_dir: Path | None, allow_moto: bool = True) ->
         )
         cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
         process = subprocess.Popen(
-            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **_child_options()
         )
         engine = "moto server (fallback)"
     wait_for_port(port, process, engine)

@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from devstack.template import Function
@@ -51,8 +52,8 @@ class FakeContext:
         return max(0, int((self._started + self.timeout_s - time.monotonic()) * 1000))
 
 
-def load_handler(function: Function, layer_dirs: list[Path]) -> Callable[[dict, Any], Any]:
-    """Import a function's handler in this process, as the Lambda runtime would."""
+def load_module(function: Function, layer_dirs: list[Path]) -> ModuleType:
+    """Import a function's handler module in this process, as the Lambda runtime would."""
     for path in [str(function.code_dir), *map(str, layer_dirs)]:
         if path not in sys.path:
             sys.path.insert(0, path)
@@ -64,7 +65,12 @@ def load_handler(function: Function, layer_dirs: list[Path]) -> Callable[[dict, 
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-    return getattr(sys.modules[name], function.handler)
+    return sys.modules[name]
+
+
+def load_handler(function: Function, layer_dirs: list[Path]) -> Callable[[dict, Any], Any]:
+    """A function's handler, imported in this process."""
+    return getattr(load_module(function, layer_dirs), function.handler)
 
 
 def _worker_main(function: Function, layer_dirs: list[Path], env: dict[str, str], conn: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from devstack.dynamodb import DynamoDB, StartError, port_in_use, start_dynamodb
 from devstack.eventsources import Scheduler, SqsPoller, StreamPoller
 from devstack.lambdas import LambdaRuntime
 from devstack.monitoring import MonitoringSimulator
+from devstack.openapi import openapi_json, swagger_page
 from devstack.queues import ensure_queues, queue_arn
 from devstack.tables import ensure_tables
 from devstack.template import Template, load_template, resolve_parameters, resolve_value
@@ -174,10 +176,15 @@ class Stack:
         for poller in self.pollers:
             self._spawn(poller.run, type(poller).__name__)
 
-    def control(self, method: str, path: str) -> tuple[int, Any] | None:
-        """The local stack's own endpoints, under /__devstack/ on the API port."""
+    def control(self, method: str, path: str) -> tuple[int, str, bytes] | None:
+        """The local stack's own pages: Swagger UI, the OpenAPI schema, firing the schedules."""
+        if method == "GET" and path in ("/swagger", "/swagger/"):
+            return 200, "text/html; charset=utf-8", swagger_page(openapi_json(self.template)).encode()
+        if method == "GET" and path == "/openapi.json":
+            return 200, "application/json", openapi_json(self.template).encode()
         if method == "POST" and path == "/__devstack/schedules":
-            return 200, {s.function: s.fire() for s in self.schedulers}
+            fired = {s.function: s.fire() for s in self.schedulers}
+            return 200, "application/json", json.dumps(fired).encode()
         return None
 
     def _spawn(self, target, name: str) -> None:  # noqa: ANN001
@@ -189,7 +196,7 @@ class Stack:
         assert self.dynamodb is not None
         where = self.config.data_dir or "memory"
         return [
-            f"API          {self.api_url}/api/solar-plant/",
+            f"API          {self.api_url}/api/solar-plant/   (Swagger UI: {self.api_url}/swagger)",
             f"DynamoDB     {self.dynamodb.endpoint}  ({self.dynamodb.engine}, data in {where})",
             f"Monitoring   {self.monitoring.url}  (simulator, profile {self.config.monitoring_profile})"
             if self.monitoring

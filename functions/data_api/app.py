@@ -11,11 +11,11 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BeforeValidator
 
 from powerfactor import reports
-from powerfactor.http import ERROR_RESPONSES, create_resolver
-from powerfactor.models import DataPage, ErrorResponse, Granularity, ReportPage, iso_day
+from powerfactor.http import create_resolver, documented
+from powerfactor.models import DataPage, Granularity, ReportPage, iso_day
 
 logger = Logger()
 tracer = Tracer()
@@ -23,7 +23,6 @@ metrics = Metrics()
 app = create_resolver()
 
 BASE = "/api/solar-plant"
-NOT_FOUND = {404: {"description": "No such plant", "content": {"application/json": {"model": ErrorResponse}}}}
 DAY_HELP = "A whole UTC day, `YYYY-MM-DD`; `from` and `to` are both inclusive."
 
 PlantId = Annotated[int, Query(alias="plant-id", ge=1, le=2**53, description="The plant's id.")]
@@ -34,21 +33,6 @@ Cursor = Annotated[str | None, Query(max_length=200, description="`next_cursor` 
 Format = Annotated[
     Literal["json", "csv"] | None, Query(description="`csv` for spreadsheets (or send `Accept: text/csv`).")
 ]
-
-
-def _ok(model: type[BaseModel], description: str) -> dict[int, dict[str, Any]]:
-    """The 200 response in both media types (the route returns either, so it has no return type)."""
-    return {
-        200: {
-            "description": description,
-            "content": {
-                "application/json": {"model": model},
-                "text/csv": {"schema": {"type": "string", "description": "The same rows as CSV."}},
-            },
-        },
-        **ERROR_RESPONSES,
-        **NOT_FOUND,
-    }
 
 
 def _reply(page: DataPage | ReportPage, fmt: str | None, to_csv: Callable[[Any], str]) -> Response:
@@ -62,7 +46,7 @@ def _reply(page: DataPage | ReportPage, fmt: str | None, to_csv: Callable[[Any],
 @app.get(
     f"{BASE}/data",
     summary="Stored hourly datapoints of a plant",
-    responses=_ok(DataPage, "One page of hours"),
+    responses=documented(200, DataPage, "One page of hours", (400, 404), csv=True),
 )
 def get_data(  # noqa: ANN201 - a return type would make Powertools validate CSV bodies as JSON
     plant_id: PlantId,
@@ -78,7 +62,9 @@ def get_data(  # noqa: ANN201 - a return type would make Powertools validate CSV
 @app.get(
     f"{BASE}/report",
     summary="Energy and irradiation, expected and observed, summed by hour, day or month",
-    responses=_ok(ReportPage, "One page of buckets, and the totals of the whole range"),
+    responses=documented(
+        200, ReportPage, "One page of buckets; totals of the whole range", (400, 404), csv=True
+    ),
 )
 def get_report(  # noqa: ANN201 - a return type would make Powertools validate CSV bodies as JSON
     plant_id: PlantId,

@@ -12,8 +12,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from powerfactor import plants
-from powerfactor.http import ERROR_RESPONSES, create_resolver
-from powerfactor.models import ErrorResponse, Plant, PlantIn, PlantPage
+from powerfactor.http import create_resolver, documented
+from powerfactor.models import Plant, PlantIn, PlantPage
 
 logger = Logger()
 tracer = Tracer()
@@ -22,11 +22,9 @@ app = create_resolver()
 
 BASE = "/api/solar-plant"
 PlantId = Annotated[int, Path(ge=1, le=2**53, description="The plant's integer id.")]
-NOT_FOUND = {404: {"description": "No such plant", "content": {"application/json": {"model": ErrorResponse}}}}
-CONFLICT = {409: {"description": "Name taken", "content": {"application/json": {"model": ErrorResponse}}}}
 
 
-@app.post(BASE, summary="Create a plant", responses={**ERROR_RESPONSES, **CONFLICT})
+@app.post(BASE, summary="Create a plant", responses=documented(201, Plant, "The new plant", (400, 409, 415)))
 def create_plant(body: PlantIn) -> Response[Plant]:
     plant = plants.create_plant(body.name)
     metrics.add_metric(name="PlantsCreated", unit=MetricUnit.Count, value=1)
@@ -38,7 +36,11 @@ def create_plant(body: PlantIn) -> Response[Plant]:
     )
 
 
-@app.get(BASE, summary="List plants, in id order, a page at a time", responses=ERROR_RESPONSES)
+@app.get(
+    BASE,
+    summary="List plants, in id order, a page at a time",
+    responses=documented(200, PlantPage, "A page", (400,)),
+)
 def list_plants(
     limit: Annotated[
         int, Query(ge=1, le=plants.MAX_PAGE_SIZE, description="Page size.")
@@ -50,7 +52,9 @@ def list_plants(
     return plants.list_plants(limit=limit, cursor=cursor)
 
 
-@app.get(f"{BASE}/plant/<plant_id>", summary="Get a plant", responses={**ERROR_RESPONSES, **NOT_FOUND})
+@app.get(
+    f"{BASE}/plant/<plant_id>", summary="Get a plant", responses=documented(200, Plant, "The plant", (404,))
+)
 def get_plant(plant_id: PlantId) -> Plant:
     return plants.get_plant(plant_id)
 
@@ -58,7 +62,7 @@ def get_plant(plant_id: PlantId) -> Plant:
 @app.put(
     f"{BASE}/plant/<plant_id>",
     summary="Rename a plant",
-    responses={**ERROR_RESPONSES, **NOT_FOUND, **CONFLICT},
+    responses=documented(200, Plant, "The renamed plant", (400, 404, 409, 415)),
 )
 def rename_plant(plant_id: PlantId, body: PlantIn) -> Plant:
     return plants.rename_plant(plant_id, body.name)
@@ -67,9 +71,9 @@ def rename_plant(plant_id: PlantId, body: PlantIn) -> Plant:
 @app.delete(
     f"{BASE}/plant/<plant_id>",
     summary="Delete a plant and, asynchronously, all of its data",
-    responses={**ERROR_RESPONSES, **NOT_FOUND},
+    responses=documented(204, None, "Deleted", (404,)),
 )
-def delete_plant(plant_id: PlantId) -> Response[None]:
+def delete_plant(plant_id: PlantId):  # noqa: ANN201 - no return type: a 204 has no body to document
     plants.delete_plant(plant_id)
     return Response(status_code=204, body="")
 

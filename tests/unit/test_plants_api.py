@@ -116,8 +116,9 @@ def test_a_body_labelled_as_a_form_is_read_as_json(api) -> None:
     assert status == 201 and body["name"] == "curl"
 
 
-def test_a_non_json_media_type_is_415(api) -> None:
-    status, _, body = api("POST", BASE, "name=x", headers={"Content-Type": "text/plain"})
+@pytest.mark.parametrize("media_type", ["text/plain", "multipart/form-data", "application/xml"])
+def test_a_non_json_media_type_is_415(api, media_type) -> None:
+    status, _, body = api("POST", BASE, '{"name": "x"}', headers={"Content-Type": media_type})
     assert status == 415
     assert_error(body, 415, "unsupported_media_type")
 

@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from pydantic import BaseModel
 from pynamodb.exceptions import PynamoDBException
 
 from powerfactor.errors import InvalidCursor, InvalidRange, NameTaken, PlantNotFound, PowerFactorError
@@ -31,17 +32,41 @@ _DOMAIN_STATUS: dict[type[PowerFactorError], tuple[HTTPStatus, str]] = {
     InvalidRange: (HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_range"),
 }
 
-#: Documented on every route of the OpenAPI schema.
-ERROR_RESPONSES: dict[int, dict[str, Any]] = {
-    400: {
-        "description": "Malformed request (e.g. body not JSON)",
-        "content": {"application/json": {"model": ErrorResponse}},
-    },
-    422: {
-        "description": "Invalid parameter or body",
-        "content": {"application/json": {"model": ErrorResponse}},
-    },
+_ERROR_DESCRIPTIONS = {
+    400: "Malformed request: the body is not JSON, or a cursor this API did not return",
+    404: "No such plant",
+    409: "Another plant has this name",
+    415: "The body is declared as something other than JSON",
+    422: "A parameter or the body is invalid",
+    503: "Storage is unavailable; retry after `Retry-After` seconds",
 }
+
+
+def documented(
+    status: int,
+    model: type[BaseModel] | None,
+    description: str,
+    errors: tuple[int, ...] = (),
+    csv: bool = False,
+) -> dict[int, dict[str, Any]]:
+    """The OpenAPI `responses` of a route: its success (JSON, and CSV if it offers it) and errors.
+
+    Every route can answer 422 and 503; errors are all ErrorResponse.
+    """
+    content: dict[str, Any] = {"application/json": {"model": model}} if model else {}
+    if csv:
+        content["text/csv"] = {"schema": {"type": "string", "description": "The same rows as CSV."}}
+    success: dict[str, Any] = {"description": description}
+    if content:
+        success["content"] = content
+    error_content = {"application/json": {"model": ErrorResponse}}
+    return {
+        status: success,
+        **{
+            code: {"description": _ERROR_DESCRIPTIONS[code], "content": error_content}
+            for code in sorted({*errors, 422, 503})
+        },
+    }
 
 
 def error_response(
@@ -86,13 +111,23 @@ def _allowed_methods(app: APIGatewayRestResolver, path: str) -> list[str]:
 
 
 _FORM = "application/x-www-form-urlencoded"
+_JSON = "application/json"
+
+
+def _body_kind(content_type: str) -> str:
+    """The content type validation should read a body as: JSON, or unsupported (415)."""
+    lowered = content_type.strip().lower()
+    if not lowered or lowered.startswith(_FORM) or lowered.startswith(_JSON):
+        return _JSON
+    return "application/octet-stream"  # Powertools answers RequestUnsupportedContentType -> 415
 
 
 class JsonApiResolver(APIGatewayRestResolver):
     """A REST resolver whose bodies are always JSON.
 
     `curl -d` labels its body as a form; PowerFactor reads every body as JSON, so a form label is
-    rewritten to application/json before validation (other non-JSON types get a 415). A body
+    rewritten to application/json before validation, and any other non-JSON type (multipart,
+    text, ...) to one Powertools refuses, which becomes a 415. A body
     that is not UTF-8 cannot be JSON: it reaches validation as text with replacement characters,
     which fails as malformed JSON (400) instead of crashing the decoder.
     """
@@ -107,11 +142,10 @@ class JsonApiResolver(APIGatewayRestResolver):
         for key in ("headers", "multiValueHeaders"):
             headers = event.get(key) or {}
             for name, value in headers.items():
-                if name.lower() != "content-type":
-                    continue
-                values = value if isinstance(value, list) else [value]
-                if any(str(v).lower().startswith(_FORM) for v in values):
-                    headers[name] = ["application/json"] if isinstance(value, list) else "application/json"
+                if name.lower() == "content-type":
+                    values = value if isinstance(value, list) else [value]
+                    kind = _body_kind(str(values[-1]))
+                    headers[name] = [kind] if isinstance(value, list) else kind
         return super().resolve(event, context)
 
 

@@ -1,0 +1,56 @@
+"""Ten years of hourly data against DynamoDB Local: every response stays far below 6 MB."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+
+import pytest
+
+from powerfactor import plants
+from powerfactor.storage import datapoints
+from tests.support import simulated
+
+pytestmark = pytest.mark.usefixtures("local_aws")
+
+BASE = "/api/solar-plant"
+LAMBDA_LIMIT = 6 * 1024 * 1024
+START, END = date(2015, 1, 1), date(2025, 1, 1)
+
+
+@pytest.fixture
+def ten_years() -> int:
+    plant_id = plants.create_plant("Decade").id
+    datapoints.write_days(plant_id, simulated(plant_id, START, END))
+    return plant_id
+
+
+def walk(api, url: str) -> tuple[list[dict], int, int]:
+    """All items of a paginated endpoint, the number of pages and the largest response in bytes."""
+    items, pages, largest, cursor = [], 0, 0, None
+    while True:
+        status, _, body = api("GET", url + (f"&cursor={cursor}" if cursor else ""))
+        assert status == 200, body
+        largest = max(largest, len(json.dumps(body)))
+        items += body["items"]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return items, pages, largest
+
+
+def test_ten_years_of_data_and_reports_paginate_under_the_limit(api, ten_years) -> None:
+    query = f"plant-id={ten_years}&from=2015-01-01&to=2024-12-31"
+    hours, pages, largest = walk(api, f"{BASE}/data/?{query}&limit=10000")
+    assert len(hours) == 87_672 and pages == 9 and largest < LAMBDA_LIMIT / 3
+    days, _, largest_days = walk(api, f"{BASE}/report/?{query}&granularity=day&limit=10000")
+    assert len(days) == 3653 and largest_days < LAMBDA_LIMIT / 3
+    status, _, months = api("GET", f"{BASE}/report/?{query}&granularity=month")
+    assert status == 200 and len(months["items"]) == 120 and months["next_cursor"] is None
+    truth = simulated(ten_years, START, END)
+    assert months["totals"]["hours_present"] == len(truth)
+    assert months["totals"]["energy"]["observed"] == round(math.fsum(p.observed_energy for p in truth), 6)
+    assert months["totals"]["irradiation"]["expected"] == round(
+        math.fsum(p.expected_irradiation for p in truth), 6
+    )

@@ -1,0 +1,26 @@
+"""The committed OpenAPI schema is what the code generates (run `make openapi` after API changes)."""
+
+import json
+
+from devstack.openapi import COMMITTED, openapi_json, swagger_page
+
+
+def test_committed_schema_matches_the_code(template) -> None:
+    assert COMMITTED.read_text() == openapi_json(template), "openapi.json is stale: run `make openapi`"
+
+
+def test_schema_documents_every_route_and_the_error_shape() -> None:
+    schema = json.loads(COMMITTED.read_text())
+    base = "/api/solar-plant"
+    assert set(schema["paths"]) == {base, f"{base}/plant/{{plant_id}}", f"{base}/data", f"{base}/report"}
+    assert "ErrorResponse" in schema["components"]["schemas"]
+    report = schema["paths"]["/api/solar-plant/report"]["get"]
+    assert {p["name"] for p in report["parameters"]} >= {"plant-id", "from", "to", "granularity"}
+    assert "inclusive" in next(p for p in report["parameters"] if p["name"] == "to")["description"]
+    assert set(report["responses"]["200"]["content"]) == {"application/json", "text/csv"}
+
+
+def test_swagger_page_needs_no_cdn() -> None:
+    page = swagger_page('{"openapi": "3.1.0"}')
+    assert "SwaggerUIBundle" in page
+    assert "<link" not in page and "<script src" not in page  # assets inline: works offline
