@@ -31,32 +31,27 @@ _MONTH = struct.Struct("<155d")
 _NAN = math.nan
 
 
-class _DayItem(Model):
+class _PeriodItem(Model):
+    """What day and month items share: the key, the hour count and the four sums."""
+
     class Meta:
         table_name = "unbound"
 
     plant_id = NumberAttribute(hash_key=True)
     period = UnicodeAttribute(range_key=True)
+    n = NumberAttribute()
+    ee = NumberAttribute()
+    ei = NumberAttribute()
+    oe = NumberAttribute()
+    oi = NumberAttribute()
+
+
+class _DayItem(_PeriodItem):
     hours = BinaryAttribute(legacy_encoding=False)
-    n = NumberAttribute()
-    ee = NumberAttribute()
-    ei = NumberAttribute()
-    oe = NumberAttribute()
-    oi = NumberAttribute()
 
 
-class _MonthItem(Model):
-    class Meta:
-        table_name = "unbound"
-
-    plant_id = NumberAttribute(hash_key=True)
-    period = UnicodeAttribute(range_key=True)
+class _MonthItem(_PeriodItem):
     days = BinaryAttribute(legacy_encoding=False)
-    n = NumberAttribute()
-    ee = NumberAttribute()
-    ei = NumberAttribute()
-    oe = NumberAttribute()
-    oi = NumberAttribute()
 
 
 def _bind() -> None:
