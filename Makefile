@@ -16,7 +16,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # pip's index notices about missing local mirrors are noise here
 PIP_FILTER := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
-.PHONY: help setup dev dev-clean test lint format validate build unit openapi sync-now clean
+.PHONY: help setup dev dev-clean test lint format validate build bench unit openapi sync-now clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ openapi: $(VENV)/.stamp ## regenerate openapi.json from the routes
 
 sync-now: ## fire the daily sync of a running `make dev`
 	curl -fsS -X POST http://127.0.0.1:3000/__devstack/schedules && echo
+
+bench: $(VENV)/.stamp node_modules/.stamp build ## print the benchmark figures (bench/README.md)
+	PYTHONPATH=layers/powerfactor $(PY) -m bench $(ARGS)
 
 unit: $(VENV)/.stamp ## unit tests only (moto, no network)
 	$(PY) -m pytest tests/unit

@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from powerfactor import sync
+from powerfactor import lifecycle
 
 logger = Logger()
 tracer = Tracer()
@@ -21,7 +21,7 @@ metrics = Metrics()
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    queued = sync.queue_daily_sync()
+    queued = lifecycle.queue_daily_sync()
     metrics.add_metric(name="DailySyncJobsQueued", unit=MetricUnit.Count, value=queued)
     logger.info("daily sync queued", extra={"plants": queued})
     return {"queued": queued}

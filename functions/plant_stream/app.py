@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from powerfactor import jobs, sync
+from powerfactor import lifecycle
 
 logger = Logger()
 tracer = Tracer()
@@ -33,11 +33,11 @@ def _plant_id(record: DynamoDBRecord) -> int:
 def record_handler(record: DynamoDBRecord) -> None:
     plant_id = _plant_id(record)
     if record.event_name == DynamoDBRecordEventName.INSERT:
-        jobs.enqueue([jobs.SyncJob(plant_id=plant_id, reason="created")])
+        lifecycle.queue_backfill(plant_id)
         metrics.add_metric(name="BackfillsQueued", unit=MetricUnit.Count, value=1)
         logger.info("backfill queued", extra={"plant_id": plant_id})
     elif record.event_name == DynamoDBRecordEventName.REMOVE:
-        removed = sync.purge_plant(plant_id)
+        removed = lifecycle.purge_plant(plant_id)
         metrics.add_metric(name="DatapointItemsPurged", unit=MetricUnit.Count, value=removed)
         logger.info("deleted plant's data removed", extra={"plant_id": plant_id, "items": removed})
 

@@ -10,10 +10,11 @@ import pytest
 
 from devstack.monitoring import PROFILES
 from powerfactor import plants
+from powerfactor.lifecycle import purge_plant
 from powerfactor.monitoring import MonitoringClient, month_chunks
 from powerfactor.storage import datapoints
 from powerfactor.storage import plants as plant_storage
-from powerfactor.sync import REFRESH_DAYS, horizon, purge_plant, sync_plant, years_before
+from powerfactor.sync import REFRESH_DAYS, horizon, sync_plant, years_before
 from tests.support import simulated
 
 TODAY = date(2024, 3, 2)  # the day after a leap day; the horizon crosses 29 February

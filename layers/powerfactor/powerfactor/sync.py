@@ -22,7 +22,6 @@ from typing import Literal
 
 from aws_lambda_powertools import Logger
 
-from powerfactor import jobs
 from powerfactor.errors import PlantNotFound
 from powerfactor.models import SyncState
 from powerfactor.monitoring import (
@@ -197,13 +196,3 @@ def _save_quietly(run: _Run) -> None:
         run.save()
     except _PlantDeleted:
         datapoints.delete_plant_data(run.plant_id)
-
-
-def purge_plant(plant_id: int) -> int:
-    """Remove all datapoints of a (deleted) plant; return how many items were removed."""
-    return datapoints.delete_plant_data(plant_id)
-
-
-def queue_daily_sync() -> int:
-    """Put one sync job per plant on the sync queue; return how many were queued."""
-    return jobs.enqueue(jobs.SyncJob(plant_id=pid, reason="daily") for pid in plants.plant_ids())
