@@ -28,7 +28,7 @@ def test_without_java_it_says_so_and_falls_back_to_moto(monkeypatch, capsys, tem
         assert "moto" in db.engine
         assert "Java" in capsys.readouterr().err
         client = dynamodb_client(db.endpoint)
-        assert ensure_tables(client, template, table_names(template)) == ["PlantsTable"]
+        assert sorted(ensure_tables(client, template, table_names(template))) == sorted(template.tables())
     finally:
         db.stop()
     with pytest.raises(StartError, match="needs Java"):
@@ -43,7 +43,7 @@ def test_data_survives_a_restart(tmp_path, template) -> None:
             client = dynamodb_client(db.endpoint)
             created = ensure_tables(client, template, table_names(template))
             if run == 0:
-                assert created == ["PlantsTable"]
+                assert sorted(created) == sorted(template.tables())
                 client.put_item(TableName="PlantsTable", Item={"pk": {"S": "kept"}})
             else:
                 assert created == []
