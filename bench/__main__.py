@@ -51,7 +51,7 @@ def _import_time(code: str, path: str, runs: int = 7) -> float:
 
 
 def _third_party_modules(path: str) -> tuple[list[str], list[str]]:
-    """The third-party top-level modules a handler has loaded once imported, and all modules."""
+    """The third-party packages a handler loads on import, and every module of theirs it loads."""
     env = {
         **os.environ,
         "PYTHONPATH": f"{ROOT / path}:{ROOT / 'layers/powerfactor'}",
@@ -65,10 +65,13 @@ def _third_party_modules(path: str) -> tuple[list[str], list[str]]:
         subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     )
     stdlib = set(sys.stdlib_module_names)
-    third = [
-        m for m in loaded if m not in stdlib and m not in ("app", "powerfactor") and not m.startswith("_")
-    ]
-    return third, loaded
+    top = {m.split(".")[0] for m in loaded}
+    third_top = {
+        m for m in top if m not in stdlib and m not in ("app", "powerfactor") and not m.startswith("_")
+    }
+    # every third-party module the handler ended up importing, submodules included
+    third = [m for m in loaded if m.split(".")[0] in third_top]
+    return sorted(third_top), third
 
 
 def cold_start() -> None:
