@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from powerfactor import plants
+from powerfactor import cursors, plants
 from powerfactor.models import Datapoint
 from powerfactor.storage import datapoints
 
@@ -217,3 +217,13 @@ def test_a_data_cursor_is_not_a_report_cursor(api, plant) -> None:
 def test_wrong_method_on_data_is_405(api) -> None:
     status, headers, body = api("POST", f"{BASE}/data/", {})
     assert status == 405 and body["error"]["code"] == "method_not_allowed" and headers["Allow"] == "GET"
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"), [("data", "data"), ("report", "day"), ("report&granularity=hour", "hour")]
+)
+def test_a_well_formed_cursor_with_a_forged_position_is_refused(api, plant, path, kind) -> None:
+    forged = cursors.encode(kind, "not-a-time")
+    url = f"{BASE}/{path.split('&')[0]}/?plant-id={plant}&from=2024-02-01&to=2024-02-02&cursor={forged}"
+    status, _, body = api("GET", url + ("&" + path.split("&")[1] if "&" in path else ""))
+    assert status == 400 and body["error"]["code"] == "invalid_cursor"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
@@ -112,10 +112,10 @@ def _hours(start: date, end: date) -> Iterator[datetime]:
         hour += HOUR
 
 
-def _day_ranges(hours: list[datetime]) -> list[tuple[date, date]]:
-    """The fewest [from, to) day ranges that cover these hours (consecutive days merged)."""
+def day_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
+    """The fewest [from, to) ranges that cover these days (consecutive days merged)."""
     ranges: list[tuple[date, date]] = []
-    for day in sorted({h.date() for h in hours}):
+    for day in sorted(set(days)):
         if ranges and ranges[-1][1] == day:
             ranges[-1] = (ranges[-1][0], day + timedelta(days=1))
         else:
@@ -309,7 +309,7 @@ class MonitoringClient:
         for _ in range(self.refetch_rounds):
             if not missing:
                 break
-            for day_start, day_end in _day_ranges(missing):
+            for day_start, day_end in day_ranges(h.date() for h in missing):
                 try:
                     raw = self.request(plant_id, day_start, day_end)
                 except MonitoringError as error:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import unicodedata
 from datetime import UTC, datetime
 
+from powerfactor import cursors
 from powerfactor.errors import InvalidCursor
 from powerfactor.models import Plant, PlantPage
 from powerfactor.storage import plants as storage
@@ -50,23 +48,16 @@ def delete_plant(plant_id: int) -> None:
     storage.delete_plant(plant_id)
 
 
-def _encode_cursor(after_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": after_id}).encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        after = json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"]
-    except (ValueError, TypeError, KeyError, binascii.Error):
-        raise InvalidCursor() from None
-    if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+def _after_id(cursor: str) -> int:
+    after = cursors.decode(cursor, "plants")
+    if not after.isdigit():
         raise InvalidCursor()
-    return after
+    return int(after)
 
 
 def list_plants(limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> PlantPage:
     """One page of plants in id order; `next_cursor` continues where this page ends."""
-    after_id = _decode_cursor(cursor) if cursor else None
+    after_id = _after_id(cursor) if cursor else None
     items, more = storage.list_plants(limit, after_id)
-    next_cursor = _encode_cursor(items[-1].id) if more and items else None
+    next_cursor = cursors.encode("plants", str(items[-1].id)) if more and items else None
     return PlantPage(items=items, next_cursor=next_cursor)

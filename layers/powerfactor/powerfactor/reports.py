@@ -7,15 +7,13 @@ Large results are paginated with a cursor, so no response nears API Gateway's 6 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import io
-import json
 from calendar import monthrange
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
+from powerfactor import cursors
 from powerfactor.errors import InvalidCursor, InvalidRange
 from powerfactor.models import (
     DataItem,
@@ -42,19 +40,11 @@ def _check_range(plant_id: int, start: date, last: date) -> None:
     get_plant(plant_id)  # PlantNotFound for an unknown plant
 
 
-def _encode_cursor(kind: str, key: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"k": kind, "after": key}).encode()).decode()
-
-
-def _decode_cursor(cursor: str | None, kind: str) -> str | None:
-    if not cursor:
-        return None
+def _parse_after(after: str, pattern: str) -> datetime:
+    """The position a cursor holds; InvalidCursor if it is not one this API wrote."""
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if data["k"] != kind or not isinstance(data["after"], str):
-            raise ValueError
-        return data["after"]
-    except (ValueError, TypeError, KeyError, binascii.Error):
+        return datetime.strptime(after, pattern)
+    except ValueError:
         raise InvalidCursor() from None
 
 
@@ -67,10 +57,10 @@ def data_page(
 ) -> DataPage:
     """Stored hours of [start, last] (whole days), `limit` per page."""
     _check_range(plant_id, start, last)
-    after = _decode_cursor(cursor, "data")
+    after = cursors.decode(cursor, "data") if cursor else None
     begin = start
     if after is not None:
-        after_hour = datetime.fromisoformat(after)
+        after_hour = _parse_after(after, "%Y-%m-%dT%H:%M:%S%z")
         begin = after_hour.date()
     items: list[DataItem] = []
     more = False
@@ -87,7 +77,7 @@ def data_page(
                 observed=Reading(energy=point.observed_energy, irradiation=point.observed_irradiation),
             )
         )
-    next_cursor = _encode_cursor("data", items[-1].hour.isoformat()) if more else None
+    next_cursor = cursors.encode("data", items[-1].hour.isoformat()) if more else None
     return DataPage(plant_id=plant_id, from_=start, to=last, items=items, next_cursor=next_cursor)
 
 
@@ -154,7 +144,9 @@ def report(
 ) -> ReportPage:
     """Sums of [start, last] (whole days) by hour, day or month, `limit` buckets per page."""
     _check_range(plant_id, start, last)
-    after = _decode_cursor(cursor, granularity)
+    after = cursors.decode(cursor, granularity) if cursor else None
+    if after is not None:
+        _parse_after(after, {"hour": "%Y-%m-%dT%H:00Z", "day": "%Y-%m-%d", "month": "%Y-%m"}[granularity])
     days = datapoints.read_day_sums(plant_id, start, last + timedelta(days=1))
     if granularity == "hour":
         buckets = _hour_buckets(plant_id, start, last, after)
@@ -170,7 +162,7 @@ def report(
             break
         items.append(bucket)
     totals = _row(Sums.of(days.values()), ((last - start).days + 1) * 24)
-    next_cursor = _encode_cursor(granularity, items[-1].period) if more else None
+    next_cursor = cursors.encode(granularity, items[-1].period) if more else None
     return ReportPage(
         plant_id=plant_id, from_=start, to=last, granularity=granularity, items=items, totals=totals,
         next_cursor=next_cursor,

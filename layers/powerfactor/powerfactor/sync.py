@@ -29,6 +29,7 @@ from powerfactor.monitoring import (
     MonitoringClient,
     MonitoringError,
     TimeBudgetExhausted,
+    day_ranges,
     month_chunks,
     utc_today,
 )
@@ -115,7 +116,7 @@ class _Run:
         oldest = horizon(self.today, get_settings().sync_until_year)
         self.missing = {d for d in self.missing if d >= oldest}
         refreshed = self.today - timedelta(days=REFRESH_DAYS)
-        ranges = _ranges(sorted(d for d in self.missing if d < refreshed))[:MAX_MISSING_RANGES_PER_RUN]
+        ranges = day_ranges(d for d in self.missing if d < refreshed)[:MAX_MISSING_RANGES_PER_RUN]
         for start, end in ranges:
             self.store(self.client.fetch(self.plant_id, start, end))
             self.save()
@@ -133,17 +134,6 @@ class _Run:
 
 def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days)]
-
-
-def _ranges(days: list[date]) -> list[tuple[date, date]]:
-    """Sorted days as [from, to) ranges of consecutive days."""
-    ranges: list[tuple[date, date]] = []
-    for day in days:
-        if ranges and ranges[-1][1] == day:
-            ranges[-1] = (ranges[-1][0], day + timedelta(days=1))
-        else:
-            ranges.append((day, day + timedelta(days=1)))
-    return ranges
 
 
 def sync_plant(
