@@ -80,9 +80,6 @@ class Sums:
         )
 
 
-EMPTY = Sums(0, 0.0, 0.0, 0.0, 0.0)
-
-
 def _day_key(day: date) -> str:
     return f"D#{day.isoformat()}"
 
