@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from devstack.monitoring import PROFILES
-from powerfactor import plants
+from powerfactor import plants, sync
 from powerfactor.lifecycle import purge_plant
 from powerfactor.monitoring import MonitoringClient, month_chunks
 from powerfactor.storage import datapoints
@@ -128,7 +128,13 @@ def test_resync_is_idempotent(sync_env, client) -> None:
     assert len({p.hour for p in first}) == len(first)
 
 
-def test_a_plant_deleted_during_its_sync_leaves_no_data(sync_env, client, simulator, monkeypatch) -> None:
+@pytest.mark.parametrize("save_every", [0.0, 3600.0])
+def test_a_plant_deleted_during_its_sync_leaves_no_data(
+    sync_env, client, simulator, monkeypatch, save_every
+) -> None:
+    """The run notices at its next save: at once when it saves every chunk, at its final save
+    when it never checkpoints; either way nothing of the plant is left."""
+    monkeypatch.setattr(sync, "SAVE_EVERY_SECONDS", save_every)
     plant = plants.create_plant("Doomed")
     original = datapoints.write_days
     calls = []
@@ -142,9 +148,23 @@ def test_a_plant_deleted_during_its_sync_leaves_no_data(sync_env, client, simula
 
     monkeypatch.setattr(datapoints, "write_days", delete_after_third_write)
     outcome = sync_plant(plant.id, client, today=TODAY)
-    assert outcome.status == "deleted" and len(calls) == 3
+    every_month = 1 + len(list(month_chunks(years_before(YESTERDAY, 1), YESTERDAY)))
+    assert outcome.status == "deleted" and len(calls) == (3 if save_every == 0 else every_month)
     assert stored(plant.id, date(2000, 1, 1), TODAY) == []
     assert datapoints.read_day_sums(plant.id, date(2000, 1, 1), TODAY) == {}
+
+
+def test_progress_is_saved_every_few_seconds_not_every_month(sync_env, client, monkeypatch) -> None:
+    saves = []
+    original = plant_storage.save_sync_state
+    monkeypatch.setattr(plant_storage, "save_sync_state", lambda *a: saves.append(1) or original(*a))
+    monkeypatch.setattr(sync, "SAVE_EVERY_SECONDS", 3600.0)
+    sync_plant(plants.create_plant("Quick").id, client, today=TODAY)
+    assert len(saves) == 2  # the first chunk, and the end of the run (13 chunks in all)
+    monkeypatch.setattr(sync, "SAVE_EVERY_SECONDS", 0.0)
+    saves.clear()
+    sync_plant(plants.create_plant("Careful").id, client, today=TODAY)
+    assert len(saves) == 14
 
 
 def test_sync_of_an_unknown_plant_is_a_no_op(sync_env, client, simulator) -> None:

@@ -9,23 +9,26 @@
   range, four finite non-negative numbers. Invalid items are dropped, counted by reason and
   logged; identical duplicates collapse, conflicting ones drop the hour. Hours missing from an
   answer (dropped by the service or invalid) are asked for again, a few rounds, day by day.
-- Ranges are fetched in chunks of one calendar month (`fetch_chunks` yields each as it is
-  complete), so a failure never forces earlier chunks to be fetched again.
+- Ranges are fetched in chunks of one calendar month (`fetch_ranges` yields each as it is
+  complete), so a failure never forces earlier chunks to be fetched again; the next chunk is
+  fetched while the caller stores the last one.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 import requests
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, Field, Strict, ValidationError
+from pydantic import Field, Strict, TypeAdapter, ValidationError
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -47,7 +50,6 @@ _METRIC_NAMES = {
 }
 
 HOUR = timedelta(hours=1)
-_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 
 class MonitoringError(Exception):
@@ -66,18 +68,27 @@ class _Retryable(Exception):
     """A failed answer worth asking again."""
 
 
+class _Cancelled(Exception):
+    """The caller stopped reading chunks: a prefetch still under way gives up."""
+
+
 Value = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
 
 
-class _Reading(BaseModel):
+class _Reading(TypedDict):
     energy: Value
     irradiation: Value
 
 
-class _Item(BaseModel):
+class _Item(TypedDict):
     datetime: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:00:00$")]
     expected: _Reading
     observed: _Reading
+
+
+# One validator for a whole answer: pydantic-core checks every item in one call (TypedDicts,
+# not models, so no object is built per item); about 6 x faster than a model per item.
+_ITEMS = TypeAdapter(list[_Item])
 
 
 @dataclass
@@ -123,33 +134,38 @@ def day_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
     return ranges
 
 
+def _checked(raw: list[Any]) -> tuple[list[_Item], Counter[str]]:
+    """The items that pass `_Item`, and the reasons (first error of each) for those that do not."""
+    try:
+        return _ITEMS.validate_python(raw), Counter()
+    except ValidationError as error:
+        reasons: dict[int, str] = {}
+        for e in error.errors():
+            index, *loc = e["loc"]
+            reasons.setdefault(int(index), ".".join(str(p) for p in loc) + ":" + e["type"])
+    rest = [obj for index, obj in enumerate(raw) if index not in reasons]
+    return _ITEMS.validate_python(rest), Counter(reasons.values())
+
+
 def validate_items(raw: list[Any], start: date, end: date) -> tuple[dict[datetime, Datapoint], Counter[str]]:
     """Valid datapoints by hour, and the count of dropped items by reason."""
     low = datetime(start.year, start.month, start.day, tzinfo=UTC)
     high = datetime(end.year, end.month, end.day, tzinfo=UTC)
     good: dict[datetime, Datapoint] = {}
     conflicted: set[datetime] = set()
-    dropped: Counter[str] = Counter()
-    for obj in raw:
-        try:
-            parsed = _Item.model_validate(obj)
-            hour = datetime.strptime(parsed.datetime, _DATETIME_FORMAT).replace(tzinfo=UTC)
-        except ValidationError as error:
-            first = error.errors()[0]
-            dropped[".".join(str(p) for p in first["loc"]) + ":" + first["type"]] += 1
-            continue
+    items, dropped = _checked(raw)
+    for item in items:
+        try:  # the pattern fixed the format; this catches days that do not exist (2023-02-30)
+            hour = datetime.fromisoformat(item["datetime"]).replace(tzinfo=UTC)
         except ValueError:
             dropped["datetime:impossible_date"] += 1
             continue
         if not low <= hour < high:
             dropped["datetime:outside_range"] += 1
             continue
+        expected, observed = item["expected"], item["observed"]
         point = Datapoint(
-            hour=hour,
-            expected_energy=parsed.expected.energy,
-            expected_irradiation=parsed.expected.irradiation,
-            observed_energy=parsed.observed.energy,
-            observed_irradiation=parsed.observed.irradiation,
+            hour, expected["energy"], expected["irradiation"], observed["energy"], observed["irradiation"]
         )
         if hour in conflicted:
             dropped["datetime:conflicting_duplicate"] += 1
@@ -208,8 +224,10 @@ class MonitoringClient:
         return self._seconds_left() < state.upcoming_sleep + self.connect_timeout + 1
 
     # -- one request -----------------------------------------------------------------------
-    def _get(self, plant_id: int, start: date, end: date) -> list[Any]:
+    def _get(self, plant_id: int, start: date, end: date, cancelled: threading.Event) -> list[Any]:
         """One request: the raw JSON array, or _Retryable / a requests error."""
+        if cancelled.is_set():
+            raise _Cancelled()
         left = self._seconds_left()
         if left < self.connect_timeout + 1:
             raise TimeBudgetExhausted(f"{left:.1f}s left, not enough for a request")
@@ -245,8 +263,14 @@ class MonitoringClient:
             },
         )
 
-    def request(self, plant_id: int, start: date, end: date) -> list[Any]:
-        """The raw items for [start, end), retried; MonitoringUnavailable or TimeBudgetExhausted."""
+    def request(
+        self, plant_id: int, start: date, end: date, *, cancelled: threading.Event | None = None
+    ) -> list[Any]:
+        """The raw items for [start, end), retried; MonitoringUnavailable or TimeBudgetExhausted.
+
+        Setting `cancelled` ends the backoff sleep at once and stops before the next attempt.
+        """
+        cancelled = cancelled or threading.Event()
         retrying = Retrying(
             retry=retry_if_exception_type((_Retryable, requests.Timeout, requests.ConnectionError)),
             wait=wait_exponential_jitter(
@@ -254,10 +278,11 @@ class MonitoringClient:
             ),
             stop=stop_after_attempt(self.max_attempts) | self._out_of_time,
             before_sleep=self._on_retry,
+            sleep=cancelled.wait,
             reraise=True,
         )
         try:
-            return retrying(self._get, plant_id, start, end)
+            return retrying(self._get, plant_id, start, end, cancelled)
         except (_Retryable, requests.RequestException) as error:
             self.stats["failures"] += 1
             attempts = retrying.statistics.get("attempt_number", 1)
@@ -271,21 +296,43 @@ class MonitoringClient:
             ) from error
 
     # -- ranges ----------------------------------------------------------------------------
-    def fetch_chunks(self, plant_id: int, start: date, end: date) -> Iterator[Chunk]:
-        """Valid datapoints of [start, end), a month per chunk, each yielded once complete.
+    def fetch_chunks(self, plant_id: int, start: date, end: date) -> Generator[Chunk]:
+        """Valid datapoints of [start, end), a month per chunk, each yielded once complete."""
+        return self.fetch_ranges(plant_id, [(start, end)])
+
+    def fetch_ranges(self, plant_id: int, ranges: Iterable[tuple[date, date]]) -> Generator[Chunk]:
+        """Valid datapoints of each [start, end) in `ranges`, in that order, cut at month ends.
 
         A chunk's `missing` lists the hours the service still lacked after the re-fetch rounds.
+        While the caller stores one chunk, the next is fetched in a background thread, so the
+        service's latency and our writes overlap instead of adding up. If the caller stops
+        early, that prefetch is cancelled and waited for: no thread outlives the call.
         Raises MonitoringUnavailable or TimeBudgetExhausted; chunks yielded before stay valid.
         """
-        if end > self.today():
-            raise ValueError(f"refusing to ask for days after today: to={end} > {self.today()}")
-        for chunk_start, chunk_end in month_chunks(start, end):
-            before = self.stats.copy()
+        pieces = [piece for start, end in ranges for piece in month_chunks(start, end)]
+        last = max((end for _, end in pieces), default=None)
+        if last is not None and last > self.today():
+            raise ValueError(f"refusing to ask for days after today: to={last} > {self.today()}")
+        if not pieces:
+            return
+        cancelled = threading.Event()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitoring-prefetch") as prefetch:
             try:
-                chunk = self._fetch_chunk(plant_id, chunk_start, chunk_end)
+                pending = prefetch.submit(self._fetch_metered, plant_id, *pieces[0], cancelled)
+                for piece in pieces[1:]:
+                    chunk = pending.result()
+                    pending = prefetch.submit(self._fetch_metered, plant_id, *piece, cancelled)
+                    yield chunk
+                yield pending.result()
             finally:
-                self._emit_metrics(self.stats - before)
-            yield chunk
+                cancelled.set()
+
+    def _fetch_metered(self, plant_id: int, start: date, end: date, cancelled: threading.Event) -> Chunk:
+        before = self.stats.copy()
+        try:
+            return self._fetch_chunk(plant_id, start, end, cancelled)
+        finally:
+            self._emit_metrics(self.stats - before)
 
     def _emit_metrics(self, delta: Counter[str]) -> None:
         """One metric per counter per chunk (not one per request: EMF caps values per metric)."""
@@ -302,16 +349,16 @@ class MonitoringClient:
             merged.dropped += chunk.dropped
         return merged
 
-    def _fetch_chunk(self, plant_id: int, start: date, end: date) -> Chunk:
+    def _fetch_chunk(self, plant_id: int, start: date, end: date, cancelled: threading.Event) -> Chunk:
         started = time.monotonic()
-        good, dropped = validate_items(self.request(plant_id, start, end), start, end)
+        good, dropped = validate_items(self.request(plant_id, start, end, cancelled=cancelled), start, end)
         missing = [h for h in _hours(start, end) if h not in good]
         for _ in range(self.refetch_rounds):
             if not missing:
                 break
             for day_start, day_end in day_ranges(h.date() for h in missing):
                 try:
-                    raw = self.request(plant_id, day_start, day_end)
+                    raw = self.request(plant_id, day_start, day_end, cancelled=cancelled)
                 except MonitoringError as error:
                     logger.warning("re-fetch of missing hours failed", extra={"error": str(error)})
                     break

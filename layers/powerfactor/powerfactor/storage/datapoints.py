@@ -5,7 +5,9 @@ Key: `plant_id` (N) + `period` (S).
   energy, expected irradiation, observed energy, observed irradiation per hour; NaN = no data),
   768 bytes, so a day is one item of under 1 KB: one write unit. `n` is the number of hours
   present and `ee ei oe oi` their sums.
-- `M#YYYY-MM`: a month summary, rewritten whenever a day of the month is written: `days` packs
+- `M#YYYY-MM`: a month summary, rewritten in the same batch whenever a day of the month is
+  written (a day that is written again always rewrites its entry, so a run that failed between
+  the two is repaired by the run that fetches the day again): `days` packs
   (n, ee, ei, oe, oi) for each of 31 days as float64, plus the month's totals. A day or month
   report over ten years reads 120 of these instead of 87,600 hours.
 
@@ -14,9 +16,11 @@ All sums use math.fsum; stored values are the service's float64 values, bit for 
 
 from __future__ import annotations
 
+import calendar
 import math
 import struct
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -29,6 +33,8 @@ from powerfactor.storage._tables import bind
 _DAY = struct.Struct("<96d")
 _MONTH = struct.Struct("<155d")
 _NAN = math.nan
+_BATCH = 25  # items per BatchWriteItem call, DynamoDB's limit
+_WRITERS = 4  # BatchWriteItem calls in flight at once
 
 
 class _PeriodItem(Model):
@@ -132,9 +138,9 @@ def write_days(plant_id: int, points: Iterable[Datapoint]) -> dict[date, int]:
     """Upsert these datapoints; return, for each day written, how many hours it now holds.
 
     A day the points cover completely is written as it is. A day they cover only in part is
-    merged with what is stored, so a response that lacks an hour never erases it. Days are
-    written with BatchWriteItem (pynamodb retries unprocessed items), then each month touched
-    gets its summary rewritten.
+    merged with what is stored, so a response that lacks an hour never erases it. The days and
+    the summaries of their months go out together (`_batch_write`; pynamodb retries unprocessed
+    items).
     """
     _bind()
     by_day: dict[date, dict[int, Datapoint]] = {}
@@ -145,34 +151,55 @@ def write_days(plant_id: int, points: Iterable[Datapoint]) -> dict[date, int]:
         for item in _DayItem.batch_get([(plant_id, _day_key(d)) for d in partial]):
             day = date.fromisoformat(item.period[2:])
             by_day[day] = {**_unpack(day, item.hours), **by_day[day]}
-    with _DayItem.batch_write() as batch:
-        for day, hours in by_day.items():
-            batch.save(_day_item(plant_id, day, hours))
-    for month in sorted({day.replace(day=1) for day in by_day}):
-        _refresh_month(plant_id, month)
+    days = {day: _day_item(plant_id, day, hours) for day, hours in by_day.items()}
+    _batch_write([*days.values(), *_month_items(plant_id, days)])
     return {day: len(hours) for day, hours in by_day.items()}
 
 
-def _refresh_month(plant_id: int, month: date) -> None:
-    """Rewrite a month's summary from its day items (at most 31, sums only)."""
-    days = [0.0] * 155
-    parts = []
-    for item in _DayItem.query(
-        plant_id,
-        range_key_condition=_DayItem.period.startswith(f"D#{month:%Y-%m}-"),
-        attributes_to_get=["period", "n", "ee", "ei", "oe", "oi"],
-    ):
-        s = Sums(int(item.n), item.ee, item.ei, item.oe, item.oi)
-        index = int(item.period[-2:]) - 1
-        days[5 * index : 5 * index + 5] = [s.hours, s.expected_energy, s.expected_irradiation,
-                                           s.observed_energy, s.observed_irradiation]  # fmt: skip
-        parts.append(s)
-    total = Sums.of(parts)
-    _MonthItem(
-        plant_id=plant_id, period=_month_key(month), days=_MONTH.pack(*days), n=total.hours,
-        ee=total.expected_energy, ei=total.expected_irradiation, oe=total.observed_energy,
-        oi=total.observed_irradiation,
-    ).save()  # fmt: skip
+def _batch_write(items: list[_PeriodItem]) -> None:
+    """Put these items, 25 to a BatchWriteItem call, the calls sent side by side (a month of
+    days and its summary is 32 items: two calls at once instead of one after the other)."""
+    batches = [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
+    if len(batches) <= 1:
+        return _commit(items)
+    with ThreadPoolExecutor(min(len(batches), _WRITERS), thread_name_prefix="batch-write") as pool:
+        for _ in pool.map(_commit, batches):  # re-raises the first failure
+            pass
+
+
+def _commit(items: list[_PeriodItem]) -> None:
+    with _DayItem.batch_write() as batch:
+        for item in items:
+            batch.save(item)
+
+
+def _month_items(plant_id: int, days: dict[date, _DayItem]) -> list[_MonthItem]:
+    """The summaries of the months these days fall in, with these days' sums put in.
+
+    A month the days cover completely (a backfill month) is built from them alone; for any
+    other month the stored summary is read first (one BatchGetItem) and keeps its other days.
+    """
+    months: dict[date, dict[int, _DayItem]] = {}
+    for day, item in days.items():
+        months.setdefault(day.replace(day=1), {})[day.day] = item
+    partial = [m for m, covered in months.items() if len(covered) < calendar.monthrange(m.year, m.month)[1]]
+    stored = {
+        item.period: list(_MONTH.unpack(item.days))
+        for item in (_MonthItem.batch_get([(plant_id, _month_key(m)) for m in partial]) if partial else [])
+    }
+    summaries = []
+    for month, covered in sorted(months.items()):
+        values = stored.get(_month_key(month)) or [0.0] * 155
+        for number, item in covered.items():
+            values[5 * (number - 1) : 5 * number] = [item.n, item.ee, item.ei, item.oe, item.oi]
+        total = Sums.of(Sums(int(values[i]), *values[i + 1 : i + 5]) for i in range(0, 155, 5) if values[i])
+        summary = _MonthItem(
+            plant_id=plant_id, period=_month_key(month), days=_MONTH.pack(*values), n=total.hours,
+            ee=total.expected_energy, ei=total.expected_irradiation, oe=total.observed_energy,
+            oi=total.observed_irradiation,
+        )  # fmt: skip
+        summaries.append(summary)
+    return summaries
 
 
 def read_hours(plant_id: int, start: date, end: date) -> Iterator[Datapoint]:
