@@ -19,6 +19,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,14 +154,19 @@ class LambdaRuntime:
         layer_dirs: list[Path],
         environment: dict[str, dict[str, str]],
         concurrency: int = 4,
+        limits: dict[str, int] | None = None,
     ) -> None:
         self.functions = functions
         self.layer_dirs = layer_dirs
         self.environment = environment
         self._idle: dict[str, list[_Worker]] = {name: [] for name in functions}
         self._all: list[_Worker] = []
-        self._slots = {name: threading.BoundedSemaphore(concurrency) for name in functions}
+        limits = limits or {}  # per function, e.g. an SQS source's MaximumConcurrency
+        self._slots = {name: threading.BoundedSemaphore(limits.get(name, concurrency)) for name in functions}
         self._lock = threading.Lock()
+        self._running: Counter[str] = Counter()
+        self.invocations: Counter[str] = Counter()  # per function, since start
+        self.peak_concurrency: Counter[str] = Counter()  # most invocations of a function at once
 
     def invoke(self, name: str, event: dict) -> Any:
         """Invoke a function synchronously and return what its handler returned."""
@@ -168,6 +174,9 @@ class LambdaRuntime:
         with self._slots[name]:
             with self._lock:
                 worker = self._idle[name].pop() if self._idle[name] else None
+                self.invocations[name] += 1
+                self._running[name] += 1
+                self.peak_concurrency[name] = max(self.peak_concurrency[name], self._running[name])
             if worker is None or not worker.alive():
                 worker = _Worker(function, self.layer_dirs, self.environment[name])
                 with self._lock:
@@ -175,8 +184,9 @@ class LambdaRuntime:
             try:
                 return worker.invoke(event, timeout=function.timeout)
             finally:
-                if worker.alive():
-                    with self._lock:
+                with self._lock:
+                    self._running[name] -= 1
+                    if worker.alive():
                         self._idle[name].append(worker)
 
     def stop(self) -> None:

@@ -133,12 +133,18 @@ class Stack:
             "SqsEndpoint": sqs_endpoint,
             **config.parameters,
         }
+        resolved = {**self.template.parameter_defaults(), **parameters}
         self.runtime = LambdaRuntime(
             self.template.functions(),
             self.template.layer_dirs(),
             function_environment(self.template, parameters, queue_urls),
+            limits={
+                function.logical_id: int(scaling["MaximumConcurrency"])
+                for function, props in self.template.event_sources("SQS")
+                if (scaling := resolve_parameters(props, resolved).get("ScalingConfig"))
+            },
         )
-        self._start_event_sources(sqs, queue_urls, {**self.template.parameter_defaults(), **parameters})
+        self._start_event_sources(sqs, queue_urls, resolved)
         stage = parameters.get("Stage") or self.template.parameter_defaults().get("Stage", "Prod")
         self.api = ApiGateway(
             config.host, config.api_port, self.template.api_routes(), self.runtime, stage, self.control

@@ -12,10 +12,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from devstack.dynamodb import free_port
+from devstack.fleet import seed_synced_plants, synced_since
 from devstack.monitoring import PROFILES
 from devstack.stack import Stack, StackConfig, dynamodb_client, function_environment
 from powerfactor.settings import reset_settings
 from powerfactor.storage import datapoints
+from powerfactor.storage import plants as plant_storage
 from powerfactor.sync import horizon
 from tests.support import simulated
 
@@ -126,49 +128,20 @@ def test_daily_fan_out_syncs_a_thousand_plants(stack, read_storage) -> None:
     today = datetime.now(UTC).date()
     yesterday = today - timedelta(days=1)
     ids = list(range(100_001, 101_001))
-    fleet = set(ids)
     client = dynamodb_client(stack.dynamodb.endpoint)
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
-    items = [
-        {
-            "pk": {"S": f"PLANT#{i}"},
-            "entity": {"S": "plant"},
-            "plant_id": {"N": str(i)},
-            "name": {"S": f"fleet {i}"},
-            "name_key": {"S": f"fleet {i}"},
-            "created_at": {"S": now},
-            "updated_at": {"S": now},
-            "history_from": {"S": horizon(today, 1).isoformat()},
-            "synced_until": {"S": (today - timedelta(days=3)).isoformat()},
-        }
-        for i in ids
-    ]  # fmt: skip  (plants whose history is already backfilled: the run is one week each)
-    for start in range(0, len(items), 25):
-        client.batch_write_item(
-            RequestItems={"PlantsTable": [{"PutRequest": {"Item": it}} for it in items[start : start + 25]]}
-        )
+    others = len(list(plant_storage.plant_ids()))  # plants left by the other tests of this module
+    seed_synced_plants(client, ids, today)
 
-    def synced_since(moment: datetime) -> int:
-        """How many of the fleet's plants finished a sync run after this moment."""
-        since = moment.strftime("%Y-%m-%dT%H:%M:%S")
-        done = 0
-        for page in client.get_paginator("scan").paginate(
-            TableName="PlantsTable", ProjectionExpression="pk, last_success_at"
-        ):
-            done += sum(
-                1 for it in page["Items"]
-                if it["pk"]["S"].startswith("PLANT#") and int(it["pk"]["S"][6:]) in fleet
-                and it.get("last_success_at", {}).get("S", "") >= since
-            )  # fmt: skip
-        return done
+    def synced(moment: datetime) -> int:
+        return synced_since(client, ids, moment)
 
-    wait_for(lambda: synced_since(datetime(2000, 1, 1, tzinfo=UTC)) == 1000, 300, "the new plants' syncs")
+    wait_for(lambda: synced(datetime(2000, 1, 1, tzinfo=UTC)) == 1000, 300, "the new plants' syncs")
     fired = datetime.now(UTC)
     assert http("POST", f"{stack.api_url}/__devstack/schedules") == (
         200,
-        {"DailySyncFunction": {"queued": 1001}},
+        {"DailySyncFunction": {"queued": 1000 + others}},
     )
-    seconds = wait_for(lambda: synced_since(fired) == 1000, 300, "the daily fan-out")
+    seconds = wait_for(lambda: synced(fired) == 1000, 300, "the daily fan-out")
     print(f"\ndaily fan-out: 1000 plants synced in {seconds:.1f}s")
     for plant_id in ids:
         assert datapoints.read_day_sums(plant_id, yesterday, today)[yesterday].hours == 24
