@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -239,13 +240,41 @@ def test_hours_the_service_never_gives_are_reported_missing(simulator) -> None:
 
 def test_chunks_already_fetched_survive_a_later_failure(simulator) -> None:
     client = MonitoringClient(simulator.url, **{**FAST, "max_attempts": 2})
+    simulator.force("ok", "ok", "ok", "error", "error")  # in request order: the 4th month fails
     chunks = client.fetch_chunks(4, date(2020, 1, 1), date(2021, 1, 1))
     first = [next(chunks), next(chunks), next(chunks)]
-    simulator.force("error", "error")
     with pytest.raises(MonitoringUnavailable):
         next(chunks)
     assert [len(c.datapoints) for c in first] == [744, 696, 744]
     assert client.stats["requests"] == 5  # nothing fetched twice
+
+
+def test_the_next_month_is_fetched_while_the_caller_stores_this_one(simulator) -> None:
+    client = MonitoringClient(simulator.url, **FAST)
+    chunks = client.fetch_ranges(
+        4, [(date(2020, 3, 1), date(2020, 5, 1)), (date(2020, 1, 1), date(2020, 2, 1))]
+    )
+    first = next(chunks)
+    deadline = time.monotonic() + 5
+    while simulator.requests < 2 and time.monotonic() < deadline:  # the caller has not asked yet
+        time.sleep(0.01)
+    assert simulator.requests == 2
+    rest = list(chunks)
+    assert [(c.start, c.end) for c in [first, *rest]] == [
+        (date(2020, 3, 1), date(2020, 4, 1)),
+        (date(2020, 4, 1), date(2020, 5, 1)),
+        (date(2020, 1, 1), date(2020, 2, 1)),
+    ]  # the order asked for, cut at month ends
+
+
+def test_a_caller_that_stops_early_leaves_no_prefetch_behind(simulator) -> None:
+    client = MonitoringClient(simulator.url, **FAST)
+    simulator.force("ok", "slow", "slow", "slow")  # the 2nd month times out and would be retried
+    chunks = client.fetch_ranges(4, [(date(2020, 1, 1), date(2020, 6, 1))])
+    next(chunks)
+    chunks.close()  # e.g. the caller's write failed
+    assert not [t for t in threading.enumerate() if t.name.startswith("monitoring-prefetch")]
+    assert client.stats["requests"] <= 2  # the prefetch gave up: no retry, no third month
 
 
 def test_never_asks_for_days_after_today(simulator) -> None:
