@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import warnings
 from http import HTTPStatus
 from typing import Any
 
@@ -24,6 +25,10 @@ from powerfactor.errors import InvalidCursor, InvalidRange, NameTaken, PlantNotF
 from powerfactor.models import ErrorBody, ErrorDetail, ErrorResponse
 
 logger = Logger(child=True)
+
+# Most API requests add no metric (reads); Powertools would warn about that on every one of them.
+# This is the filter its documentation gives for it.
+warnings.filterwarnings("ignore", "No application metrics to publish*")
 
 _DOMAIN_STATUS: dict[type[PowerFactorError], tuple[HTTPStatus, str]] = {
     PlantNotFound: (HTTPStatus.NOT_FOUND, "plant_not_found"),
