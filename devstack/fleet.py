@@ -39,7 +39,7 @@ def seed_synced_plants(client: Any, ids: Iterable[int], today: date, until_years
 def synced_since(client: Any, ids: Iterable[int], moment: datetime) -> int:
     """How many of these plants finished a sync run after this moment."""
     fleet = {f"PLANT#{i}" for i in ids}
-    since = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    since = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")  # as pynamodb stores it, to the microsecond
     done = 0
     for page in client.get_paginator("scan").paginate(
         TableName=PLANTS_TABLE, ProjectionExpression="pk, last_success_at"
