@@ -1,0 +1,155 @@
+"""What the benchmarks share: the local services they run against, tables of figures, statistics."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+REGION = "us-east-1"
+HOURLY_TABLE = "BenchHourlyRows"  # the original's layout: one item per plant-hour
+
+
+_out: TextIO = sys.stdout  # where the figures go (see quiet_subprocesses)
+
+
+def say(text: str) -> None:
+    print(text, file=_out, flush=True)
+
+
+def row(*cells: object) -> None:
+    say("| " + " | ".join(str(c) for c in cells) + " |")
+
+
+def table(title: str, *columns: str) -> None:
+    say(f"\n### {title}\n")
+    row(*columns)
+    row(*["---"] * len(columns))
+
+
+@contextmanager
+def quiet_subprocesses() -> Iterator[None]:
+    """Send file descriptor 1 to /dev/null (the local stack's workers inherit it and log every
+    invocation there) while the figures still reach the original standard output."""
+    global _out
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    _out = open(saved, "w", closefd=False)  # noqa: SIM115 - restored below
+    try:
+        yield
+    finally:
+        _out.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        _out = sys.stdout
+
+
+def median_p95(samples: Sequence[float]) -> tuple[float, float]:
+    """Median and 95th percentile (interpolated between the closest samples)."""
+    if len(samples) == 1:
+        return samples[0], samples[0]
+    return statistics.median(samples), statistics.quantiles(samples, n=20, method="inclusive")[18]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms" if seconds < 1 else f"{seconds:,.2f} s"
+
+
+@dataclass
+class Services:
+    """DynamoDB Local with the template's tables, the monitoring simulator, and the environment
+    the functions would get from the template when pointed at them."""
+
+    endpoint: str
+    monitoring_url: str
+    env: dict[str, dict[str, str]]
+    dynamodb_pid: int
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "dynamodb",
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+
+    def child_env(self, function: str = "SyncWorkerFunction", **extra: str) -> dict[str, str]:
+        """A child process's environment: the function's variables, warnings only in the log."""
+        return {
+            **os.environ,
+            **self.env[function],
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "PYTHONPATH": f"{ROOT / 'layers/powerfactor'}:{ROOT}",
+            **extra,
+        }
+
+
+@contextmanager
+def local_services() -> Iterator[Services]:
+    """Start DynamoDB Local (AWS's engine, never the moto fallback) and the simulator."""
+    from devstack.dynamodb import free_port, start_dynamodb
+    from devstack.monitoring import MonitoringSimulator
+    from devstack.stack import dynamodb_client, function_environment, table_names
+    from devstack.tables import ensure_tables
+    from devstack.template import load_template
+
+    template = load_template()
+    db = start_dynamodb(free_port(), data_dir=None, allow_moto=False)
+    simulator = MonitoringSimulator(port=0)
+    simulator.start()
+    try:
+        ensure_tables(dynamodb_client(db.endpoint), template, table_names(template))
+        env = function_environment(
+            template, {"DynamoDbEndpoint": db.endpoint, "MonitoringServiceUrl": simulator.url}
+        )
+        services = Services(db.endpoint, simulator.url, env, db.process.pid)
+        services.client().create_table(
+            TableName=HOURLY_TABLE,
+            AttributeDefinitions=[
+                {"AttributeName": "plant_id", "AttributeType": "N"},
+                {"AttributeName": "hour", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "plant_id", "KeyType": "HASH"},
+                {"AttributeName": "hour", "KeyType": "RANGE"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield services
+    finally:
+        simulator.stop()
+        db.stop()
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, all its threads, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def hourly_row(plant_id: int, hour: Any, values: Sequence[float]) -> dict[str, Any]:
+    """One hour as the original stored it (a row per plant-hour), as a DynamoDB item."""
+    ee, ei, oe, oi = values
+    return {
+        "plant_id": {"N": str(plant_id)},
+        "hour": {"S": f"{hour:%Y-%m-%dT%H}"},
+        "ee": {"N": repr(ee)},
+        "ei": {"N": repr(ei)},
+        "oe": {"N": repr(oe)},
+        "oi": {"N": repr(oi)},
+    }
