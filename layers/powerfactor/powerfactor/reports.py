@@ -99,7 +99,14 @@ def _row(sums: Sums, hours_total: int) -> ReportRow:
 
 
 def _bucket(period: str, start: datetime, sums: Sums, hours_total: int) -> ReportBucket:
-    return ReportBucket(period=period, start=start, **_row(sums, hours_total).model_dump())
+    return ReportBucket(
+        period=period,
+        start=start,
+        hours_present=sums.hours,
+        hours_total=hours_total,
+        energy=_measure(sums.expected_energy, sums.observed_energy),
+        irradiation=_measure(sums.expected_irradiation, sums.observed_irradiation),
+    )
 
 
 def _hour_buckets(plant_id: int, start: date, last: date, after: str | None) -> Iterable[ReportBucket]:
