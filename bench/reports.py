@@ -30,6 +30,7 @@ GOAL = 0.2  # 10-year day and month reports cost at most this share of the raw Q
 def _load_hourly_rows(client: Any, plant_id: int, first: date, last: date) -> int:
     """Write the plant's hours as the original stored them (not timed: this is the reference)."""
     from devstack.monitoring import hour_values
+    from devstack.tables import batch_write
 
     hour, stop = datetime(first.year, first.month, first.day), datetime(last.year, last.month, last.day)
     stop += timedelta(days=1)
@@ -37,10 +38,7 @@ def _load_hourly_rows(client: Any, plant_id: int, first: date, last: date) -> in
     while hour < stop:
         rows.append(hourly_row(plant_id, hour, hour_values(str(plant_id), hour)))
         hour += timedelta(hours=1)
-    for i in range(0, len(rows), 25):
-        request = {HOURLY_TABLE: [{"PutRequest": {"Item": r}} for r in rows[i : i + 25]]}
-        while request:
-            request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+    batch_write(client, HOURLY_TABLE, [{"PutRequest": {"Item": r}} for r in rows])
     return len(rows)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from devstack.tables import batch_write
 from powerfactor.sync import horizon
 
 PLANTS_TABLE = "PlantsTable"
@@ -30,10 +31,7 @@ def seed_synced_plants(client: Any, ids: Iterable[int], today: date, until_years
         }
         for i in ids
     ]  # fmt: skip
-    for start in range(0, len(items), 25):
-        request = {PLANTS_TABLE: [{"PutRequest": {"Item": it}} for it in items[start : start + 25]]}
-        while request:
-            request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+    batch_write(client, PLANTS_TABLE, [{"PutRequest": {"Item": it}} for it in items])
 
 
 def synced_since(client: Any, ids: Iterable[int], moment: datetime) -> int:

@@ -55,10 +55,15 @@ def empty_table(client: Any, name: str) -> int:
         ExpressionAttributeNames={f"#k{i}": k for i, k in enumerate(keys)},
     ):
         items = page["Items"]
-        for start in range(0, len(items), 25):
-            batch = [{"DeleteRequest": {"Key": item}} for item in items[start : start + 25]]
-            pending = {name: batch}
-            while pending:
-                pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        batch_write(client, name, [{"DeleteRequest": {"Key": item}} for item in items])
         deleted += len(items)
     return deleted
+
+
+def batch_write(client: Any, table: str, requests: list[dict[str, Any]]) -> None:
+    """Send these write requests (`PutRequest` / `DeleteRequest`) with plain boto3, 25 to a
+    BatchWriteItem call, sending again whatever DynamoDB leaves unprocessed."""
+    for start in range(0, len(requests), 25):
+        pending = {table: requests[start : start + 25]}
+        while pending:
+            pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
