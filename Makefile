@@ -16,7 +16,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # pip's index notices about missing local mirrors are noise here
 PIP_FILTER := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
-.PHONY: help setup dev dev-clean test lint format validate build bench unit openapi sync-now clean
+.PHONY: help setup dev dev-clean test lint format validate build bench unit openapi sync-now keys clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,8 @@ $(VENV)/.stamp: requirements-dev.txt layers/powerfactor/requirements.txt
 	@test -x $(PY) || $(PYTHON313) -m venv $(VENV)
 	$(PY) -m pip install $(PIP_QUIET) --upgrade pip $(PIP_FILTER)
 	$(PY) -m pip install $(PIP_QUIET) -r requirements-dev.txt $(PIP_FILTER)
+	@# the layer's package on the venv's path, for the local stack and `python -m manage`
+	$(PY) -c "import site, sys; open(site.getsitepackages()[0] + '/powerfactor-layer.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)/layers/powerfactor"
 	@touch $@
 
 $(TOOLS)/.stamp: requirements-tools.txt
@@ -63,6 +65,9 @@ build: $(TOOLS)/.stamp $(VENV)/.stamp ## sam build (python3.13, arm64)
 
 openapi: $(VENV)/.stamp ## regenerate openapi.json from the routes
 	$(PY) -m devstack.openapi > openapi.json
+
+keys: $(VENV)/.stamp ## API keys: make keys ARGS="create --name me --scope read" (list, revoke ID; --stack NAME for AWS)
+	$(PY) -m manage keys $(ARGS)
 
 sync-now: ## fire the daily sync of a running `make dev`
 	curl -fsS -X POST http://127.0.0.1:3000/__devstack/schedules && echo

@@ -11,7 +11,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bench.common import HOURLY_TABLE, Services, hourly_row, median_p95, ms, row, table
@@ -65,6 +65,7 @@ def _report_caller(services: Services) -> Callable[[int, date, date, str], tuple
     from devstack.apigateway import build_event, match_route
     from devstack.lambdas import FakeContext, load_handler
     from devstack.template import load_template
+    from powerfactor import apikeys
     from powerfactor.settings import reset_settings
 
     os.environ.update(services.child_env("DataApiFunction"))
@@ -73,6 +74,8 @@ def _report_caller(services: Services) -> Callable[[int, date, date, str], tuple
     routes = template.api_routes()
     handler = load_handler(template.functions()["DataApiFunction"], template.layer_dirs())
     context = FakeContext("DataApiFunction", 256, 29)
+    key = apikeys.ApiKey("bench0000000", "bench", frozenset({"read"}), "0" * 64, datetime.now(UTC))
+    caller = {"principalId": key.key_id, **apikeys.authorizer_context(key)}
 
     def report(plant_id: int, first: date, last: date, granularity: str) -> tuple[int, int]:
         cursor, buckets, pages = None, 0, 0
@@ -81,7 +84,8 @@ def _report_caller(services: Services) -> Callable[[int, date, date, str], tuple
             path = f"/api/solar-plant/report/?{query}" + (f"&cursor={cursor}" if cursor else "")
             route, params, _ = match_route(routes, "GET", path.split("?")[0])
             assert route is not None
-            reply = handler(build_event(route, "GET", path, params, [], b"", "Prod"), context)
+            event = build_event(route, "GET", path, params, [], b"", "Prod", authorizer=caller)
+            reply = handler(event, context)
             assert reply["statusCode"] == 200, reply
             page = json.loads(reply["body"])
             buckets, pages = buckets + len(page["items"]), pages + 1

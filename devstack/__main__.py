@@ -10,7 +10,7 @@ from pathlib import Path
 
 from devstack.dynamodb import StartError
 from devstack.monitoring import PROFILES
-from devstack.stack import Stack, StackConfig
+from devstack.stack import DEV_KEY_FILE, Stack, StackConfig
 from devstack.template import ROOT
 
 DEFAULT_DATA_DIR = ROOT / ".devstack" / "dynamodb"
@@ -42,6 +42,12 @@ def parse_args(argv: list[str]) -> StackConfig:
     )
     parser.add_argument("--in-memory", action="store_true", help="keep no data across restarts")
     parser.add_argument(
+        "--dev-key-file",
+        type=Path,
+        default=DEV_KEY_FILE,
+        help="where the development API key is kept (default: %(default)s)",
+    )
+    parser.add_argument(
         "--param",
         action="append",
         default=[],
@@ -59,6 +65,7 @@ def parse_args(argv: list[str]) -> StackConfig:
         schedule_interval=args.schedule_interval,
         data_dir=None if args.in_memory else args.data_dir,
         parameters=parameters,
+        dev_key_file=args.dev_key_file,
     )
 
 

@@ -5,13 +5,21 @@ It matches a request to the template's Api events as API Gateway does (a literal
 `aws-proxy` event that API Gateway sends (compare `sam local generate-event apigateway aws-proxy`),
 invokes the function and turns its result into the HTTP response. A trailing slash is ignored in
 matching: the original clients call `/api/solar-plant/` and `/api/solar-plant/data/`.
+
+Before the function, as on AWS: a body over 10 MB is refused (413), the stage's throttling
+(a token bucket of the template's rate and burst) answers 429, and the default authorizer runs
+(devstack/authorizer.py) with its result in `requestContext.authorizer`. API Gateway's own
+answers take the shape of the template's gateway responses.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,10 +27,44 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from devstack.authorizer import TokenAuthorizer, method_arn
 from devstack.lambdas import InvocationError, LambdaRuntime
-from devstack.template import ApiRoute
+from devstack.template import ApiRoute, GatewayResponse
 
 _LITERAL, _PARAM, _GREEDY = 3, 2, 1
+MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's limit for a REST API request
+
+# API Gateway's own responses when the template does not reshape them: (status, message).
+_DEFAULT_RESPONSES = {
+    "UNAUTHORIZED": (401, "Unauthorized"),
+    "ACCESS_DENIED": (403, "User is not authorized to access this resource"),
+    "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
+    "THROTTLED": (429, "Too Many Requests"),
+    "REQUEST_TOO_LARGE": (413, "Request Too Long"),
+    "AUTHORIZER_CONFIGURATION_ERROR": (500, None),
+    "AUTHORIZER_FAILURE": (500, None),
+    "INTEGRATION_TIMEOUT": (504, "Endpoint request timed out"),
+}
+
+
+class TokenBucket:
+    """API Gateway's stage throttling: `rate` requests a second on average, `burst` at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._tokens = float(burst)
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
 
 
 def _segments(path: str) -> list[str]:
@@ -92,6 +134,7 @@ def build_event(
     body: bytes,
     stage: str,
     source_ip: str = "127.0.0.1",
+    authorizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Lambda proxy integration event API Gateway (REST) sends for this request."""
     split = urlsplit(raw_path)
@@ -137,14 +180,35 @@ def build_event(
                 "sourceIp": source_ip,
                 "userAgent": header_map.get("User-Agent") or header_map.get("user-agent"),
             },
+            **({"authorizer": authorizer} if authorizer is not None else {}),
         },
         "body": text,
         "isBase64Encoded": is_b64,
     }
 
 
-def _gateway_error(status: int, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+def _gateway_error(status: int, message: str | None) -> tuple[int, list[tuple[str, str]], bytes]:
     return status, [("Content-Type", "application/json")], json.dumps({"message": message}).encode()
+
+
+def gateway_response(
+    kind: str, responses: dict[str, GatewayResponse], request_id: str | None = None
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """API Gateway's own answer of this type, shaped by the template's gateway response if any."""
+    status, message = _DEFAULT_RESPONSES[kind]
+    shaped = responses.get(kind)
+    if shaped is None:
+        return _gateway_error(status, message)
+    body = shaped.template
+    for name, value in (
+        ("$context.requestId", request_id or str(uuid.uuid4())),
+        ("$context.error.responseType", kind),
+        ("$context.error.messageString", json.dumps(message)),
+        ("$context.error.message", message or ""),
+    ):
+        body = body.replace(name, value)
+    headers = [("Content-Type", "application/json"), *shaped.headers.items()]
+    return shaped.status, headers, body.encode()
 
 
 def to_http(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -171,12 +235,23 @@ class ApiGateway(ThreadingHTTPServer):
         runtime: LambdaRuntime,
         stage: str,
         control: Callable[[str, str], tuple[int, str, bytes] | None] | None = None,
+        authorizer: TokenAuthorizer | None = None,
+        throttle: TokenBucket | None = None,
+        responses: dict[str, GatewayResponse] | None = None,
     ) -> None:
         super().__init__((host, port), _Handler)
         self.routes = routes
         self.runtime = runtime
         self.stage = stage
         self.control = control
+        self.authorizer = authorizer
+        self.throttle = throttle
+        self.responses = responses or {}
+        self.refused: dict[str, int] = {}  # gateway response type -> count, for tests and benchmarks
+
+    def refuse(self, kind: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        self.refused[kind] = self.refused.get(kind, 0) + 1
+        return gateway_response(kind, self.responses)
 
     def handle(
         self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes
@@ -186,14 +261,29 @@ class ApiGateway(ThreadingHTTPServer):
             if answer is not None:
                 status, content_type, body = answer
                 return status, [("Content-Type", content_type)], body
-        route, params, _ = match_route(self.routes, method, urlsplit(raw_path).path)
+        path = urlsplit(raw_path).path
+        route, params, _ = match_route(self.routes, method, path)
         if route is None:
             # API Gateway answers both cases with 403 "Missing Authentication Token".
-            return _gateway_error(403, "Missing Authentication Token")
-        event = build_event(route, method, raw_path, params, headers, body, self.stage)
+            return self.refuse("MISSING_AUTHENTICATION_TOKEN")
+        if self.throttle is not None and not self.throttle.take():
+            return self.refuse("THROTTLED")
+        context = None
+        if self.authorizer is not None:
+            started = time.monotonic()
+            decision = self.authorizer.authorize(headers, method_arn(self.stage, method, unquote(path)))
+            if decision.outcome is not None:
+                return self.refuse(decision.outcome)
+            context = {
+                **decision.context,
+                "integrationLatency": math.ceil((time.monotonic() - started) * 1000),
+            }
+        event = build_event(route, method, raw_path, params, headers, body, self.stage, authorizer=context)
         try:
             result = self.runtime.invoke(route.function, event)
         except InvocationError as error:
+            if error.payload.get("errorType") == "TimeoutError":
+                return self.refuse("INTEGRATION_TIMEOUT")
             print(f"{route.function} failed: {error}", file=sys.stderr)
             for line in error.payload.get("stackTrace", []):
                 print(f"    {line}", file=sys.stderr)
@@ -206,9 +296,21 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        status, headers, data = self.server.handle(self.command, self.path, list(self.headers.items()), body)
+        try:
+            length = max(0, int(self.headers.get("Content-Length") or 0))
+        except ValueError:
+            length = None
+        if length is None:
+            self.close_connection = True
+            status, headers, data = _gateway_error(400, "Bad Request")
+        elif length > MAX_PAYLOAD:  # refused unread, as API Gateway does
+            self.close_connection = True
+            status, headers, data = self.server.refuse("REQUEST_TOO_LARGE")
+        else:
+            body = self.rfile.read(length) if length else b""
+            status, headers, data = self.server.handle(
+                self.command, self.path, list(self.headers.items()), body
+            )
         self.send_response(status)
         for key, value in headers:
             if key.lower() not in ("content-length", "connection"):

@@ -13,32 +13,50 @@ import sys
 from importlib.resources import files
 
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 
 from devstack.lambdas import load_module
 from devstack.template import ROOT, Template, load_template
+from powerfactor.apikeys import scope_for
 
 TITLE = "PowerFactor API"
 VERSION = "1.0.0"
 DESCRIPTION = (
     "Solar plants and their hourly production data (energy in kWh, irradiation in Wh/m²). "
     "Days are UTC; `from` and `to` are inclusive. Every error has the body "
-    '`{"error": {"status", "code", "message", "details"}}`.'
+    '`{"error": {"status", "code", "message", "details"}}`. Every request needs an API key, sent as '
+    "`Authorization: Bearer pfk_...`; the `read` scope opens GET, the `write` scope POST, PUT, "
+    "PATCH and DELETE (`x-required-scope` of each operation)."
 )
+SECURITY_SCHEMES = {
+    "apiKey": HTTPBearer(
+        bearerFormat="pfk_<id>_<secret>",
+        description="A PowerFactor API key (`python -m manage keys create`); `make dev` prints one.",
+    )
+}
 COMMITTED = ROOT / "openapi.json"
 
 
 def openapi_json(template: Template | None = None) -> str:
     """The merged schema of every function that has Api events, as indented JSON."""
     template = template or load_template()
-    merge = OpenAPIMerge(title=TITLE, version=VERSION, description=DESCRIPTION, on_conflict="error")
+    merge = OpenAPIMerge(
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        on_conflict="error",
+        security_schemes=SECURITY_SCHEMES,
+        security=[{"apiKey": []}],
+    )
     api_functions = sorted({route.function for route in template.api_routes()})
     for name in api_functions:
         module = load_module(template.functions()[name], template.layer_dirs())
         merge.add_schema(module.app.get_openapi_schema(title=TITLE, version=VERSION))
     schema = json.loads(merge.get_openapi_json_schema())
     for operations in schema["paths"].values():
-        for operation in operations.values():
+        for method, operation in operations.items():
+            operation["x-required-scope"] = scope_for(method)
             # Powertools gives every response a JSON content; a 204 has no body at all
             operation.get("responses", {}).get("204", {}).pop("content", None)
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"

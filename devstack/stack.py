@@ -12,7 +12,8 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from devstack.apigateway import ApiGateway
+from devstack.apigateway import ApiGateway, TokenBucket
+from devstack.authorizer import TokenAuthorizer
 from devstack.dynamodb import DynamoDB, StartError, port_in_use, start_dynamodb
 from devstack.eventsources import Scheduler, SqsPoller, StreamPoller
 from devstack.lambdas import LambdaRuntime
@@ -20,8 +21,11 @@ from devstack.monitoring import MonitoringSimulator
 from devstack.openapi import openapi_json, swagger_page
 from devstack.queues import ensure_queues, queue_arn
 from devstack.tables import ensure_tables
-from devstack.template import Template, load_template, resolve_parameters, resolve_value
+from devstack.template import ROOT, Template, load_template, resolve_parameters, resolve_value
+from manage import target
+from manage.keys import ensure_dev_key
 
+DEV_KEY_FILE = ROOT / ".devstack" / "api-key"
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
@@ -81,6 +85,7 @@ class StackConfig:
     schedule_interval: float = 1200.0  # the original demonstrated its daily task every 20 minutes
     data_dir: Path | None = None  # None: in memory
     parameters: dict[str, str] = field(default_factory=dict)
+    dev_key_file: Path = DEV_KEY_FILE  # the development key (every scope), kept across restarts
 
 
 class Stack:
@@ -97,6 +102,7 @@ class Stack:
         self.pollers: list[StreamPoller | SqsPoller | Scheduler] = []
         self.schedulers: list[Scheduler] = []
         self._threads: list[threading.Thread] = []
+        self.dev_key: tuple[str, str] | None = None  # (key, status)
 
     @property
     def api_url(self) -> str:
@@ -113,6 +119,7 @@ class Stack:
         config = self.config
         self.dynamodb = start_dynamodb(config.dynamodb_port, config.data_dir)
         ensure_tables(dynamodb_client(self.dynamodb.endpoint), self.template, table_names(self.template))
+        self.dev_key = ensure_dev_key(config.dev_key_file, target.local(self.dynamodb.endpoint))
         self.monitoring = MonitoringSimulator(config.host, config.monitoring_port, config.monitoring_profile)
         try:
             self.monitoring.start()
@@ -146,8 +153,18 @@ class Stack:
         )
         self._start_event_sources(sqs, queue_urls, resolved)
         stage = parameters.get("Stage") or self.template.parameter_defaults().get("Stage", "Prod")
+        authorizer = self.template.authorizer(resolved)
+        throttling = self.template.throttling(resolved)
         self.api = ApiGateway(
-            config.host, config.api_port, self.template.api_routes(), self.runtime, stage, self.control
+            config.host,
+            config.api_port,
+            self.template.api_routes(),
+            self.runtime,
+            stage,
+            self.control,
+            authorizer=TokenAuthorizer(authorizer, self.runtime.invoke) if authorizer else None,
+            throttle=TokenBucket(*throttling) if throttling else None,
+            responses=self.template.gateway_responses(),
         )
         self._spawn(self.api.serve_forever, "api")
 
@@ -201,8 +218,12 @@ class Stack:
     def describe(self) -> list[str]:
         assert self.dynamodb is not None
         where = self.config.data_dir or "memory"
+        key, status = self.dev_key or ("(none)", "")
+        key_file = self.config.dev_key_file
+        key_file = key_file.relative_to(ROOT) if key_file.is_relative_to(ROOT) else key_file
         return [
             f"API          {self.api_url}/api/solar-plant/   (Swagger UI: {self.api_url}/swagger)",
+            f"API key      {key}  (development key, read + write, {status}; kept in {key_file})",
             f"DynamoDB     {self.dynamodb.endpoint}  ({self.dynamodb.engine}, data in {where})",
             f"Monitoring   {self.monitoring.url}  (simulator, profile {self.config.monitoring_profile})"
             if self.monitoring

@@ -25,6 +25,25 @@ class ApiRoute:
 
 
 @dataclass(frozen=True)
+class Authorizer:
+    """The API's default Lambda authorizer (TOKEN type), as API Gateway is told to run it."""
+
+    function: str  # logical id
+    header: str
+    validation: str | None  # a header value that does not match is refused without a call
+    ttl: int  # seconds a result is cached per header value; 0: not cached
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    """One of API Gateway's own responses (401, 403, 429, ...) as the template shapes it."""
+
+    status: int
+    headers: dict[str, str]
+    template: str  # body, with $context.* variables
+
+
+@dataclass(frozen=True)
 class Function:
     logical_id: str
     code_dir: Path
@@ -101,6 +120,54 @@ class Template:
             for event in fn.events.values()
             if event["Type"] == "Api"
         ]
+
+    def api(self) -> dict[str, Any]:
+        """Properties of the one AWS::Serverless::Api."""
+        (props,) = [r["Properties"] for r in self.resources.values() if r["Type"] == "AWS::Serverless::Api"]
+        return props
+
+    def authorizer(self, parameters: dict[str, str]) -> Authorizer | None:
+        """The API's default authorizer, with these parameter values; None if it has none."""
+        auth = resolve_parameters(self.api().get("Auth") or {}, parameters)
+        name = auth.get("DefaultAuthorizer")
+        if not name:
+            return None
+        config = auth["Authorizers"][name]
+        if config.get("FunctionPayloadType", "TOKEN") != "TOKEN":
+            raise ValueError(f"the local stack runs TOKEN authorizers only, not {name}")
+        identity = config.get("Identity") or {}
+        return Authorizer(
+            function=config["FunctionArn"]["Fn::GetAtt"][0],
+            header=identity.get("Header", "Authorization"),
+            validation=identity.get("ValidationExpression"),
+            ttl=int(identity.get("ReauthorizeEvery", 300)),
+        )
+
+    def throttling(self, parameters: dict[str, str]) -> tuple[float, int] | None:
+        """(rate per second, burst) of the stage's `/*` `*` method settings, if set."""
+        for setting in resolve_parameters(self.api().get("MethodSettings") or [], parameters):
+            if setting.get("ResourcePath") == "/*" and setting.get("HttpMethod") == "*":
+                return float(setting["ThrottlingRateLimit"]), int(setting["ThrottlingBurstLimit"])
+        return None
+
+    def gateway_responses(self) -> dict[str, GatewayResponse]:
+        """Response type (UNAUTHORIZED, THROTTLED, ...) -> how the template shapes it."""
+        responses = {}
+        for res in self.resources.values():
+            if res["Type"] != "AWS::ApiGateway::GatewayResponse":
+                continue
+            props = res["Properties"]
+            headers = {
+                key.removeprefix("gatewayresponse.header."): value.strip("'")
+                for key, value in (props.get("ResponseParameters") or {}).items()
+                if key.startswith("gatewayresponse.header.")
+            }
+            responses[props["ResponseType"]] = GatewayResponse(
+                status=int(props["StatusCode"]),
+                headers=headers,
+                template=(props.get("ResponseTemplates") or {}).get("application/json", ""),
+            )
+        return responses
 
     def layer_dirs(self) -> list[Path]:
         return [

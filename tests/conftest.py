@@ -14,6 +14,7 @@ from devstack.lambdas import FakeContext, load_handler
 from devstack.stack import function_environment
 from devstack.template import Template, load_template
 from powerfactor.settings import reset_settings
+from tests.support import caller
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +56,9 @@ def api(template: Template, lambda_context: FakeContext) -> ApiCall:
         path: str,
         body: Any = None,
         headers: dict[str, str] | None = None,
+        scopes: tuple[str, ...] | None = ("read", "write"),
     ) -> tuple[int, dict[str, str], Any]:
+        """`scopes` of the caller's key as the authorizer passed it; None: no authorizer ran."""
         route, params, _ = match_route(routes, method, urlsplit(path).path)
         assert route is not None, f"API Gateway would not route {method} {path} to a function"
         if body is None or isinstance(body, bytes):
@@ -63,7 +66,10 @@ def api(template: Template, lambda_context: FakeContext) -> ApiCall:
         else:
             data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         all_headers = {"Content-Type": "application/json", **(headers or {})}
-        event = build_event(route, method, path, params, list(all_headers.items()), data, "Prod")
+        context = caller(scopes) if scopes is not None else None
+        event = build_event(
+            route, method, path, params, list(all_headers.items()), data, "Prod", authorizer=context
+        )
         handler = load_handler(functions[route.function], template.layer_dirs())
         result = handler(event, lambda_context)
         text = result.get("body") or ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from devstack.monitoring import hour_values
+from powerfactor import apikeys
 from powerfactor.models import Datapoint
 
 
@@ -17,3 +18,9 @@ def simulated(plant_id: int, start: date, end: date) -> list[Datapoint]:
         points.append(Datapoint(hour, *hour_values(str(plant_id), hour.replace(tzinfo=None))))
         hour += timedelta(hours=1)
     return points
+
+
+def caller(scopes: tuple[str, ...] = ("read", "write"), key_id: str = "testkey00000") -> dict[str, str]:
+    """`requestContext.authorizer` of a request the authorizer passed with a key of these scopes."""
+    key = apikeys.ApiKey(key_id, "tests", frozenset(scopes), "0" * 64, datetime.now(UTC))
+    return {"principalId": key_id, **apikeys.authorizer_context(key)}

@@ -24,7 +24,9 @@ BASE = "/api/solar-plant"
 PlantId = Annotated[int, Path(ge=1, le=2**53, description="The plant's integer id.")]
 
 
-@app.post(BASE, summary="Create a plant", responses=documented(201, Plant, "The new plant", (400, 409, 415)))
+@app.post(
+    BASE, summary="Create a plant", responses=documented(201, Plant, "The new plant", (400, 409, 413, 415))
+)
 def create_plant(body: PlantIn) -> Response[Plant]:
     plant = plants.create_plant(body.name)
     metrics.add_metric(name="PlantsCreated", unit=MetricUnit.Count, value=1)
@@ -62,7 +64,7 @@ def get_plant(plant_id: PlantId) -> Plant:
 @app.put(
     f"{BASE}/plant/<plant_id>",
     summary="Rename a plant",
-    responses=documented(200, Plant, "The renamed plant", (400, 404, 409, 415)),
+    responses=documented(200, Plant, "The renamed plant", (400, 404, 409, 413, 415)),
 )
 def rename_plant(plant_id: PlantId, body: PlantIn) -> Plant:
     return plants.rename_plant(plant_id, body.name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -50,13 +51,21 @@ def _alive(pid: int) -> bool:
 
 
 class Client:
-    def __init__(self, base: str) -> None:
+    """Requests to the stack, with an API key (`key=None`: without an Authorization header)."""
+
+    def __init__(self, base: str, key: str | None = None) -> None:
         self.base = base
+        self.key = key
+
+    def with_key(self, key: str | None) -> Client:
+        return Client(self.base, key)
 
     def __call__(self, method: str, path: str, body: object = None) -> tuple[int, object]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.base + path, data=data, method=method)
         request.add_header("Content-Type", "application/json")
+        if self.key is not None:
+            request.add_header("Authorization", f"Bearer {self.key}")
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 raw = response.read()
@@ -78,7 +87,6 @@ def stack() -> Iterator[tuple[subprocess.Popen, Client]]:
         text=True,
         start_new_session=True,  # its own process group, as a terminal gives it
     )
-    client = Client(f"http://127.0.0.1:{api_port}")
     deadline = time.monotonic() + 120
     lines = []
     assert process.stdout is not None
@@ -94,6 +102,10 @@ def stack() -> Iterator[tuple[subprocess.Popen, Client]]:
     # keep reading its output, or the stack blocks once the pipe is full
     threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
     printed = "".join(lines)
+    key = re.search(r"API key +(pfk_\S+) +\(development key, read \+ write, active", printed)
+    assert key, printed
+    assert (ROOT / ".devstack" / "api-key").read_text().strip() == key[1]  # where the README says
+    client = Client(f"http://127.0.0.1:{api_port}", key[1])
     assert f"http://127.0.0.1:{api_port}/api/solar-plant/" in printed
     assert f"http://127.0.0.1:{db_port}" in printed and "DynamoDB Local" in printed
     assert f"http://127.0.0.1:{monitoring_port}/" in printed
@@ -147,7 +159,10 @@ def test_api_conforms_to_its_openapi_schema(case, stack) -> None:
     """
     _, client = stack
     case.call_and_validate(
-        base_url=client.base, timeout=30, excluded_checks=[checks.positive_data_acceptance]
+        base_url=client.base,
+        headers={"Authorization": f"Bearer {client.key}"},
+        timeout=30,
+        excluded_checks=[checks.positive_data_acceptance],
     )
 
 

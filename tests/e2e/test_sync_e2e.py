@@ -24,11 +24,11 @@ from tests.support import simulated
 pytestmark = pytest.mark.e2e
 
 
-def http(method: str, url: str, body: object = None) -> tuple[int, object]:
+def http(stack: Stack, method: str, path: str, body: object = None) -> tuple[int, object]:
+    """A request to the stack's API with its development key."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {stack.dev_key[0]}"}
+    request = urllib.request.Request(stack.api_url + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
             raw = response.read()
@@ -47,11 +47,11 @@ def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     config = StackConfig(
         api_port=free_port(), dynamodb_port=free_port(), monitoring_port=free_port(), sqs_port=free_port(),
         parameters={"SyncUntilYear": "1", "SyncEveryRun": "1", "MonitoringReadTimeout": "2"},
-        schedule_interval=3600,
+        schedule_interval=3600, dev_key_file=tmp_path_factory.mktemp("stack") / "api-key",
     )  # fmt: skip
     running = Stack(config)
     running.start()
@@ -71,7 +71,7 @@ def read_storage(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def plant_state(stack: Stack, plant_id: int) -> dict:
-    return http("GET", f"{stack.api_url}/api/solar-plant/plant/{plant_id}")[1]["sync"]
+    return http(stack, "GET", f"/api/solar-plant/plant/{plant_id}")[1]["sync"]
 
 
 def fully_synced(stack: Stack, plant_id: int, today: date) -> bool:
@@ -85,7 +85,7 @@ def fully_synced(stack: Stack, plant_id: int, today: date) -> bool:
 
 
 def test_a_plant_created_over_http_is_backfilled_hour_by_hour(stack, read_storage) -> None:
-    status, plant = http("POST", f"{stack.api_url}/api/solar-plant/", {"name": "Backfill E2E"})
+    status, plant = http(stack, "POST", "/api/solar-plant/", {"name": "Backfill E2E"})
     assert status == 201
     today = datetime.now(UTC).date()
     wait_for(lambda: fully_synced(stack, plant["id"], today), 120, "the backfill")
@@ -97,14 +97,14 @@ def test_a_plant_created_over_http_is_backfilled_hour_by_hour(stack, read_storag
 def test_under_chaos_daily_runs_complete_the_history_and_a_delete_leaves_nothing(stack, read_storage) -> None:
     stack.monitoring.profile = replace(PROFILES["chaos"], slow_seconds=3, down_seconds=0.5)
     try:
-        status, plant = http("POST", f"{stack.api_url}/api/solar-plant/", {"name": "Chaos E2E"})
+        status, plant = http(stack, "POST", "/api/solar-plant/", {"name": "Chaos E2E"})
         assert status == 201
         today = datetime.now(UTC).date()
         for _ in range(8):  # the daily sync, run as often as it takes
             if fully_synced(stack, plant["id"], today):
                 break
             time.sleep(5)
-            http("POST", f"{stack.api_url}/__devstack/schedules")
+            http(stack, "POST", "/__devstack/schedules")
         wait_for(lambda: fully_synced(stack, plant["id"], today), 180, "convergence under chaos")
     finally:
         stack.monitoring.profile = PROFILES["quiet"]
@@ -112,7 +112,7 @@ def test_under_chaos_daily_runs_complete_the_history_and_a_delete_leaves_nothing
     stored = list(datapoints.read_hours(plant["id"], oldest - timedelta(days=30), today + timedelta(days=2)))
     assert len({p.hour for p in stored}) == len(stored)  # no duplicates
     assert stored == simulated(plant["id"], oldest, today)  # no gaps, nothing else
-    assert http("DELETE", f"{stack.api_url}/api/solar-plant/plant/{plant['id']}")[0] == 204
+    assert http(stack, "DELETE", f"/api/solar-plant/plant/{plant['id']}")[0] == 204
     wait_for(
         lambda: (
             not list(datapoints.read_hours(plant["id"], date(2000, 1, 1), today))
@@ -137,7 +137,7 @@ def test_daily_fan_out_syncs_a_thousand_plants(stack, read_storage) -> None:
 
     wait_for(lambda: synced(datetime(2000, 1, 1, tzinfo=UTC)) == 1000, 300, "the new plants' syncs")
     fired = datetime.now(UTC)
-    assert http("POST", f"{stack.api_url}/__devstack/schedules") == (
+    assert http(stack, "POST", "/__devstack/schedules") == (
         200,
         {"DailySyncFunction": {"queued": 1000 + others}},
     )

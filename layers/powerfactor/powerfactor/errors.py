@@ -30,3 +30,42 @@ class InvalidCursor(PowerFactorError):
 
 class InvalidRange(PowerFactorError):
     """A date range that cannot be answered (e.g. `from` after `to`)."""
+
+
+class PlantLimitReached(PowerFactorError):
+    """The deployment holds as many plants as its MaxPlants parameter allows."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"this deployment holds at most {limit} plants (its MaxPlants parameter); "
+            "delete one or raise the limit"
+        )
+        self.limit = limit
+
+
+class PayloadTooLarge(PowerFactorError):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"the request body has {size} bytes; at most {limit} are accepted")
+
+
+class InvalidApiKey(PowerFactorError):
+    """A credential that does not open the API: missing, malformed, unknown, expired or revoked.
+
+    `reason` is for the logs; callers get one message for all of them.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("a valid API key is required: send Authorization: Bearer <key>")
+        self.reason = reason
+
+
+class InsufficientScope(PowerFactorError):
+    def __init__(self, needed: str) -> None:
+        super().__init__(f"this API key lacks the {needed!r} scope this request needs")
+        self.needed = needed
+
+
+class ApiKeyNotFound(PowerFactorError):
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"no API key with id {key_id!r}")
+        self.key_id = key_id

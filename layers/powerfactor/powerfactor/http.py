@@ -1,6 +1,12 @@
 """HTTP edge shared by the API functions: the resolver, and the one place errors become responses.
 
 Every error, on every route, has the body `{"error": {"status", "code", "message", "details"}}`.
+
+Before a request is routed, the resolver refuses a body over MAX_BODY_BYTES (413) and checks
+the caller again: API Gateway's authorizer (functions/authorizer) has already refused bad keys,
+and its context names the key and its scopes. A request without that context (a route someone
+deployed without the authorizer) gets 401, a key without the method's scope 403, so a mistake in
+the template cannot open the API. The key's id and name are added to every log line.
 """
 
 from __future__ import annotations
@@ -21,7 +27,18 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from pydantic import BaseModel
 from pynamodb.exceptions import PynamoDBException
 
-from powerfactor.errors import InvalidCursor, InvalidRange, NameTaken, PlantNotFound, PowerFactorError
+from powerfactor.apikeys import scope_for
+from powerfactor.errors import (
+    InsufficientScope,
+    InvalidApiKey,
+    InvalidCursor,
+    InvalidRange,
+    NameTaken,
+    PayloadTooLarge,
+    PlantLimitReached,
+    PlantNotFound,
+    PowerFactorError,
+)
 from powerfactor.models import ErrorBody, ErrorDetail, ErrorResponse
 
 logger = Logger(child=True)
@@ -30,19 +47,30 @@ logger = Logger(child=True)
 # This is the filter its documentation gives for it.
 warnings.filterwarnings("ignore", "No application metrics to publish*")
 
+# Request bodies are small JSON objects; anything bigger is refused before it is parsed.
+MAX_BODY_BYTES = 16 * 1024
+
 _DOMAIN_STATUS: dict[type[PowerFactorError], tuple[HTTPStatus, str]] = {
     PlantNotFound: (HTTPStatus.NOT_FOUND, "plant_not_found"),
     NameTaken: (HTTPStatus.CONFLICT, "name_taken"),
+    PlantLimitReached: (HTTPStatus.CONFLICT, "plant_limit_reached"),
+    PayloadTooLarge: (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large"),
+    InvalidApiKey: (HTTPStatus.UNAUTHORIZED, "unauthorized"),
+    InsufficientScope: (HTTPStatus.FORBIDDEN, "insufficient_scope"),
     InvalidCursor: (HTTPStatus.BAD_REQUEST, "invalid_cursor"),
     InvalidRange: (HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_range"),
 }
 
 _ERROR_DESCRIPTIONS = {
     400: "Malformed request: the body is not JSON, or a cursor this API did not return",
+    401: "No valid API key: missing, malformed, unknown, expired or revoked",
+    403: "The API key lacks the scope this method needs (read: GET; write: POST, PUT, PATCH, DELETE)",
     404: "No such plant",
-    409: "Another plant has this name",
+    409: "Another plant has this name, or the deployment holds its maximum of plants",
+    413: f"The body is larger than {MAX_BODY_BYTES} bytes",
     415: "The body is declared as something other than JSON",
     422: "A parameter or the body is invalid",
+    429: "Too many requests; retry after `Retry-After` seconds",
     503: "Storage is unavailable; retry after `Retry-After` seconds",
 }
 
@@ -56,7 +84,7 @@ def documented(
 ) -> dict[int, dict[str, Any]]:
     """The OpenAPI `responses` of a route: its success (JSON, and CSV if it offers it) and errors.
 
-    Every route can answer 422 and 503; errors are all ErrorResponse.
+    Every route can answer 401, 403, 422, 429 and 503; errors are all ErrorResponse.
     """
     content: dict[str, Any] = {"application/json": {"model": model}} if model else {}
     if csv:
@@ -69,7 +97,7 @@ def documented(
         status: success,
         **{
             code: {"description": _ERROR_DESCRIPTIONS[code], "content": error_content}
-            for code in sorted({*errors, 422, 503})
+            for code in sorted({*errors, 401, 403, 422, 429, 503})
         },
     }
 
@@ -127,6 +155,39 @@ def _body_kind(content_type: str) -> str:
     return "application/octet-stream"  # Powertools answers RequestUnsupportedContentType -> 415
 
 
+def _proxy_result(error: PowerFactorError) -> dict[str, Any]:
+    """A refusal as the proxy integration result, for errors found before routing."""
+    status, code = _DOMAIN_STATUS[type(error)]
+    body = ErrorResponse(error=ErrorBody(status=status.value, code=code, message=error.message, details=[]))
+    return {
+        "statusCode": status.value,
+        "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+        "body": body.model_dump_json(),
+        "isBase64Encoded": False,
+    }
+
+
+def _body_size(event: dict[str, Any]) -> int:
+    body = event.get("body") or ""
+    return len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+
+
+def check_caller(event: dict[str, Any]) -> None:
+    """Refuse a request that API Gateway's authorizer did not pass with the scope its method needs.
+
+    Adds the key's id and name to the log lines of this request.
+    """
+    context = (event.get("requestContext") or {}).get("authorizer") or {}
+    key_id = context.get("key_id")
+    if not key_id:
+        raise InvalidApiKey("no authorizer context")
+    logger.append_keys(key_id=key_id, key_name=context.get("key_name"))
+    needed = scope_for(str(event.get("httpMethod") or ""))
+    if needed not in str(context.get("scopes") or "").split():
+        logger.warning("API key lacks a scope", extra={"needed": needed})
+        raise InsufficientScope(needed)
+
+
 class JsonApiResolver(APIGatewayRestResolver):
     """A REST resolver whose bodies are always JSON.
 
@@ -138,6 +199,13 @@ class JsonApiResolver(APIGatewayRestResolver):
     """
 
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            check_caller(event)
+            size = _body_size(event)
+            if size > MAX_BODY_BYTES:
+                raise PayloadTooLarge(size, MAX_BODY_BYTES)
+        except (InvalidApiKey, InsufficientScope, PayloadTooLarge) as error:
+            return _proxy_result(error)
         if event.get("isBase64Encoded") and event.get("body"):
             try:
                 raw = base64.b64decode(event["body"], validate=True)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from powerfactor import cursors
 from powerfactor.errors import InvalidCursor
 from powerfactor.models import Plant, PlantPage
+from powerfactor.settings import get_settings
 from powerfactor.storage import plants as storage
 
 DEFAULT_PAGE_SIZE = 50
@@ -31,9 +32,13 @@ def _now() -> datetime:
 
 
 def create_plant(name: str) -> Plant:
-    """Create a plant with a fresh id. Raises NameTaken if another plant has this name."""
+    """Create a plant with a fresh id.
+
+    NameTaken if another plant has this name; PlantLimitReached if the deployment holds its
+    maximum of plants (MaxPlants) already.
+    """
     plant_id = storage.allocate_plant_id()
-    return storage.insert_plant(plant_id, name, name_key(name), _now())
+    return storage.insert_plant(plant_id, name, name_key(name), _now(), get_settings().max_plants)
 
 
 def get_plant(plant_id: int) -> Plant:

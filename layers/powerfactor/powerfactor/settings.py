@@ -24,6 +24,8 @@ class Settings:
     monitoring_read_timeout: int
     sync_every_run: int
     sync_until_year: int
+    api_keys_table: str | None = None
+    max_plants: int = 10_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -54,6 +56,8 @@ class Settings:
             monitoring_read_timeout=positive_int("MONITORING_READ_TIMEOUT", 20),
             sync_every_run=positive_int("SYNC_EVERY_RUN", 1),
             sync_until_year=positive_int("SYNC_UNTIL_YEAR", 10),
+            api_keys_table=env.get("API_KEYS_TABLE", "").strip() or None,
+            max_plants=positive_int("MAX_PLANTS", 10_000),
         )
 
 

@@ -6,10 +6,14 @@ Plants table (single-table, key `pk`, see template.yaml):
 - `NAME#<key>`  the claim on a normalized name; created and deleted in the same transaction as
                 the plant, so DynamoDB itself keeps names unique.
 - `COUNTER#plant` the id counter, incremented atomically; ids are never reused.
+- `COUNT#plants` how many plants exist: incremented in the transaction that inserts a plant, on
+                condition that it is below the deployment's maximum, and decremented in the one
+                that deletes a plant, so the cap holds under concurrent creates.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -21,13 +25,14 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from powerfactor.errors import NameTaken, PlantNotFound
+from powerfactor.errors import NameTaken, PlantLimitReached, PlantNotFound
 from powerfactor.models import Plant, SyncState
 from powerfactor.storage._tables import bind
 
 _PLANT_ENTITY = "plant"
 _COUNTER_KEY = "COUNTER#plant"
-_TRANSACTION_ATTEMPTS = 8
+_COUNT_KEY = "COUNT#plants"
+_TRANSACTION_ATTEMPTS = 10
 
 
 def _plant_pk(plant_id: int) -> str:
@@ -116,6 +121,12 @@ def _reasons(error: TransactWriteError) -> list[str | None]:
     return [reason.code if reason else None for reason in error.cancellation_reasons]
 
 
+def _backoff(attempt: int) -> None:
+    """Sleep before retrying a transaction that lost a race: exponential, with full jitter, so
+    that racers do not collide again in step (at most 0.5 s)."""
+    time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
+
+
 def _with_transaction_retries[T](attempt: Callable[[], T]) -> T:
     """Run a transaction, again when it lost a race with another transaction on the same items.
 
@@ -128,7 +139,7 @@ def _with_transaction_retries[T](attempt: Callable[[], T]) -> T:
         except TransactWriteError as error:
             if "TransactionConflict" not in _reasons(error) or n == _TRANSACTION_ATTEMPTS - 1:
                 raise
-            time.sleep(0.01 * 2**n)
+            _backoff(n)
     raise AssertionError("unreachable")
 
 
@@ -140,8 +151,11 @@ def allocate_plant_id() -> int:
     return int(counter.value)
 
 
-def insert_plant(plant_id: int, name: str, name_key: str, now: datetime) -> Plant:
-    """Store a new plant and claim its name in one transaction; NameTaken if the name is claimed."""
+def insert_plant(plant_id: int, name: str, name_key: str, now: datetime, max_plants: int) -> Plant:
+    """Store a new plant, claim its name and count it, in one transaction.
+
+    NameTaken if the name is claimed; PlantLimitReached if `max_plants` plants exist already.
+    """
     _bind()
     item = _PlantItem(
         pk=_plant_pk(plant_id),
@@ -157,12 +171,20 @@ def insert_plant(plant_id: int, name: str, name_key: str, now: datetime) -> Plan
         with TransactWrite(connection=_PlantItem._get_connection().connection) as tx:
             tx.save(item, condition=_PlantItem.pk.does_not_exist())
             tx.save(claim, condition=_NameClaim.pk.does_not_exist())
+            tx.update(
+                _Counter(pk=_COUNT_KEY),
+                actions=[_Counter.value.add(1)],
+                condition=_Counter.value.does_not_exist() | (_Counter.value < max_plants),
+            )
 
     try:
         _with_transaction_retries(attempt)
     except TransactWriteError as error:
-        if _reasons(error)[1] == "ConditionalCheckFailed":
+        reasons = _reasons(error)
+        if reasons[1] == "ConditionalCheckFailed":
             raise NameTaken(name) from None
+        if reasons[2] == "ConditionalCheckFailed":
+            raise PlantLimitReached(max_plants) from None
         raise
     return item.to_domain()
 
@@ -203,11 +225,11 @@ def _mutate_plant(plant_id: int, write: Callable[[_PlantItem, TransactWrite], No
             return current
         except TransactWriteError as error:
             reasons = _reasons(error)
-            if reasons[0] not in ("ConditionalCheckFailed", "TransactionConflict"):
-                raise
             if "ConditionalCheckFailed" in reasons[1:]:
                 raise
-            time.sleep(0.01 * 2**n)
+            if reasons[0] != "ConditionalCheckFailed" and "TransactionConflict" not in reasons:
+                raise
+            _backoff(n)
     raise TimeoutError(f"plant {plant_id} kept changing during the update")
 
 
@@ -259,6 +281,7 @@ def delete_plant(plant_id: int) -> None:
             _NameClaim(pk=_name_pk(current.name_key)),
             condition=_NameClaim.plant_id == plant_id,
         )
+        tx.update(_Counter(pk=_COUNT_KEY), actions=[_Counter.value.add(-1)])
 
     _mutate_plant(plant_id, write)
 

@@ -1,0 +1,1 @@
+"""Operators' commands, run with `python -m manage` (see `python -m manage --help`)."""

@@ -1,0 +1,88 @@
+"""Which deployment a command works on: the local stack, or a stack deployed with `sam deploy`.
+
+The layer's storage code reads table names and the endpoint from the environment
+(powerfactor/settings.py); `use_tables` sets them for the duration of a command.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from powerfactor.settings import reset_settings
+
+LOCAL_ENDPOINT = "http://127.0.0.1:8000"
+# the stack's outputs that name its tables, and the environment variables the layer reads them from
+_OUTPUTS = {
+    "PlantsTableName": "PLANTS_TABLE",
+    "DatapointsTableName": "DATAPOINTS_TABLE",
+    "ApiKeysTableName": "API_KEYS_TABLE",
+}
+_LOCAL_TABLES = {
+    "PLANTS_TABLE": "PlantsTable",
+    "DATAPOINTS_TABLE": "DatapointsTable",
+    "API_KEYS_TABLE": "ApiKeysTable",
+}
+_LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+}
+
+
+class TargetError(RuntimeError):
+    """The deployment cannot be found or is not what this command expects."""
+
+
+@dataclass(frozen=True)
+class Target:
+    description: str
+    environment: dict[str, str]
+
+
+def local(endpoint: str = LOCAL_ENDPOINT) -> Target:
+    """The local stack's DynamoDB (`make dev`): tables named as in the template."""
+    return Target(
+        f"local stack ({endpoint})",
+        {**_LOCAL_TABLES, **_LOCAL_CREDENTIALS, "DYNAMODB_ENDPOINT": endpoint, "AWS_REGION": "us-east-1"},
+    )
+
+
+def deployed(stack: str, region: str | None = None) -> Target:
+    """A deployed stack: its tables from its CloudFormation outputs, with your AWS credentials."""
+    import boto3  # only this path needs AWS
+
+    session = boto3.session.Session(region_name=region)
+    try:
+        described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    except Exception as error:  # botocore's errors: no credentials, no such stack, no network
+        raise TargetError(f"cannot read stack {stack!r}: {error}") from None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    missing = sorted(set(_OUTPUTS) - set(outputs))
+    if missing:
+        raise TargetError(f"stack {stack!r} has no outputs {', '.join(missing)}: deploy this version first")
+    return Target(
+        f"stack {stack} ({session.region_name})",
+        {**{env: outputs[key] for key, env in _OUTPUTS.items()}, "AWS_REGION": session.region_name or ""},
+    )
+
+
+@contextmanager
+def use_tables(target: Target) -> Iterator[None]:
+    """Point the layer's storage code at the target's tables while the block runs."""
+    names = [*target.environment, "DYNAMODB_ENDPOINT"]
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.pop("DYNAMODB_ENDPOINT", None)
+    os.environ.update(target.environment)
+    reset_settings()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        reset_settings()
