@@ -75,7 +75,7 @@ sync-now: ## fire the daily sync of a running `make dev`
 bench: $(VENV)/.stamp node_modules/.stamp build ## print the benchmark figures (bench/README.md)
 	PYTHONPATH=layers/powerfactor $(PY) -m bench $(ARGS)
 
-unit: $(VENV)/.stamp ## unit tests only (moto, no network)
+unit: $(VENV)/.stamp $(TOOLS)/.stamp ## unit tests only (moto, no network)
 	$(PY) -m pytest tests/unit
 
 test: setup lint validate build ## everything CI runs: lint, sam validate/build, all tests

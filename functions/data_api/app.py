@@ -20,7 +20,7 @@ from powerfactor.models import DataPage, Granularity, ReportPage, iso_day
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-app = create_resolver()
+app = create_resolver(logger)
 
 BASE = "/api/solar-plant"
 DAY_HELP = "A whole UTC day, `YYYY-MM-DD`; `from` and `to` are both inclusive."

@@ -18,7 +18,7 @@ from powerfactor.models import Plant, PlantIn, PlantPage
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-app = create_resolver()
+app = create_resolver(logger)
 
 BASE = "/api/solar-plant"
 PlantId = Annotated[int, Path(ge=1, le=2**53, description="The plant's integer id.")]

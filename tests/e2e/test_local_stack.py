@@ -7,12 +7,14 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,9 +23,13 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from devstack.dynamodb import free_port
-from devstack.template import ROOT
+from devstack.template import ROOT, load_template
+from manage.target import local as local_target
+from manage.target import use_tables
+from powerfactor import apikeys
 
 pytestmark = pytest.mark.e2e
+POSTMAN = ROOT.parent / "shared" / "seed" / "solar-plant-app.postman_collection.json"
 
 
 def _descendants(pid: int) -> set[int]:
@@ -79,6 +85,8 @@ class Client:
 def stack() -> Iterator[tuple[subprocess.Popen, Client]]:
     api_port, db_port, monitoring_port = free_port(), free_port(), free_port()
     args = f"--in-memory --api-port {api_port} --dynamodb-port {db_port} --monitoring-port {monitoring_port}"
+    # schemathesis sends faster than the default stage limit (50/s); throttling has its own test
+    args += " --param ThrottlingRateLimit=10000 --param ThrottlingBurstLimit=5000"
     process = subprocess.Popen(
         ["make", "--no-print-directory", "dev", f"ARGS={args}"],
         cwd=ROOT,
@@ -106,6 +114,7 @@ def stack() -> Iterator[tuple[subprocess.Popen, Client]]:
     assert key, printed
     assert (ROOT / ".devstack" / "api-key").read_text().strip() == key[1]  # where the README says
     client = Client(f"http://127.0.0.1:{api_port}", key[1])
+    client.db_endpoint = f"http://127.0.0.1:{db_port}"
     assert f"http://127.0.0.1:{api_port}/api/solar-plant/" in printed
     assert f"http://127.0.0.1:{db_port}" in printed and "DynamoDB Local" in printed
     assert f"http://127.0.0.1:{monitoring_port}/" in printed
@@ -147,6 +156,19 @@ def test_twenty_concurrent_creates_over_http(stack) -> None:
 
 
 SCHEMA = schemathesis.openapi.from_path(ROOT / "openapi.json")
+DEV_KEY = "Bearer <the stack's development key>"  # cases are generated before the stack starts
+
+
+@SCHEMA.auth()
+class DevKeyAuth:
+    """A key on every case, but those where schemathesis leaves it out on purpose (and expects
+    401); the test puts the running stack's key in its place."""
+
+    def get(self, case, ctx) -> str:
+        return DEV_KEY
+
+    def set(self, case, data: str, ctx) -> None:
+        case.headers = {**(case.headers or {}), "Authorization": data}
 
 
 @SCHEMA.parametrize()
@@ -158,11 +180,133 @@ def test_api_conforms_to_its_openapi_schema(case, stack) -> None:
     cursor is rightly refused (404, 400), and those answers are documented.
     """
     _, client = stack
+    if (case.headers or {}).get("Authorization") == DEV_KEY:
+        case.headers["Authorization"] = f"Bearer {client.key}"
     case.call_and_validate(
         base_url=client.base,
-        headers={"Authorization": f"Bearer {client.key}"},
         timeout=30,
         excluded_checks=[checks.positive_data_acceptance],
+    )
+
+
+def _manage(client: Client, *args: str) -> str:
+    """`python -m manage keys ...` against the stack's DynamoDB, as the README shows it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "manage", "--endpoint", client.db_endpoint, "keys", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
+def _new_key(client: Client, *scopes: str) -> str:
+    return json.loads(
+        _manage(client, "create", "--name", "e2e", *[f"--scope={s}" for s in scopes], "--json")
+    )["key"]
+
+
+def _assert_error(reply: tuple[int, object], status: int, code: str) -> None:
+    assert reply[0] == status, reply
+    assert reply[1]["error"]["status"] == status and reply[1]["error"]["code"] == code, reply
+
+
+# every route of the template, with a concrete path, and the methods to try on it
+ROUTES = sorted(
+    {
+        (route.path.replace("{plant_id}", "1").replace("{proxy+}", "no/such/route"), method)
+        for route in load_template().api_routes()
+        for method in ([route.method] if route.method != "ANY" else ["GET", "POST", "PATCH"])
+    }
+)
+WRITE_ROUTES = [
+    ("POST", "/api/solar-plant", {"name": "nope"}),
+    ("PUT", "/api/solar-plant/plant/{id}", {"name": "nope"}),
+    ("DELETE", "/api/solar-plant/plant/{id}", None),
+    ("PATCH", "/api/solar-plant/plant/{id}", {"name": "nope"}),
+    ("POST", "/api/solar-plant/report", None),
+]
+
+
+def test_every_route_refuses_a_request_without_a_valid_key(stack) -> None:
+    _, client = stack
+    expired_key = _expired_key(client)
+    bad = {
+        "no header": None,
+        "malformed": "pfk_tooshort",
+        "unknown": "pfk_" + "a" * 12 + "_" + "b" * 40,
+        "expired": expired_key,
+        "wrong secret": client.key[:-4] + "abcd",
+    }
+    for path, method in ROUTES:
+        for key in bad.values():
+            reply = client.with_key(key)(method, path, {"name": "x"} if method != "GET" else None)
+            _assert_error(reply, 401, "unauthorized")
+
+
+def _expired_key(client: Client) -> str:
+    """A key that expired a moment ago, never used while it was valid (so nothing cached it)."""
+    with use_tables(local_target(client.db_endpoint)):
+        token, key = apikeys.create_key("expires soon", ["read"], datetime.now(UTC) + timedelta(seconds=1))
+    while datetime.now(UTC) <= key.expires_at:
+        time.sleep(0.1)
+    return token
+
+
+def test_a_revoked_key_is_refused_and_a_cached_one_lasts_the_ttl(stack) -> None:
+    _, client = stack
+    unused, used = _new_key(client, "read"), _new_key(client, "read")
+    assert client.with_key(used)("GET", "/api/solar-plant")[0] == 200  # cached for 300 s now
+    for key in (unused, used):
+        _manage(client, "revoke", apikeys.parse_token(key)[0])
+    _assert_error(client.with_key(unused)("GET", "/api/solar-plant"), 401, "unauthorized")
+    # as the README says: a revocation bites when the authorizer cache forgets the key
+    assert client.with_key(used)("GET", "/api/solar-plant")[0] == 200
+
+
+def test_a_read_key_cannot_write_even_after_a_cached_read(stack) -> None:
+    _, client = stack
+    status, plant = client("POST", "/api/solar-plant", {"name": "Scope target"})
+    assert status == 201
+    reader = client.with_key(_new_key(client, "read"))
+    assert reader("GET", f"/api/solar-plant/plant/{plant['id']}") == (200, plant)  # its policy is cached now
+    for method, path, body in WRITE_ROUTES:
+        _assert_error(reader(method, path.format(id=plant["id"]), body), 403, "insufficient_scope")
+    assert client("GET", f"/api/solar-plant/plant/{plant['id']}") == (200, plant)  # untouched
+    writer = client.with_key(_new_key(client, "write"))
+    _assert_error(writer("GET", "/api/solar-plant"), 403, "insufficient_scope")
+    assert writer("PUT", f"/api/solar-plant/plant/{plant['id']}", {"name": "Written"})[0] == 200
+    assert writer("DELETE", f"/api/solar-plant/plant/{plant['id']}") == (204, None)
+
+
+def test_a_body_over_the_limit_is_413(stack) -> None:
+    _, client = stack
+    _assert_error(client("POST", "/api/solar-plant", {"name": "x" * 20_000}), 413, "payload_too_large")
+
+
+def test_the_original_postman_collection_runs_with_the_key(stack) -> None:
+    """Every request of ../shared/seed's collection, as written, with only the base URL, the
+    plant id and the Authorization header changed."""
+    _, client = stack
+    collection = json.loads(POSTMAN.read_text())
+    plant_id = None
+    seen = []
+    for item in collection["item"]:
+        request = item["request"]
+        url = request["url"]["raw"].replace("http://127.0.0.1:8000", "")
+        if plant_id is not None:
+            url = url.replace("plant/1", f"plant/{plant_id}").replace("plant-id=1", f"plant-id={plant_id}")
+        body = json.loads(request["body"]["raw"]) if request.get("body", {}).get("raw") else None
+        status, payload = client(request["method"], url, body)
+        if request["method"] == "POST":
+            plant_id = payload["id"]
+        seen.append((request["method"], status))
+    assert seen == [("POST", 201), ("GET", 200), ("GET", 200), ("GET", 200), ("DELETE", 204),
+                    ("GET", 404), ("PUT", 404)]  # fmt: skip
+    without_key = client.with_key(None)
+    assert (
+        without_key(
+            "GET", collection["item"][1]["request"]["url"]["raw"].replace("http://127.0.0.1:8000", "")
+        )[0]
+        == 401
     )
 
 

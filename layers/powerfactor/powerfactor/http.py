@@ -41,8 +41,6 @@ from powerfactor.errors import (
 )
 from powerfactor.models import ErrorBody, ErrorDetail, ErrorResponse
 
-logger = Logger(child=True)
-
 # Most API requests add no metric (reads); Powertools would warn about that on every one of them.
 # This is the filter its documentation gives for it.
 warnings.filterwarnings("ignore", "No application metrics to publish*")
@@ -172,7 +170,7 @@ def _body_size(event: dict[str, Any]) -> int:
     return len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
 
 
-def check_caller(event: dict[str, Any]) -> None:
+def check_caller(event: dict[str, Any], logger: Logger) -> None:
     """Refuse a request that API Gateway's authorizer did not pass with the scope its method needs.
 
     Adds the key's id and name to the log lines of this request.
@@ -198,9 +196,11 @@ class JsonApiResolver(APIGatewayRestResolver):
     which fails as malformed JSON (400) instead of crashing the decoder.
     """
 
+    logger: Logger  # the handler's, set by create_resolver
+
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
-            check_caller(event)
+            check_caller(event, self.logger)
             size = _body_size(event)
             if size > MAX_BODY_BYTES:
                 raise PayloadTooLarge(size, MAX_BODY_BYTES)
@@ -222,9 +222,11 @@ class JsonApiResolver(APIGatewayRestResolver):
         return super().resolve(event, context)
 
 
-def create_resolver() -> JsonApiResolver:
-    """A resolver with request validation and PowerFactor's error mapping."""
+def create_resolver(logger: Logger) -> JsonApiResolver:
+    """A resolver with request validation and PowerFactor's error mapping, logging to the
+    handler's logger (the key of each request is appended to it)."""
     app = JsonApiResolver(enable_validation=True)
+    app.logger = logger
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _unsupported_type(error: RequestUnsupportedContentType) -> Response:

@@ -1,0 +1,83 @@
+"""Access control against DynamoDB Local: the plant cap under concurrent creates, and
+`python -m manage keys` working on the same table the authorizer reads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from devstack.template import ROOT
+from powerfactor import apikeys, plants
+from powerfactor.errors import InvalidApiKey, PlantLimitReached
+
+CONCURRENCY = 20
+
+
+def _outcomes(calls: list) -> tuple[list, list[Exception]]:
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(call) for call in calls]
+    results, errors = [], []
+    for future in futures:
+        error = future.exception()
+        (errors.append(error) if error else results.append(future.result()))
+    return results, errors
+
+
+@pytest.mark.parametrize("free", [1, 5])
+def test_the_cap_holds_under_twenty_concurrent_creates_at_its_edge(local_aws, use_function_env, free) -> None:
+    cap = 10
+    use_function_env("PlantsApiFunction", DynamoDbEndpoint=local_aws, MaxPlants=str(cap))
+    for i in range(cap - free):
+        plants.create_plant(f"existing {i}")
+    results, errors = _outcomes([lambda i=i: plants.create_plant(f"racer {i}") for i in range(CONCURRENCY)])
+    assert len(results) == free, errors
+    assert len(errors) == CONCURRENCY - free
+    assert all(isinstance(e, PlantLimitReached) for e in errors), errors
+    listed = plants.list_plants(limit=200).items
+    assert len(listed) == cap
+    assert {p.id for p in results} <= {p.id for p in listed}
+    # deleting makes room for exactly one more
+    plants.delete_plant(listed[0].id)
+    results, errors = _outcomes([lambda i=i: plants.create_plant(f"second wave {i}") for i in range(5)])
+    assert len(results) == 1 and len(errors) == 4
+
+
+def _manage(endpoint: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "manage", "--endpoint", endpoint, "keys", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_keys_command_creates_lists_and_revokes(local_aws, use_function_env) -> None:
+    use_function_env("AuthorizerFunction", DynamoDbEndpoint=local_aws)
+    created = _manage(local_aws, "create", "--name", "analyst", "--scope", "read", "--expires-in-days", "30")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    key = apikeys.authenticate(f"Bearer {token}")
+    assert key.name == "analyst" and key.scopes == {"read"} and key.expires_at is not None
+    listed = _manage(local_aws, "list", "--json")
+    (record,) = json.loads(listed.stdout)
+    assert record["id"] == key.key_id and record["status"] == "active" and record["scopes"] == ["read"]
+    _, secret = apikeys.parse_token(token)
+    assert secret not in listed.stdout and key.secret_hash not in listed.stdout
+    table = _manage(local_aws, "list")
+    assert key.key_id in table.stdout and "analyst" in table.stdout and secret not in table.stdout
+    revoked = _manage(local_aws, "revoke", key.key_id)
+    assert revoked.returncode == 0 and "Revoked" in revoked.stdout
+    with pytest.raises(InvalidApiKey):
+        apikeys.authenticate(f"Bearer {token}")
+    assert json.loads(_manage(local_aws, "list", "--json").stdout)[0]["status"] == "revoked"
+
+
+def test_keys_command_says_what_is_wrong(local_aws) -> None:
+    unknown = _manage(local_aws, "revoke", "nosuchkey000")
+    assert unknown.returncode == 2 and "no API key with id 'nosuchkey000'" in unknown.stderr
+    bad = _manage(local_aws, "create", "--name", "x", "--scope", "admin")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    down = _manage("http://127.0.0.1:9", "list")
+    assert down.returncode == 1 and "is `make dev` running?" in down.stderr
