@@ -12,7 +12,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-SECTIONS = ("cold", "ingest", "reports", "fanout")
+SECTIONS = ("cold", "ingest", "reports", "auth", "fanout")
 
 
 def main() -> int:
@@ -30,14 +30,16 @@ def main() -> int:
 
         cold.cold_start()
         cold.build_size()
-    if only & {"ingest", "reports"}:
-        from bench import ingest, reports
+    if only & {"ingest", "reports", "auth"}:
+        from bench import auth, ingest, reports
         from bench.common import local_services
 
         with local_services() as services:
             ten_years = ingest.run(services) if "ingest" in only else None
             if "reports" in only:
                 reports.run(services, ten_years["plant_id"] if ten_years else ingest.backfilled(services))
+            if "auth" in only:
+                auth.run(services)
     if "fanout" in only:
         from bench import fanout
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from bench.common import PY, ROOT, ms, row, table
 
 HANDLERS = {
+    "AuthorizerFunction": "functions/authorizer",
     "PlantsApiFunction": "functions/plants_api",
     "DataApiFunction": "functions/data_api",
     "PlantStreamFunction": "functions/plant_stream",
