@@ -155,7 +155,18 @@ class StreamPoller:
                 self.stop_event.wait(self.interval)
 
     def _poll(self, shard_id: str, iterator: str) -> bool:
-        response = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
+        try:
+            response = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
+        except (
+            self.streams.exceptions.TrimmedDataAccessException,
+            self.streams.exceptions.ExpiredIteratorException,
+        ):
+            # DynamoDB Local invalidates the iterator of a still-empty shard as soon as any table
+            # is written (seen with 2026-05-28), and iterators expire after 15 minutes: take a
+            # fresh one from the last record delivered (or the shard's start) and go on.
+            self.iterators.pop(shard_id, None)
+            self._refresh_shards()
+            return True
         self.iterators[shard_id] = response.get("NextShardIterator")
         records = response.get("Records", [])
         if not records:

@@ -119,7 +119,6 @@ class Stack:
         config = self.config
         self.dynamodb = start_dynamodb(config.dynamodb_port, config.data_dir)
         ensure_tables(dynamodb_client(self.dynamodb.endpoint), self.template, table_names(self.template))
-        self.dev_key = ensure_dev_key(config.dev_key_file, target.local(self.dynamodb.endpoint))
         self.monitoring = MonitoringSimulator(config.host, config.monitoring_port, config.monitoring_profile)
         try:
             self.monitoring.start()
@@ -166,6 +165,7 @@ class Stack:
             throttle=TokenBucket(*throttling) if throttling else None,
             responses=self.template.gateway_responses(),
         )
+        self.dev_key = ensure_dev_key(config.dev_key_file, target.local(self.dynamodb.endpoint))
         self._spawn(self.api.serve_forever, "api")
 
     def _start_event_sources(self, sqs: Any, queue_urls: dict[str, str], parameters: dict[str, str]) -> None:

@@ -24,3 +24,15 @@ def test_swagger_page_needs_no_cdn() -> None:
     page = swagger_page('{"openapi": "3.1.0"}')
     assert "SwaggerUIBundle" in page
     assert "<link" not in page and "<script src" not in page  # assets inline: works offline
+
+
+def test_schema_declares_the_bearer_key_on_every_operation() -> None:
+    """Swagger UI shows its Authorize button for this scheme; each operation names its scope."""
+    schema = json.loads(COMMITTED.read_text())
+    assert schema["components"]["securitySchemes"]["apiKey"]["type"] == "http"
+    assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    assert schema["security"] == [{"apiKey": []}]
+    for operations in schema["paths"].values():
+        for method, operation in operations.items():
+            assert operation["x-required-scope"] == ("read" if method == "get" else "write")
+            assert {"401", "403", "429"} <= set(operation["responses"])
