@@ -7,9 +7,11 @@ invokes the function and turns its result into the HTTP response. A trailing sla
 matching: the original clients call `/api/solar-plant/` and `/api/solar-plant/data/`.
 
 Before the function, as on AWS: a body over 10 MB is refused (413), the stage's throttling
-(a token bucket of the template's rate and burst) answers 429, and the default authorizer runs
+answers 429 (the `/*` `*` method settings give each method of each resource its own token bucket
+of that rate and burst, as API Gateway does), and the default authorizer runs
 (devstack/authorizer.py) with its result in `requestContext.authorizer`. API Gateway's own
-answers take the shape of the template's gateway responses.
+answers take the shape of the API's GatewayResponses. A function that fails or times out gets
+API Gateway's plain 502, as on AWS (the functions' timeouts are below its 29 s).
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ _DEFAULT_RESPONSES = {
     "REQUEST_TOO_LARGE": (413, "Request Too Long"),
     "AUTHORIZER_CONFIGURATION_ERROR": (500, None),
     "AUTHORIZER_FAILURE": (500, None),
-    "INTEGRATION_TIMEOUT": (504, "Endpoint request timed out"),
 }
 
 
@@ -236,7 +237,7 @@ class ApiGateway(ThreadingHTTPServer):
         stage: str,
         control: Callable[[str, str], tuple[int, str, bytes] | None] | None = None,
         authorizer: TokenAuthorizer | None = None,
-        throttle: TokenBucket | None = None,
+        throttle: tuple[float, int] | None = None,
         responses: dict[str, GatewayResponse] | None = None,
     ) -> None:
         super().__init__((host, port), _Handler)
@@ -245,9 +246,19 @@ class ApiGateway(ThreadingHTTPServer):
         self.stage = stage
         self.control = control
         self.authorizer = authorizer
-        self.throttle = throttle
+        self.throttle = throttle  # (rate, burst) of every method
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._buckets_lock = threading.Lock()
         self.responses = responses or {}
         self.refused: dict[str, int] = {}  # gateway response type -> count, for tests and benchmarks
+
+    def _bucket(self, route: ApiRoute) -> TokenBucket:
+        assert self.throttle is not None
+        with self._buckets_lock:
+            key = (route.path, route.method)
+            if key not in self._buckets:
+                self._buckets[key] = TokenBucket(*self.throttle)
+            return self._buckets[key]
 
     def refuse(self, kind: str) -> tuple[int, list[tuple[str, str]], bytes]:
         self.refused[kind] = self.refused.get(kind, 0) + 1
@@ -266,7 +277,7 @@ class ApiGateway(ThreadingHTTPServer):
         if route is None:
             # API Gateway answers both cases with 403 "Missing Authentication Token".
             return self.refuse("MISSING_AUTHENTICATION_TOKEN")
-        if self.throttle is not None and not self.throttle.take():
+        if self.throttle is not None and not self._bucket(route).take():
             return self.refuse("THROTTLED")
         context = None
         if self.authorizer is not None:
@@ -282,8 +293,6 @@ class ApiGateway(ThreadingHTTPServer):
         try:
             result = self.runtime.invoke(route.function, event)
         except InvocationError as error:
-            if error.payload.get("errorType") == "TimeoutError":
-                return self.refuse("INTEGRATION_TIMEOUT")
             print(f"{route.function} failed: {error}", file=sys.stderr)
             for line in error.payload.get("stackTrace", []):
                 print(f"    {line}", file=sys.stderr)

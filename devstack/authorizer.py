@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import Any
 
 from devstack.lambdas import InvocationError
@@ -32,21 +31,27 @@ def method_arn(stage: str, method: str, path: str) -> str:
     return f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{stage}/{method}/{path.lstrip('/')}"
 
 
+def _iam_match(value: str, pattern: str) -> bool:
+    """IAM's wildcards: `*` any characters (`/` too), `?` one; nothing else is special."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.DOTALL) is not None
+
+
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
 def policy_allows(policy: dict[str, Any], arn: str) -> bool:
     """IAM's evaluation of an authorizer policy for `execute-api:Invoke` on `arn`: allowed only if
-    an Allow statement matches and no Deny does. `*` and `?` match any characters, `/` included.
+    an Allow statement matches and no Deny does. `*` matches any characters (`/` too), `?` one.
     A statement with a Condition cannot be evaluated here, so it never allows and always denies."""
     allowed = False
     for statement in _as_list(policy.get("Statement") or []):
         actions = _as_list(statement.get("Action") or [])
-        if not any(fnmatchcase("execute-api:Invoke", a) for a in actions):
+        if not any(_iam_match("execute-api:Invoke", a) for a in actions):
             continue
         resources = _as_list(statement.get("Resource") or [])
-        matches = any(fnmatchcase(arn, r) for r in resources)
+        matches = any(_iam_match(arn, r) for r in resources)
         if statement.get("Effect") == "Deny" and (matches or statement.get("Condition")):
             return False
         if statement.get("Effect") == "Allow" and matches and not statement.get("Condition"):

@@ -32,6 +32,13 @@ def seed_synced_plants(client: Any, ids: Iterable[int], today: date, until_years
         for i in ids
     ]  # fmt: skip
     batch_write(client, PLANTS_TABLE, [{"PutRequest": {"Item": it}} for it in items])
+    client.update_item(  # the count the plant cap is checked against (storage/plants.py)
+        TableName=PLANTS_TABLE,
+        Key={"pk": {"S": "COUNT#plants"}},
+        UpdateExpression="ADD #v :n",
+        ExpressionAttributeNames={"#v": "value"},
+        ExpressionAttributeValues={":n": {"N": str(len(items))}},
+    )
 
 
 def synced_since(client: Any, ids: Iterable[int], moment: datetime) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from devstack.apigateway import ApiGateway, TokenBucket
+from devstack.apigateway import ApiGateway
 from devstack.authorizer import TokenAuthorizer
 from devstack.dynamodb import DynamoDB, StartError, port_in_use, start_dynamodb
 from devstack.eventsources import Scheduler, SqsPoller, StreamPoller
@@ -24,6 +24,7 @@ from devstack.tables import ensure_tables
 from devstack.template import ROOT, Template, load_template, resolve_parameters, resolve_value
 from manage import target
 from manage.keys import ensure_dev_key
+from powerfactor.plants import recount_plants
 
 DEV_KEY_FILE = ROOT / ".devstack" / "api-key"
 LOCAL_CREDENTIALS = {
@@ -119,6 +120,10 @@ class Stack:
         config = self.config
         self.dynamodb = start_dynamodb(config.dynamodb_port, config.data_dir)
         ensure_tables(dynamodb_client(self.dynamodb.endpoint), self.template, table_names(self.template))
+        local = target.local(self.dynamodb.endpoint)
+        self.dev_key = ensure_dev_key(config.dev_key_file, local)
+        with target.use_tables(local):
+            recount_plants()  # data from before the plant count was kept counts too
         self.monitoring = MonitoringSimulator(config.host, config.monitoring_port, config.monitoring_profile)
         try:
             self.monitoring.start()
@@ -162,10 +167,9 @@ class Stack:
             stage,
             self.control,
             authorizer=TokenAuthorizer(authorizer, self.runtime.invoke) if authorizer else None,
-            throttle=TokenBucket(*throttling) if throttling else None,
+            throttle=throttling,
             responses=self.template.gateway_responses(),
         )
-        self.dev_key = ensure_dev_key(config.dev_key_file, target.local(self.dynamodb.endpoint))
         self._spawn(self.api.serve_forever, "api")
 
     def _start_event_sources(self, sqs: Any, queue_urls: dict[str, str], parameters: dict[str, str]) -> None:

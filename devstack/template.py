@@ -151,23 +151,18 @@ class Template:
         return None
 
     def gateway_responses(self) -> dict[str, GatewayResponse]:
-        """Response type (UNAUTHORIZED, THROTTLED, ...) -> how the template shapes it."""
-        responses = {}
-        for res in self.resources.values():
-            if res["Type"] != "AWS::ApiGateway::GatewayResponse":
-                continue
-            props = res["Properties"]
-            headers = {
-                key.removeprefix("gatewayresponse.header."): value.strip("'")
-                for key, value in (props.get("ResponseParameters") or {}).items()
-                if key.startswith("gatewayresponse.header.")
-            }
-            responses[props["ResponseType"]] = GatewayResponse(
-                status=int(props["StatusCode"]),
-                headers=headers,
-                template=(props.get("ResponseTemplates") or {}).get("application/json", ""),
+        """Response type (UNAUTHORIZED, THROTTLED, ...) -> how the API's GatewayResponses shape it."""
+        return {
+            kind: GatewayResponse(
+                status=int(spec["StatusCode"]),
+                headers={
+                    name: value.strip("'")
+                    for name, value in ((spec.get("ResponseParameters") or {}).get("Headers") or {}).items()
+                },
+                template=(spec.get("ResponseTemplates") or {}).get("application/json", ""),
             )
-        return responses
+            for kind, spec in (self.api().get("GatewayResponses") or {}).items()
+        }
 
     def layer_dirs(self) -> list[Path]:
         return [

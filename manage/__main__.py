@@ -7,7 +7,7 @@ import sys
 
 from pynamodb.exceptions import PynamoDBException
 
-from manage import keys
+from manage import keys, plants
 from manage.target import LOCAL_ENDPOINT, TargetError, deployed, local
 from powerfactor.errors import PowerFactorError
 
@@ -19,10 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint", default=LOCAL_ENDPOINT, help="the local stack's DynamoDB (%(default)s)")
     commands = parser.add_subparsers(dest="command", required=True)
     keys.add_arguments(commands.add_parser("keys", help="API keys: create, list, revoke"))
+    plants.add_arguments(commands.add_parser("plants", help="plants: recount (for the plant cap)"))
     args = parser.parse_args(argv)
     try:
         target = deployed(args.stack, args.region) if args.stack else local(args.endpoint)
-        return keys.run(args, target)
+        return (keys if args.command == "keys" else plants).run(args, target)
     except (TargetError, PowerFactorError) as error:
         print(f"python -m manage: {error}", file=sys.stderr)
         return 2

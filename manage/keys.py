@@ -23,6 +23,13 @@ from powerfactor import apikeys
 DEV_KEY_NAME = "development key (make dev)"
 
 
+def _days(text: str) -> int:
+    days = int(text)
+    if days < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return days
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="action", required=True)
     create = commands.add_parser("create", help="create a key and print it (once)")
@@ -30,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument(
         "--scope", action="append", choices=sorted(apikeys.SCOPES), required=True, help="repeatable"
     )
-    create.add_argument("--expires-in-days", type=int, metavar="N", help="the key stops working after N days")
+    create.add_argument(
+        "--expires-in-days", type=_days, metavar="N", help="the key stops working after N days (N >= 1)"
+    )
     create.add_argument("--json", action="store_true", help="print the key and its record as JSON")
     listing = commands.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--json", action="store_true")
@@ -52,7 +61,7 @@ def _record(key: apikeys.ApiKey) -> dict[str, object]:
 
 def _create(args: argparse.Namespace, target: Target) -> None:
     days = args.expires_in_days
-    expires = datetime.now(UTC) + timedelta(days=days) if days else None
+    expires = datetime.now(UTC) + timedelta(days=days) if days is not None else None
     token, key = apikeys.create_key(args.name, args.scope, expires)
     if args.json:
         print(json.dumps({"key": token, **_record(key)}))

@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerResponse,
     APIGatewayAuthorizerTokenEvent,
+    parse_api_gateway_arn,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -31,14 +32,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = APIGatewayAuthorizerTokenEvent(event)
     try:
         key = apikeys.authenticate(request.authorization_token)
+        methods = apikeys.allowed_methods(key.scopes)
+        if not methods:
+            raise InvalidApiKey(f"key {key.key_id} has no scope this API knows")
     except InvalidApiKey as error:
         logger.info("API key refused", extra={"reason": error.reason})
         raise Exception("Unauthorized") from None  # the exact message API Gateway turns into 401
     context = apikeys.authorizer_context(key)
     logger.info("API key accepted", extra=context)
-    policy = APIGatewayAuthorizerResponse.from_route_arn(
-        request.method_arn, principal_id=key.key_id, context=context
+    arn = parse_api_gateway_arn(request.method_arn)
+    policy = APIGatewayAuthorizerResponse(
+        key.key_id, arn.region, arn.aws_account_id, arn.api_id, arn.stage, context, partition=arn.partition
     )
-    for method in apikeys.allowed_methods(key.scopes):
+    for method in methods:
         policy.allow_route(method, "*")
     return policy.asdict()

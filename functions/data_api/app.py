@@ -79,7 +79,7 @@ def get_report(  # noqa: ANN201 - a return type would make Powertools validate C
     return _reply(reports.report(plant_id, start, to, granularity, limit, cursor), format, reports.report_csv)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:

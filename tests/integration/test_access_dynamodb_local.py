@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
 
@@ -81,3 +82,24 @@ def test_keys_command_says_what_is_wrong(local_aws) -> None:
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
     down = _manage("http://127.0.0.1:9", "list")
     assert down.returncode == 1 and "is `make dev` running?" in down.stderr
+
+
+def test_recount_counts_plants_written_straight_into_the_table(local_aws, use_function_env) -> None:
+    """Plants the count never saw (seeded, or from before it was kept) count after a recount."""
+    from devstack.fleet import seed_synced_plants
+    from devstack.stack import dynamodb_client
+
+    use_function_env("PlantsApiFunction", DynamoDbEndpoint=local_aws, MaxPlants="5")
+    client = dynamodb_client(local_aws)
+    seed_synced_plants(client, range(101, 105), datetime.now(UTC).date())  # keeps the count itself
+    plants.create_plant("fifth")
+    with pytest.raises(PlantLimitReached):
+        plants.create_plant("sixth")
+    client.delete_item(TableName="PlantsTable", Key={"pk": {"S": "COUNT#plants"}})  # as before the count
+    recount = subprocess.run(
+        [sys.executable, "-m", "manage", "--endpoint", local_aws, "plants", "recount"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert recount.returncode == 0 and recount.stdout.startswith("5 plants"), recount.stderr
+    with pytest.raises(PlantLimitReached):
+        plants.create_plant("sixth")

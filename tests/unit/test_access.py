@@ -74,3 +74,21 @@ def test_the_plant_cap_holds_and_a_delete_frees_a_place(api, use_function_env, a
     assert api("DELETE", f"{BASE}/plant/1")[0] == 204
     assert api("POST", BASE, {"name": "One too many"})[0] == 201
     assert api("POST", BASE, {"name": "Another"})[0] == 409
+
+
+def test_writes_that_keep_conflicting_are_a_503_to_retry(api, plant, monkeypatch) -> None:
+    from powerfactor import plants
+    from powerfactor.errors import StorageBusy
+
+    def busy(_: int) -> None:
+        raise StorageBusy("plant 1 kept changing during the update")
+
+    monkeypatch.setattr(plants.storage, "delete_plant", busy)
+    _, headers, error = api("DELETE", f"{BASE}/plant/{plant['id']}")
+    assert_error(error, 503, "storage_busy")
+    assert headers["Retry-After"] == "1"
+
+
+def test_a_401_from_the_function_says_how_to_authenticate(api) -> None:
+    status, headers, _ = api("GET", BASE, scopes=None)
+    assert status == 401 and headers["WWW-Authenticate"] == "Bearer"

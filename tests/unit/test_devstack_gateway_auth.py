@@ -2,13 +2,16 @@
 responses, as template.yaml configures them."""
 
 import json
+import re
 
 import pytest
 
-from devstack.apigateway import TokenBucket, gateway_response
+from devstack.apigateway import ApiGateway, TokenBucket, gateway_response
 from devstack.authorizer import TokenAuthorizer, method_arn, policy_allows
 from devstack.lambdas import InvocationError
 from devstack.template import Authorizer
+from powerfactor import apikeys
+from powerfactor.errors import InvalidApiKey
 from powerfactor.models import ErrorResponse
 
 KEY = "pfk_abcdefghijkl_" + "A" * 40
@@ -166,7 +169,8 @@ def test_token_bucket_allows_the_burst_then_the_rate() -> None:
     ("kind", "status", "code"),
     [("UNAUTHORIZED", 401, "unauthorized"), ("ACCESS_DENIED", 403, "insufficient_scope"),
      ("THROTTLED", 429, "throttled"), ("REQUEST_TOO_LARGE", 413, "payload_too_large"),
-     ("AUTHORIZER_CONFIGURATION_ERROR", 503, "auth_unavailable"), ("INTEGRATION_TIMEOUT", 504, "timeout")],
+     ("AUTHORIZER_CONFIGURATION_ERROR", 503, "auth_unavailable"),
+     ("AUTHORIZER_FAILURE", 500, "internal_error")],
 )  # fmt: skip
 def test_gateway_responses_have_the_projects_error_shape(template, kind, status, code) -> None:
     got_status, headers, body = gateway_response(kind, template.gateway_responses(), "req-1")
@@ -185,3 +189,44 @@ def test_gateway_responses_have_the_projects_error_shape(template, kind, status,
 def test_a_response_type_the_template_does_not_shape_is_api_gateways_own() -> None:
     status, _, body = gateway_response("MISSING_AUTHENTICATION_TOKEN", {})
     assert (status, json.loads(body)) == (403, {"message": "Missing Authentication Token"})
+
+
+class _Runtime:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def invoke(self, name: str, event: dict) -> dict:
+        self.calls += 1
+        return {"statusCode": 200, "body": "{}"}
+
+
+@pytest.mark.loopback
+def test_each_method_of_each_resource_has_its_own_bucket(template) -> None:
+    """API Gateway applies the stage's `/*` `*` limits to every method separately."""
+    runtime = _Runtime()
+    gateway = ApiGateway("127.0.0.1", 0, template.api_routes(), runtime, "Prod", throttle=(0.001, 1),
+                         responses=template.gateway_responses())  # fmt: skip
+    try:
+        call = lambda method, path: gateway.handle(method, path, [], b"")[0]  # noqa: E731
+        assert call("GET", "/api/solar-plant") == 200
+        assert call("GET", "/api/solar-plant/") == 429  # the same resource and method
+        assert call("POST", "/api/solar-plant") == 200  # another method
+        assert call("GET", "/api/solar-plant/report") == 200  # another resource
+        assert call("GET", "/api/solar-plant/plant/1") == 200
+        assert call("GET", "/api/solar-plant/plant/2") == 429  # one resource, whatever the id
+        assert runtime.calls == 4 and gateway.refused == {"THROTTLED": 2}
+    finally:
+        gateway.server_close()
+
+
+def test_the_templates_validation_expression_and_the_authorizer_agree(template) -> None:
+    """What API Gateway lets through to the authorizer is exactly what the authorizer can parse."""
+    validation = re.compile(template.authorizer(template.parameter_defaults()).validation)
+    headers = [f"Bearer {KEY}", f"bearer {KEY}", f"BEARER {KEY}", f"BeArEr  {KEY}", f"Bearer {KEY} ",
+               f"Token {KEY}", KEY, f"Bearer {KEY[:-1]}", f"Bearer {KEY}x", f"Bearer\t{KEY}", ""]  # fmt: skip
+    for header in headers:
+        try:
+            parsed = apikeys.parse_token(apikeys.token_from_header(header)) is not None
+        except InvalidApiKey:
+            parsed = False
+        assert bool(validation.search(header)) == parsed, header

@@ -38,7 +38,7 @@ _ID_ALPHABET = string.digits + string.ascii_lowercase
 _SECRET_ALPHABET = string.digits + string.ascii_letters
 _ID_LENGTH, _SECRET_LENGTH = 12, 40
 _KEY = re.compile(rf"{PREFIX}([0-9a-z]{{{_ID_LENGTH}}})_([0-9A-Za-z]{{{_SECRET_LENGTH}}})")
-_BEARER = re.compile(r"bearer +(\S+)", re.IGNORECASE)
+_BEARER = re.compile(r"bearer +(\S+)", re.IGNORECASE)  # as template.yaml's ValidationExpression
 
 
 def _now() -> datetime:
@@ -64,7 +64,7 @@ def parse_token(token: str) -> tuple[str, str] | None:
 
 def token_from_header(authorization: str | None) -> str:
     """The key of an `Authorization: Bearer <key>` header; InvalidApiKey if there is none."""
-    match = _BEARER.fullmatch((authorization or "").strip())
+    match = _BEARER.fullmatch(authorization or "")
     if not match:
         raise InvalidApiKey("missing" if not authorization else "not a Bearer credential")
     return match[1]

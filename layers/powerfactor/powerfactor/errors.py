@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 
+class StorageBusy(Exception):
+    """Concurrent writes kept conflicting on the same items: nobody's fault, retry shortly."""
+
+
 class PowerFactorError(Exception):
     """Base of the errors a caller can cause and correct."""
 

@@ -38,6 +38,7 @@ from powerfactor.errors import (
     PlantLimitReached,
     PlantNotFound,
     PowerFactorError,
+    StorageBusy,
 )
 from powerfactor.models import ErrorBody, ErrorDetail, ErrorResponse
 
@@ -62,7 +63,7 @@ _DOMAIN_STATUS: dict[type[PowerFactorError], tuple[HTTPStatus, str]] = {
 _ERROR_DESCRIPTIONS = {
     400: "Malformed request: the body is not JSON, or a cursor this API did not return",
     401: "No valid API key: missing, malformed, unknown, expired or revoked",
-    403: "The API key lacks the scope this method needs (read: GET; write: POST, PUT, PATCH, DELETE)",
+    403: "The API key lacks the scope this method needs (read: GET, HEAD; write: POST, PUT, PATCH, DELETE)",
     404: "No such plant",
     409: "Another plant has this name, or the deployment holds its maximum of plants",
     413: f"The body is larger than {MAX_BODY_BYTES} bytes",
@@ -157,9 +158,12 @@ def _proxy_result(error: PowerFactorError) -> dict[str, Any]:
     """A refusal as the proxy integration result, for errors found before routing."""
     status, code = _DOMAIN_STATUS[type(error)]
     body = ErrorResponse(error=ErrorBody(status=status.value, code=code, message=error.message, details=[]))
+    headers = {"Content-Type": [content_types.APPLICATION_JSON]}
+    if status == HTTPStatus.UNAUTHORIZED:
+        headers["WWW-Authenticate"] = ["Bearer"]
     return {
         "statusCode": status.value,
-        "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+        "multiValueHeaders": headers,
         "body": body.model_dump_json(),
         "isBase64Encoded": False,
     }
@@ -262,6 +266,16 @@ def create_resolver(logger: Logger) -> JsonApiResolver:
                 headers={"Allow": ", ".join(allowed)},
             )
         return error_response(HTTPStatus.NOT_FOUND, "not_found", f"no route for {event.path}")
+
+    @app.exception_handler(StorageBusy)
+    def _busy(error: StorageBusy) -> Response:
+        logger.warning("storage busy", extra={"error": str(error)})
+        return error_response(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            "storage_busy",
+            "too many concurrent changes; retry shortly",
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(PynamoDBException)
     def _storage_unavailable(error: PynamoDBException) -> Response:

@@ -41,6 +41,11 @@ def create_plant(name: str) -> Plant:
     return storage.insert_plant(plant_id, name, name_key(name), _now(), get_settings().max_plants)
 
 
+def recount_plants() -> int:
+    """Make the count the plant cap is checked against equal to the plants that exist."""
+    return storage.recount_plants()
+
+
 def get_plant(plant_id: int) -> Plant:
     return storage.get_plant(plant_id)
 

@@ -25,7 +25,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from powerfactor.errors import NameTaken, PlantLimitReached, PlantNotFound
+from powerfactor.errors import NameTaken, PlantLimitReached, PlantNotFound, StorageBusy
 from powerfactor.models import Plant, SyncState
 from powerfactor.storage._tables import bind
 
@@ -137,8 +137,10 @@ def _with_transaction_retries[T](attempt: Callable[[], T]) -> T:
         try:
             return attempt()
         except TransactWriteError as error:
-            if "TransactionConflict" not in _reasons(error) or n == _TRANSACTION_ATTEMPTS - 1:
+            if "TransactionConflict" not in _reasons(error):
                 raise
+            if n == _TRANSACTION_ATTEMPTS - 1:
+                raise StorageBusy("concurrent writes kept conflicting") from error
             _backoff(n)
     raise AssertionError("unreachable")
 
@@ -230,7 +232,7 @@ def _mutate_plant(plant_id: int, write: Callable[[_PlantItem, TransactWrite], No
             if reasons[0] != "ConditionalCheckFailed" and "TransactionConflict" not in reasons:
                 raise
             _backoff(n)
-    raise TimeoutError(f"plant {plant_id} kept changing during the update")
+    raise StorageBusy(f"plant {plant_id} kept changing during the update")
 
 
 def _unchanged(item: _PlantItem) -> Any:
@@ -284,6 +286,15 @@ def delete_plant(plant_id: int) -> None:
         tx.update(_Counter(pk=_COUNT_KEY), actions=[_Counter.value.add(-1)])
 
     _mutate_plant(plant_id, write)
+
+
+def recount_plants() -> int:
+    """Set the plant count to the plants that exist (for data written before the count was kept,
+    or straight into the table); run it while no plant is being created or deleted."""
+    _bind()
+    count = _PlantItem.by_plant_id.count(_PLANT_ENTITY)
+    _Counter(pk=_COUNT_KEY, value=count).save()
+    return count
 
 
 def plant_ids(page_size: int = 500) -> Iterator[int]:
