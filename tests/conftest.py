@@ -46,7 +46,7 @@ ApiCall = Callable[..., tuple[int, dict[str, str], Any]]
 
 
 @pytest.fixture
-def api(template: Template, lambda_context: FakeContext) -> ApiCall:
+def api(template: Template) -> ApiCall:
     """Call the API in-process: route as API Gateway does, invoke the handler, decode the reply."""
     routes = template.api_routes()
     functions = template.functions()
@@ -70,8 +70,10 @@ def api(template: Template, lambda_context: FakeContext) -> ApiCall:
         event = build_event(
             route, method, path, params, list(all_headers.items()), data, "Prod", authorizer=context
         )
-        handler = load_handler(functions[route.function], template.layer_dirs())
-        result = handler(event, lambda_context)
+        function = functions[route.function]
+        handler = load_handler(function, template.layer_dirs())
+        # a fresh context per call, as Lambda gives each invocation its own time budget
+        result = handler(event, FakeContext(function.logical_id, function.memory, function.timeout))
         text = result.get("body") or ""
         try:
             payload = json.loads(text) if text else None

@@ -11,11 +11,11 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from powerfactor import reports
 from powerfactor.http import create_resolver, documented
-from powerfactor.models import DataPage, Granularity, ReportPage, iso_day
+from powerfactor.models import DAY_MAX, DAY_MIN, DataPage, Granularity, ReportPage, day_in_range, iso_day
 
 logger = Logger()
 tracer = Tracer()
@@ -23,11 +23,13 @@ metrics = Metrics()
 app = create_resolver(logger)
 
 BASE = "/api/solar-plant"
-DAY_HELP = "A whole UTC day, `YYYY-MM-DD`; `from` and `to` are both inclusive."
+DAY_HELP = f"A whole UTC day, `YYYY-MM-DD`, from {DAY_MIN} to {DAY_MAX}; `from` and `to` are both inclusive."
 
 PlantId = Annotated[int, Query(alias="plant-id", ge=1, le=2**53, description="The plant's id.")]
-Day = Annotated[date, Query(description=DAY_HELP), BeforeValidator(iso_day)]
-From = Annotated[date, Query(alias="from", description=DAY_HELP), BeforeValidator(iso_day)]
+Day = Annotated[date, Query(description=DAY_HELP), BeforeValidator(iso_day), AfterValidator(day_in_range)]
+From = Annotated[
+    date, Query(alias="from", description=DAY_HELP), BeforeValidator(iso_day), AfterValidator(day_in_range)
+]
 Limit = Annotated[int, Query(ge=1, le=reports.MAX_LIMIT, description="Items per page.")]
 Cursor = Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")]
 Format = Annotated[

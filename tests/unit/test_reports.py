@@ -223,7 +223,35 @@ def test_wrong_method_on_data_is_405(api) -> None:
     ("path", "kind"), [("data", "data"), ("report", "day"), ("report&granularity=hour", "hour")]
 )
 def test_a_well_formed_cursor_with_a_forged_position_is_refused(api, plant, path, kind) -> None:
-    forged = cursors.encode(kind, "not-a-time")
+    forged = cursors.encode(kind, "not-a-time", f"{plant}/2024-02-01/2024-02-02")  # bound to this request
     url = f"{BASE}/{path.split('&')[0]}/?plant-id={plant}&from=2024-02-01&to=2024-02-02&cursor={forged}"
     status, _, body = api("GET", url + ("&" + path.split("&")[1] if "&" in path else ""))
     assert status == 400 and body["error"]["code"] == "invalid_cursor"
+
+
+@pytest.mark.parametrize("other", ["from=2024-01-01&to=2024-02-02", "from=2024-02-01&to=2024-02-03"])
+def test_a_cursor_replayed_on_another_range_is_refused(api, plant, other) -> None:
+    _, _, first = api("GET", f"{BASE}/data/?plant-id={plant}&from=2024-02-01&to=2024-02-02&limit=5")
+    status, _, error = api("GET", f"{BASE}/data/?plant-id={plant}&{other}&cursor={first['next_cursor']}")
+    assert status == 400 and error["error"]["code"] == "invalid_cursor"
+
+
+def test_a_cursor_replayed_on_another_plant_is_refused(api, plant) -> None:
+    other = api("POST", BASE, {"name": "Other plant"})[2]["id"]
+    _, _, first = api(
+        "GET", f"{BASE}/report/?plant-id={plant}&from=2024-02-01&to=2024-02-02&granularity=hour&limit=5"
+    )
+    url = f"{BASE}/report/?plant-id={other}&from=2024-02-01&to=2024-02-02&granularity=hour"
+    status, _, error = api("GET", f"{url}&cursor={first['next_cursor']}")
+    assert status == 400 and error["error"]["code"] == "invalid_cursor"
+
+
+@pytest.mark.parametrize("kind", ["data", "hour"])
+def test_a_forged_position_outside_the_range_reads_nothing_outside_it(api, plant, kind) -> None:
+    """A cursor forged for the caller's own request cannot reach hours outside its range."""
+    after = "2000-01-01T00:00:00+00:00" if kind == "data" else "2000-01-01T00:00Z"
+    forged = cursors.encode(kind, after, f"{plant}/2024-02-01/2024-02-02")
+    path = "data/?" if kind == "data" else "report/?granularity=hour&"
+    _, _, page = api("GET", f"{BASE}/{path}plant-id={plant}&from=2024-02-01&to=2024-02-02&cursor={forged}")
+    hours = [item.get("datetime") or item["start"] for item in page["items"]]
+    assert hours and all("2024-02-01" <= h[:10] <= "2024-02-02" for h in hours), hours

@@ -7,6 +7,10 @@ class StorageBusy(Exception):
     """Concurrent writes kept conflicting on the same items: nobody's fault, retry shortly."""
 
 
+class StorageDeadline(Exception):
+    """A DynamoDB call was not sent: it could not have finished before the invocation's deadline."""
+
+
 class PowerFactorError(Exception):
     """Base of the errors a caller can cause and correct."""
 
@@ -34,6 +38,10 @@ class InvalidCursor(PowerFactorError):
 
 class InvalidRange(PowerFactorError):
     """A date range that cannot be answered (e.g. `from` after `to`)."""
+
+
+class InvalidName(PowerFactorError):
+    """A name that passes the field's rules but cannot be stored (see plants.NAME_KEY_MAX_BYTES)."""
 
 
 class PlantLimitReached(PowerFactorError):

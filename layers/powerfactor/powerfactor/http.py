@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import warnings
 from http import HTTPStatus
 from typing import Any
@@ -32,6 +33,7 @@ from powerfactor.errors import (
     InsufficientScope,
     InvalidApiKey,
     InvalidCursor,
+    InvalidName,
     InvalidRange,
     NameTaken,
     PayloadTooLarge,
@@ -39,8 +41,11 @@ from powerfactor.errors import (
     PlantNotFound,
     PowerFactorError,
     StorageBusy,
+    StorageDeadline,
 )
 from powerfactor.models import ErrorBody, ErrorDetail, ErrorResponse
+from powerfactor.storage import deadline as storage_deadline
+from powerfactor.storage.outage import is_outage
 
 # Most API requests add no metric (reads); Powertools would warn about that on every one of them.
 # This is the filter its documentation gives for it.
@@ -48,11 +53,14 @@ warnings.filterwarnings("ignore", "No application metrics to publish*")
 
 # Request bodies are small JSON objects; anything bigger is refused before it is parsed.
 MAX_BODY_BYTES = 16 * 1024
+# Seconds kept, of the Lambda's remaining time, to answer after the last DynamoDB call.
+_RESPONSE_MARGIN = 0.8
 
 _DOMAIN_STATUS: dict[type[PowerFactorError], tuple[HTTPStatus, str]] = {
     PlantNotFound: (HTTPStatus.NOT_FOUND, "plant_not_found"),
     NameTaken: (HTTPStatus.CONFLICT, "name_taken"),
     PlantLimitReached: (HTTPStatus.CONFLICT, "plant_limit_reached"),
+    InvalidName: (HTTPStatus.UNPROCESSABLE_ENTITY, "name_too_long"),
     PayloadTooLarge: (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large"),
     InvalidApiKey: (HTTPStatus.UNAUTHORIZED, "unauthorized"),
     InsufficientScope: (HTTPStatus.FORBIDDEN, "insufficient_scope"),
@@ -190,6 +198,18 @@ def check_caller(event: dict[str, Any], logger: Logger) -> None:
         raise InsufficientScope(needed)
 
 
+def _json_body(text: str) -> Any:
+    """json.loads, with every way a body can fail to be read as JSON reported as a decode error
+    (Powertools turns it into our 400): nesting too deep for the parser, an integer of more
+    digits than Python converts (4,300), as well as malformed text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except (RecursionError, ValueError) as error:
+        raise json.JSONDecodeError(f"unreadable JSON: {error}", text[:100], 0) from None
+
+
 class JsonApiResolver(APIGatewayRestResolver):
     """A REST resolver whose bodies are always JSON.
 
@@ -223,13 +243,15 @@ class JsonApiResolver(APIGatewayRestResolver):
                     values = value if isinstance(value, list) else [value]
                     kind = _body_kind(str(values[-1]))
                     headers[name] = [kind] if isinstance(value, list) else kind
-        return super().resolve(event, context)
+        seconds_left = context.get_remaining_time_in_millis() / 1000 if context is not None else 30.0
+        with storage_deadline(seconds_left - _RESPONSE_MARGIN):
+            return super().resolve(event, context)
 
 
 def create_resolver(logger: Logger) -> JsonApiResolver:
     """A resolver with request validation and PowerFactor's error mapping, logging to the
     handler's logger (the key of each request is appended to it)."""
-    app = JsonApiResolver(enable_validation=True)
+    app = JsonApiResolver(enable_validation=True, json_body_deserializer=_json_body)
     app.logger = logger
 
     @app.exception_handler(RequestUnsupportedContentType)
@@ -277,9 +299,7 @@ def create_resolver(logger: Logger) -> JsonApiResolver:
             headers={"Retry-After": "1"},
         )
 
-    @app.exception_handler(PynamoDBException)
-    def _storage_unavailable(error: PynamoDBException) -> Response:
-        logger.exception("DynamoDB request failed", extra={"error": str(error)})
+    def _unavailable() -> Response:
         return error_response(
             HTTPStatus.SERVICE_UNAVAILABLE,
             "storage_unavailable",
@@ -287,11 +307,32 @@ def create_resolver(logger: Logger) -> JsonApiResolver:
             headers={"Retry-After": "1"},
         )
 
+    @app.exception_handler(StorageDeadline)
+    def _out_of_time(error: StorageDeadline) -> Response:
+        logger.warning("DynamoDB too slow for this request", extra={"error": str(error)})
+        return _unavailable()
+
+    @app.exception_handler(PynamoDBException)
+    def _storage_error(error: PynamoDBException) -> Response:
+        if is_outage(error):
+            logger.warning("DynamoDB unavailable", extra={"error": str(error), "cause": repr(error.cause)})
+            return _unavailable()
+        return _bug(error)  # DynamoDB refused what we sent: our mistake, not an outage
+
+    @app.exception_handler(RecursionError)
+    def _too_deep(_: RecursionError) -> Response:
+        return error_response(
+            HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is nested too deeply to read"
+        )
+
     @app.exception_handler(Exception)
     def _bug(error: Exception) -> Response:
-        logger.exception("unhandled error")
+        request_id = (app.current_event.get("requestContext") or {}).get("requestId", "unknown")
+        logger.exception("unhandled error", extra={"request_id": request_id})
         return error_response(
-            HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "internal error; it has been logged"
+            HTTPStatus.INTERNAL_SERVER_ERROR,
+            "internal_error",
+            f"internal error (request {request_id}); it has been logged",
         )
 
     return app

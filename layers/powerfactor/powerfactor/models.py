@@ -98,10 +98,22 @@ Granularity = Literal["hour", "day", "month"]
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
+# The days `from` and `to` may name. Wider than any plant's history (solar monitoring starts well
+# after 1970), narrow enough that day arithmetic never leaves Python's calendar (year 1 to 9999).
+DAY_MIN, DAY_MAX = date(1970, 1, 1), date(2199, 12, 31)
+
+
 def iso_day(value: object) -> object:
     """Accept a day only as `YYYY-MM-DD` (pydantic alone also takes timestamps and datetimes)."""
     if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
         raise ValueError("expected a day as YYYY-MM-DD")
+    return value
+
+
+def day_in_range(value: date) -> date:
+    """Accept only days from DAY_MIN to DAY_MAX."""
+    if not DAY_MIN <= value <= DAY_MAX:
+        raise ValueError(f"days from {DAY_MIN} to {DAY_MAX} are accepted")
     return value
 
 

@@ -7,11 +7,15 @@ import unicodedata
 from datetime import UTC, datetime
 
 from powerfactor import cursors
-from powerfactor.errors import InvalidCursor
+from powerfactor.errors import InvalidCursor, InvalidName
 from powerfactor.models import Plant, PlantPage
 from powerfactor.settings import get_settings
 from powerfactor.storage import plants as storage
 
+# What is stored is the normalized key (`NAME#<key>` is a DynamoDB partition key, at most 2,048
+# bytes); NFKC and case folding can make a 100-character name ten times longer (U+FDFA alone
+# becomes 18 characters), so the key is checked, not only the name.
+NAME_KEY_MAX_BYTES = 1024
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
@@ -27,6 +31,17 @@ def name_key(name: str) -> str:
     return _SPACES.sub(" ", unicodedata.normalize("NFKC", name).casefold()).strip()
 
 
+def _checked_key(name: str) -> str:
+    key = name_key(name)
+    size = len(key.encode())
+    if size > NAME_KEY_MAX_BYTES:
+        raise InvalidName(
+            f"the name is {size} bytes once normalized (Unicode NFKC, case folding); "
+            f"at most {NAME_KEY_MAX_BYTES} are allowed"
+        )
+    return key
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -37,8 +52,9 @@ def create_plant(name: str) -> Plant:
     NameTaken if another plant has this name; PlantLimitReached if the deployment holds its
     maximum of plants (MaxPlants) already.
     """
+    key = _checked_key(name)
     plant_id = storage.allocate_plant_id()
-    return storage.insert_plant(plant_id, name, name_key(name), _now(), get_settings().max_plants)
+    return storage.insert_plant(plant_id, name, key, _now(), get_settings().max_plants)
 
 
 def recount_plants() -> int:
@@ -51,7 +67,7 @@ def get_plant(plant_id: int) -> Plant:
 
 
 def rename_plant(plant_id: int, name: str) -> Plant:
-    return storage.rename_plant(plant_id, name, name_key(name), _now())
+    return storage.rename_plant(plant_id, name, _checked_key(name), _now())
 
 
 def delete_plant(plant_id: int) -> None:
@@ -60,7 +76,7 @@ def delete_plant(plant_id: int) -> None:
 
 def _after_id(cursor: str) -> int:
     after = cursors.decode(cursor, "plants")
-    if not after.isdigit():
+    if not (after.isascii() and after.isdigit()) or int(after) > 2**53:
         raise InvalidCursor()
     return int(after)
 

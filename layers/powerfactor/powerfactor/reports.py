@@ -52,16 +52,22 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+def _request(plant_id: int, start: date, last: date) -> str:
+    """What a data or report cursor is bound to."""
+    return f"{plant_id}/{start}/{last}"
+
+
 def data_page(
     plant_id: int, start: date, last: date, limit: int = DEFAULT_LIMIT, cursor: str | None = None
 ) -> DataPage:
     """Stored hours of [start, last] (whole days), `limit` per page."""
     _check_range(plant_id, start, last)
-    after = cursors.decode(cursor, "data") if cursor else None
+    request = _request(plant_id, start, last)
+    after = cursors.decode(cursor, "data", request) if cursor else None
     begin = start
     if after is not None:
         after_hour = _parse_after(after, "%Y-%m-%dT%H:%M:%S%z")
-        begin = after_hour.date()
+        begin = min(max(after_hour.date(), start), last)  # never outside the request's range
     items: list[DataItem] = []
     more = False
     for point in datapoints.read_hours(plant_id, begin, last + timedelta(days=1)):
@@ -77,7 +83,7 @@ def data_page(
                 observed=Reading(energy=point.observed_energy, irradiation=point.observed_irradiation),
             )
         )
-    next_cursor = cursors.encode("data", items[-1].hour.isoformat()) if more else None
+    next_cursor = cursors.encode("data", items[-1].hour.isoformat(), request) if more else None
     return DataPage(plant_id=plant_id, from_=start, to=last, items=items, next_cursor=next_cursor)
 
 
@@ -110,7 +116,7 @@ def _bucket(period: str, start: datetime, sums: Sums, hours_total: int) -> Repor
 
 
 def _hour_buckets(plant_id: int, start: date, last: date, after: str | None) -> Iterable[ReportBucket]:
-    begin = date.fromisoformat(after[:10]) if after else start
+    begin = min(max(date.fromisoformat(after[:10]), start), last) if after else start
     for p in datapoints.read_hours(plant_id, begin, last + timedelta(days=1)):
         period = p.hour.strftime("%Y-%m-%dT%H:00Z")
         if after is not None and period <= after:
@@ -151,7 +157,8 @@ def report(
 ) -> ReportPage:
     """Sums of [start, last] (whole days) by hour, day or month, `limit` buckets per page."""
     _check_range(plant_id, start, last)
-    after = cursors.decode(cursor, granularity) if cursor else None
+    request = _request(plant_id, start, last)
+    after = cursors.decode(cursor, granularity, request) if cursor else None
     if after is not None:
         _parse_after(after, {"hour": "%Y-%m-%dT%H:00Z", "day": "%Y-%m-%d", "month": "%Y-%m"}[granularity])
     days = datapoints.read_day_sums(plant_id, start, last + timedelta(days=1))
@@ -169,7 +176,7 @@ def report(
             break
         items.append(bucket)
     totals = _row(Sums.of(days.values()), ((last - start).days + 1) * 24)
-    next_cursor = cursors.encode(granularity, items[-1].period) if more else None
+    next_cursor = cursors.encode(granularity, items[-1].period, request) if more else None
     return ReportPage(
         plant_id=plant_id, from_=start, to=last, granularity=granularity, items=items, totals=totals,
         next_cursor=next_cursor,

@@ -1,18 +1,57 @@
-"""Point pynamodb models at the tables and endpoint of the current settings (the one place Meta is set)."""
+"""Point pynamodb models at the tables and endpoint of the current settings (the one place Meta is
+set), with a time budget for every DynamoDB call.
+
+Each attempt of a call waits at most CONNECT_TIMEOUT to connect and READ_TIMEOUT for an answer,
+and a call makes at most ATTEMPTS (botocore's standard retries: throttling, timeouts, 5xx), even
+when DynamoDB accepts connections and never answers. An API invocation sets a deadline
+(`deadline`) a little before its Lambda is killed; an attempt that could not end before it is
+not sent (StorageDeadline), so the caller always gets its own 503 in time instead of the
+gateway's 502, however many calls the request makes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextvars
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from pynamodb.models import Model
 
+from powerfactor.errors import StorageDeadline
 from powerfactor.settings import Settings, get_settings
 
+CONNECT_TIMEOUT = 1.0
+READ_TIMEOUT = 2.0
+ATTEMPTS = 2
+ATTEMPT_BUDGET = CONNECT_TIMEOUT + READ_TIMEOUT  # seconds one attempt can take at most
+
 _bound: dict[type[Model], Settings] = {}
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("dynamodb_deadline", default=None)
+
+
+@contextmanager
+def deadline(seconds_left: float) -> Iterator[None]:
+    """While the block runs, refuse to send a DynamoDB attempt that could end after `seconds_left`."""
+    token = _deadline.set(time.monotonic() + seconds_left)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _check_deadline(**_: Any) -> None:
+    """botocore's `before-send` hook (every attempt): none that the deadline would cut short."""
+    end = _deadline.get()
+    if end is not None and time.monotonic() + ATTEMPT_BUDGET > end:
+        left = end - time.monotonic()
+        raise StorageDeadline(f"no time left for a DynamoDB call ({left:.1f} s to the deadline)")
 
 
 def bind(models: tuple[type[Model], ...], table: Callable[[Settings], str]) -> None:
-    """Set each model's table, endpoint and region from the settings; cheap when unchanged."""
+    """Set each model's table, endpoint, region and time budget from the settings; cheap when
+    unchanged."""
     settings = get_settings()
     for model in models:
         if _bound.get(model) is settings:
@@ -20,7 +59,12 @@ def bind(models: tuple[type[Model], ...], table: Callable[[Settings], str]) -> N
         model.Meta.table_name = table(settings)
         model.Meta.host = settings.dynamodb_endpoint
         model.Meta.region = settings.region
-        model.Meta.connect_timeout_seconds = 2
-        model.Meta.read_timeout_seconds = 5
+        model.Meta.connect_timeout_seconds = CONNECT_TIMEOUT
+        model.Meta.read_timeout_seconds = READ_TIMEOUT
         model._connection = None
+        connection = model._get_connection().connection
+        # botocore's attempts per call; pynamodb's own max_retry_attempts (3) stays for the
+        # unprocessed items of batch calls (pynamodb 6.1 has no Meta option for this)
+        connection._retry_configuration = {"total_max_attempts": ATTEMPTS, "mode": "standard"}
+        connection.client.meta.events.register("before-send.dynamodb", _check_deadline)
         _bound[model] = settings

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -117,8 +118,17 @@ def _bind() -> None:
     bind(_MODELS, lambda settings: settings.plants_table)
 
 
-def _reasons(error: TransactWriteError) -> list[str | None]:
-    return [reason.code if reason else None for reason in error.cancellation_reasons]
+def _reasons(error: TransactWriteError, items: int) -> list[str | None]:
+    """The cancellation reason of each of the transaction's `items` items, None where there is
+    none: a transaction refused as a whole (throttled, malformed) has no reasons at all."""
+    codes = [reason.code if reason else None for reason in (error.cancellation_reasons or [])]
+    return (codes + [None] * items)[:items]
+
+
+def _token() -> str:
+    """A transaction's idempotency token: botocore's retry of a transaction whose answer was lost
+    (a timeout) is then applied at most once."""
+    return str(uuid.uuid4())
 
 
 def _backoff(attempt: int) -> None:
@@ -137,7 +147,7 @@ def _with_transaction_retries[T](attempt: Callable[[], T]) -> T:
         try:
             return attempt()
         except TransactWriteError as error:
-            if "TransactionConflict" not in _reasons(error):
+            if "TransactionConflict" not in _reasons(error, 3):
                 raise
             if n == _TRANSACTION_ATTEMPTS - 1:
                 raise StorageBusy("concurrent writes kept conflicting") from error
@@ -170,7 +180,9 @@ def insert_plant(plant_id: int, name: str, name_key: str, now: datetime, max_pla
     claim = _NameClaim(pk=_name_pk(name_key), plant_id=plant_id)
 
     def attempt() -> None:
-        with TransactWrite(connection=_PlantItem._get_connection().connection) as tx:
+        with TransactWrite(
+            connection=_PlantItem._get_connection().connection, client_request_token=_token()
+        ) as tx:
             tx.save(item, condition=_PlantItem.pk.does_not_exist())
             tx.save(claim, condition=_NameClaim.pk.does_not_exist())
             tx.update(
@@ -182,7 +194,7 @@ def insert_plant(plant_id: int, name: str, name_key: str, now: datetime, max_pla
     try:
         _with_transaction_retries(attempt)
     except TransactWriteError as error:
-        reasons = _reasons(error)
+        reasons = _reasons(error, 3)
         if reasons[1] == "ConditionalCheckFailed":
             raise NameTaken(name) from None
         if reasons[2] == "ConditionalCheckFailed":
@@ -222,11 +234,13 @@ def _mutate_plant(plant_id: int, write: Callable[[_PlantItem, TransactWrite], No
     for n in range(_TRANSACTION_ATTEMPTS):
         current = _load(plant_id)
         try:
-            with TransactWrite(connection=_PlantItem._get_connection().connection) as tx:
+            with TransactWrite(
+                connection=_PlantItem._get_connection().connection, client_request_token=_token()
+            ) as tx:
                 write(current, tx)
             return current
         except TransactWriteError as error:
-            reasons = _reasons(error)
+            reasons = _reasons(error, 3)
             if "ConditionalCheckFailed" in reasons[1:]:
                 raise
             if reasons[0] != "ConditionalCheckFailed" and "TransactionConflict" not in reasons:
@@ -266,7 +280,7 @@ def rename_plant(plant_id: int, name: str, name_key: str, now: datetime) -> Plan
     try:
         renamed = _mutate_plant(plant_id, write)
     except TransactWriteError as error:
-        if "ConditionalCheckFailed" in _reasons(error)[1:]:
+        if "ConditionalCheckFailed" in _reasons(error, 3)[1:]:
             raise NameTaken(name) from None
         raise
     renamed.name, renamed.name_key, renamed.updated_at = name, name_key, now
