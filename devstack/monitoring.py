@@ -1,4 +1,4 @@
-"""A simulator of the monitoring service (`../shared/monitoring-service.md`), with failure injection.
+"""A simulator of the monitoring service (contract: README, "The monitoring service"), failures injected.
 
     GET /?plant-id=<id>&from=YYYY-MM-DD&to=YYYY-MM-DD    (`to` exclusive)
 

@@ -29,7 +29,7 @@ from manage.target import use_tables
 from powerfactor import apikeys
 
 pytestmark = pytest.mark.e2e
-POSTMAN = ROOT.parent / "shared" / "seed" / "solar-plant-app.postman_collection.json"
+POSTMAN = ROOT / "tests" / "data" / "original-postman-collection.json"  # the original app's, unchanged
 
 
 def _descendants(pid: int) -> set[int]:
@@ -285,7 +285,7 @@ def test_a_body_over_the_limit_is_413(stack) -> None:
 
 
 def test_the_original_postman_collection_runs_with_the_key(stack) -> None:
-    """Every request of ../shared/seed's collection, as written, with only the base URL, the
+    """Every request of the original app's Postman collection, as written, with only the base URL, the
     plant id and the Authorization header changed."""
     _, client = stack
     collection = json.loads(POSTMAN.read_text())

@@ -25,8 +25,10 @@ def test_empty_endpoint_means_aws() -> None:
     ("env", "message"),
     [
         ({}, "PLANTS_TABLE is required"),
-        ({**BASE, "SYNC_EVERY_RUN": "two"}, "SYNC_EVERY_RUN must be an integer"),
-        ({**BASE, "SYNC_UNTIL_YEAR": "0"}, "SYNC_UNTIL_YEAR must be >= 1"),
+        ({**BASE, "SYNC_EVERY_RUN": "two"}, "SYNC_EVERY_RUN: Input should be a valid integer.*'two'"),
+        ({**BASE, "SYNC_UNTIL_YEAR": "0"}, "SYNC_UNTIL_YEAR: Input should be greater than or equal to 1"),
+        ({**BASE, "MAX_PLANTS": "1e3"}, "MAX_PLANTS: Input should be a valid integer"),
+        ({"PLANTS_TABLE": "p"}, "DATAPOINTS_TABLE is required"),
     ],
 )
 def test_bad_configuration_is_refused(env: dict[str, str], message: str) -> None:
@@ -48,3 +50,26 @@ def test_template_sets_every_variable_settings_read(template) -> None:
         "SYNC_UNTIL_YEAR",
     ):
         assert name in env
+
+
+def test_every_bad_variable_is_named_at_once() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.from_env({"SYNC_EVERY_RUN": "0", "MONITORING_READ_TIMEOUT": "soon"})
+    for name in ("PLANTS_TABLE", "DATAPOINTS_TABLE", "SYNC_EVERY_RUN", "MONITORING_READ_TIMEOUT"):
+        assert name in str(refused.value)
+
+
+def test_region_comes_from_lambdas_variables() -> None:
+    assert Settings.from_env({**BASE, "AWS_DEFAULT_REGION": "eu-west-1"}).region == "eu-west-1"
+    assert (
+        Settings.from_env({**BASE, "AWS_REGION": "eu-central-1", "AWS_DEFAULT_REGION": "x"}).region
+        == "eu-central-1"
+    )
+
+
+def test_tracer_does_not_capture_response_bodies(template) -> None:
+    """Report pages reach ~1.6 MB; X-Ray drops a trace over 64 KB, so no function records them."""
+    from devstack.stack import function_environment
+
+    for name, env in function_environment(template, {}).items():
+        assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false", name

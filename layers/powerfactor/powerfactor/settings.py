@@ -1,64 +1,68 @@
-"""Configuration: environment variables (set by template.yaml) read and validated in one place."""
+"""Configuration: environment variables (set by template.yaml) read and validated in one place.
+
+`Settings` is a pydantic model whose field aliases are the variables' names. Empty strings mean
+"not set" (the template passes empty parameters through), and a missing or malformed variable is
+a ConfigurationError that names it, raised at the first `get_settings()` of a cold start.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
+from typing import Annotated
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 
 class ConfigurationError(RuntimeError):
     """An environment variable is missing or malformed: the deployment is broken."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    plants_table: str
-    datapoints_table: str
-    sync_queue_url: str | None
-    dynamodb_endpoint: str | None
-    sqs_endpoint: str | None
-    region: str
-    monitoring_service_url: str
-    monitoring_read_timeout: int
-    sync_every_run: int
-    sync_until_year: int
-    api_keys_table: str | None = None
-    max_plants: int = 10_000
+def _stripped(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+Text = Annotated[str, BeforeValidator(_stripped), Field(min_length=1)]
+OptionalText = Annotated[str | None, BeforeValidator(_stripped)]
+Count = Annotated[int, BeforeValidator(_stripped), Field(ge=1)]
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    plants_table: Text = Field(alias="PLANTS_TABLE")
+    datapoints_table: Text = Field(alias="DATAPOINTS_TABLE")
+    api_keys_table: OptionalText = Field(default=None, alias="API_KEYS_TABLE")
+    sync_queue_url: OptionalText = Field(default=None, alias="SYNC_QUEUE_URL")
+    dynamodb_endpoint: OptionalText = Field(default=None, alias="DYNAMODB_ENDPOINT")
+    sqs_endpoint: OptionalText = Field(default=None, alias="SQS_ENDPOINT")
+    region: Text = Field(
+        default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+    monitoring_service_url: Text = Field(default="http://127.0.0.1:5000/", alias="MONITORING_SERVICE_URL")
+    monitoring_read_timeout: Count = Field(default=20, alias="MONITORING_READ_TIMEOUT")
+    sync_every_run: Count = Field(default=1, alias="SYNC_EVERY_RUN")
+    sync_until_year: Count = Field(default=10, alias="SYNC_UNTIL_YEAR")
+    max_plants: Count = Field(default=10_000, alias="MAX_PLANTS")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        def required(name: str) -> str:
-            value = env.get(name, "").strip()
-            if not value:
-                raise ConfigurationError(f"environment variable {name} is required")
-            return value
-
-        def positive_int(name: str, default: int) -> int:
-            raw = env.get(name, "").strip() or str(default)
-            try:
-                value = int(raw)
-            except ValueError:
-                raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
-            if value < 1:
-                raise ConfigurationError(f"{name} must be >= 1, got {value}")
-            return value
-
-        return cls(
-            plants_table=required("PLANTS_TABLE"),
-            datapoints_table=required("DATAPOINTS_TABLE"),
-            sync_queue_url=env.get("SYNC_QUEUE_URL", "").strip() or None,
-            dynamodb_endpoint=env.get("DYNAMODB_ENDPOINT", "").strip() or None,
-            sqs_endpoint=env.get("SQS_ENDPOINT", "").strip() or None,
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-            monitoring_service_url=env.get("MONITORING_SERVICE_URL", "").strip() or "http://127.0.0.1:5000/",
-            monitoring_read_timeout=positive_int("MONITORING_READ_TIMEOUT", 20),
-            sync_every_run=positive_int("SYNC_EVERY_RUN", 1),
-            sync_until_year=positive_int("SYNC_UNTIL_YEAR", 10),
-            api_keys_table=env.get("API_KEYS_TABLE", "").strip() or None,
-            max_plants=positive_int("MAX_PLANTS", 10_000),
-        )
+        """The settings these variables give; ConfigurationError naming each bad one."""
+        names = {name: field.alias or name for name, field in cls.model_fields.items()}
+        present = {k: v for k, v in env.items() if isinstance(v, str) and v.strip()}  # blank: unset
+        try:
+            return cls.model_validate(present)
+        except ValidationError as error:
+            problems = []
+            for item in error.errors():
+                field = str(item["loc"][0]) if item["loc"] else "?"
+                variable = names.get(field, field)
+                if item["type"] == "missing":
+                    problems.append(f"environment variable {variable} is required")
+                else:
+                    problems.append(f"{variable}: {item['msg']}, got {item.get('input')!r}")
+            raise ConfigurationError("; ".join(problems)) from None
 
 
 @cache
