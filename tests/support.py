@@ -20,6 +20,19 @@ def simulated(plant_id: int, start: date, end: date) -> list[Datapoint]:
     return points
 
 
+def concurrently(calls: list) -> tuple[list, list[Exception]]:
+    """Run the calls all at once, each in its own thread; return (results, errors)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(call) for call in calls]
+    results, errors = [], []
+    for future in futures:
+        error = future.exception()
+        (errors.append(error) if error else results.append(future.result()))
+    return results, errors
+
+
 def caller(scopes: tuple[str, ...] = ("read", "write"), key_id: str = "testkey00000") -> dict[str, str]:
     """`requestContext.authorizer` of a request the authorizer passed with a key of these scopes."""
     key = apikeys.ApiKey(key_id, "tests", frozenset(scopes), "0" * 64, datetime.now(UTC))

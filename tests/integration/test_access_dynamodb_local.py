@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -14,18 +13,9 @@ import pytest
 from devstack.template import ROOT
 from powerfactor import apikeys, plants
 from powerfactor.errors import InvalidApiKey, PlantLimitReached
+from tests.support import concurrently
 
 CONCURRENCY = 20
-
-
-def _outcomes(calls: list) -> tuple[list, list[Exception]]:
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        futures = [pool.submit(call) for call in calls]
-    results, errors = [], []
-    for future in futures:
-        error = future.exception()
-        (errors.append(error) if error else results.append(future.result()))
-    return results, errors
 
 
 @pytest.mark.parametrize("free", [1, 5])
@@ -34,7 +24,9 @@ def test_the_cap_holds_under_twenty_concurrent_creates_at_its_edge(local_aws, us
     use_function_env("PlantsApiFunction", DynamoDbEndpoint=local_aws, MaxPlants=str(cap))
     for i in range(cap - free):
         plants.create_plant(f"existing {i}")
-    results, errors = _outcomes([lambda i=i: plants.create_plant(f"racer {i}") for i in range(CONCURRENCY)])
+    results, errors = concurrently(
+        [lambda i=i: plants.create_plant(f"racer {i}") for i in range(CONCURRENCY)]
+    )
     assert len(results) == free, errors
     assert len(errors) == CONCURRENCY - free
     assert all(isinstance(e, PlantLimitReached) for e in errors), errors
@@ -43,7 +35,7 @@ def test_the_cap_holds_under_twenty_concurrent_creates_at_its_edge(local_aws, us
     assert {p.id for p in results} <= {p.id for p in listed}
     # deleting makes room for exactly one more
     plants.delete_plant(listed[0].id)
-    results, errors = _outcomes([lambda i=i: plants.create_plant(f"second wave {i}") for i in range(5)])
+    results, errors = concurrently([lambda i=i: plants.create_plant(f"second wave {i}") for i in range(5)])
     assert len(results) == 1 and len(errors) == 4
 
 

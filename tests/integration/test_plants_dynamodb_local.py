@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
 from powerfactor import plants
 from powerfactor.errors import NameTaken
+from tests.support import concurrently
 
 pytestmark = pytest.mark.usefixtures("local_aws")
 
@@ -15,19 +14,8 @@ BASE = "/api/solar-plant"
 CONCURRENCY = 20
 
 
-def _outcomes(calls: list) -> tuple[list, list[Exception]]:
-    """Run the calls all at once; return (results, errors)."""
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        futures = [pool.submit(call) for call in calls]
-    results, errors = [], []
-    for future in futures:
-        error = future.exception()
-        (errors.append(error) if error else results.append(future.result()))
-    return results, errors
-
-
 def test_twenty_concurrent_creates_of_one_name_give_exactly_one_plant() -> None:
-    results, errors = _outcomes(
+    results, errors = concurrently(
         [lambda i=i: plants.create_plant(f"Same{' ' * (i % 3)}") for i in range(CONCURRENCY)]
     )
     assert len(results) == 1
@@ -38,7 +26,7 @@ def test_twenty_concurrent_creates_of_one_name_give_exactly_one_plant() -> None:
 
 def test_twenty_concurrent_renames_to_one_name_give_exactly_one_winner() -> None:
     ids = [plants.create_plant(f"plant {i}").id for i in range(CONCURRENCY)]
-    results, errors = _outcomes([lambda i=i: plants.rename_plant(i, "Winner") for i in ids])
+    results, errors = concurrently([lambda i=i: plants.rename_plant(i, "Winner") for i in ids])
     assert len(results) == 1 and len(errors) == CONCURRENCY - 1
     assert all(isinstance(e, NameTaken) for e in errors), errors
     names = sorted(p.name for p in plants.list_plants(limit=100).items)
@@ -50,7 +38,7 @@ def test_twenty_concurrent_renames_to_one_name_give_exactly_one_winner() -> None
 
 
 def test_concurrent_creates_of_distinct_names_get_distinct_ids() -> None:
-    results, errors = _outcomes([lambda i=i: plants.create_plant(f"n{i}") for i in range(CONCURRENCY)])
+    results, errors = concurrently([lambda i=i: plants.create_plant(f"n{i}") for i in range(CONCURRENCY)])
     assert not errors
     assert sorted(p.id for p in results) == list(range(1, CONCURRENCY + 1))
 

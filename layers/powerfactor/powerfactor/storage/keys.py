@@ -5,6 +5,7 @@ Its pynamodb model is private; the functions take and return `ApiKey` records.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,15 +44,11 @@ class _KeyItem(Model):
     revoked_at = UTCDateTimeAttribute(null=True)
 
     def to_domain(self) -> ApiKey:
-        return ApiKey(
-            key_id=self.key_id,
-            name=self.name,
-            scopes=frozenset(self.scopes),
-            secret_hash=self.secret_hash,
-            created_at=self.created_at,
-            expires_at=self.expires_at,
-            revoked_at=self.revoked_at,
-        )
+        fields = {name: getattr(self, name) for name in _FIELDS}
+        return ApiKey(**{**fields, "scopes": frozenset(self.scopes)})
+
+
+_FIELDS = tuple(field.name for field in dataclasses.fields(ApiKey))  # the item's attributes too
 
 
 def _table(settings: Settings) -> str:
@@ -76,15 +73,7 @@ def get_key(key_id: str) -> ApiKey | None:
 def insert_key(key: ApiKey) -> bool:
     """Store a new key; False if a key with its id exists already (left as it is)."""
     _bind()
-    item = _KeyItem(
-        key_id=key.key_id,
-        name=key.name,
-        scopes=set(key.scopes),
-        secret_hash=key.secret_hash,
-        created_at=key.created_at,
-        expires_at=key.expires_at,
-        revoked_at=key.revoked_at,
-    )
+    item = _KeyItem(**{**{name: getattr(key, name) for name in _FIELDS}, "scopes": set(key.scopes)})
     try:
         item.save(condition=_KeyItem.key_id.does_not_exist())
     except PutError as error:
