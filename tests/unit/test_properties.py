@@ -3,7 +3,8 @@ cursors, the packing of a day's hours, and report sums against a brute-force sum
 
 Pure functions, or moto through the `aws` fixture. That fixture is function-scoped, so all the
 examples of one test share one moto account: each example uses a plant of its own, or cleans up
-after itself. No example database (`database=None`): nothing is written to the worktree.
+after itself. No example database (`database=None`): a run does not replay an earlier run's
+failures, and the explicit examples below are what makes a known failure certain.
 
 A test marked `xfail(strict=True)` pins a production bug with its minimal failing example (an
 `@example`, so it fails on every run, not only when the search finds it); once the bug is fixed
