@@ -154,6 +154,36 @@ def test_a_plant_deleted_during_its_sync_leaves_no_data(
     assert datapoints.read_day_sums(plant.id, date(2000, 1, 1), TODAY) == {}
 
 
+@pytest.mark.parametrize("save_every", [0.0, 3600.0])
+def test_a_run_whose_lease_is_taken_stops_and_keeps_every_stored_hour(
+    sync_env, client, monkeypatch, save_every
+) -> None:
+    """Another run takes the lease mid-backfill (to it, this run's lease looks expired): this
+    run stops at its next save without deleting anything, and leaves the other run's lease."""
+    monkeypatch.setattr(sync, "SAVE_EVERY_SECONDS", save_every)
+    plant = plants.create_plant("Contested")
+    original = datapoints.write_days
+    written = []
+
+    def steal_after_third_write(plant_id, points):
+        result = original(plant_id, points)
+        written.append(points)
+        if len(written) == 3:
+            expired = datetime.now(UTC) + timedelta(seconds=sync.LEASE_SECONDS + 1)
+            assert plant_storage.acquire_sync_lease(plant_id, "another run", expired, 600) is not None
+        return result
+
+    monkeypatch.setattr(datapoints, "write_days", steal_after_third_write)
+    outcome = sync_plant(plant.id, client, today=TODAY)
+    hours = sorted((p for points in written for p in points), key=lambda p: p.hour)
+    assert len(hours) >= 3 * 24
+    assert stored(plant.id, date(2000, 1, 1), TODAY) == hours  # every stored hour survives
+    every_month = 1 + len(list(month_chunks(years_before(YESTERDAY, 1), YESTERDAY)))
+    assert outcome.status == "lost" and len(written) == (3 if save_every == 0 else every_month)
+    assert plants.get_plant(plant.id).name == "Contested"
+    assert plant_storage.acquire_sync_lease(plant.id, "a third run", datetime.now(UTC), 600) is None
+
+
 def test_progress_is_saved_every_few_seconds_not_every_month(sync_env, client, monkeypatch) -> None:
     saves = []
     original = plant_storage.save_sync_state

@@ -19,7 +19,8 @@ from powerfactor.models import Datapoint
 from powerfactor.monitoring import MonitoringClient
 from powerfactor.settings import reset_settings
 from powerfactor.storage import datapoints
-from powerfactor.sync import horizon
+from powerfactor.storage import plants as plant_storage
+from powerfactor.sync import LEASE_SECONDS, horizon
 
 EVENTS = ROOT / "events"
 
@@ -125,3 +126,30 @@ def test_worker_continues_a_sync_cut_short_by_time(aws, template, lambda_context
     result = handler(template, "SyncWorkerFunction")(event("sync-job"), lambda_context)
     assert result == {"batchItemFailures": []}
     assert queued(aws["SyncQueue"]) == [{"plant_id": 1, "reason": "continue"}]
+
+
+@pytest.mark.loopback
+def test_worker_lets_go_of_a_plant_whose_lease_another_run_took(
+    aws, template, lambda_context, simulator, monkeypatch, capsys
+) -> None:
+    """The run stops at its next save and deletes nothing; its message is done (the run that
+    took the lease syncs the plant): not failed, not continued, and counted as SyncLost."""
+    plant = plants.create_plant("Solar Park North")
+    original = datapoints.write_days
+    written = []
+
+    def write_then_lose_the_lease(plant_id, points):
+        result = original(plant_id, points)
+        written.extend(points)
+        expired = datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS + 1)  # as the thief sees it
+        plant_storage.acquire_sync_lease(plant_id, "another run", expired, 600)
+        return result
+
+    monkeypatch.setattr(datapoints, "write_days", write_then_lose_the_lease)
+    lambda_context.timeout_s = 300
+    result = handler(template, "SyncWorkerFunction")(event("sync-job"), lambda_context)
+    assert result == {"batchItemFailures": []}
+    assert queued(aws["SyncQueue"]) == []
+    first, last = written[0].hour.date(), written[-1].hour.date() + timedelta(days=1)
+    assert len(written) == 24 and list(datapoints.read_hours(plant.id, first, last)) == written
+    assert '"SyncLost"' in capsys.readouterr().out

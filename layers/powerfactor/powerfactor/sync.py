@@ -10,9 +10,14 @@ A run, for one plant (new plant, daily, or continuation), in this order:
 Chunks come from `MonitoringClient.fetch_ranges`, which fetches the next month while this one
 is written. Progress is saved on the plant every few seconds and whenever a run stops, so a run
 stopped by the Lambda's time budget or by a failing service loses nothing and the next run
-goes on from there (a run killed outright fetches at most those seconds again). One run per
-plant at a time (a lease on the plant). If the plant is deleted during a run, the run stops
-(at its next save) and removes what it stored: no orphaned data.
+goes on from there (a run killed outright fetches at most those seconds again).
+
+One run per plant at a time: a run holds a lease on the plant (`LEASE_SECONDS`, longer than the
+worker's timeout: tests/unit/test_lease.py ties the two and the queue's visibility timeout), and
+every save is conditional on it. A save that fails tells one of two things apart with a
+consistent read of the plant: the plant is gone (deleted during the run), so the run stops and
+removes what it stored, leaving no orphaned data; or the plant is there and another run took
+the lease, so this run stops, deletes nothing and reports `lost` (the other run carries on).
 """
 
 from __future__ import annotations
@@ -44,11 +49,12 @@ from powerfactor.storage import datapoints, plants
 logger = Logger(child=True)
 
 SAVE_EVERY_SECONDS = 5.0
-LEASE_SECONDS = 960  # longer than the longest function timeout (900 s)
+LEASE_SECONDS = 960  # outlives the worker's longest run: tests/unit/test_lease.py
 MAX_MISSING_RANGES_PER_RUN = 31
 REFRESH_DAYS = 7
 
-Status = Literal["done", "partial", "failed", "busy", "deleted"]
+# busy: another run held the lease at the start; lost: another run took it during this one
+Status = Literal["done", "partial", "failed", "busy", "lost", "deleted"]
 
 
 def years_before(day: date, years: int) -> date:
@@ -74,7 +80,11 @@ class SyncOutcome:
 
 
 class _PlantDeleted(Exception):
-    pass
+    """A save found the plant gone."""
+
+
+class _LeaseLost(Exception):
+    """A save found the plant there, its lease held by another run."""
 
 
 @dataclass
@@ -102,9 +112,14 @@ class _Run:
             (self.missing.add if counts[day] < 24 else self.missing.discard)(day)
 
     def save(self) -> None:
+        """Save progress under the lease; _PlantDeleted or _LeaseLost if the lease is not ours."""
         self.state.missing_days = sorted(self.missing)
         if not plants.save_sync_state(self.plant_id, self.owner, self.state):
-            raise _PlantDeleted()
+            try:
+                plants.get_plant(self.plant_id)  # a consistent read: is the plant really gone?
+            except PlantNotFound:
+                raise _PlantDeleted() from None
+            raise _LeaseLost()
         self.saved_at = time.monotonic()
 
     def checkpoint(self) -> None:
@@ -173,34 +188,32 @@ def sync_plant(
         return SyncOutcome(plant_id, "busy")
     run = _Run(plant_id, client, state, owner, today, missing=set(state.missing_days))
     log = {"plant_id": plant_id, "today": today.isoformat()}
+    status: Status
     try:
-        run.recent()
-        run.retry_missing()
-        run.backfill()
-        state.last_success_at, state.last_error = datetime.now(UTC), None
+        try:
+            run.recent()
+            run.retry_missing()
+            run.backfill()
+            state.last_success_at, state.last_error = datetime.now(UTC), None
+            status, error = "done", None
+        except TimeBudgetExhausted as exhausted:
+            status, error = "partial", str(exhausted)
+        except MonitoringError as failure:
+            status, error = "failed", str(failure)
+            state.last_error = f"{today.isoformat()}: {failure}"[:1000]
         run.save()
-        status: Status = "done"
-        error = None
     except _PlantDeleted:
         removed = datapoints.delete_plant_data(plant_id)
         logger.info("plant deleted during its sync; its data removed", extra={**log, "items": removed})
         return SyncOutcome(plant_id, "deleted", run.hours_stored)
-    except TimeBudgetExhausted as exhausted:
-        status, error = "partial", str(exhausted)
-        _save_quietly(run)
-    except MonitoringError as failure:
-        status, error = "failed", str(failure)
-        state.last_error = f"{today.isoformat()}: {failure}"[:1000]
-        _save_quietly(run)
+    except _LeaseLost:
+        logger.warning(
+            "sync lease taken by another run; this run stopped, its data kept",
+            extra={**log, "hours_stored": run.hours_stored},
+        )
+        return SyncOutcome(plant_id, "lost", run.hours_stored, error="the lease was taken by another run")
     finally:
         plants.release_sync_lease(plant_id, owner)
     outcome = SyncOutcome(plant_id, status, run.hours_stored, len(run.missing), error)
     logger.info(f"sync {status}", extra={**log, **outcome.__dict__})
     return outcome
-
-
-def _save_quietly(run: _Run) -> None:
-    try:
-        run.save()
-    except _PlantDeleted:
-        datapoints.delete_plant_data(run.plant_id)
