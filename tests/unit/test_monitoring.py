@@ -6,6 +6,7 @@ import json
 import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -14,6 +15,7 @@ import pytest
 import requests
 
 from devstack.monitoring import PROFILES, MonitoringSimulator, Profile, _malform, hour_values, item
+from powerfactor.models import Datapoint
 from powerfactor.monitoring import (
     MonitoringClient,
     MonitoringUnavailable,
@@ -45,6 +47,12 @@ def simulator() -> Iterator[MonitoringSimulator]:
 
 def get(sim: MonitoringSimulator, **params: str) -> object:
     return requests.get(sim.url, params=params, timeout=5).json()
+
+
+def fetch(client: MonitoringClient, plant_id: int, start: date, end: date) -> tuple[list[Datapoint], Counter]:
+    """Every chunk of [start, end) as the sync reads them: the datapoints, the drops by reason."""
+    chunks = list(client.fetch_chunks(plant_id, start, end))
+    return [p for c in chunks for p in c.datapoints], sum((c.dropped for c in chunks), Counter())
 
 
 # -- the simulator -----------------------------------------------------------------------------
@@ -169,9 +177,9 @@ def test_month_chunks() -> None:
 
 def test_client_fetches_exactly_what_the_service_holds(simulator) -> None:
     client = MonitoringClient(simulator.url, **FAST)
-    result = client.fetch(3, date(2024, 2, 1), date(2024, 3, 1))
-    assert result.datapoints == simulated(3, date(2024, 2, 1), date(2024, 3, 1))  # 29 days: leap
-    assert result.missing == [] and not result.dropped
+    points, dropped = fetch(client, 3, date(2024, 2, 1), date(2024, 3, 1))
+    assert points == simulated(3, date(2024, 2, 1), date(2024, 3, 1))  # 29 days: leap
+    assert client.stats["missing_hours"] == 0 and not dropped
     assert client.stats["requests"] == 1
 
 
@@ -179,8 +187,8 @@ def test_client_fetches_exactly_what_the_service_holds(simulator) -> None:
 def test_client_retries_each_failure(simulator, failure) -> None:
     simulator.force(failure, failure)
     client = MonitoringClient(simulator.url, **FAST)
-    result = client.fetch(1, date(2021, 3, 1), date(2021, 3, 3))
-    assert result.datapoints == simulated(1, date(2021, 3, 1), date(2021, 3, 3))
+    points, _ = fetch(client, 1, date(2021, 3, 1), date(2021, 3, 3))
+    assert points == simulated(1, date(2021, 3, 1), date(2021, 3, 3))
     assert client.stats["retries"] >= 2
 
 
@@ -188,7 +196,7 @@ def test_all_retries_exhausted(simulator) -> None:
     simulator.force(*["error"] * 4)
     client = MonitoringClient(simulator.url, **{**FAST, "max_attempts": 4})
     with pytest.raises(MonitoringUnavailable, match="all 4 attempts failed"):
-        client.fetch(1, date(2021, 3, 1), date(2021, 3, 2))
+        fetch(client, 1, date(2021, 3, 1), date(2021, 3, 2))
     assert client.stats["requests"] == 4 and client.stats["failures"] == 1
 
 
@@ -210,7 +218,7 @@ def test_time_budget_exhausted_gives_up_before_the_deadline(simulator) -> None:
         today=lambda: TODAY,
     )
     with pytest.raises(TimeBudgetExhausted, match="stay within the Lambda's time"):
-        client.fetch(1, date(2021, 3, 1), date(2021, 3, 2))
+        fetch(client, 1, date(2021, 3, 1), date(2021, 3, 2))
     assert time.monotonic() < deadline
     assert 1 < client.stats["requests"] < 50
 
@@ -218,23 +226,23 @@ def test_time_budget_exhausted_gives_up_before_the_deadline(simulator) -> None:
 def test_no_request_when_no_time_is_left(simulator) -> None:
     client = MonitoringClient(simulator.url, remaining_ms=lambda: 1000, **FAST)
     with pytest.raises(TimeBudgetExhausted, match="not enough for a request"):
-        client.fetch(1, date(2021, 3, 1), date(2021, 3, 2))
+        fetch(client, 1, date(2021, 3, 1), date(2021, 3, 2))
     assert simulator.requests == 0
 
 
 def test_missing_and_malformed_hours_are_fetched_again(simulator) -> None:
     simulator.profile = replace(simulator.profile, drop_rate=0.05, malformed_rate=0.05)
     client = MonitoringClient(simulator.url, **FAST)
-    result = client.fetch(2, date(2022, 6, 1), date(2022, 7, 1))
-    assert result.datapoints == simulated(2, date(2022, 6, 1), date(2022, 7, 1))
-    assert sum(result.dropped.values()) > 0 and client.stats["requests"] > 1
+    points, dropped = fetch(client, 2, date(2022, 6, 1), date(2022, 7, 1))
+    assert points == simulated(2, date(2022, 6, 1), date(2022, 7, 1))
+    assert sum(dropped.values()) > 0 and client.stats["requests"] > 1
 
 
 def test_hours_the_service_never_gives_are_reported_missing(simulator) -> None:
     simulator.profile = replace(simulator.profile, drop_rate=1.0)
     client = MonitoringClient(simulator.url, refetch_rounds=2, **FAST)
-    result = client.fetch(2, date(2022, 6, 1), date(2022, 6, 3))
-    assert result.datapoints == [] and len(result.missing) == 48
+    points, _ = fetch(client, 2, date(2022, 6, 1), date(2022, 6, 3))
+    assert points == [] and client.stats["missing_hours"] == 48
     assert client.stats["requests"] == 3  # the range, then two rounds for the two missing days
 
 
@@ -280,17 +288,17 @@ def test_a_caller_that_stops_early_leaves_no_prefetch_behind(simulator) -> None:
 def test_never_asks_for_days_after_today(simulator) -> None:
     client = MonitoringClient(simulator.url, **FAST)
     with pytest.raises(ValueError, match="after today"):
-        client.fetch(1, TODAY, TODAY + timedelta(days=1))
+        fetch(client, 1, TODAY, TODAY + timedelta(days=1))
     assert simulator.requests == 0
 
 
 def test_chaos_year_returns_every_valid_hour_and_nothing_else(simulator) -> None:
     simulator.profile = replace(PROFILES["chaos"], slow_seconds=0.6, down_seconds=0.2)
     client = MonitoringClient(simulator.url, **{**FAST, "max_attempts": 12, "read_timeout": 0.3})
-    result = client.fetch(5, date(2023, 1, 1), date(2024, 1, 1))
-    assert result.missing == []
-    assert result.datapoints == simulated(5, date(2023, 1, 1), date(2024, 1, 1))
-    assert client.stats["retries"] > 0 and sum(result.dropped.values()) > 0
+    points, dropped = fetch(client, 5, date(2023, 1, 1), date(2024, 1, 1))
+    assert client.stats["missing_hours"] == 0
+    assert points == simulated(5, date(2023, 1, 1), date(2024, 1, 1))
+    assert client.stats["retries"] > 0 and sum(dropped.values()) > 0
 
 
 def test_profiles_are_named_and_quiet_is_quiet() -> None:

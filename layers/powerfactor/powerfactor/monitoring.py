@@ -93,12 +93,13 @@ _ITEMS = TypeAdapter(list[_Item])
 
 @dataclass
 class Chunk:
-    """What the service gave for [start, end): valid datapoints by hour, and what it lacked."""
+    """What the service gave for [start, end): valid datapoints in hour order, and the items it
+    dropped by reason. Hours it never gave are counted (`stats["missing_hours"]`), not listed:
+    the sync judges a day by what is stored, which may hold hours this answer lacked."""
 
     start: date
     end: date
     datapoints: list[Datapoint]
-    missing: list[datetime] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)
 
 
@@ -303,7 +304,7 @@ class MonitoringClient:
     def fetch_ranges(self, plant_id: int, ranges: Iterable[tuple[date, date]]) -> Generator[Chunk]:
         """Valid datapoints of each [start, end) in `ranges`, in that order, cut at month ends.
 
-        A chunk's `missing` lists the hours the service still lacked after the re-fetch rounds.
+        Hours the service still lacked after the re-fetch rounds are left out of a chunk.
         While the caller stores one chunk, the next is fetched in a background thread, so the
         service's latency and our writes overlap instead of adding up. If the caller stops
         early, that prefetch is cancelled and waited for: no thread outlives the call.
@@ -340,15 +341,6 @@ class MonitoringClient:
             if delta[key]:
                 metrics.add_metric(name=name, unit=MetricUnit.Count, value=delta[key])
 
-    def fetch(self, plant_id: int, start: date, end: date) -> Chunk:
-        """All of [start, end) as one Chunk (for small ranges and tests)."""
-        merged = Chunk(start, end, [])
-        for chunk in self.fetch_chunks(plant_id, start, end):
-            merged.datapoints += chunk.datapoints
-            merged.missing += chunk.missing
-            merged.dropped += chunk.dropped
-        return merged
-
     def _fetch_chunk(self, plant_id: int, start: date, end: date, cancelled: threading.Event) -> Chunk:
         started = time.monotonic()
         good, dropped = validate_items(self.request(plant_id, start, end, cancelled=cancelled), start, end)
@@ -367,7 +359,7 @@ class MonitoringClient:
                 for hour, point in more.items():
                     good.setdefault(hour, point)
             missing = [h for h in missing if h not in good]
-        chunk = Chunk(start, end, [good[h] for h in sorted(good)], missing, dropped)
+        chunk = Chunk(start, end, [good[h] for h in sorted(good)], dropped)
         self.stats["dropped_items"] += sum(dropped.values())
         self.stats["missing_hours"] += len(missing)
         logger.info(
