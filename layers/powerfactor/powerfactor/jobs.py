@@ -12,7 +12,9 @@ from powerfactor.settings import Settings, get_settings
 
 
 class SyncJob(BaseModel):
-    """Sync one plant. `reason` is for logs: a new plant, the daily run, or a continuation."""
+    """Sync one plant. `reason` is for logs: `created` (the plants stream), `daily` (the daily
+    sync), `continue` (a run cut short by the time budget), `manual` (a job sent by hand, as
+    `events/sync-job.json` is for `sam local invoke`)."""
 
     plant_id: int
     reason: Literal["created", "daily", "continue", "manual"]
