@@ -109,11 +109,6 @@ def test_name_key_ignores_runs_of_spaces_and_ascii_case(words, gaps, flips) -> N
     assert plants.name_key(ascii_swapcase(spaced, flips)) == plants.name_key(" ".join(words))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="production bug: name_key folds case after NFKC, so a folded key is not NFKC-normal and "
-    "'\u0390' and its uppercase '\u0399\u0308\u0301' get different keys (two plants may take both)",
-)
 @PURE
 @example("\u0390")  # key U+03B9 U+0308 U+0301; its uppercase's: U+03CA U+0301
 @given(st.text(ANY_CHAR, max_size=30).filter(lambda s: "\u0131" not in s))
@@ -126,11 +121,6 @@ def test_name_key_ignores_case_in_every_script(name) -> None:
     assert plants.name_key(name.lower()) == key
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="production bug (or doc bug): PlantName's pattern refuses only C0 controls and DEL; the C1 "
-    "controls U+0080-U+009F pass, though the schema and README say 'no control characters'",
-)
 @PURE
 @example("a", "\x80", "b")
 @given(st.text(ANY_CHAR, max_size=20), st.characters(categories=["Cc"]), st.text(ANY_CHAR, max_size=20))
@@ -394,11 +384,6 @@ def test_a_forged_cursor_bound_to_the_request_is_never_a_5xx(api, reported_plant
         check_forged_cursor(api, reported_plant, kind, after)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="production bug: an hour-report cursor whose position strptime accepts but "
-    "date.fromisoformat does not ('2024-1-5T3:00Z') is a 500 (reports._hour_buckets)",
-)
 @MOTO
 @example("2024-1-5T3:00Z")
 @given(positions())

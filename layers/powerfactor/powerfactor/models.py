@@ -15,7 +15,7 @@ PlantName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=PLANT_NAME_MAX),
     Field(
-        pattern=r"^[^\x00-\x1f\x7f]+$",
+        pattern=r"^[^\x00-\x1f\x7f-\x9f]+$",
         description=(
             "Display name, 1-100 characters after trimming, no control characters. Unique across "
             "plants, ignoring case and repeated inner spaces."

@@ -23,12 +23,14 @@ _SPACES = re.compile(r"\s+")
 
 
 def name_key(name: str) -> str:
-    """The form of a name that uniqueness is judged on: NFKC, case-folded, inner spaces collapsed.
+    """The form of a name that uniqueness is judged on: NFKC, case-folded, NFKC again (folding
+    can leave a string that is not NFKC: "\u0390" and its capital would differ), spaces collapsed.
 
     "Solar Park", "solar  park" and "SOLAR PARK" are the same name; the plant keeps the spelling
     it was given.
     """
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", name).casefold()).strip()
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    return _SPACES.sub(" ", folded).strip()
 
 
 def _checked_key(name: str) -> str:

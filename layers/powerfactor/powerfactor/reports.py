@@ -159,8 +159,9 @@ def report(
     _check_range(plant_id, start, last)
     request = _request(plant_id, start, last)
     after = cursors.decode(cursor, granularity, request) if cursor else None
-    if after is not None:
-        _parse_after(after, {"hour": "%Y-%m-%dT%H:00Z", "day": "%Y-%m-%d", "month": "%Y-%m"}[granularity])
+    if after is not None:  # in the one spelling periods have (strptime also takes "2024-1-5T3:00Z")
+        pattern = {"hour": "%Y-%m-%dT%H:00Z", "day": "%Y-%m-%d", "month": "%Y-%m"}[granularity]
+        after = _parse_after(after, pattern).strftime(pattern)
     days = datapoints.read_day_sums(plant_id, start, last + timedelta(days=1))
     if granularity == "hour":
         buckets = _hour_buckets(plant_id, start, last, after)
