@@ -153,3 +153,16 @@ def test_a_get_that_times_out_is_a_503(api, monkeypatch) -> None:
     _, _, error = api("GET", f"{BASE}/plant/1")
     assert_error(error, 503, "storage_unavailable")
     assert json.dumps(error)
+
+
+@pytest.mark.parametrize("value", [5e-324, 1e-10, 1e200, 1.7976931348623157e308])
+def test_readings_dynamodb_could_not_sum_are_invalid_items(value) -> None:
+    """The monitoring client drops them (and asks again) instead of failing the whole write."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from powerfactor.monitoring import Value
+
+    with pytest.raises(ValidationError):
+        TypeAdapter(Value).validate_python(value)
+    for fine in (0.0, 1e-9, 42.5, 1e9):
+        assert TypeAdapter(Value).validate_python(fine) == fine

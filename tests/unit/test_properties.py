@@ -488,12 +488,6 @@ def test_stored_days_and_month_summaries_keep_every_bit(first, second) -> None:
 MONITORED = TypeAdapter(Value)  # what the monitoring client accepts: finite, not negative
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="production bug: values the monitoring client accepts (finite, >= 0) break write_days: "
-    "a day summing below 1e-130 or above ~1e126 is refused by DynamoDB (PutError: Number underflow/"
-    "overflow), and two hours near float max overflow math.fsum (OverflowError); the whole batch is lost",
-)
 @pytest.mark.usefixtures("aws")
 @MOTO
 @example({0: (MIN_SUBNORMAL, 0.0, 0.0, 0.0)})

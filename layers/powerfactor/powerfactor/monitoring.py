@@ -6,8 +6,8 @@
   budget respects the Lambda's remaining time: the client gives up before the function would be
   killed and raises TimeBudgetExhausted, which says how far it got.
 - Every item is validated (`_Item`): exact datetime format, on the hour, inside the requested
-  range, four finite non-negative numbers. Invalid items are dropped, counted by reason and
-  logged; identical duplicates collapse, conflicting ones drop the hour. Hours missing from an
+  range, four finite numbers, each 0 or in [1e-9, 1e9]. Invalid items are dropped, counted by
+  reason and logged; identical duplicates collapse, conflicting ones drop the hour. Hours missing from an
   answer (dropped by the service or invalid) are asked for again, a few rounds, day by day.
 - Ranges are fetched in chunks of one calendar month (`fetch_ranges` yields each as it is
   complete), so a failure never forces earlier chunks to be fetched again; the next chunk is
@@ -28,7 +28,7 @@ from typing import Annotated, Any, TypedDict
 import requests
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import Field, Strict, TypeAdapter, ValidationError
+from pydantic import AfterValidator, Field, Strict, TypeAdapter, ValidationError
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -72,7 +72,19 @@ class _Cancelled(Exception):
     """The caller stopped reading chunks: a prefetch still under way gives up."""
 
 
-Value = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
+# What one hour can measure, and what DynamoDB can store as a sum of a month of them (its numbers
+# run from 1e-130 to 1e126): zero, or between a billionth and a billion kWh (or Wh/m²). Anything
+# else is a broken reading, dropped and asked for again like any invalid item.
+VALUE_MIN, VALUE_MAX = 1e-9, 1e9
+
+
+def _plausible(value: float) -> float:
+    if value != 0 and not VALUE_MIN <= value <= VALUE_MAX:
+        raise ValueError(f"a reading is 0 or between {VALUE_MIN:g} and {VALUE_MAX:g}")
+    return value
+
+
+Value = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False), AfterValidator(_plausible)]
 
 
 class _Reading(TypedDict):
