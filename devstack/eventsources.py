@@ -7,7 +7,10 @@
   Lambda does. Its position is saved next to DynamoDB Local's data, so a restart resumes.
 - `SqsPoller`: receives from a queue, invokes with the SQS event, deletes what succeeded;
   failed messages come back after the visibility timeout and, after maxReceiveCount, go to the
-  dead-letter queue (moto applies the redrive policy). MaximumConcurrency bounds the invocations.
+  dead-letter queue (moto applies the redrive policy); a message the local stack could not run
+  is made visible again at once. MaximumConcurrency bounds the invocations. Every message not
+  deleted is logged with its id and why. moto's queues are made safe for concurrent requests
+  first (`guard_moto_queues`).
 - `Scheduler`: invokes a function with a Scheduled Event every `interval` seconds, and on demand.
 """
 
@@ -231,7 +234,61 @@ class StreamPoller:
 # -- SQS -----------------------------------------------------------------------------------------
 
 
+def guard_moto_queues() -> None:
+    """Serialize the work of moto's SQS queues, which its threaded server does not (idempotent).
+
+    moto answers each request in its own thread, but its `Queue.delete_message` rebuilds the
+    queue's message list outside the queue's lock: a message sent meanwhile (sends append under
+    the lock) is dropped from the queue although SendMessage succeeded, and a message another
+    thread deleted meanwhile comes back, invisible until the visibility timeout. Receives also
+    walk the queue's in-flight set while deletes change it. Each receive, delete and visibility
+    change of a queue now holds that queue's lock, as its sends do (a long poll waits on the
+    lock's condition, which releases it). This matters only where moto runs in this process:
+    the local stack's SQS server and moto's mock.
+    """
+    from moto.sqs.models import Queue, SQSBackend
+
+    if getattr(Queue, "_devstack_guarded", False):
+        return
+    delete, receive, change = (
+        Queue.delete_message,
+        SQSBackend.receive_message,
+        SQSBackend.change_message_visibility,
+    )
+
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        with self._messages_lock:
+            delete(self, receipt_handle)
+
+    def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        with self.get_queue(queue_name)._messages_lock:
+            return receive(self, queue_name, *args, **kwargs)
+
+    def change_message_visibility(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> None:
+        with self.get_queue(queue_name)._messages_lock:
+            change(self, queue_name, *args, **kwargs)
+
+    Queue.delete_message = delete_message
+    SQSBackend.receive_message = receive_message
+    SQSBackend.change_message_visibility = change_message_visibility
+    Queue._devstack_guarded = True
+
+
 class SqsPoller:
+    """Lambda's SQS event source mapping: receive, invoke, then settle every message received.
+
+    A message is settled one of three ways, and the ways other than success are logged with the
+    message's id and why:
+    - the function succeeded with it: deleted (a failed delete is tried again);
+    - the function failed with it (raised, timed out, or listed it in `batchItemFailures`): left
+      to come back after the queue's visibility timeout, as on AWS (a run stopped at its timeout
+      may still hold its plant's lease, which expires before then: tests/unit/test_lease.py);
+    - the local stack could not run the function at all (a worker that would not start or
+      died, any error outside the handler): made visible again at once.
+    """
+
+    DELETE_ATTEMPTS = 3
+
     def __init__(
         self,
         runtime: LambdaRuntime,
@@ -241,12 +298,12 @@ class SqsPoller:
         queue_url: str,
         queue_arn: str,
     ) -> None:
+        guard_moto_queues()  # the local queues are moto's, served from this process
         self.runtime, self.function, self.sqs = runtime, function, sqs
         self.queue_url, self.queue_arn = queue_url, queue_arn
         self.batch_size = min(int(properties.get("BatchSize", 10)), 10)
         self.concurrency = int((properties.get("ScalingConfig") or {}).get("MaximumConcurrency", 5))
         self.stop_event = threading.Event()
-        self.invocations = 0
 
     def run(self) -> None:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"sqs-{self.function}") as pool:
@@ -291,22 +348,83 @@ class SqsPoller:
         }
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
-        self.invocations += 1
+        """Invoke the function with these messages and settle each; never raises (it runs in a
+        pool, where an exception would vanish with the messages it concerned)."""
         try:
-            result = self.runtime.invoke(self.function, self._event(messages)) or {}
+            try:
+                result = self.runtime.invoke(self.function, self._event(messages)) or {}
+            except InvocationError as error:
+                self._failed(messages, str(error))
+                return
+            except Exception as error:
+                self._release(messages, f"the local stack could not invoke {self.function}: {error!r}")
+                return
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-        except InvocationError as error:
-            _log(f"{self.function} failed: {error}")
-            failed = {m["MessageId"] for m in messages}
-        done = [m for m in messages if m["MessageId"] not in failed]
-        if done:
-            self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            self._failed(
+                [m for m in messages if m["MessageId"] in failed], "reported as a batch item failure"
             )
+            self._delete([m for m in messages if m["MessageId"] not in failed])
+        except Exception as error:
+            _log(f"{self.function}: messages {_ids(messages)} left as they are ({error!r}); {self._back()}")
+
+    def _failed(self, messages: list[dict[str, Any]], why: str) -> None:
+        for m in messages:
+            receives = m.get("Attributes", {}).get("ApproximateReceiveCount", "?")
+            what = f"message {m['MessageId']} (receive {receives})"
+            _log(f"{self.function} failed with {what}: {why}; {self._back()}")
+
+    def _back(self) -> str:
+        """When a message left in flight is handed out again, for the log."""
+        try:
+            attributes = self.sqs.get_queue_attributes(
+                QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout"]
+            )["Attributes"]
+            return f"SQS hands it out again in {attributes['VisibilityTimeout']} s (the visibility timeout)"
+        except Exception:
+            return "SQS hands it out again after the queue's visibility timeout"
+
+    def _release(self, messages: list[dict[str, Any]], why: str) -> None:
+        """Make these messages visible again at once."""
+        _log(f"{self.function}: messages {_ids(messages)} not run, made visible again: {why}")
+        response = self.sqs.change_message_visibility_batch(
+            QueueUrl=self.queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(messages)
+            ],
+        )
+        if response.get("Failed"):
+            raise RuntimeError(f"ChangeMessageVisibility refused: {response['Failed']}")
+
+    def _delete(self, messages: list[dict[str, Any]]) -> None:
+        """Delete these messages, trying again what fails; log what is still there after that."""
+        pending = {str(i): m for i, m in enumerate(messages)}
+        problem: object = None
+        for attempt in range(self.DELETE_ATTEMPTS):
+            if not pending:
+                return
+            if attempt:
+                self.stop_event.wait(0.2 * attempt)
+            try:
+                response = self.sqs.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[{"Id": key, "ReceiptHandle": m["ReceiptHandle"]} for key, m in pending.items()],
+                )
+            except Exception as error:
+                problem = repr(error)
+                continue
+            problem = response.get("Failed")
+            pending = {f["Id"]: pending[f["Id"]] for f in response.get("Failed", [])}
+        if pending:
+            ids = _ids(list(pending.values()))
+            _log(f"{self.function}: messages {ids} ran but could not be deleted ({problem}); {self._back()}")
 
     def stop(self) -> None:
         self.stop_event.set()
+
+
+def _ids(messages: list[dict[str, Any]]) -> str:
+    return ", ".join(m["MessageId"] for m in messages)
 
 
 # -- schedules -----------------------------------------------------------------------------------
