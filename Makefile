@@ -16,7 +16,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # pip's index notices about missing local mirrors are noise here
 PIP_FILTER := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
-.PHONY: help setup dev dev-clean test lint format validate build bench unit openapi sync-now keys clean
+.PHONY: help setup dev dev-clean test lint format validate build bench unit quick openapi sync-now keys clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ bench: $(VENV)/.stamp node_modules/.stamp build ## print the benchmark figures (
 
 unit: $(VENV)/.stamp $(TOOLS)/.stamp ## unit tests only (moto, no network)
 	$(PY) -m pytest tests/unit
+
+quick: lint $(TOOLS)/.stamp node_modules/.stamp ## the inner loop: ruff, unit and integration tests (no sam build, no e2e)
+	$(PY) -m pytest tests/unit tests/integration
 
 test: setup lint validate build ## everything CI runs: lint, sam validate/build, all tests
 	$(PY) -m pytest
