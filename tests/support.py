@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from devstack.monitoring import hour_values
 from powerfactor import apikeys
@@ -37,3 +41,42 @@ def caller(scopes: tuple[str, ...] = ("read", "write"), key_id: str = "testkey00
     """`requestContext.authorizer` of a request the authorizer passed with a key of these scopes."""
     key = apikeys.ApiKey(key_id, "tests", frozenset(scopes), "0" * 64, datetime.now(UTC))
     return {"principalId": key_id, **apikeys.authorizer_context(key)}
+
+
+def expected_row(points: list[Datapoint], hours_total: int) -> dict:
+    """A report row as the API must give it for these hours: fsums rounded to 6 decimals."""
+
+    def measure(e: list[float], o: list[float]) -> dict:
+        se, so = math.fsum(e), math.fsum(o)
+        return {
+            "expected": round(se, 6),
+            "observed": round(so, 6),
+            "ratio": round(so / se, 6) if se else None,
+        }
+
+    return {
+        "hours_present": len(points),
+        "hours_total": hours_total,
+        "energy": measure([p.expected_energy for p in points], [p.observed_energy for p in points]),
+        "irradiation": measure(
+            [p.expected_irradiation for p in points], [p.observed_irradiation for p in points]
+        ),
+    }
+
+
+@contextmanager
+def in_process_stack(key_dir: Path, **parameters: str) -> Iterator[object]:
+    """The whole local stack in this process, on free ports, with these template parameters."""
+    from devstack.dynamodb import free_port
+    from devstack.stack import Stack, StackConfig
+
+    config = StackConfig(
+        api_port=free_port(), dynamodb_port=free_port(), monitoring_port=free_port(), sqs_port=free_port(),
+        parameters=parameters, schedule_interval=3600, dev_key_file=key_dir / "api-key",
+    )  # fmt: skip
+    running = Stack(config)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()

@@ -16,9 +16,9 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis import checks
 
-from devstack.dynamodb import free_port
-from devstack.stack import Stack, StackConfig
+from devstack.stack import Stack
 from devstack.template import ROOT
+from tests.support import in_process_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -77,15 +77,10 @@ class DevKeyAuth:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig(
-        api_port=free_port(), dynamodb_port=free_port(), monitoring_port=free_port(), sqs_port=free_port(),
-        parameters={"ThrottlingRateLimit": "10000", "ThrottlingBurstLimit": "5000"}, schedule_interval=3600,
-        dev_key_file=tmp_path_factory.mktemp("stateful") / "api-key",
-    )  # fmt: skip
-    running = Stack(config)
-    running.start()
-    yield running
-    running.stop()
+    with in_process_stack(
+        tmp_path_factory.mktemp("stateful"), ThrottlingRateLimit="10000", ThrottlingBurstLimit="5000"
+    ) as running:
+        yield running
 
 
 def test_no_chain_of_plant_operations_gets_a_5xx(stack) -> None:

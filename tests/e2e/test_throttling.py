@@ -11,23 +11,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from devstack.dynamodb import free_port
-from devstack.stack import Stack, StackConfig
+from devstack.stack import Stack
+from tests.support import in_process_stack
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig(
-        api_port=free_port(), dynamodb_port=free_port(), monitoring_port=free_port(), sqs_port=free_port(),
-        parameters={"ThrottlingRateLimit": "1", "ThrottlingBurstLimit": "3"}, schedule_interval=3600,
-        dev_key_file=tmp_path_factory.mktemp("throttling") / "api-key",
-    )  # fmt: skip
-    running = Stack(config)
-    running.start()
-    yield running
-    running.stop()
+    with in_process_stack(
+        tmp_path_factory.mktemp("throttling"), ThrottlingRateLimit="1", ThrottlingBurstLimit="3"
+    ) as running:
+        yield running
 
 
 def get(stack: Stack) -> tuple[int, dict[str, str], object]:

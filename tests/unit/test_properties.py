@@ -37,6 +37,7 @@ from powerfactor.models import Datapoint, PlantIn
 from powerfactor.monitoring import Value
 from powerfactor.storage import datapoints
 from powerfactor.storage import plants as plant_storage
+from tests.support import expected_row
 
 BASE = "/api/solar-plant"
 
@@ -527,25 +528,6 @@ HOUR_SETS = st.dictionaries(
 DAY_PAIRS = st.tuples(st.integers(0, WINDOW_DAYS - 1), st.integers(0, WINDOW_DAYS - 1)).map(sorted)
 
 
-def brute_row(points: list[Datapoint], hours_total: int) -> dict:
-    def measure(expected: list[float], observed: list[float]) -> dict:
-        se, so = math.fsum(expected), math.fsum(observed)
-        return {
-            "expected": round(se, 6),
-            "observed": round(so, 6),
-            "ratio": round(so / se, 6) if se else None,
-        }
-
-    return {
-        "hours_present": len(points),
-        "hours_total": hours_total,
-        "energy": measure([p.expected_energy for p in points], [p.observed_energy for p in points]),
-        "irradiation": measure(
-            [p.expected_irradiation for p in points], [p.observed_irradiation for p in points]
-        ),
-    }
-
-
 def bucket_start(granularity: str, hour: datetime) -> datetime:
     if granularity == "hour":
         return hour
@@ -568,7 +550,7 @@ def brute_buckets(points: list[Datapoint], granularity: str, first: date, last: 
         if first <= p.hour.date() <= last:
             groups.setdefault(bucket_start(granularity, p.hour), []).append(p)
     return [
-        {"start": start, **brute_row(group, hours_total(granularity, start, first, last))}
+        {"start": start, **expected_row(group, hours_total(granularity, start, first, last))}
         for start, group in sorted(groups.items())
     ]
 
@@ -634,7 +616,7 @@ def test_report_buckets_equal_a_brute_force_sum_of_their_hours(readings, days, g
     in_range = [p for p in points if first <= p.hour.date() <= last]
     assert totals.hours_total == ((last - first).days + 1) * 24
     assert totals.hours_present == sum(b.hours_present for b in buckets) == len(in_range)
-    assert_close(row(totals), brute_row(in_range, totals.hours_total))
+    assert_close(row(totals), expected_row(in_range, totals.hours_total))
     for measure in ("energy", "irradiation"):
         for side in ("expected", "observed"):
             over_buckets = math.fsum(getattr(getattr(b, measure), side) for b in buckets)
@@ -684,7 +666,7 @@ def test_month_buckets_and_totals_equal_the_exact_sum_of_their_hours(readings, d
     want = brute_buckets(points, "month", first, last)
     assert [row(b) for b in page.items] == want
     in_range = [p for p in points if first <= p.hour.date() <= last]
-    assert row(page.totals) == brute_row(in_range, ((last - first).days + 1) * 24)
+    assert row(page.totals) == expected_row(in_range, ((last - first).days + 1) * 24)
 
 
 @pytest.mark.usefixtures("aws")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from powerfactor import cursors, plants
 from powerfactor.models import Datapoint
 from powerfactor.storage import datapoints
+from tests.support import expected_row
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -37,25 +37,6 @@ def hours(start: date, end: date, skip: set[datetime] = frozenset()) -> list[Dat
             out.append(point(h))
         h += timedelta(hours=1)
     return out
-
-
-def expected_row(points: list[Datapoint], hours_total: int) -> dict:
-    def measure(e: list[float], o: list[float]) -> dict:
-        se, so = math.fsum(e), math.fsum(o)
-        return {
-            "expected": round(se, 6),
-            "observed": round(so, 6),
-            "ratio": round(so / se, 6) if se else None,
-        }
-
-    return {
-        "hours_present": len(points),
-        "hours_total": hours_total,
-        "energy": measure([p.expected_energy for p in points], [p.observed_energy for p in points]),
-        "irradiation": measure(
-            [p.expected_irradiation for p in points], [p.observed_irradiation for p in points]
-        ),
-    }
 
 
 MISSING = {datetime(2024, 2, 29, 13, tzinfo=UTC), datetime(2024, 3, 1, 0, tzinfo=UTC)}
