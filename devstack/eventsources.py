@@ -319,8 +319,8 @@ class SqsPoller:
                         AttributeNames=["All"],
                         MessageAttributeNames=["All"],
                     ).get("Messages", [])
-                except Exception as error:
-                    _log(f"sqs poller error: {error!r}")
+                except Exception as error:  # what it may have received comes back in its time
+                    _log(f"{self.function}: receive failed: {error!r}; any message it took: {self._back()}")
                     messages = []
                     self.stop_event.wait(1)
                 if not messages:
@@ -379,13 +379,12 @@ class SqsPoller:
             attributes = self.sqs.get_queue_attributes(
                 QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout"]
             )["Attributes"]
-            return f"SQS hands it out again in {attributes['VisibilityTimeout']} s (the visibility timeout)"
+            return f"back on the queue in {attributes['VisibilityTimeout']} s (its visibility timeout)"
         except Exception:
-            return "SQS hands it out again after the queue's visibility timeout"
+            return "back on the queue after its visibility timeout"
 
     def _release(self, messages: list[dict[str, Any]], why: str) -> None:
         """Make these messages visible again at once."""
-        _log(f"{self.function}: messages {_ids(messages)} not run, made visible again: {why}")
         response = self.sqs.change_message_visibility_batch(
             QueueUrl=self.queue_url,
             Entries=[
@@ -394,7 +393,8 @@ class SqsPoller:
             ],
         )
         if response.get("Failed"):
-            raise RuntimeError(f"ChangeMessageVisibility refused: {response['Failed']}")
+            raise RuntimeError(f"{why}; ChangeMessageVisibility refused: {response['Failed']}")
+        _log(f"{self.function}: messages {_ids(messages)} not run, made visible again: {why}")
 
     def _delete(self, messages: list[dict[str, Any]]) -> None:
         """Delete these messages, trying again what fails; log what is still there after that."""

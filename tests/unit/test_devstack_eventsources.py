@@ -148,7 +148,7 @@ def test_a_message_the_function_failed_stays_in_flight_as_on_aws_and_is_logged(a
     message = send(aws["SyncQueue"])
     with polling(runtime, aws["SyncQueue"]):
         wait_for(lambda: f"failed with message {message} (receive 1)" in log, "the failure logged")
-    assert "SyncFailed: HTTP 503" in log and "SQS hands it out again in 1800 s" in log
+    assert "SyncFailed: HTTP 503" in log and "back on the queue in 1800 s" in log
     assert counts(boto3.client("sqs", region_name="us-east-1"), aws["SyncQueue"]) == (0, 1)
     assert runtime.calls == [message]
 
