@@ -5,23 +5,26 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from devstack.dynamodb import free_port
 from devstack.fleet import seed_synced_plants, synced_since
 from devstack.monitoring import PROFILES
-from devstack.stack import Stack, StackConfig, dynamodb_client, function_environment
+from devstack.stack import Stack, StackConfig, aws_client, dynamodb_client, function_environment
 from powerfactor.settings import reset_settings
 from powerfactor.storage import datapoints
 from powerfactor.storage import plants as plant_storage
 from powerfactor.sync import horizon
 from tests.support import simulated
 
-pytestmark = pytest.mark.e2e
+CAP_S = 240  # how long a wait may take before the test fails; waits end as soon as their condition holds
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # the caps decide, not pytest-timeout's 300 s
 
 
 def http(stack: Stack, method: str, path: str, body: object = None) -> tuple[int, object]:
@@ -37,13 +40,14 @@ def http(stack: Stack, method: str, path: str, body: object = None) -> tuple[int
         return error.code, json.loads(error.read() or b"null")
 
 
-def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> float:
+def wait_for(condition: Callable[[], bool], what: str, cap: float = CAP_S) -> float:
+    """Poll the condition until it holds (the seconds that took); fail if it never does within the cap."""
     started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        if condition():
-            return time.monotonic() - started
+    while not condition():
+        if time.monotonic() - started > cap:
+            pytest.fail(f"{what}: not done after {cap} s")
         time.sleep(0.5)
-    pytest.fail(f"timed out after {seconds}s waiting for {what}")
+    return time.monotonic() - started
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +92,7 @@ def test_a_plant_created_over_http_is_backfilled_hour_by_hour(stack, read_storag
     status, plant = http(stack, "POST", "/api/solar-plant/", {"name": "Backfill E2E"})
     assert status == 201
     today = datetime.now(UTC).date()
-    wait_for(lambda: fully_synced(stack, plant["id"], today), 120, "the backfill")
+    wait_for(lambda: fully_synced(stack, plant["id"], today), "the backfill")
     oldest = horizon(today, 1)
     stored = list(datapoints.read_hours(plant["id"], oldest - timedelta(days=30), today + timedelta(days=2)))
     assert stored == simulated(plant["id"], oldest, today)
@@ -100,12 +104,17 @@ def test_under_chaos_daily_runs_complete_the_history_and_a_delete_leaves_nothing
         status, plant = http(stack, "POST", "/api/solar-plant/", {"name": "Chaos E2E"})
         assert status == 201
         today = datetime.now(UTC).date()
-        for _ in range(8):  # the daily sync, run as often as it takes
+        fired = [time.monotonic()]
+
+        def converged() -> bool:  # the daily sync, run every few seconds until it has converged
             if fully_synced(stack, plant["id"], today):
-                break
-            time.sleep(5)
-            http(stack, "POST", "/__devstack/schedules")
-        wait_for(lambda: fully_synced(stack, plant["id"], today), 180, "convergence under chaos")
+                return True
+            if time.monotonic() - fired[0] > 5:
+                http(stack, "POST", "/__devstack/schedules")
+                fired[0] = time.monotonic()
+            return False
+
+        wait_for(converged, "convergence under chaos")
     finally:
         stack.monitoring.profile = PROFILES["quiet"]
     oldest = horizon(today, 1)
@@ -118,30 +127,81 @@ def test_under_chaos_daily_runs_complete_the_history_and_a_delete_leaves_nothing
             not list(datapoints.read_hours(plant["id"], date(2000, 1, 1), today))
             and not datapoints.read_day_sums(plant["id"], date(2000, 1, 1), today)
         ),
-        60,
         "the deleted plant's data to go",
     )
 
 
-@pytest.mark.timeout(900)
-def test_daily_fan_out_syncs_a_thousand_plants(stack, read_storage) -> None:
+FLEET = 60  # plants; `make bench` runs the same waves with 1,000 (bench/fanout.py)
+
+
+def queues(stack: Stack) -> tuple[Any, dict[str, str]]:
+    """An SQS client of the stack, and its queues' URLs by logical id."""
+    sqs = aws_client("sqs", f"http://{stack.config.host}:{stack.config.sqs_port}")
+    return sqs, {name: sqs.get_queue_url(QueueName=name)["QueueUrl"] for name in stack.template.queues()}
+
+
+def queue_counts(stack: Stack) -> dict[str, tuple[int, int]]:
+    """(visible, in flight) messages of each of the stack's queues."""
+    sqs, urls = queues(stack)
+    counts = {}
+    for name, url in urls.items():
+        got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        counts[name] = (
+            int(got["ApproximateNumberOfMessages"]),
+            int(got["ApproximateNumberOfMessagesNotVisible"]),
+        )
+    return counts
+
+
+def start_from_empty_queues(stack: Stack) -> None:
+    """Let the jobs earlier tests queued run, then drop what they left: a failed job stays in
+    flight for the queue's visibility timeout (30 minutes), which is no concern of this test."""
+    wait_for(lambda: queue_counts(stack)["SyncQueue"][0] == 0, "the jobs of earlier tests")
+    sqs, urls = queues(stack)
+    for url in urls.values():
+        sqs.purge_queue(QueueUrl=url)
+
+
+def test_daily_fan_out_syncs_every_plant_once_per_wave(stack, read_storage, monkeypatch) -> None:
+    """Two waves through the stack, as `make bench` runs them: the plants' INSERTs (stream ->
+    PlantStreamFunction -> SyncQueue -> worker), then the daily schedule (DailySyncFunction ->
+    one job per plant). In each: every plant synced by exactly one worker run, at most
+    SyncConcurrency runs at once, and then nothing left in any queue, in flight or dead-lettered."""
+    runtime = stack.runtime
+    concurrency = int({**stack.template.parameter_defaults(), **stack.config.parameters}["SyncConcurrency"])
     today = datetime.now(UTC).date()
     yesterday = today - timedelta(days=1)
-    ids = list(range(100_001, 101_001))
+    ids = list(range(100_001, 100_001 + FLEET))
     client = dynamodb_client(stack.dynamodb.endpoint)
     others = len(list(plant_storage.plant_ids()))  # plants left by the other tests of this module
-    seed_synced_plants(client, ids, today)
+    start_from_empty_queues(stack)
+    runs: Counter[int] = Counter()  # worker invocations per plant, this wave
+    invoke = runtime.invoke  # the stack's SQS poller calls the runtime's invoke: count the jobs it runs
 
-    def synced(moment: datetime) -> int:
-        return synced_since(client, ids, moment)
+    def counting_invoke(name: str, event: dict) -> Any:
+        if name == "SyncWorkerFunction":
+            runs.update(json.loads(r["body"])["plant_id"] for r in event["Records"])
+        return invoke(name, event)
 
-    wait_for(lambda: synced(datetime(2000, 1, 1, tzinfo=UTC)) == 1000, 300, "the new plants' syncs")
-    fired = datetime.now(UTC)
-    assert http(stack, "POST", "/__devstack/schedules") == (
-        200,
-        {"DailySyncFunction": {"queued": 1000 + others}},
-    )
-    seconds = wait_for(lambda: synced(fired) == 1000, 300, "the daily fan-out")
-    print(f"\ndaily fan-out: 1000 plants synced in {seconds:.1f}s")
+    monkeypatch.setattr(runtime, "invoke", counting_invoke)
+    empty = {name: (0, 0) for name in stack.template.queues()}
+
+    def wave(name: str, trigger: Callable[[], object]) -> object:
+        runs.clear()
+        runtime.peak_concurrency.clear()
+        started_at = datetime.now(UTC)
+        result = trigger()
+        seconds = wait_for(
+            lambda: synced_since(client, ids, started_at) == FLEET, f"{name}: every plant synced"
+        )
+        wait_for(lambda: queue_counts(stack) == empty, f"{name}: every queue empty, nothing in flight")
+        print(f"\n{name}: {FLEET} plants synced in {seconds:.1f} s")
+        assert {i: runs[i] for i in ids} == dict.fromkeys(ids, 1), f"{name}: a plant not run exactly once"
+        assert 1 <= runtime.peak_concurrency["SyncWorkerFunction"] <= concurrency
+        return result
+
+    wave("new plants", lambda: seed_synced_plants(client, ids, today))
+    queued = wave("daily sync", lambda: http(stack, "POST", "/__devstack/schedules"))
+    assert queued == (200, {"DailySyncFunction": {"queued": FLEET + others}})
     for plant_id in ids:
         assert datapoints.read_day_sums(plant_id, yesterday, today)[yesterday].hours == 24
