@@ -289,41 +289,29 @@ def create_resolver(logger: Logger) -> JsonApiResolver:
             )
         return error_response(HTTPStatus.NOT_FOUND, "not_found", f"no route for {event.path}")
 
+    def _retry_later(
+        code: str = "storage_unavailable", message: str = "storage is unavailable right now"
+    ) -> Response:
+        return error_response(
+            HTTPStatus.SERVICE_UNAVAILABLE, code, f"{message}; retry shortly", headers={"Retry-After": "1"}
+        )
+
     @app.exception_handler(StorageBusy)
     def _busy(error: StorageBusy) -> Response:
         logger.warning("storage busy", extra={"error": str(error)})
-        return error_response(
-            HTTPStatus.SERVICE_UNAVAILABLE,
-            "storage_busy",
-            "too many concurrent changes; retry shortly",
-            headers={"Retry-After": "1"},
-        )
-
-    def _unavailable() -> Response:
-        return error_response(
-            HTTPStatus.SERVICE_UNAVAILABLE,
-            "storage_unavailable",
-            "storage is unavailable right now; retry shortly",
-            headers={"Retry-After": "1"},
-        )
+        return _retry_later("storage_busy", "too many concurrent changes")
 
     @app.exception_handler(StorageDeadline)
     def _out_of_time(error: StorageDeadline) -> Response:
         logger.warning("DynamoDB too slow for this request", extra={"error": str(error)})
-        return _unavailable()
+        return _retry_later()
 
     @app.exception_handler(PynamoDBException)
     def _storage_error(error: PynamoDBException) -> Response:
         if is_outage(error):
             logger.warning("DynamoDB unavailable", extra={"error": str(error), "cause": repr(error.cause)})
-            return _unavailable()
+            return _retry_later()
         return _bug(error)  # DynamoDB refused what we sent: our mistake, not an outage
-
-    @app.exception_handler(RecursionError)
-    def _too_deep(_: RecursionError) -> Response:
-        return error_response(
-            HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is nested too deeply to read"
-        )
 
     @app.exception_handler(Exception)
     def _bug(error: Exception) -> Response:
