@@ -16,7 +16,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # pip's index notices about missing local mirrors are noise here
 PIP_FILTER := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
-.PHONY: help setup dev dev-clean test lint format validate build bench unit quick openapi sync-now keys clean
+.PHONY: help setup dev dev-clean test lint format validate build bench unit quick openapi sync-now keys smoke clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ openapi: $(VENV)/.stamp ## regenerate openapi.json from the routes
 
 keys: $(VENV)/.stamp ## API keys: make keys ARGS="create --name me --scope read" (list, revoke ID; --stack NAME for AWS)
 	$(PY) -m manage keys $(ARGS)
+
+smoke: $(VENV)/.stamp ## read-only API checks: make smoke ARGS="--url URL" or "--stack NAME" (key: env POWERFACTOR_API_KEY; default: make dev's)
+	$(PY) -m manage smoke $(ARGS)
 
 sync-now: ## fire the daily sync of a running `make dev`
 	curl -fsS -X POST http://127.0.0.1:3000/__devstack/schedules && echo

@@ -12,7 +12,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-SECTIONS = ("cold", "ingest", "reports", "auth", "fanout")
+SECTIONS = ("cold", "ingest", "reports", "auth", "fanout", "cost")
 
 
 def main() -> int:
@@ -30,8 +30,8 @@ def main() -> int:
 
         cold.cold_start()
         cold.build_size()
-    if only & {"ingest", "reports", "auth"}:
-        from bench import auth, ingest, reports
+    if only & {"ingest", "reports", "auth", "cost"}:
+        from bench import auth, cost, ingest, reports
         from bench.common import local_services
 
         with local_services() as services:
@@ -40,6 +40,8 @@ def main() -> int:
                 reports.run(services, ten_years["plant_id"] if ten_years else ingest.backfilled(services))
             if "auth" in only:
                 auth.run(services)
+            if "cost" in only:
+                cost.run(services)
     if "fanout" in only:
         from bench import fanout
 

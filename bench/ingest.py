@@ -106,16 +106,17 @@ def _prebuilt_items(plant_id: int, years: int) -> list[dict[str, Any]]:
     from powerfactor.storage import datapoints as store
 
     first = date(TODAY.year - years, 1, 1)
-    days = {}
+    days, sums = [], {}
     for d in range((TODAY - first).days):
         day = first + timedelta(days=d)
         hours = {}
         for h in range(24):
             hour = datetime(day.year, day.month, day.day, h, tzinfo=UTC)
             hours[h] = Datapoint(hour, *hour_values(str(plant_id), hour.replace(tzinfo=None)))
-        days[day] = store._day_item(plant_id, day, hours)
-    months = store._month_items(plant_id, days)
-    return [item.serialize() for item in [*days.values(), *months]]
+        sums[day] = store._sums(hours)
+        days.append(store._day_item(plant_id, day, sums[day], hours, years))
+    months = store._month_items(plant_id, sums, years)
+    return [item.serialize() for item in [*days, *months]]
 
 
 def _batch_write_seconds(client: Any, items: list[dict[str, Any]], writers: int) -> float:

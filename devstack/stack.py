@@ -20,6 +20,7 @@ from devstack.lambdas import LambdaRuntime
 from devstack.monitoring import MonitoringSimulator
 from devstack.openapi import openapi_json, swagger_page
 from devstack.queues import ensure_queues, queue_arn
+from devstack.status import Status, dead_letter_queues
 from devstack.tables import ensure_tables
 from devstack.template import ROOT, Template, load_template, resolve_parameters, resolve_value
 from manage import target
@@ -87,6 +88,7 @@ class StackConfig:
     data_dir: Path | None = None  # None: in memory
     parameters: dict[str, str] = field(default_factory=dict)
     dev_key_file: Path = DEV_KEY_FILE  # the development key (every scope), kept across restarts
+    status_interval: float = 5.0  # how often the status line is looked at (printed when it changes)
 
 
 class Stack:
@@ -102,6 +104,7 @@ class Stack:
         self.sqs_server: ThreadedMotoServer | None = None
         self.pollers: list[StreamPoller | SqsPoller | Scheduler] = []
         self.schedulers: list[Scheduler] = []
+        self.status: Status | None = None
         self._threads: list[threading.Thread] = []
         self.dev_key: tuple[str, str] | None = None  # (key, status)
 
@@ -156,6 +159,12 @@ class Stack:
             },
         )
         self._start_event_sources(sqs, queue_urls, resolved)
+        plants_table = table_names(self.template)["PlantsTable"]
+        self.status = Status(
+            aws_client("sqs", sqs_endpoint), dynamodb_client(self.dynamodb.endpoint), queue_urls,
+            dead_letter_queues(self.template), plants_table, config.status_interval,
+        )  # fmt: skip
+        self._spawn(self.status.run, "status")
         stage = parameters.get("Stage") or self.template.parameter_defaults().get("Stage", "Prod")
         authorizer = self.template.authorizer(resolved)
         throttling = self.template.throttling(resolved)
@@ -204,7 +213,8 @@ class Stack:
             self._spawn(poller.run, type(poller).__name__)
 
     def control(self, method: str, path: str) -> tuple[int, str, bytes] | None:
-        """The local stack's own pages: Swagger UI, the OpenAPI schema, firing the schedules."""
+        """The local stack's own pages: Swagger UI, the OpenAPI schema, firing the schedules, the
+        operational status (devstack/status.py)."""
         if method == "GET" and path in ("/swagger", "/swagger/"):
             return 200, "text/html; charset=utf-8", swagger_page(openapi_json(self.template)).encode()
         if method == "GET" and path == "/openapi.json":
@@ -212,6 +222,8 @@ class Stack:
         if method == "POST" and path == "/__devstack/schedules":
             fired = {s.function: s.fire() for s in self.schedulers}
             return 200, "application/json", json.dumps(fired).encode()
+        if method == "GET" and path == "/__devstack/status" and self.status is not None:
+            return 200, "application/json", json.dumps(self.status.snapshot(), indent=2).encode()
         return None
 
     def _spawn(self, target, name: str) -> None:  # noqa: ANN001
@@ -237,9 +249,12 @@ class Stack:
             + ")",
             f"Schedules    {', '.join(s.function for s in self.schedulers)} every "
             f"{self.config.schedule_interval:g}s; now: curl -X POST {self.api_url}/__devstack/schedules",
+            f"Status       {self.api_url}/__devstack/status  (queues, dead letters, each plant's last sync)",
         ]
 
     def stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
         for poller in self.pollers:
             poller.stop()
         if self.api is not None:

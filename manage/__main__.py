@@ -7,7 +7,7 @@ import sys
 
 from pynamodb.exceptions import PynamoDBException
 
-from manage import keys, plants
+from manage import keys, plants, smoke
 from manage.target import LOCAL_ENDPOINT, TargetError, deployed, local
 from powerfactor.errors import PowerFactorError
 
@@ -20,7 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     keys.add_arguments(commands.add_parser("keys", help="API keys: create, list, revoke"))
     plants.add_arguments(commands.add_parser("plants", help="plants: recount (for the plant cap)"))
+    smoke.add_arguments(commands.add_parser("smoke", help="read-only checks of a deployment's API"))
     args = parser.parse_args(argv)
+    if args.command == "smoke":  # over HTTP only: no tables to bind
+        return smoke.run(args)
     try:
         target = deployed(args.stack, args.region) if args.stack else local(args.endpoint)
         return (keys if args.command == "keys" else plants).run(args, target)

@@ -7,7 +7,7 @@ The layer's storage code reads table names and the endpoint from the environment
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -52,6 +52,21 @@ def local(endpoint: str = LOCAL_ENDPOINT) -> Target:
 
 def deployed(stack: str, region: str | None = None) -> Target:
     """A deployed stack: its tables from its CloudFormation outputs, with your AWS credentials."""
+    outputs, region_name = stack_outputs(stack, region, _OUTPUTS)
+    return Target(
+        f"stack {stack} ({region_name})",
+        {**{env: outputs[key] for key, env in _OUTPUTS.items()}, "AWS_REGION": region_name},
+    )
+
+
+def api_url(stack: str, region: str | None = None) -> str:
+    """A deployed stack's API URL (its `ApiUrl` output, ending in /api/solar-plant/)."""
+    outputs, _ = stack_outputs(stack, region, ["ApiUrl"])
+    return outputs["ApiUrl"]
+
+
+def stack_outputs(stack: str, region: str | None, required: Iterable[str]) -> tuple[dict[str, str], str]:
+    """A stack's CloudFormation outputs and its region; TargetError if any required one is missing."""
     import boto3  # only this path needs AWS
 
     session = boto3.session.Session(region_name=region)
@@ -60,13 +75,10 @@ def deployed(stack: str, region: str | None = None) -> Target:
     except Exception as error:  # botocore's errors: no credentials, no such stack, no network
         raise TargetError(f"cannot read stack {stack!r}: {error}") from None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
-    missing = sorted(set(_OUTPUTS) - set(outputs))
+    missing = sorted(set(required) - set(outputs))
     if missing:
         raise TargetError(f"stack {stack!r} has no outputs {', '.join(missing)}: deploy this version first")
-    return Target(
-        f"stack {stack} ({session.region_name})",
-        {**{env: outputs[key] for key, env in _OUTPUTS.items()}, "AWS_REGION": session.region_name or ""},
-    )
+    return outputs, session.region_name or ""
 
 
 @contextmanager

@@ -9,7 +9,18 @@ Key: `plant_id` (N) + `period` (S).
   written (a day that is written again always rewrites its entry, so a run that failed between
   the two is repaired by the run that fetches the day again): `days` packs
   (n, ee, ei, oe, oi) for each of 31 days as float64, plus the month's totals. A day or month
-  report over ten years reads 120 of these instead of 87,600 hours.
+  report over ten years reads 120 of these instead of 87,600 hours. `rest` makes the month's sums
+  exact: for each day and measure, the float64 partials (Shewchuk's, as math.fsum keeps them)
+  that the day's rounded sum lacks, as 124 counts (uint8, day by day, ee ei oe oi) and then the
+  partials. A month or total over many days is then the fsum of the days' sums and their
+  partials: the correctly rounded sum of the hours, rounded once, as if summed hour by hour. (A
+  month item written before `rest` existed sums the rounded day sums until it is rewritten.)
+
+Every item carries `expires_at` (epoch seconds, the table's TTL attribute): the end of the
+period it covers plus `SYNC_UNTIL_YEAR` years, the first moment the sync's horizon
+(`sync.horizon`) has passed all of it. Nothing inside the horizon expires; DynamoDB deletes what
+falls behind it by itself (within days of `expires_at`). Items keep the value they were written
+with until they are written again.
 
 All sums use math.fsum; stored values are the service's float64 values, bit for bit.
 """
@@ -28,10 +39,12 @@ from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribu
 from pynamodb.models import Model
 
 from powerfactor.models import Datapoint
+from powerfactor.settings import get_settings
 from powerfactor.storage._tables import bind
 
 _DAY = struct.Struct("<96d")
 _MONTH = struct.Struct("<155d")
+_REST_COUNTS = struct.Struct("<124B")  # one count of partials per day and measure
 _NAN = math.nan
 _BATCH = 25  # items per BatchWriteItem call, DynamoDB's limit
 _WRITERS = 4  # BatchWriteItem calls in flight at once
@@ -45,6 +58,7 @@ class _PeriodItem(Model):
 
     plant_id = NumberAttribute(hash_key=True)
     period = UnicodeAttribute(range_key=True)
+    expires_at = NumberAttribute(null=True)  # None only on items written before the TTL existed
     n = NumberAttribute()
     ee = NumberAttribute()
     ei = NumberAttribute()
@@ -58,32 +72,95 @@ class _DayItem(_PeriodItem):
 
 class _MonthItem(_PeriodItem):
     days = BinaryAttribute(legacy_encoding=False)
+    rest = BinaryAttribute(legacy_encoding=False, null=True)
 
 
 def _bind() -> None:
     bind((_DayItem, _MonthItem), lambda settings: settings.datapoints_table)
 
 
+Residuals = tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], tuple[float, ...]]
+_EXACT: Residuals = ((), (), (), ())
+
+
 @dataclass(frozen=True, slots=True)
 class Sums:
-    """Sums over some hours: how many hours, and the four totals."""
+    """Sums over some hours: how many hours, and the four totals.
+
+    `residuals` holds, per total, float64 partials whose exact sum is what the rounded total lacks
+    (empty: the total is exact, or its remainder is unknown). `Sums.of` uses them, so summing
+    days gives the correctly rounded sum of their hours; its own result carries none.
+    """
 
     hours: int
     expected_energy: float
     expected_irradiation: float
     observed_energy: float
     observed_irradiation: float
+    residuals: Residuals = _EXACT
 
     @staticmethod
     def of(parts: Iterable[Sums]) -> Sums:
         parts = list(parts)
         return Sums(
             sum(p.hours for p in parts),
-            math.fsum(p.expected_energy for p in parts),
-            math.fsum(p.expected_irradiation for p in parts),
-            math.fsum(p.observed_energy for p in parts),
-            math.fsum(p.observed_irradiation for p in parts),
+            math.fsum(_chained(parts, 0, "expected_energy")),
+            math.fsum(_chained(parts, 1, "expected_irradiation")),
+            math.fsum(_chained(parts, 2, "observed_energy")),
+            math.fsum(_chained(parts, 3, "observed_irradiation")),
         )
+
+
+def _chained(parts: list[Sums], index: int, name: str) -> list[float]:
+    values = [getattr(p, name) for p in parts]
+    for p in parts:
+        if p.residuals[index]:
+            values += p.residuals[index]
+    return values
+
+
+def _partials(values: Iterable[float]) -> list[float]:
+    """Non-overlapping float64 values whose exact sum is the exact sum of `values` (Shewchuk's
+    algorithm, the one math.fsum runs; finite values that do not overflow)."""
+    partials: list[float] = []
+    for x in values:
+        i = 0
+        for y in partials:
+            if abs(x) < abs(y):
+                x, y = y, x
+            hi = x + y
+            lo = y - (hi - x)
+            if lo:
+                partials[i] = lo
+                i += 1
+            x = hi
+        partials[i:] = [x]
+    return [p for p in partials if p]
+
+
+def _residual(values: list[float], rounded: float) -> tuple[float, ...]:
+    """Partials of (exact sum of `values`) - `rounded`; () if that is 0 or not finite."""
+    rest = _partials([*values, -rounded])
+    return tuple(rest) if all(math.isfinite(r) for r in rest) else ()
+
+
+def years_after(day: date, years: int) -> date:
+    """The same calendar day `years` later; 29 February becomes 1 March, so that
+    `sync.years_before(years_after(d, y), y) >= d` always holds."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return date(day.year + years, 3, 1)
+
+
+def expires_at(end: date, years: int) -> int:
+    """The TTL of an item whose period ends (exclusive) on `end`: midnight UTC `years` later, the
+    first day whose horizon (`sync.horizon`, `years` before it) lies past the whole period."""
+    return int(datetime.combine(years_after(end, years), datetime.min.time(), UTC).timestamp())
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
 def _day_key(day: date) -> str:
@@ -116,21 +193,25 @@ def _unpack(day: date, blob: bytes) -> dict[int, Datapoint]:
 
 
 def _sums(hours: dict[int, Datapoint]) -> Sums:
+    """The day's four fsums, each with the partials it lacks of the exact sum."""
     points = hours.values()
-    return Sums(
-        len(hours),
-        math.fsum(p.expected_energy for p in points),
-        math.fsum(p.expected_irradiation for p in points),
-        math.fsum(p.observed_energy for p in points),
-        math.fsum(p.observed_irradiation for p in points),
+    columns = (
+        [p.expected_energy for p in points],
+        [p.expected_irradiation for p in points],
+        [p.observed_energy for p in points],
+        [p.observed_irradiation for p in points],
     )
+    ee, ei, oe, oi = (math.fsum(column) for column in columns)
+    residuals = (_residual(columns[0], ee), _residual(columns[1], ei), _residual(columns[2], oe),
+                 _residual(columns[3], oi))  # fmt: skip
+    return Sums(len(hours), ee, ei, oe, oi, residuals)
 
 
-def _day_item(plant_id: int, day: date, hours: dict[int, Datapoint]) -> _DayItem:
-    s = _sums(hours)
+def _day_item(plant_id: int, day: date, sums: Sums, hours: dict[int, Datapoint], years: int) -> _DayItem:
     return _DayItem(
-        plant_id=plant_id, period=_day_key(day), hours=_pack(hours), n=s.hours,
-        ee=s.expected_energy, ei=s.expected_irradiation, oe=s.observed_energy, oi=s.observed_irradiation,
+        plant_id=plant_id, period=_day_key(day), hours=_pack(hours), n=sums.hours,
+        ee=sums.expected_energy, ei=sums.expected_irradiation, oe=sums.observed_energy,
+        oi=sums.observed_irradiation, expires_at=expires_at(day + timedelta(days=1), years),
     )  # fmt: skip
 
 
@@ -151,8 +232,10 @@ def write_days(plant_id: int, points: Iterable[Datapoint]) -> dict[date, int]:
         for item in _DayItem.batch_get([(plant_id, _day_key(d)) for d in partial]):
             day = date.fromisoformat(item.period[2:])
             by_day[day] = {**_unpack(day, item.hours), **by_day[day]}
-    days = {day: _day_item(plant_id, day, hours) for day, hours in by_day.items()}
-    _batch_write([*days.values(), *_month_items(plant_id, days)])
+    years = get_settings().sync_until_year
+    sums = {day: _sums(hours) for day, hours in by_day.items()}
+    days = [_day_item(plant_id, day, sums[day], hours, years) for day, hours in by_day.items()]
+    _batch_write([*days, *_month_items(plant_id, sums, years)])
     return {day: len(hours) for day, hours in by_day.items()}
 
 
@@ -173,33 +256,66 @@ def _commit(items: list[_PeriodItem]) -> None:
             batch.save(item)
 
 
-def _month_items(plant_id: int, days: dict[date, _DayItem]) -> list[_MonthItem]:
+def _month_items(plant_id: int, days: dict[date, Sums], years: int) -> list[_MonthItem]:
     """The summaries of the months these days fall in, with these days' sums put in.
 
     A month the days cover completely (a backfill month) is built from them alone; for any
     other month the stored summary is read first (one BatchGetItem) and keeps its other days.
     """
-    months: dict[date, dict[int, _DayItem]] = {}
-    for day, item in days.items():
-        months.setdefault(day.replace(day=1), {})[day.day] = item
+    months: dict[date, dict[int, Sums]] = {}
+    for day, sums in days.items():
+        months.setdefault(day.replace(day=1), {})[day.day] = sums
     partial = [m for m, covered in months.items() if len(covered) < calendar.monthrange(m.year, m.month)[1]]
     stored = {
-        item.period: list(_MONTH.unpack(item.days))
+        item.period: (list(_MONTH.unpack(item.days)), _unpack_rest(item.rest))
         for item in (_MonthItem.batch_get([(plant_id, _month_key(m)) for m in partial]) if partial else [])
     }
     summaries = []
     for month, covered in sorted(months.items()):
-        values = stored.get(_month_key(month)) or [0.0] * 155
-        for number, item in covered.items():
-            values[5 * (number - 1) : 5 * number] = [item.n, item.ee, item.ei, item.oe, item.oi]
-        total = Sums.of(Sums(int(values[i]), *values[i + 1 : i + 5]) for i in range(0, 155, 5) if values[i])
+        values, rest = stored.get(_month_key(month)) or ([0.0] * 155, [()] * 124)
+        for number, s in covered.items():
+            values[5 * (number - 1) : 5 * number] = [
+                s.hours,
+                s.expected_energy,
+                s.expected_irradiation,
+                s.observed_energy,
+                s.observed_irradiation,
+            ]
+            rest[4 * (number - 1) : 4 * number] = s.residuals
+        total = Sums.of(_day_sums(values, rest, index) for index in range(31) if values[5 * index])
         summary = _MonthItem(
-            plant_id=plant_id, period=_month_key(month), days=_MONTH.pack(*values), n=total.hours,
-            ee=total.expected_energy, ei=total.expected_irradiation, oe=total.observed_energy,
-            oi=total.observed_irradiation,
+            plant_id=plant_id, period=_month_key(month), days=_MONTH.pack(*values), rest=_pack_rest(rest),
+            n=total.hours, ee=total.expected_energy, ei=total.expected_irradiation,
+            oe=total.observed_energy, oi=total.observed_irradiation,
+            expires_at=expires_at(_next_month(month), years),
         )  # fmt: skip
         summaries.append(summary)
     return summaries
+
+
+def _pack_rest(rest: list[tuple[float, ...]]) -> bytes:
+    flat = [value for partials in rest for value in partials]
+    return _REST_COUNTS.pack(*map(len, rest)) + struct.pack(f"<{len(flat)}d", *flat)
+
+
+def _unpack_rest(blob: bytes | None) -> list[tuple[float, ...]]:
+    """The 124 residuals of a month item; all empty for an item written without them."""
+    if not blob:
+        return [()] * 124
+    counts = _REST_COUNTS.unpack_from(blob)
+    flat = struct.unpack_from(f"<{sum(counts)}d", blob, _REST_COUNTS.size)
+    rest, at = [], 0
+    for count in counts:
+        rest.append(flat[at : at + count])
+        at += count
+    return rest
+
+
+def _day_sums(values: list[float] | tuple[float, ...], rest: list[tuple[float, ...]], index: int) -> Sums:
+    """Day `index` (0-based) of a month summary."""
+    n, ee, ei, oe, oi = values[5 * index : 5 * index + 5]
+    at = 4 * index
+    return Sums(int(n), ee, ei, oe, oi, (rest[at], rest[at + 1], rest[at + 2], rest[at + 3]))
 
 
 def read_hours(plant_id: int, start: date, end: date) -> Iterator[Datapoint]:
@@ -229,13 +345,13 @@ def read_day_sums(plant_id: int, start: date, end: date) -> dict[date, Sums]:
     ):
         year, month = int(item.period[2:6]), int(item.period[7:9])
         values = _MONTH.unpack(item.days)
+        rest = _unpack_rest(item.rest)
         for index in range(31):
-            n = int(values[5 * index])
-            if n == 0:
+            if values[5 * index] == 0:
                 continue
             day = date(year, month, index + 1)
             if start <= day <= last:
-                result[day] = Sums(n, *values[5 * index + 1 : 5 * index + 5])
+                result[day] = _day_sums(values, rest, index)
     return result
 
 

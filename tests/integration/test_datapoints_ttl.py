@@ -1,0 +1,48 @@
+"""The TTL of synced items against DynamoDB Local: a sync to the horizon writes `expires_at` on
+every day and month item, and none of them expires while the horizon still holds its period."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from devstack.stack import dynamodb_client
+from powerfactor import plants
+from powerfactor.monitoring import MonitoringClient
+from powerfactor.settings import get_settings
+from powerfactor.sync import horizon, sync_plant
+
+TODAY = date(2024, 3, 2)  # the horizon, a year back, starts on 2 March 2023
+
+
+def test_a_sync_to_the_horizon_writes_the_ttl_of_every_item(sync_env, simulator, local_aws) -> None:
+    sync_env(every_run=1, until_years=1)
+    client = MonitoringClient(simulator.url, read_timeout=2, today=lambda: TODAY)
+    plant_id = plants.create_plant("ttl").id
+    assert sync_plant(plant_id, client, today=TODAY).status == "done"
+    pages = (
+        dynamodb_client(local_aws)
+        .get_paginator("query")
+        .paginate(
+            TableName=get_settings().datapoints_table,
+            KeyConditionExpression="plant_id = :p",
+            ExpressionAttributeValues={":p": {"N": str(plant_id)}},
+        )
+    )
+    items = {item["period"]["S"]: int(item["expires_at"]["N"]) for page in pages for item in page["Items"]}
+    days = sorted(date.fromisoformat(p[2:]) for p in items if p.startswith("D#"))
+    assert days[0] == horizon(TODAY, 1) == date(2023, 3, 2) and days[-1] == TODAY - timedelta(days=1)
+    assert len(days) == 366 and sum(p.startswith("M#") for p in items) == 13
+    for period, expires in items.items():
+        expiry = datetime.fromtimestamp(expires, UTC)
+        if period.startswith("D#"):
+            last = date.fromisoformat(period[2:])
+        else:
+            first = date.fromisoformat(period[2:] + "-01")
+            last = (first + timedelta(days=31)).replace(day=1) - timedelta(days=1)
+        # the day before the expiry still keeps the period's last day; the expiry day does not
+        assert expiry.time() == datetime.min.time(), period
+        assert horizon(expiry.date() - timedelta(days=1), 1) <= last < horizon(expiry.date(), 1), period
+    assert items["D#2023-03-02"] == int(datetime(2024, 3, 3, tzinfo=UTC).timestamp())
+    assert items["D#2024-02-28"] == int(datetime(2025, 3, 1, tzinfo=UTC).timestamp())  # no 29 Feb in 2025
+    assert items["D#2024-02-29"] == int(datetime(2025, 3, 1, tzinfo=UTC).timestamp())
+    assert items["M#2024-03"] == int(datetime(2025, 4, 1, tzinfo=UTC).timestamp())
