@@ -12,6 +12,9 @@ VENV := .venv
 TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
+# pytest in parallel: 4 workers on 2 cores, because the e2e tests mostly wait on their stacks;
+# tests/conftest.py groups the tests that must share a worker
+PYTEST := $(PY) -m pytest -n 4 --dist loadgroup
 PIP_QUIET := --quiet --disable-pip-version-check
 # pip's index notices about missing local mirrors are noise here
 PIP_FILTER := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
@@ -79,13 +82,13 @@ bench: $(VENV)/.stamp node_modules/.stamp build ## print the benchmark figures (
 	PYTHONPATH=layers/powerfactor $(PY) -m bench $(ARGS)
 
 unit: $(VENV)/.stamp $(TOOLS)/.stamp ## unit tests only (moto, no network)
-	$(PY) -m pytest tests/unit
+	$(PYTEST) tests/unit
 
 quick: lint $(TOOLS)/.stamp node_modules/.stamp ## the inner loop: ruff, unit and integration tests (no sam build, no e2e)
-	$(PY) -m pytest tests/unit tests/integration
+	$(PYTEST) tests/unit tests/integration
 
 test: setup lint validate build ## everything CI runs: lint, sam validate/build, all tests
-	$(PY) -m pytest
+	$(PYTEST)
 
 clean: ## remove build output and caches (keeps local data)
 	rm -rf .aws-sam .pytest_cache .ruff_cache

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import itertools
+import os
 import shutil
 import signal
 import socket
@@ -32,10 +34,36 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+_worker_ports = itertools.count()
+
+
 def free_port() -> int:
+    """A port free on 127.0.0.1 now, for a server about to start.
+
+    The kernel's pick can be handed to a concurrent process between this check and the server's
+    bind; under pytest-xdist, where several test processes start servers at once, each worker
+    therefore takes ports from its own range below the kernel's ephemeral ones (from 20000, 500
+    per worker), which no other worker and no kernel pick can reach.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        base = 20000 + 500 * int(worker[2:])
+        for _ in range(500):
+            port = base + next(_worker_ports) % 500
+            if _bindable(port):
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: float = 60) -> None:

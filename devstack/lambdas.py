@@ -54,7 +54,9 @@ class FakeContext:
 
 
 def load_module(function: Function, layer_dirs: list[Path]) -> ModuleType:
-    """Import a function's handler module in this process, as the Lambda runtime would."""
+    """Import a function's handler module in this process, as the Lambda runtime would: with the
+    literal variables of its environment set (Powertools reads POWERTOOLS_* once, at import), the
+    process's own values of them winning."""
     for path in [str(function.code_dir), *map(str, layer_dirs)]:
         if path not in sys.path:
             sys.path.insert(0, path)
@@ -64,8 +66,15 @@ def load_module(function: Function, layer_dirs: list[Path]) -> ModuleType:
         spec = importlib.util.spec_from_file_location(name, function.code_dir / f"{function.module}.py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+        env = function.environment
+        literal = {k: v for k, v in env.items() if isinstance(v, str) and k not in os.environ}
+        os.environ.update(literal)
+        try:
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+        finally:
+            for key in literal:
+                os.environ.pop(key, None)
     return sys.modules[name]
 
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterator
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from devstack.monitoring import hour_values
 from powerfactor import apikeys
 from powerfactor.models import Datapoint
+from powerfactor.sync import horizon
 
 
 def simulated(plant_id: int, start: date, end: date) -> list[Datapoint]:
@@ -80,3 +86,48 @@ def in_process_stack(key_dir: Path, **parameters: str) -> Iterator[object]:
         yield running
     finally:
         running.stop()
+
+
+WAIT_CAP_S = 240.0  # how long a wait may take before the test fails; it ends as soon as its condition holds
+
+
+def wait_for[T](condition: Callable[[], T], what: str, cap: float = WAIT_CAP_S) -> T:
+    """Poll the condition until it gives something truthy, and return that; fail the test if it
+    does not within the cap (which is generous: a busy machine is slow, never wrong)."""
+    import pytest
+
+    started = time.monotonic()
+    while not (found := condition()):
+        if time.monotonic() - started > cap:
+            pytest.fail(f"{what}: not done after {cap:.0f} s")
+        time.sleep(0.5)
+    return found
+
+
+def http(stack: Any, method: str, path: str, body: object = None, key: str | None = None) -> tuple[int, Any]:
+    """A request to a started stack's API, with its development key unless another is given:
+    (status, decoded JSON body or None)."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key or stack.dev_key[0]}"}
+    request = urllib.request.Request(stack.api_url + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def plant_state(stack: Any, plant_id: int) -> dict:
+    return http(stack, "GET", f"/api/solar-plant/plant/{plant_id}")[1]["sync"]
+
+
+def fully_synced(stack: Any, plant_id: int, today: date) -> bool:
+    """The plant's sync (one year back) is complete up to today, with no gap and no error."""
+    state = plant_state(stack, plant_id)
+    return (
+        state["history_from"] == horizon(today, 1).isoformat()
+        and state["synced_until"] == today.isoformat()
+        and not state["missing_days"]
+        and state["last_error"] is None
+    )

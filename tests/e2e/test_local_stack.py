@@ -83,8 +83,9 @@ class Client:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[tuple[subprocess.Popen, Client]]:
-    api_port, db_port, monitoring_port = free_port(), free_port(), free_port()
+    api_port, db_port, monitoring_port, sqs_port = free_port(), free_port(), free_port(), free_port()
     args = f"--in-memory --api-port {api_port} --dynamodb-port {db_port} --monitoring-port {monitoring_port}"
+    args += f" --sqs-port {sqs_port}"
     # schemathesis sends faster than the default stage limit (50/s); throttling has its own test
     args += " --param ThrottlingRateLimit=10000 --param ThrottlingBurstLimit=5000"
     process = subprocess.Popen(

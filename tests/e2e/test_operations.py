@@ -7,21 +7,18 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from devstack.stack import Stack, aws_client
 from devstack.template import ROOT
 from powerfactor import apikeys
-from tests.support import in_process_stack
+from tests.support import http, in_process_stack, wait_for
 
 pytestmark = pytest.mark.e2e
-WAIT = 180.0  # the cap of every wait below; each returns as soon as its condition holds
 
 
 @pytest.fixture(scope="module")
@@ -30,38 +27,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
 
 
-def request(stack: Stack, method: str, path: str, body: object = None) -> Any:
-    assert stack.dev_key is not None
-    data = None if body is None else json.dumps(body).encode()
-    sent = urllib.request.Request(stack.api_url + path, data=data, method=method)
-    sent.add_header("Authorization", f"Bearer {stack.dev_key[0]}")
-    sent.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(sent, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def wait_for[T](what: str, probe: Callable[[], T | None]) -> T:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.5)
-    pytest.fail(f"not within {WAIT:.0f} s: {what}")
-
-
 @pytest.fixture(scope="module")
 def synced_plant(stack: Stack) -> dict:
     """A plant whose first sync has finished (yesterday, then the year back to the horizon)."""
-    plant = request(stack, "POST", "/api/solar-plant/", {"name": "Operations"})
+    plant = http(stack, "POST", "/api/solar-plant/", {"name": "Operations"})[1]
     today = datetime.now(UTC).date().isoformat()
 
     def synced() -> dict | None:
-        got = request(stack, "GET", f"/api/solar-plant/plant/{plant['id']}")
+        got = http(stack, "GET", f"/api/solar-plant/plant/{plant['id']}")[1]
         done = got["sync"]["synced_until"] == today and got["sync"]["last_success_at"] is not None
         return got if done else None
 
-    return wait_for("the new plant's first sync", synced)
+    return wait_for(synced, "the new plant's first sync")
 
 
 def smoke(stack: Stack, key: str) -> subprocess.CompletedProcess[str]:
@@ -116,7 +93,7 @@ def test_status_shows_queues_dead_letters_and_each_plants_last_sync(stack, synce
         got = status()
         return got if got["queues"]["SyncDeadLetterQueue"]["visible"] else None
 
-    got = wait_for("the dead letter in the status", dead_lettered)
+    got = wait_for(dead_lettered, "the dead letter in the status")
     assert set(got["queues"]) == {"SyncQueue", "SyncDeadLetterQueue", "StreamFailureQueue"}
     assert got["queues"]["SyncQueue"]["dead_letter"] is False and "messages" not in got["queues"]["SyncQueue"]
     assert {"visible", "in_flight", "delayed"} <= set(got["queues"]["SyncQueue"])
@@ -137,5 +114,5 @@ def test_status_shows_queues_dead_letters_and_each_plants_last_sync(stack, synce
         printed.extend(capfd.readouterr().err.splitlines())
         return next((x for x in printed if x.startswith("status  ") and "(dead letters!)" in x), None)
 
-    shown = wait_for("the status line with the dead letter", line)
+    shown = wait_for(line, "the status line with the dead letter")
     assert f"synced until {sync['synced_until']}" in shown and "never synced 0" in shown

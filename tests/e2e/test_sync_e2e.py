@@ -1,91 +1,31 @@
-"""End to end: the sync through the local stack, driven over HTTP (stream -> queue -> worker)."""
+"""End to end: the sync through the local stack, driven over HTTP (stream -> queue -> worker).
+
+The same under chaos is test_sync_chaos_e2e.py, a module of its own so that it runs beside these.
+"""
 
 from __future__ import annotations
 
 import json
-import time
-import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from devstack.dynamodb import free_port
 from devstack.fleet import seed_synced_plants, synced_since
-from devstack.monitoring import PROFILES
-from devstack.stack import Stack, StackConfig, aws_client, dynamodb_client, function_environment
-from powerfactor.settings import reset_settings
+from devstack.stack import Stack, aws_client, dynamodb_client
 from powerfactor.storage import datapoints
 from powerfactor.storage import plants as plant_storage
 from powerfactor.sync import horizon
-from tests.support import simulated
+from tests.support import fully_synced, http, simulated, wait_for
 
-CAP_S = 240  # how long a wait may take before the test fails; waits end as soon as their condition holds
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # the caps decide, not pytest-timeout's 300 s
-
-
-def http(stack: Stack, method: str, path: str, body: object = None) -> tuple[int, object]:
-    """A request to the stack's API with its development key."""
-    data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {stack.dev_key[0]}"}
-    request = urllib.request.Request(stack.api_url + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-
-
-def wait_for(condition: Callable[[], bool], what: str, cap: float = CAP_S) -> float:
-    """Poll the condition until it holds (the seconds that took); fail if it never does within the cap."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > cap:
-            pytest.fail(f"{what}: not done after {cap} s")
-        time.sleep(0.5)
-    return time.monotonic() - started
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # the waits' caps decide, not pytest-timeout's 300 s
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig(
-        api_port=free_port(), dynamodb_port=free_port(), monitoring_port=free_port(), sqs_port=free_port(),
-        parameters={"SyncUntilYear": "1", "SyncEveryRun": "1", "MonitoringReadTimeout": "2"},
-        schedule_interval=3600, dev_key_file=tmp_path_factory.mktemp("stack") / "api-key",
-    )  # fmt: skip
-    running = Stack(config)
-    running.start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def read_storage(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point this process's storage code at the stack's DynamoDB, to check what it holds."""
-    env = function_environment(stack.template, {"DynamoDbEndpoint": stack.dynamodb.endpoint})
-    for key, value in env["SyncWorkerFunction"].items():
-        monkeypatch.setenv(key, value)
-    reset_settings()
-    yield
-    reset_settings()
-
-
-def plant_state(stack: Stack, plant_id: int) -> dict:
-    return http(stack, "GET", f"/api/solar-plant/plant/{plant_id}")[1]["sync"]
-
-
-def fully_synced(stack: Stack, plant_id: int, today: date) -> bool:
-    state = plant_state(stack, plant_id)
-    return (
-        state["history_from"] == horizon(today, 1).isoformat()
-        and state["synced_until"] == today.isoformat()
-        and not state["missing_days"]
-        and state["last_error"] is None
-    )
+def stack(sync_stack: Stack) -> Stack:
+    return sync_stack
 
 
 def test_a_plant_created_over_http_is_backfilled_hour_by_hour(stack, read_storage) -> None:
@@ -96,39 +36,6 @@ def test_a_plant_created_over_http_is_backfilled_hour_by_hour(stack, read_storag
     oldest = horizon(today, 1)
     stored = list(datapoints.read_hours(plant["id"], oldest - timedelta(days=30), today + timedelta(days=2)))
     assert stored == simulated(plant["id"], oldest, today)
-
-
-def test_under_chaos_daily_runs_complete_the_history_and_a_delete_leaves_nothing(stack, read_storage) -> None:
-    stack.monitoring.profile = replace(PROFILES["chaos"], slow_seconds=3, down_seconds=0.5)
-    try:
-        status, plant = http(stack, "POST", "/api/solar-plant/", {"name": "Chaos E2E"})
-        assert status == 201
-        today = datetime.now(UTC).date()
-        fired = [time.monotonic()]
-
-        def converged() -> bool:  # the daily sync, run every few seconds until it has converged
-            if fully_synced(stack, plant["id"], today):
-                return True
-            if time.monotonic() - fired[0] > 5:
-                http(stack, "POST", "/__devstack/schedules")
-                fired[0] = time.monotonic()
-            return False
-
-        wait_for(converged, "convergence under chaos")
-    finally:
-        stack.monitoring.profile = PROFILES["quiet"]
-    oldest = horizon(today, 1)
-    stored = list(datapoints.read_hours(plant["id"], oldest - timedelta(days=30), today + timedelta(days=2)))
-    assert len({p.hour for p in stored}) == len(stored)  # no duplicates
-    assert stored == simulated(plant["id"], oldest, today)  # no gaps, nothing else
-    assert http(stack, "DELETE", f"/api/solar-plant/plant/{plant['id']}")[0] == 204
-    wait_for(
-        lambda: (
-            not list(datapoints.read_hours(plant["id"], date(2000, 1, 1), today))
-            and not datapoints.read_day_sums(plant["id"], date(2000, 1, 1), today)
-        ),
-        "the deleted plant's data to go",
-    )
 
 
 FLEET = 60  # plants; `make bench` runs the same waves with 1,000 (bench/fanout.py)
@@ -191,9 +98,8 @@ def test_daily_fan_out_syncs_every_plant_once_per_wave(stack, read_storage, monk
         runtime.peak_concurrency.clear()
         started_at = datetime.now(UTC)
         result = trigger()
-        seconds = wait_for(
-            lambda: synced_since(client, ids, started_at) == FLEET, f"{name}: every plant synced"
-        )
+        wait_for(lambda: synced_since(client, ids, started_at) == FLEET, f"{name}: every plant synced")
+        seconds = (datetime.now(UTC) - started_at).total_seconds()
         wait_for(lambda: queue_counts(stack) == empty, f"{name}: every queue empty, nothing in flight")
         print(f"\n{name}: {FLEET} plants synced in {seconds:.1f} s")
         assert {i: runs[i] for i in ids} == dict.fromkeys(ids, 1), f"{name}: a plant not run exactly once"
