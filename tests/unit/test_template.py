@@ -1,8 +1,15 @@
 """template.yaml: what the rest of the system relies on it to say."""
 
 import json
+import re
+import shlex
 import subprocess
+import tomllib
 from pathlib import Path
+
+import boto3
+from botocore.exceptions import ClientError
+from moto import mock_aws
 
 from devstack.stack import function_environment
 from devstack.tables import create_table_request
@@ -101,3 +108,79 @@ def test_the_authorizer_reads_only_the_keys_table(template) -> None:
     assert statement["Action"] == "dynamodb:GetItem"
     assert statement["Resource"] == {"Fn::GetAtt": ["ApiKeysTable", "Arn"]}
     assert function_environment(template, {})["AuthorizerFunction"]["API_KEYS_TABLE"] == "ApiKeysTable"
+
+
+def test_every_parameter_is_described_typed_and_bounded(template) -> None:
+    for name, spec in template.raw["Parameters"].items():
+        assert spec["Description"].strip() and spec["Type"] in {"String", "Number"}, name
+        if spec["Type"] == "Number":
+            assert {"MinValue", "MaxValue"} <= spec.keys() or "AllowedValues" in spec, name
+        else:
+            assert "AllowedValues" in spec or "AllowedPattern" in spec, name
+        if "Default" in spec:  # CloudFormation checks a given value, not the default: we do
+            assert _allowed(spec, str(spec["Default"])), name
+
+
+def _allowed(spec: dict, value: str) -> bool:
+    """Whether CloudFormation takes this value for a parameter (its whole value must match)."""
+    if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
+        return False
+    if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
+        return False
+    if spec["Type"] == "Number":
+        return float(spec.get("MinValue", "-inf")) <= float(value) <= float(spec.get("MaxValue", "inf"))
+    return True
+
+
+def _samconfig_overrides() -> dict[str, str]:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    overrides = config["default"]["deploy"]["parameters"]["parameter_overrides"]
+    return dict(pair.split("=", 1) for pair in shlex.split(overrides))
+
+
+def test_a_deploy_without_the_monitoring_url_is_refused(template) -> None:
+    """`sam deploy` with samconfig.toml's overrides and the defaults: CloudFormation (moto's, which
+    refuses a parameter with neither a value nor a default as CloudFormation does) refuses it."""
+    parameters = template.raw["Parameters"]
+    url = parameters["MonitoringServiceUrl"]
+    assert "Default" not in url
+    overrides = _samconfig_overrides()
+    assert "MonitoringServiceUrl" not in overrides and overrides.keys() <= parameters.keys()
+    assert all(_allowed(parameters[name], value) for name, value in overrides.items())
+    # the template's parameters as they are, one queue as the stack's only resource
+    body = json.dumps({"Parameters": parameters, "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}})
+
+    def deploy(values: dict[str, str]) -> str:
+        given = [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+        with mock_aws():
+            cloudformation = boto3.client("cloudformation", region_name="eu-central-1")
+            try:
+                cloudformation.create_stack(StackName="powerfactor", TemplateBody=body, Parameters=given)
+            except ClientError as error:
+                return error.response["Error"]["Message"]
+            return cloudformation.describe_stacks(StackName="powerfactor")["Stacks"][0]["StackStatus"]
+
+    assert deploy(overrides) == "Missing parameter MonitoringServiceUrl"
+    given = {**overrides, "MonitoringServiceUrl": "https://monitoring.example.com/"}
+    assert deploy(given) == "CREATE_COMPLETE"
+    # moto does not check AllowedPattern; CloudFormation does, on the whole value
+    for refused in ("http://monitoring.example.com/", "https://", "monitoring.example", " https://a.b", ""):
+        assert not _allowed(url, refused), refused
+    for accepted in (
+        "https://monitoring.example.com/",
+        "https://10.0.0.1:8443/api/v1?x=1",
+        "https://m.example",
+    ):
+        assert _allowed(url, accepted), accepted
+
+
+def test_optional_parameters_accept_empty_and_refuse_junk(template) -> None:
+    parameters = template.raw["Parameters"]
+    email = parameters["AlarmEmail"]
+    assert _allowed(email, "") and _allowed(email, "ops@example.com")
+    assert not _allowed(email, "ops") and not _allowed(email, "a@b.c d@e.f")
+    assert _allowed(parameters["DailySyncSchedule"], "rate(1 day)")
+    assert not _allowed(parameters["DailySyncSchedule"], "daily")
+    assert not _allowed(parameters["LogRetentionDays"], "31")  # not a retention CloudWatch Logs offers
+    for endpoint in ("DynamoDbEndpoint", "SqsEndpoint"):  # the local stack's http:// endpoints
+        assert _allowed(parameters[endpoint], "") and _allowed(parameters[endpoint], "http://127.0.0.1:8000")

@@ -1,39 +1,21 @@
-"""template.yaml as CloudFormation, translated offline by aws-sam-translator (in the SAM CLI's
-venv), checked where a deploy would otherwise be the first to find out: each function's rights
-(function x resource x action, the whole table written once here), the event source mappings, the
-schedule, the authorizer on every route and API Gateway's own responses."""
+"""template.yaml as CloudFormation, translated offline by aws-sam-translator (sam_translate.py, in
+the SAM CLI's venv), checked where a deploy would otherwise be the first to find out: each
+function's rights (function x resource x action, the whole table written once here), the event
+source mappings, the schedule, the authorizer on every route, API Gateway's own responses, and
+what operators rely on: log groups, alarms (the whole table written once here), the access log,
+the daily sync's failure queue, the datapoints' TTL and the dashboard."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from devstack.template import ROOT, TEMPLATE
-
-_TRANSLATE = """
-import json, os, sys
-os.environ.setdefault("AWS_DEFAULT_REGION", "eu-central-1")
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
-
-class ManagedPolicies:  # what `sam deploy` would look up in IAM; the ones SAM's templates use
-    ARNS = {name: f"arn:aws:iam::aws:policy/{path}{name}" for path, name in [
-        ("service-role/", "AWSLambdaBasicExecutionRole"), ("", "AWSXrayWriteOnlyAccess"),
-        ("service-role/", "AWSLambdaDynamoDBExecutionRole"),
-        ("service-role/", "AWSLambdaSQSQueueExecutionRole")]}
-    def load(self):
-        return self.ARNS
-
-template = yaml_parse(open(sys.argv[1]).read())
-for resource in template["Resources"].values():  # `sam package` puts S3 URIs in their place
-    if resource["Type"] == "AWS::Serverless::Function":
-        resource["Properties"]["CodeUri"] = "s3://bucket/function.zip"
-    if resource["Type"] == "AWS::Serverless::LayerVersion":
-        resource["Properties"]["ContentUri"] = "s3://bucket/layer.zip"
-print(json.dumps(transform(template, json.loads(sys.argv[2]), ManagedPolicies())))
-"""
+from tests.support import caller
 
 # Every right each function has, as (action, resource): what its code does and nothing more.
 INDEX = "PlantsTable/index/by_plant_id"
@@ -54,7 +36,10 @@ RIGHTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:Query", "DatapointsTable"), ("dynamodb:BatchGetItem", "DatapointsTable"),
         ("dynamodb:BatchWriteItem", "DatapointsTable"), ("sqs:SendMessage*", "SyncQueue"),
     },
-    "DailySyncFunction": {("dynamodb:Query", INDEX), ("sqs:SendMessage*", "SyncQueue")},
+    "DailySyncFunction": {
+        ("dynamodb:Query", INDEX), ("sqs:SendMessage*", "SyncQueue"),
+        ("sqs:SendMessage", "DailySyncFailureQueue"),  # SAM's policy for the on-failure destination
+    },
 }  # fmt: skip
 MANAGED = {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
 MANAGED_BY_SOURCE = {  # what SAM adds for a function's event source
@@ -69,7 +54,7 @@ def cloudformation(parameters: str = "{}") -> dict[str, Any]:
     python = ROOT / ".venv-tools" / "bin" / "python"
     assert python.exists(), "the SAM CLI's venv is missing: run `make setup`"
     done = subprocess.run(
-        [str(python), "-c", _TRANSLATE, str(TEMPLATE), parameters],
+        [str(python), str(Path(__file__).with_name("sam_translate.py")), str(TEMPLATE), parameters],
         capture_output=True, text=True, check=True, cwd=ROOT,
     )  # fmt: skip
     return json.loads(done.stdout)["Resources"]
@@ -171,3 +156,225 @@ def test_every_route_is_behind_the_authorizer_and_gateway_errors_are_shaped() ->
     (settings,) = stages[0]["Properties"]["MethodSettings"]
     assert settings["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
     assert settings["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
+
+
+# ---- what operators rely on ----
+
+TOPIC = [{"Ref": "AlarmTopic"}]
+# Every alarm on one metric: (namespace, metric, dimensions as name -> resource or value,
+# statistic, comparison, threshold). A function's errors and throttles are alarmed for each one.
+ALARMS: dict[str, tuple[str, str, dict[str, str], str, str, float]] = {
+    **{
+        f"{function}ErrorsAlarm": ("AWS/Lambda", "Errors", {"FunctionName": function}, "Sum", ">",
+                                   10 if function == "SyncWorkerFunction" else 0)  # SQS retries failed syncs
+        for function in RIGHTS
+        if function != "AuthorizerFunction"  # in MATH_ALARMS: a refused key is a Lambda error too
+    },
+    **{
+        f"{function}ThrottlesAlarm": ("AWS/Lambda", "Throttles", {"FunctionName": function}, "Sum", ">", 0)
+        for function in RIGHTS
+    },
+    **{
+        f"{queue}Alarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue}, "Maximum",
+                          ">", 0)
+        for queue in ("SyncDeadLetterQueue", "StreamFailureQueue", "DailySyncFailureQueue")
+    },
+    "SyncQueueAgeAlarm": ("AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": "SyncQueue"}, "Maximum",
+                          ">", 3 * 3600),
+    "ApiLatencyAlarm": ("AWS/ApiGateway", "Latency", {"ApiName": "AWS::StackName", "Stage": "Stage"}, "p99",
+                        ">", 5000),
+    "PlantStreamIteratorAgeAlarm": ("AWS/Lambda", "IteratorAge", {"FunctionName": "PlantStreamFunction"},
+                                    "Maximum", ">", 5 * 60 * 1000),
+    "SyncFreshnessAlarm": ("PowerFactor", "SyncDone", {"service": "powerfactor"}, "Sum", "<", 1),
+}  # fmt: skip
+API = {"ApiName": "AWS::StackName", "Stage": "Stage"}
+# Every metric-math alarm: the metrics it reads, as (metric, dimensions).
+MATH_ALARMS: dict[str, set[tuple[str, tuple[tuple[str, str], ...]]]] = {
+    "ApiErrorRateAlarm": {("5XXError", tuple(API.items())), ("Count", tuple(API.items()))},
+    "AuthorizerFunctionErrorsAlarm": {
+        ("Errors", (("FunctionName", "AuthorizerFunction"),)), ("AuthorizerKeysRefused", ()),
+    },
+    **{
+        f"{table}ThrottlingAlarm": {
+            (f"{kind}ThrottleEvents", (("TableName", table), *index))
+            for kind in ("Read", "Write")
+            for index in ([(), (("GlobalSecondaryIndexName", "by_plant_id"),)] if table == "PlantsTable"
+                          else [()])
+        }
+        for table in ("PlantsTable", "DatapointsTable", "ApiKeysTable")
+    },
+}  # fmt: skip
+OPERATORS = {">": "GreaterThanThreshold", "<": "LessThanThreshold"}
+# The access log's fields, as API Gateway's $context variables.
+ACCESS_LOG = {
+    "requestId": "$context.requestId", "keyId": "$context.authorizer.key_id",
+    "ip": "$context.identity.sourceIp",
+    "method": "$context.httpMethod", "path": "$context.path", "status": "$context.status",
+    "latency": "$context.responseLatency", "integrationLatency": "$context.integrationLatency",
+}  # fmt: skip
+
+
+def _of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in cloudformation().items() if r["Type"] == kind}
+
+
+def _target(value: Any) -> str:
+    """A dimension's value: `!Ref X` -> X, `!GetAtt Q.QueueName` -> Q, a literal as it is."""
+    if isinstance(value, dict) and "Ref" in value:
+        return value["Ref"]
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return value["Fn::GetAtt"][0]
+    return value
+
+
+def test_every_function_logs_to_its_own_group_kept_log_retention_days() -> None:
+    groups = _of_type("AWS::Logs::LogGroup")
+    named = {
+        g["Properties"]["LogGroupName"]["Fn::Sub"]
+        for g in groups.values()
+        if "LogGroupName" in g["Properties"]
+    }
+    assert named == {f"/aws/lambda/${{{function}}}" for function in RIGHTS}
+    for group in groups.values():  # the API's access log too
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_every_alarm_is_in_the_table_and_notifies_the_topic() -> None:
+    alarms = _of_type("AWS::CloudWatch::Alarm")
+    assert set(alarms) == set(ALARMS) | set(MATH_ALARMS)
+    for name, alarm in alarms.items():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == props["OKActions"] == TOPIC, name
+        description = props["AlarmDescription"]
+        assert len(description if isinstance(description, str) else description["Fn::Sub"]) > 80, name
+        assert props["TreatMissingData"] == ("breaching" if name == "SyncFreshnessAlarm" else "notBreaching")
+        assert "AlarmName" not in props  # CloudFormation names them, unique per stack
+    for name, (namespace, metric, dimensions, statistic, operator, threshold) in ALARMS.items():
+        props = alarms[name]["Properties"]
+        assert (props["Namespace"], props["MetricName"]) == (namespace, metric), name
+        assert {d["Name"]: _target(d["Value"]) for d in props["Dimensions"]} == dimensions, name
+        assert props.get("Statistic", props.get("ExtendedStatistic")) == statistic, name
+        assert (props["ComparisonOperator"], props["Threshold"]) == (OPERATORS[operator], threshold), name
+    for name, metrics in MATH_ALARMS.items():
+        queries = alarms[name]["Properties"]["Metrics"]
+        read = {
+            (q["MetricStat"]["Metric"]["MetricName"],
+             tuple((d["Name"], _target(d["Value"])) for d in q["MetricStat"]["Metric"].get("Dimensions", [])))
+            for q in queries if "MetricStat" in q
+        }  # fmt: skip
+        assert read == metrics, name
+        (result,) = [q for q in queries if q.get("ReturnData", True)]
+        assert "Expression" in result, name
+
+
+def test_the_freshness_alarm_watches_the_metric_the_sync_worker_emits() -> None:
+    # functions/sync_worker: metrics.add_metric(name=f"Sync{outcome.status.capitalize()}") with
+    # Powertools' namespace and `service` dimension from these variables.
+    worker = (ROOT / "functions" / "sync_worker" / "app.py").read_text()
+    assert 'name=f"Sync{outcome.status.capitalize()}"' in worker
+    assert '"done"' in (ROOT / "layers" / "powerfactor" / "powerfactor" / "sync.py").read_text()
+    variables = cloudformation()["SyncWorkerFunction"]["Properties"]["Environment"]["Variables"]
+    namespace, metric, dimensions, *_ = ALARMS["SyncFreshnessAlarm"]
+    assert (variables["POWERTOOLS_METRICS_NAMESPACE"], metric) == (namespace, "SyncDone")
+    assert dimensions == {"service": variables["POWERTOOLS_SERVICE_NAME"]}
+    props = cloudformation()["SyncFreshnessAlarm"]["Properties"]
+    assert props["Period"] * props["EvaluationPeriods"] == 24 * 3600
+
+
+def test_the_api_alarms_name_the_api_as_api_gateway_does() -> None:
+    (api,) = _of_type("AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["Body"]["info"]["title"] == {"Ref": "AWS::StackName"}  # its ApiName
+    (stage,) = _of_type("AWS::ApiGateway::Stage").values()
+    assert stage["Properties"]["StageName"] == {"Ref": "Stage"}
+
+
+def test_the_alarm_topic_mails_alarm_email_if_given() -> None:
+    (subscription,) = _of_type("AWS::SNS::Subscription").values()
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"] == {
+        "TopicArn": TOPIC[0],
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+    }
+
+
+def test_a_failed_daily_sync_lands_in_its_failure_queue() -> None:
+    (config,) = _of_type("AWS::Lambda::EventInvokeConfig").values()
+    props = config["Properties"]
+    assert props["FunctionName"] == {"Ref": "DailySyncFunction"}
+    assert props["MaximumRetryAttempts"] == 2
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["DailySyncFailureQueue", "Arn"]
+    }
+    # ... and the function may send there (SAM's policy; the whole rights table is checked above)
+    assert ("sqs:SendMessage", "DailySyncFailureQueue") in _rights(cloudformation()["DailySyncFunctionRole"])
+
+
+def test_the_access_log_is_one_json_line_with_the_callers_key() -> None:
+    (stage,) = _of_type("AWS::ApiGateway::Stage").values()
+    setting = stage["Properties"]["AccessLogSetting"]
+    assert setting["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    fields = json.loads(setting["Format"])
+    assert ACCESS_LOG.items() <= fields.items()
+    assert "\n" not in setting["Format"]
+    # the authorizer's context names the key id as the access log reads it
+    key_variable = ACCESS_LOG["keyId"].removeprefix("$context.authorizer.")
+    assert caller(key_id="somekey00000")[key_variable] == "somekey00000"
+
+
+def test_api_gateway_may_write_logs_before_the_stage_logs() -> None:
+    resources = cloudformation()
+    account = resources["ApiGatewayAccount"]
+    role = resources["ApiGatewayCloudWatchRole"]
+    assert account["Condition"] == role["Condition"] == "CreatesApiGatewayAccountRole"
+    assert account["Properties"]["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}
+    assert role["DeletionPolicy"] == "Retain"  # the region's other APIs keep their logging
+    (principal,) = [
+        s["Principal"]["Service"] for s in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    ]
+    assert principal == "apigateway.amazonaws.com"
+    # the stage logs into ApiAccessLogGroup, which refers to the account setting: made after it
+    metadata = resources["ApiAccessLogGroup"]["Metadata"]
+    assert list(metadata.values()) == [
+        {"Fn::If": ["CreatesApiGatewayAccountRole", {"Ref": "ApiGatewayAccount"}, {"Ref": "AWS::NoValue"}]}
+    ]
+
+
+def test_datapoints_expire_and_queues_are_encrypted() -> None:
+    ttl = cloudformation()["DatapointsTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
+    queues = _of_type("AWS::SQS::Queue")
+    assert len(queues) == 4
+    for name, queue in queues.items():  # SSE-SQS; checkov's CKV_AWS_27 knows only KMS keys
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True, name
+
+
+def test_the_dashboard_is_json_and_shows_every_alarm() -> None:
+    (dashboard,) = _of_type("AWS::CloudWatch::Dashboard").values()
+    text = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    references = set(re.findall(r"\$\{([^}]+)\}", text))
+    assert references <= {f"{a}.Arn" for a in _of_type("AWS::CloudWatch::Alarm")} | set(cloudformation()) | {
+        "AWS::Region", "AWS::StackName", "Stage", *(f"{q}.QueueName" for q in _of_type("AWS::SQS::Queue"))
+    }  # fmt: skip
+    body = json.loads(re.sub(r"\$\{[^}]+\}", "x", text))
+    (alarms,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    assert len(alarms["properties"]["alarms"]) == len(_of_type("AWS::CloudWatch::Alarm"))
+    assert {f"{a}.Arn" for a in _of_type("AWS::CloudWatch::Alarm")} <= references
+
+
+def test_the_authorizer_errors_alarm_discounts_refused_keys() -> None:
+    # functions/authorizer raises "Unauthorized" for a refused key (API Gateway's 401), after
+    # logging this message; the metric filter counts those log lines.
+    authorizer = (ROOT / "functions" / "authorizer" / "app.py").read_text()
+    assert 'logger.info("API key refused"' in authorizer and 'raise Exception("Unauthorized")' in authorizer
+    (metric_filter,) = _of_type("AWS::Logs::MetricFilter").values()
+    props = metric_filter["Properties"]
+    assert props["LogGroupName"] == {"Ref": "AuthorizerFunctionLogGroup"}
+    assert props["FilterPattern"] == '{ $.message = "API key refused" }'
+    (transformation,) = props["MetricTransformations"]
+    assert (transformation["MetricNamespace"], transformation["MetricName"]) == (
+        "PowerFactor",
+        "AuthorizerKeysRefused",
+    )
+    queries = cloudformation()["AuthorizerFunctionErrorsAlarm"]["Properties"]["Metrics"]
+    assert [q["Expression"] for q in queries if "Expression" in q] == ["errors - FILL(refused, 0)"]
