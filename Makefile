@@ -15,8 +15,8 @@ SCAN := .venv-scan
 PY := $(VENV)/bin/python
 SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
 # pytest in parallel: 4 workers on 2 cores, because the e2e tests mostly wait on their stacks;
-# tests/conftest.py groups the tests that must share a worker
-PYTEST := $(PY) -m pytest -n 4 --dist loadgroup
+# each module stays on one worker (tests/conftest.py)
+PYTEST := $(PY) -m pytest -n 4 --dist loadfile
 PIP_QUIET := --quiet --disable-pip-version-check
 # pip's index notices about missing local mirrors are noise here
 PIP_FILTER := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)

@@ -446,8 +446,22 @@ def scheduled_event(rule_arn: str) -> dict[str, Any]:
 
 
 class Scheduler:
-    def __init__(self, runtime: LambdaRuntime, function: str, interval: float) -> None:
+    """A schedule rule: its timer invokes the function asynchronously, as EventBridge does, so a
+    failed run is retried `retries` times and then recorded in the function's on-failure queue
+    (EventInvokeConfig), in Lambda's destination record format. `fire` (on demand) is a direct,
+    synchronous call: its error goes to the caller."""
+
+    def __init__(
+        self,
+        runtime: LambdaRuntime,
+        function: str,
+        interval: float,
+        retries: int = 2,
+        sqs: Any = None,
+        failure_queue: str | None = None,
+    ) -> None:
         self.runtime, self.function, self.interval = runtime, function, interval
+        self.retries, self.sqs, self.failure_queue = retries, sqs, failure_queue
         self.rule_arn = f"arn:aws:events:{REGION}:123456789012:rule/{function}-local"
         self.stop_event = threading.Event()
         self._lock = threading.Lock()
@@ -459,10 +473,37 @@ class Scheduler:
 
     def run(self) -> None:
         while not self.stop_event.wait(self.interval):
+            self.invoke_async()
+
+    def invoke_async(self) -> None:
+        """One asynchronous invocation: the first attempt and up to `retries` more."""
+        for attempt in range(1, self.retries + 2):
             try:
                 self.fire()
+                return
             except InvocationError as error:
-                _log(f"{self.function} failed: {error}")
+                _log(f"{self.function} failed (attempt {attempt} of {self.retries + 1}): {error}")
+                last = error
+        if self.sqs is not None and self.failure_queue:
+            record = {
+                "version": "1.0",
+                "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "requestContext": {
+                    "requestId": str(uuid.uuid4()),
+                    "functionArn": f"arn:aws:lambda:{REGION}:123456789012:function:{self.function}:$LATEST",
+                    "condition": "RetriesExhausted",
+                    "approximateInvokeCount": self.retries + 1,
+                },
+                "requestPayload": scheduled_event(self.rule_arn),
+                "responseContext": {
+                    "statusCode": 200,
+                    "executedVersion": "$LATEST",
+                    "functionError": "Unhandled",
+                },
+                "responsePayload": {"errorMessage": str(last)},
+            }
+            self.sqs.send_message(QueueUrl=self.failure_queue, MessageBody=json.dumps(record))
+            _log(f"{self.function}: retries exhausted, the event is in its on-failure queue")
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -22,7 +22,14 @@ from devstack.openapi import openapi_json, swagger_page
 from devstack.queues import ensure_queues, queue_arn
 from devstack.status import Status, dead_letter_queues
 from devstack.tables import ensure_tables
-from devstack.template import ROOT, Template, load_template, resolve_parameters, resolve_value
+from devstack.template import (
+    ROOT,
+    Template,
+    load_template,
+    on_failure_queue,
+    resolve_parameters,
+    resolve_value,
+)
 from manage import target
 from manage.keys import ensure_dev_key
 from powerfactor.plants import recount_plants
@@ -194,8 +201,7 @@ class Stack:
 
         for function, props in sources("DynamoDB"):
             table = props["Stream"]["Fn::GetAtt"][0]
-            destination = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-            failure_queue = queue_urls.get(destination["Fn::GetAtt"][0]) if destination else None
+            failure_queue = queue_urls[name] if (name := on_failure_queue(props)) else None
             self.pollers.append(
                 StreamPoller(self.runtime, function.logical_id, props, dynamodb, streams, sqs, table,
                              failure_queue, checkpoints)
@@ -206,7 +212,13 @@ class Stack:
                 SqsPoller(self.runtime, function.logical_id, props, sqs, queue_urls[queue], queue_arn(queue))
             )
         for function, _ in sources("Schedule"):
-            scheduler = Scheduler(self.runtime, function.logical_id, self.config.schedule_interval)
+            invoke = self.template.resources[function.logical_id]["Properties"].get("EventInvokeConfig", {})
+            failure_queue = on_failure_queue(invoke)
+            scheduler = Scheduler(
+                self.runtime, function.logical_id, self.config.schedule_interval,
+                retries=int(invoke.get("MaximumRetryAttempts", 2)), sqs=sqs,
+                failure_queue=queue_urls[failure_queue] if failure_queue else None,
+            )  # fmt: skip
             self.schedulers.append(scheduler)
             self.pollers.append(scheduler)
         for poller in self.pollers:

@@ -23,25 +23,22 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from devstack.template import Template
+from devstack.template import Template, on_failure_queue
 
 PEEK = 10  # messages shown per dead-letter queue (one ReceiveMessage: SQS gives at most 10)
 
 
 def dead_letter_queues(template: Template) -> set[str]:
     """Logical ids of the queues that receive what others failed: redrive targets and the
-    OnFailure destinations of event sources."""
+    OnFailure destinations of event sources and of functions' asynchronous invocations."""
     names: set[str] = set()
     for props in template.queues().values():
         target = (props.get("RedrivePolicy") or {}).get("deadLetterTargetArn")
         if isinstance(target, dict) and "Fn::GetAtt" in target:
             names.add(target["Fn::GetAtt"][0])
-    for kind in ("DynamoDB", "SQS", "Kinesis"):
-        for _, props in template.event_sources(kind):
-            destination = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-            if isinstance(destination, dict) and "Fn::GetAtt" in destination:
-                names.add(destination["Fn::GetAtt"][0])
-    return names
+    configs = [props for kind in ("DynamoDB", "SQS", "Kinesis") for _, props in template.event_sources(kind)]
+    configs += [(r.get("Properties") or {}).get("EventInvokeConfig") for r in template.resources.values()]
+    return names | {queue for config in configs if (queue := on_failure_queue(config))}
 
 
 class Status:

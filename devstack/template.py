@@ -209,3 +209,12 @@ def resolve_parameters(value: Any, parameters: dict[str, str]) -> Any:
     if isinstance(value, list):
         return [resolve_parameters(v, parameters) for v in value]
     return value
+
+
+def on_failure_queue(config: dict[str, Any] | None) -> str | None:
+    """The logical id of the queue named by `DestinationConfig.OnFailure.Destination` (`!GetAtt
+    Queue.Arn`) of an event source or an EventInvokeConfig, if any."""
+    destination = (((config or {}).get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+    if isinstance(destination, dict) and "Fn::GetAtt" in destination:
+        return destination["Fn::GetAtt"][0]
+    return None

@@ -1,8 +1,9 @@
 """Fixtures shared by every level: the template, API Gateway events, handlers, a Lambda context.
 
-`make test` runs the suite in parallel (pytest-xdist, `--dist loadgroup`): unit tests go to any
-worker one by one; the integration tests share one worker, so one DynamoDB Local serves them all;
-each e2e module keeps to one worker, so its local stack starts once.
+`make test` runs the suite in parallel (pytest-xdist, `--dist loadfile`): each module keeps to one
+worker, so an e2e module's local stack starts once, and a worker's integration modules share the
+DynamoDB Local it starts. (`loadgroup` would put all integration tests on one worker, but
+pytest-xdist 3.8 cannot rename pytest 9's node ids, which it needs for that.)
 """
 
 from __future__ import annotations
@@ -20,16 +21,6 @@ from devstack.stack import function_environment
 from devstack.template import Template, load_template
 from powerfactor.settings import reset_settings
 from tests.support import caller
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        path = item.path.as_posix()
-        if "/tests/integration/" in path:
-            item.add_marker(pytest.mark.xdist_group("dynamodb-local"))
-        elif "/tests/e2e/" in path:
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
 @pytest.fixture(scope="session")

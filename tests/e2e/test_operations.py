@@ -79,7 +79,7 @@ def test_smoke_passes_with_the_key_and_fails_with_a_wrong_one(stack, synced_plan
 
 def test_status_shows_queues_dead_letters_and_each_plants_last_sync(stack, synced_plant, capfd) -> None:
     assert stack.status is not None
-    assert stack.status.dead_letter == {"StreamFailureQueue", "SyncDeadLetterQueue"}
+    assert stack.status.dead_letter == {"StreamFailureQueue", "SyncDeadLetterQueue", "DailySyncFailureQueue"}
     body = json.dumps({"plant_id": synced_plant["id"], "why": "a job that failed five times"})
     sqs = aws_client("sqs", f"http://{stack.config.host}:{stack.config.sqs_port}")
     sqs.send_message(QueueUrl=stack.status.queue_urls["SyncDeadLetterQueue"], MessageBody=body)
@@ -94,7 +94,7 @@ def test_status_shows_queues_dead_letters_and_each_plants_last_sync(stack, synce
         return got if got["queues"]["SyncDeadLetterQueue"]["visible"] else None
 
     got = wait_for(dead_lettered, "the dead letter in the status")
-    assert set(got["queues"]) == {"SyncQueue", "SyncDeadLetterQueue", "StreamFailureQueue"}
+    assert set(got["queues"]) == {"SyncQueue", *stack.status.dead_letter}
     assert got["queues"]["SyncQueue"]["dead_letter"] is False and "messages" not in got["queues"]["SyncQueue"]
     assert {"visible", "in_flight", "delayed"} <= set(got["queues"]["SyncQueue"])
     assert [m["body"] for m in got["queues"]["SyncDeadLetterQueue"]["messages"]] == [body]

@@ -1,6 +1,6 @@
 """End to end: the sync through the local stack, driven over HTTP (stream -> queue -> worker).
 
-The same under chaos is test_sync_chaos_e2e.py, a module of its own so that it runs beside these.
+The same with a flaky service is test_sync_flaky_e2e.py, a module of its own so that it runs beside these.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import boto3
 from moto.sqs.models import sqs_backends
 
 from devstack.eventsources import (
+    Scheduler,
     SqsPoller,
     _lambda_stream_record,
     guard_moto_queues,
@@ -238,3 +239,35 @@ def test_moto_queues_lose_no_message_under_concurrent_sends_receives_and_deletes
     assert errors == []
     assert sorted(received) == sorted(sent)  # each message received once
     assert counts(boto3.client("sqs", region_name="us-east-1"), aws["SyncQueue"]) == (0, 0)
+
+
+class FailingRuntime:
+    """A runtime whose function fails its first `failures` invocations."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures, self.calls = failures, 0
+
+    def invoke(self, name: str, event: dict) -> dict:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise InvocationError({"errorType": "RuntimeError", "errorMessage": f"run {self.calls} failed"})
+        return {"queued": 0}
+
+
+def test_a_scheduled_run_failing_every_retry_lands_in_the_on_failure_queue(aws) -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue = aws["DailySyncFailureQueue"]
+    runtime = FailingRuntime(failures=99)
+    Scheduler(runtime, "DailySyncFunction", 3600, retries=2, sqs=sqs, failure_queue=queue).invoke_async()
+    assert runtime.calls == 3  # the first attempt and two retries, as MaximumRetryAttempts: 2
+    [message] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    record = json.loads(message["Body"])
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestPayload"]["detail-type"] == "Scheduled Event"
+    assert record["responsePayload"] == {"errorMessage": "RuntimeError: run 3 failed"}
+
+    runtime = FailingRuntime(failures=2)  # the last retry succeeds: nothing to record
+    Scheduler(runtime, "DailySyncFunction", 3600, retries=2, sqs=sqs, failure_queue=queue).invoke_async()
+    assert runtime.calls == 3
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=0)

@@ -1,6 +1,12 @@
-"""End to end under chaos: the monitoring service fails, answers slowly or drops hours, and the
-daily runs still complete a new plant's history through the local stack; its delete then leaves
-nothing. A module of its own (its own stack) so that it runs beside test_sync_e2e.py."""
+"""End to end with a flaky monitoring service: it fails (errors, 5xx, outages), answers slowly or
+drops and garbles hours, and the daily runs still complete a new plant's history through the
+local stack; its delete then leaves nothing. A module of its own (its own stack) so that it runs
+beside test_sync_e2e.py.
+
+The service's first requests fail once in each way (an outage, a 5xx, an error object, a slow
+answer), the rest at the `flaky` profile's rates plus short outages; the test takes 20-40 s here. At
+the `chaos` rates (40 % of requests fail) one run spends a minute in the client's backoff; the
+sync's convergence under chaos is test_sync.py's (integration, with short backoff)."""
 
 from __future__ import annotations
 
@@ -24,15 +30,18 @@ def stack(sync_stack: Stack) -> Stack:
     return sync_stack
 
 
-def test_under_chaos_daily_runs_complete_the_history_and_a_delete_leaves_nothing(stack, read_storage) -> None:
-    stack.monitoring.profile = replace(PROFILES["chaos"], slow_seconds=3, down_seconds=0.5)
+def test_with_a_flaky_service_daily_runs_complete_the_history_and_a_delete_leaves_nothing(
+    stack, read_storage
+) -> None:
+    stack.monitoring.profile = replace(PROFILES["flaky"], slow_seconds=3, down_rate=0.02, down_seconds=0.5)
+    stack.monitoring.force("down", "500", "error", "slow")
     try:
         status, plant = http(stack, "POST", "/api/solar-plant/", {"name": "Chaos E2E"})
         assert status == 201
         today = datetime.now(UTC).date()
         fired = [time.monotonic()]
 
-        def converged() -> bool:  # the daily sync, run every few seconds until it has converged
+        def converged() -> bool:  # the daily sync, fired every few seconds until it has converged
             if fully_synced(stack, plant["id"], today):
                 return True
             if time.monotonic() - fired[0] > 5:
@@ -40,7 +49,7 @@ def test_under_chaos_daily_runs_complete_the_history_and_a_delete_leaves_nothing
                 fired[0] = time.monotonic()
             return False
 
-        wait_for(converged, "convergence under chaos")
+        wait_for(converged, "convergence with a flaky service")
     finally:
         stack.monitoring.profile = PROFILES["quiet"]
     oldest = horizon(today, 1)
