@@ -83,7 +83,7 @@ build: $(TOOLS)/.stamp $(VENV)/.stamp ## sam build (python3.13, arm64)
 openapi: $(VENV)/.stamp ## regenerate openapi.json from the routes
 	$(PY) -m devstack.openapi > openapi.json
 
-keys: $(VENV)/.stamp ## API keys: make keys ARGS="create --name me --scope read" (list, revoke ID; --stack NAME for AWS)
+keys: $(VENV)/.stamp ## API keys: make keys ARGS="create --name me --scope read" (list, revoke ID; add --stack NAME --region R for AWS)
 	$(PY) -m manage keys $(ARGS)
 
 smoke: $(VENV)/.stamp ## read-only API checks: make smoke ARGS="--url URL" or "--stack NAME" (key: env POWERFACTOR_API_KEY; default: make dev's)

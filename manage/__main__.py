@@ -7,26 +7,31 @@ import sys
 
 from pynamodb.exceptions import PynamoDBException
 
-from manage import keys, plants, smoke
+from manage import datapoints, keys, plants, smoke
 from manage.target import LOCAL_ENDPOINT, TargetError, deployed, local
 from powerfactor.errors import PowerFactorError
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m manage", description=__doc__)
-    parser.add_argument("--stack", help="a deployed stack's name (default: the local stack)")
-    parser.add_argument("--region", help="its AWS region (default: your AWS configuration's)")
-    parser.add_argument("--endpoint", default=LOCAL_ENDPOINT, help="the local stack's DynamoDB (%(default)s)")
+    # where: before or after the command (`--stack X keys list` or `keys --stack X list`)
+    where = argparse.ArgumentParser(add_help=False)
+    for options, defaults in ((parser, (None, None, LOCAL_ENDPOINT)), (where, (argparse.SUPPRESS,) * 3)):
+        stack, region, endpoint = defaults
+        options.add_argument("--stack", default=stack, help="a deployed stack's name (default: local)")
+        options.add_argument("--region", default=region, help="its AWS region (default: AWS config's)")
+        options.add_argument("--endpoint", default=endpoint, help=f"the local DynamoDB ({LOCAL_ENDPOINT})")
     commands = parser.add_subparsers(dest="command", required=True)
-    keys.add_arguments(commands.add_parser("keys", help="API keys: create, list, revoke"))
-    plants.add_arguments(commands.add_parser("plants", help="plants: recount (for the plant cap)"))
-    smoke.add_arguments(commands.add_parser("smoke", help="read-only checks of a deployment's API"))
+    keys.add_arguments(commands.add_parser("keys", parents=[where], help="API keys: create, list, revoke"))
+    plants.add_arguments(commands.add_parser("plants", parents=[where], help="plants: recount (for the cap)"))
+    smoke.add_arguments(commands.add_parser("smoke", parents=[where], help="read-only checks of an API"))
+    datapoints.add_arguments(commands.add_parser("datapoints", parents=[where], help="datapoints: retention"))
     args = parser.parse_args(argv)
     if args.command == "smoke":  # over HTTP only: no tables to bind
         return smoke.run(args)
     try:
         target = deployed(args.stack, args.region) if args.stack else local(args.endpoint)
-        return (keys if args.command == "keys" else plants).run(args, target)
+        return {"keys": keys, "plants": plants, "datapoints": datapoints}[args.command].run(args, target)
     except (TargetError, PowerFactorError) as error:
         print(f"python -m manage: {error}", file=sys.stderr)
         return 2

@@ -44,10 +44,7 @@ REPORT_DAYS = 30
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--url", help=f"the API's URL (default: the local stack, {LOCAL_URL})")
-    where.add_argument("--stack", dest="smoke_stack", metavar="NAME", help="a deployed stack (its ApiUrl)")
-    parser.add_argument("--region", dest="smoke_region", metavar="REGION", help="the stack's AWS region")
+    parser.add_argument("--url", help=f"the API's URL (default: --stack's ApiUrl, else {LOCAL_URL})")
     parser.add_argument("--key", help=f"the API key (better: set {KEY_ENV})")
     parser.add_argument("--key-file", type=Path, help=f"read the key from a file (local: {LOCAL_KEY_FILE})")
 
@@ -193,8 +190,7 @@ def _key(args: argparse.Namespace, local: bool) -> str | None:
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    stack = getattr(args, "smoke_stack", None) or getattr(args, "stack", None)
-    region = getattr(args, "smoke_region", None) or getattr(args, "region", None)
+    stack, region = args.stack, args.region
     try:
         url = args.url or (api_url(stack, region) if stack else LOCAL_URL)
     except TargetError as error:

@@ -39,11 +39,12 @@ def test_the_cap_holds_under_twenty_concurrent_creates_at_its_edge(local_aws, us
     assert len(results) == 1 and len(errors) == 4
 
 
-def _manage(endpoint: str, *args: str) -> subprocess.CompletedProcess:
+def _manage(endpoint: str, *args: str, where_after: bool = False) -> subprocess.CompletedProcess:
+    """`python -m manage --endpoint E keys ARGS`, or `... keys --endpoint E ARGS` (both work)."""
+    where = ["keys", "--endpoint", endpoint] if where_after else ["--endpoint", endpoint, "keys"]
     return subprocess.run(
-        [sys.executable, "-m", "manage", "--endpoint", endpoint, "keys", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "manage", *where, *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_keys_command_creates_lists_and_revokes(local_aws, use_function_env) -> None:
@@ -53,7 +54,7 @@ def test_keys_command_creates_lists_and_revokes(local_aws, use_function_env) -> 
     token = created.stdout.strip().splitlines()[-1]
     key = apikeys.authenticate(f"Bearer {token}")
     assert key.name == "analyst" and key.scopes == {"read"} and key.expires_at is not None
-    listed = _manage(local_aws, "list", "--json")
+    listed = _manage(local_aws, "list", "--json", where_after=True)
     (record,) = json.loads(listed.stdout)
     assert record["id"] == key.key_id and record["status"] == "active" and record["scopes"] == ["read"]
     _, secret = apikeys.parse_token(token)

@@ -365,3 +365,31 @@ def delete_plant_data(plant_id: int) -> int:
             batch.delete(item)
             deleted += 1
     return deleted
+
+
+def _period_end(period: str) -> date:
+    """The exclusive end of an item's period, from its key (`D#YYYY-MM-DD` or `M#YYYY-MM`)."""
+    if period.startswith("D#"):
+        return date.fromisoformat(period[2:]) + timedelta(days=1)
+    return _next_month(date.fromisoformat(period[2:] + "-01"))
+
+
+def refresh_expiry(years: int, workers: int = 8) -> tuple[int, int]:
+    """Give every item the `expires_at` of a `years` horizon (after SYNC_UNTIL_YEAR changed):
+    a Scan of the keys and expiries, and an UpdateItem of each item whose expiry differs (one
+    write unit each), conditional on the item still existing. Returns (items seen, updated)."""
+    _bind()
+    seen, stale = 0, []
+    for item in _DayItem.scan(attributes_to_get=["plant_id", "period", "expires_at"]):
+        seen += 1
+        wanted = expires_at(_period_end(item.period), years)
+        if item.expires_at != wanted:
+            stale.append((item, wanted))
+
+    def update(entry: tuple[_DayItem, int]) -> None:
+        item, wanted = entry
+        item.update(actions=[_DayItem.expires_at.set(wanted)], condition=_DayItem.period.exists())
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(update, stale))
+    return seen, len(stale)
