@@ -101,7 +101,10 @@ unit: $(VENV)/.stamp $(TOOLS)/.stamp ## unit tests only (moto, no network)
 quick: lint $(TOOLS)/.stamp node_modules/.stamp ## the inner loop: ruff, unit and integration tests (no sam build, no e2e)
 	$(PYTEST) tests/unit tests/integration
 
-test: setup lint validate scan build ## everything CI runs: lint, sam validate, checkov, sam build, all tests
+# the installs run side by side, then the checks, then pytest (`make -j`; each target's output whole)
+test: ## everything CI runs: lint, sam validate, checkov, sam build, all tests
+	$(MAKE) --no-print-directory -j4 --output-sync=target setup
+	$(MAKE) --no-print-directory -j4 --output-sync=target lint validate scan build
 	$(PYTEST)
 
 clean: ## remove build output and caches (keeps local data)
