@@ -33,7 +33,7 @@ def record_handler(record: SQSRecord) -> None:
     context = processor.lambda_context
     settings = get_settings()
     client = MonitoringClient(
-        settings.monitoring_service_url,
+        settings.monitoring_url,
         read_timeout=settings.monitoring_read_timeout,
         remaining_ms=context.get_remaining_time_in_millis if context else None,
     )

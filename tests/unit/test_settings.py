@@ -73,3 +73,12 @@ def test_tracer_does_not_capture_response_bodies(template) -> None:
 
     for name, env in function_environment(template, {}).items():
         assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false", name
+
+
+def test_the_monitoring_url_has_no_default_and_its_absence_is_named() -> None:
+    settings = Settings.from_env(BASE)
+    assert settings.monitoring_service_url is None
+    with pytest.raises(ConfigurationError, match="MONITORING_SERVICE_URL is required"):
+        settings.monitoring_url  # noqa: B018 - the property raises
+    given = Settings.from_env({**BASE, "MONITORING_SERVICE_URL": " https://monitoring.example.com/ "})
+    assert given.monitoring_url == "https://monitoring.example.com/"

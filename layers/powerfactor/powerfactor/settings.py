@@ -40,11 +40,18 @@ class Settings(BaseModel):
     region: Text = Field(
         default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
     )
-    monitoring_service_url: Text = Field(default="http://127.0.0.1:5000/", alias="MONITORING_SERVICE_URL")
+    monitoring_service_url: OptionalText = Field(default=None, alias="MONITORING_SERVICE_URL")
     monitoring_read_timeout: Count = Field(default=20, alias="MONITORING_READ_TIMEOUT")
     sync_every_run: Count = Field(default=1, alias="SYNC_EVERY_RUN")
     sync_until_year: Count = Field(default=10, alias="SYNC_UNTIL_YEAR")
     max_plants: Count = Field(default=10_000, alias="MAX_PLANTS")
+
+    @property
+    def monitoring_url(self) -> str:
+        """The monitoring service's URL, which only the sync functions need (and must have)."""
+        if not self.monitoring_service_url:
+            raise ConfigurationError("environment variable MONITORING_SERVICE_URL is required")
+        return self.monitoring_service_url
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
