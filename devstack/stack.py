@@ -148,6 +148,8 @@ class Stack:
         sqs_endpoint = f"http://{config.host}:{config.sqs_port}"
         sqs = aws_client("sqs", sqs_endpoint)
         queue_urls = ensure_queues(sqs, self.template)
+        for url in queue_urls.values():  # moto's queues live as long as the process: start them empty,
+            sqs.purge_queue(QueueUrl=url)  # whatever an earlier stack in this process (tests) left
         parameters = {
             "DynamoDbEndpoint": self.dynamodb.endpoint,
             "MonitoringServiceUrl": self.monitoring.url,
