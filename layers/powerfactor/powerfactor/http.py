@@ -152,12 +152,13 @@ def _allowed_methods(app: APIGatewayRestResolver, path: str) -> list[str]:
 
 _FORM = "application/x-www-form-urlencoded"
 _JSON = "application/json"
+_MERGE_PATCH = "application/merge-patch+json"  # RFC 7386, read as JSON
 
 
 def _body_kind(content_type: str) -> str:
     """The content type validation should read a body as: JSON, or unsupported (415)."""
     lowered = content_type.strip().lower()
-    if not lowered or lowered.startswith(_FORM) or lowered.startswith(_JSON):
+    if not lowered or lowered.startswith((_FORM, _JSON, _MERGE_PATCH)):
         return _JSON
     return "application/octet-stream"  # Powertools answers RequestUnsupportedContentType -> 415
 
