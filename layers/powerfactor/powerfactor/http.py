@@ -36,6 +36,7 @@ from powerfactor.errors import (
     InvalidName,
     InvalidRange,
     NameTaken,
+    NoTimeZone,
     PayloadTooLarge,
     PlantLimitReached,
     PlantNotFound,
@@ -66,6 +67,7 @@ _DOMAIN_STATUS: dict[type[PowerFactorError], tuple[HTTPStatus, str]] = {
     InsufficientScope: (HTTPStatus.FORBIDDEN, "insufficient_scope"),
     InvalidCursor: (HTTPStatus.BAD_REQUEST, "invalid_cursor"),
     InvalidRange: (HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_range"),
+    NoTimeZone: (HTTPStatus.UNPROCESSABLE_ENTITY, "no_time_zone"),
 }
 
 _ERROR_DESCRIPTIONS = {

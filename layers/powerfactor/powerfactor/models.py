@@ -9,7 +9,15 @@ from functools import cache
 from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 PLANT_NAME_MAX = 100
 
@@ -92,14 +100,17 @@ CapacityKwp = Annotated[
 ]  # fmt: skip
 TimeZone = Annotated[
     str,
-    Field(max_length=64, description="IANA time zone of the site, e.g. `Europe/Berlin`.", examples=["Europe/Berlin"]),
+    Field(max_length=64, description="IANA time zone of the site, e.g. `Europe/Berlin`.",
+          examples=["Europe/Berlin"]),
     AfterValidator(iana_zone),
 ]  # fmt: skip
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, description="Degrees north (WGS 84).")]
-Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, description="Degrees east (WGS 84).")]
+Longitude = Annotated[
+    float, Field(ge=-180, le=180, allow_inf_nan=False, description="Degrees east (WGS 84).")
+]
 CommissionedOn = Annotated[
     date,
-    Field(description="First day of operation, `YYYY-MM-DD`, not in the future; the sync reads nothing before it."),
+    Field(description="First day of operation, `YYYY-MM-DD`, not in the future; nothing earlier is synced."),
     BeforeValidator(lambda v: iso_day(v)),
     AfterValidator(lambda v: past_day(day_in_range(v))),
 ]  # fmt: skip
@@ -208,8 +219,6 @@ class Datapoint:
     expected_irradiation: float
     observed_energy: float
     observed_irradiation: float
-
-
 
 
 class Reading(BaseModel):
