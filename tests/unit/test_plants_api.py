@@ -191,6 +191,7 @@ def test_patch_to_a_taken_name_is_409_and_an_unknown_plant_404(api) -> None:
         ({"name": ""}, "name"),
         ({"capacity_kwp": 0}, "capacity_kwp"),
         ({"capacity_kwp": -5}, "capacity_kwp"),
+        ({"capacity_kwp": 5e-324}, "capacity_kwp"),
         ({"capacity_kwp": 1e12}, "capacity_kwp"),
         ({"capacity_kwp": "big"}, "capacity_kwp"),
         ({"timezone": "Mars/Olympus"}, "timezone"),
@@ -214,3 +215,10 @@ def test_each_rule_is_a_422_naming_the_field(api, patch: dict, field: str) -> No
         assert_error(error, 422, "validation_error")
         assert [d["location"] for d in error["error"]["details"]] == [f"body.{field}"], error
     assert api("GET", f"{BASE}/plant/{plant['id']}")[2] == plant
+
+
+def test_tiny_coordinates_are_stored_rounded_never_a_5xx(api) -> None:
+    """DynamoDB refuses numbers below 1e-130: coordinates are rounded to 7 decimals first."""
+    status, _, body = api("POST", BASE, {"name": "Tiny", "latitude": 1e-200, "longitude": -12.345678949})
+    assert status == 201, body
+    assert body["latitude"] == 0.0 and body["longitude"] == -12.3456789

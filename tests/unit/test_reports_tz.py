@@ -253,3 +253,14 @@ def test_a_plant_without_a_zone_reports_in_utc(api) -> None:
     body = get(api, f"report/?plant-id={plant_id}&from=2024-03-31&to=2024-03-31")
     assert body["tz"] == "UTC" and body["items"][0]["start"] == "2024-03-31T00:00:00Z"
     assert core(body["items"][0]) == sums(24, capacity=None)
+
+
+def test_performance_ratio_is_null_without_irradiation_and_kpis_follow_a_patch(api) -> None:
+    plant_id = plants.create_plant("Night").id
+    datapoints.write_days(plant_id, [Datapoint(utc(2024, 6, 1, 0), 0.0, 0.0, 0.25, 0.0)])
+    url = f"report/?plant-id={plant_id}&from=2024-06-01&to=2024-06-01"
+    assert get(api, url)["totals"]["specific_yield"] is None  # no capacity yet
+    assert api("PATCH", f"{BASE}/plant/{plant_id}", {"capacity_kwp": 0.5})[0] == 200
+    totals = get(api, url)["totals"]
+    assert totals["specific_yield"] == 0.5 and totals["expected_specific_yield"] == 0.0
+    assert totals["performance_ratio"] is None  # H = 0: no reference yield

@@ -51,8 +51,10 @@ class PlantIn(BaseModel):
     name: PlantName
 
 
-# A plant's peak power: above 0, at most 10 GWp (the largest plants are a few GWp).
-CAPACITY_MAX_KWP = 10_000_000
+# A plant's peak power: at least 1 W, at most 10 GWp (the largest plants are a few GWp). The lower
+# bound also keeps the value in DynamoDB's number range (magnitudes from 1e-130).
+CAPACITY_MIN_KWP, CAPACITY_MAX_KWP = 0.001, 10_000_000
+COORDINATE_DECIMALS = 7  # about 1 cm; also keeps tiny values (1e-200) in DynamoDB's number range
 
 
 @cache
@@ -95,8 +97,8 @@ def day_in_range(value: date) -> date:
 
 CapacityKwp = Annotated[
     float,
-    Field(gt=0, le=CAPACITY_MAX_KWP, allow_inf_nan=False, description="DC peak power in kWp (STC).",
-          examples=[4500.0]),
+    Field(ge=CAPACITY_MIN_KWP, le=CAPACITY_MAX_KWP, allow_inf_nan=False,
+          description="DC peak power in kWp (STC).", examples=[4500.0]),
 ]  # fmt: skip
 TimeZone = Annotated[
     str,
@@ -104,9 +106,15 @@ TimeZone = Annotated[
           examples=["Europe/Berlin"]),
     AfterValidator(iana_zone),
 ]  # fmt: skip
-Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, description="Degrees north (WGS 84).")]
+Latitude = Annotated[
+    float,
+    Field(ge=-90, le=90, allow_inf_nan=False, description="Degrees north (WGS 84), rounded to 7 decimals."),
+    AfterValidator(lambda v: round(v, COORDINATE_DECIMALS) + 0.0),
+]
 Longitude = Annotated[
-    float, Field(ge=-180, le=180, allow_inf_nan=False, description="Degrees east (WGS 84).")
+    float,
+    Field(ge=-180, le=180, allow_inf_nan=False, description="Degrees east (WGS 84), rounded to 7 decimals."),
+    AfterValidator(lambda v: round(v, COORDINATE_DECIMALS) + 0.0),
 ]
 CommissionedOn = Annotated[
     date,
