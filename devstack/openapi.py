@@ -59,6 +59,9 @@ def openapi_json(template: Template | None = None) -> str:
             operation["x-required-scope"] = scope_for(method)
             # Powertools gives every response a JSON content; a 204 has no body at all
             operation.get("responses", {}).get("204", {}).pop("content", None)
+            body = operation.get("requestBody", {}).get("content", {})
+            if method == "patch" and "application/json" in body:  # a JSON merge patch, RFC 7386
+                body["application/merge-patch+json"] = body["application/json"]
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 

@@ -49,15 +49,16 @@ def caller(scopes: tuple[str, ...] = ("read", "write"), key_id: str = "testkey00
     return {"principalId": key_id, **apikeys.authorizer_context(key)}
 
 
-def expected_row(points: list[Datapoint], hours_total: int) -> dict:
-    """A report row as the API must give it for these hours: fsums rounded to 6 decimals."""
+def expected_row(points: list[Datapoint], hours_total: int, capacity: float | None = None) -> dict:
+    """A report row as the API must give it for these hours: fsums rounded to 6 decimals, and
+    the yield KPIs of a plant of this capacity (kWp; None: no capacity, null KPIs)."""
 
     def measure(e: list[float], o: list[float]) -> dict:
         se, so = math.fsum(e), math.fsum(o)
         return {
             "expected": round(se, 6),
             "observed": round(so, 6),
-            "ratio": round(so / se, 6) if se else None,
+            "observed_to_expected": round(so / se, 6) if se else None,
         }
 
     return {
@@ -67,6 +68,22 @@ def expected_row(points: list[Datapoint], hours_total: int) -> dict:
         "irradiation": measure(
             [p.expected_irradiation for p in points], [p.observed_irradiation for p in points]
         ),
+        **kpis(points, capacity),
+    }
+
+
+def kpis(points: list[Datapoint], capacity: float | None) -> dict:
+    """Specific yields and the IEC 61724-1 performance ratio, straight from the definitions."""
+    if capacity is None:
+        return {"specific_yield": None, "expected_specific_yield": None, "performance_ratio": None}
+    energy = math.fsum(p.observed_energy for p in points)
+    irradiation_kwh_m2 = math.fsum(p.observed_irradiation for p in points) / 1000
+    return {
+        "specific_yield": round(energy / capacity, 6),
+        "expected_specific_yield": round(math.fsum(p.expected_energy for p in points) / capacity, 6),
+        "performance_ratio": round((energy / capacity) / (irradiation_kwh_m2 / 1.0), 6)
+        if irradiation_kwh_m2 > 0
+        else None,
     }
 
 

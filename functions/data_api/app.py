@@ -23,7 +23,13 @@ metrics = Metrics()
 app = create_resolver(logger)
 
 BASE = "/api/solar-plant"
-DAY_HELP = f"A whole UTC day, `YYYY-MM-DD`, from {DAY_MIN} to {DAY_MAX}; `from` and `to` are both inclusive."
+DAY_HELP = (
+    f"A whole day of `tz`, `YYYY-MM-DD`, from {DAY_MIN} to {DAY_MAX}; `from` and `to` are both inclusive."
+)
+TZ_HELP = (
+    "Time zone of the days, buckets and timestamps: `UTC`, `local` (the plant's) or an IANA name "
+    "(`Europe/Berlin`). Default: the plant's time zone if it has one, else UTC."
+)
 
 PlantId = Annotated[int, Query(alias="plant-id", ge=1, le=2**53, description="The plant's id.")]
 Day = Annotated[date, Query(description=DAY_HELP), BeforeValidator(iso_day), AfterValidator(day_in_range)]
@@ -32,6 +38,7 @@ From = Annotated[
 ]
 Limit = Annotated[int, Query(ge=1, le=reports.MAX_LIMIT, description="Items per page.")]
 Cursor = Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")]
+Tz = Annotated[str | None, Query(max_length=64, description=TZ_HELP), AfterValidator(reports.check_tz)]
 Format = Annotated[
     Literal["json", "csv"] | None, Query(description="`csv` for spreadsheets (or send `Accept: text/csv`).")
 ]
@@ -58,13 +65,14 @@ def get_data(  # noqa: ANN201 - a return type would make Powertools validate CSV
     limit: Limit = reports.DEFAULT_LIMIT,
     cursor: Cursor = None,
     format: Format = None,
+    tz: Tz = None,
 ):
-    return _reply(reports.data_page(plant_id, start, to, limit, cursor), format, reports.data_csv)
+    return _reply(reports.data_page(plant_id, start, to, limit, cursor, tz), format, reports.data_csv)
 
 
 @app.get(
     f"{BASE}/report",
-    summary="Energy and irradiation, expected and observed, summed by hour, day or month",
+    summary="Energy and irradiation, expected and observed, and yield KPIs by hour, day or month",
     responses=documented(
         200, ReportPage, "One page of buckets; totals of the whole range", (400, 404), csv=True
     ),
@@ -77,8 +85,10 @@ def get_report(  # noqa: ANN201 - a return type would make Powertools validate C
     limit: Limit = reports.DEFAULT_LIMIT,
     cursor: Cursor = None,
     format: Format = None,
+    tz: Tz = None,
 ):
-    return _reply(reports.report(plant_id, start, to, granularity, limit, cursor), format, reports.report_csv)
+    page = reports.report(plant_id, start, to, granularity, limit, cursor, tz)
+    return _reply(page, format, reports.report_csv)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from powerfactor import plants
 from powerfactor.http import create_resolver, documented
-from powerfactor.models import Plant, PlantIn, PlantPage
+from powerfactor.models import METADATA_FIELDS, Plant, PlantCreate, PlantIn, PlantPage, PlantPatch
 
 logger = Logger()
 tracer = Tracer()
@@ -27,8 +27,8 @@ PlantId = Annotated[int, Path(ge=1, le=2**53, description="The plant's integer i
 @app.post(
     BASE, summary="Create a plant", responses=documented(201, Plant, "The new plant", (400, 409, 413, 415))
 )
-def create_plant(body: PlantIn) -> Response[Plant]:
-    plant = plants.create_plant(body.name)
+def create_plant(body: PlantCreate) -> Response[Plant]:
+    plant = plants.create_plant(body.name, **body.model_dump(include=set(METADATA_FIELDS)))
     metrics.add_metric(name="PlantsCreated", unit=MetricUnit.Count, value=1)
     return Response(
         status_code=201,
@@ -68,6 +68,20 @@ def get_plant(plant_id: PlantId) -> Plant:
 )
 def rename_plant(plant_id: PlantId, body: PlantIn) -> Plant:
     return plants.rename_plant(plant_id, body.name)
+
+
+@app.patch(
+    f"{BASE}/plant/<plant_id>",
+    summary="Change some of a plant's fields (JSON merge patch: null clears a field)",
+    description=(
+        "A JSON merge patch (RFC 7386), sent as `application/merge-patch+json` or "
+        "`application/json`: only the fields sent change, `null` clears an optional field; "
+        "`name` cannot be null."
+    ),
+    responses=documented(200, Plant, "The changed plant", (400, 404, 409, 413, 415)),
+)
+def patch_plant(plant_id: PlantId, body: PlantPatch) -> Plant:
+    return plants.patch_plant(plant_id, body.changes())
 
 
 @app.delete(

@@ -145,7 +145,7 @@ def test_plants_crud_over_http(stack) -> None:
 def test_errors_over_http(stack) -> None:
     _, call = stack
     assert call("GET", "/api/solar-plant/plant/abc")[0] == 422
-    assert call("PATCH", "/api/solar-plant/plant/1")[0] == 405
+    assert call("POST", "/api/solar-plant/plant/1")[0] == 405
     assert call("GET", "/no/such/route")[0] == 404
 
 

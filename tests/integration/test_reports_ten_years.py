@@ -54,3 +54,30 @@ def test_ten_years_of_data_and_reports_paginate_under_the_limit(api, ten_years) 
     assert months["totals"]["irradiation"]["expected"] == round(
         math.fsum(p.expected_irradiation for p in truth), 6
     )
+
+
+def test_ten_years_by_local_day_are_exact(api, ten_years) -> None:
+    """Berlin days and months over ten years (20 DST changes): one page each, hours_total of 23
+    and 25 on the change days, and the totals the exact sum of the hours in the local range."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    query = f"plant-id={ten_years}&from=2015-01-01&to=2024-12-31&tz=Europe/Berlin"
+    status, _, days = api("GET", f"{BASE}/report/?{query}&granularity=day&limit=10000")
+    assert status == 200 and days["next_cursor"] is None and len(days["items"]) == 3653
+    totals = {b["hours_total"] for b in days["items"]}
+    assert totals == {23, 24, 25}
+    assert sum(b["hours_total"] == 23 for b in days["items"]) == 10
+    status, _, months = api("GET", f"{BASE}/report/?{query}&granularity=month")
+    assert status == 200 and len(months["items"]) == 120
+    begin = datetime(2015, 1, 1, tzinfo=berlin).astimezone(UTC)
+    end = datetime(2025, 1, 1, tzinfo=berlin).astimezone(UTC)
+    truth = [p for p in simulated(ten_years, START, END) if begin <= p.hour < end]
+    for body in (days, months):
+        assert body["totals"]["hours_present"] == len(truth) == 87_671  # the first local hour is unstored
+        assert body["totals"]["hours_total"] == 87_672
+        assert body["totals"]["energy"]["observed"] == round(math.fsum(p.observed_energy for p in truth), 6)
+    for month in months["items"]:
+        first = date.fromisoformat(month["period"] + "-01")
+        assert month["start"] == datetime(first.year, first.month, 1, tzinfo=berlin).isoformat()

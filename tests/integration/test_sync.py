@@ -239,3 +239,18 @@ def test_chaos_daily_runs_converge_to_the_complete_history(sync_env, client, sim
     plants.delete_plant(plant.id)
     purge_plant(plant.id)  # what the stream's REMOVE record triggers
     assert stored(plant.id, date(2000, 1, 1), TODAY) == []
+
+
+def test_nothing_before_the_commissioning_day_is_asked_for(sync_env, client, simulator, monkeypatch) -> None:
+    sync_env(every_run=5, until_years=5)
+    commissioned = date(2023, 6, 15)
+    plant = plants.create_plant("Young", commissioned_on=commissioned)
+    asked: list[tuple[date, date]] = []
+    body = simulator.body
+    monkeypatch.setattr(simulator, "body", lambda p, s, e: asked.append((s, e)) or body(p, s, e))
+    assert sync_plant(plant.id, client, today=TODAY).status == "done"
+    assert sync_plant(plant.id, client, today=TODAY).status == "done"
+    assert asked and min(start for start, _ in asked) == commissioned
+    assert stored(plant.id, date(2020, 1, 1), TODAY) == simulated(plant.id, commissioned, TODAY)
+    state = plants.get_plant(plant.id).sync
+    assert state.history_from == commissioned and state.missing_days == []

@@ -18,6 +18,9 @@ def test_schema_documents_every_route_and_the_error_shape() -> None:
     assert {p["name"] for p in report["parameters"]} >= {"plant-id", "from", "to", "granularity"}
     assert "inclusive" in next(p for p in report["parameters"] if p["name"] == "to")["description"]
     assert set(report["responses"]["200"]["content"]) == {"application/json", "text/csv"}
+    assert {p["name"] for p in report["parameters"]} >= {"tz"}
+    patch = schema["paths"][f"{base}/plant/{{plant_id}}"]["patch"]
+    assert set(patch["requestBody"]["content"]) == {"application/json", "application/merge-patch+json"}
 
 
 def test_swagger_page_needs_no_cdn() -> None:

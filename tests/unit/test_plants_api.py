@@ -94,7 +94,7 @@ def test_list_pagination_over_http(api) -> None:
         ("GET", "/nowhere", None, 404, "not_found"),
         ("GET", "/", None, 404, "not_found"),
         ("GET", f"{BASE}/plant/1/extra", None, 404, "not_found"),
-        ("PATCH", f"{BASE}/plant/1", {"name": "x"}, 405, "method_not_allowed"),
+        ("POST", f"{BASE}/plant/1", {"name": "x"}, 405, "method_not_allowed"),
         ("DELETE", BASE, None, 405, "method_not_allowed"),
     ],
 )
@@ -126,3 +126,99 @@ def test_a_non_json_media_type_is_415(api, media_type) -> None:
 def test_validation_details_point_at_the_field(api) -> None:
     _, _, body = api("POST", BASE, {"name": ""})
     assert [d["location"] for d in body["error"]["details"]] == ["body.name"]
+
+
+METADATA = {
+    "capacity_kwp": 4500.5,
+    "timezone": "Europe/Berlin",
+    "latitude": 52.52,
+    "longitude": 13.405,
+    "commissioned_on": "2019-04-01",
+}
+
+
+def test_a_plant_without_metadata_has_null_fields(api) -> None:
+    body = api("POST", BASE, {"name": "Bare"})[2]
+    assert {field: body[field] for field in METADATA} == dict.fromkeys(METADATA)
+
+
+def test_create_with_metadata_and_read_it_back(api) -> None:
+    status, _, body = api("POST", BASE, {"name": "Full", **METADATA})
+    assert status == 201 and {field: body[field] for field in METADATA} == METADATA
+    assert api("GET", f"{BASE}/plant/{body['id']}")[2] == body
+
+
+def test_put_renames_and_keeps_the_metadata(api) -> None:
+    plant = api("POST", BASE, {"name": "Kept", **METADATA})[2]
+    status, _, body = api("PUT", f"{BASE}/plant/{plant['id']}", {"name": "Renamed"})
+    assert status == 200 and body["name"] == "Renamed"
+    assert {field: body[field] for field in METADATA} == METADATA
+    status, _, body = api("PUT", f"{BASE}/plant/{plant['id']}", {"name": "X", "capacity_kwp": 1})
+    assert_error(body, 422, "validation_error")
+
+
+def test_patch_is_a_merge_patch(api) -> None:
+    plant = api("POST", BASE, {"name": "Merge", **METADATA})[2]
+    url = f"{BASE}/plant/{plant['id']}"
+    status, _, body = api("PATCH", url, {"capacity_kwp": 10, "timezone": None},
+                          headers={"Content-Type": "application/merge-patch+json"})  # fmt: skip
+    assert status == 200, body
+    assert body["capacity_kwp"] == 10 and body["timezone"] is None and body["name"] == "Merge"
+    assert body["latitude"] == 52.52 and body["commissioned_on"] == "2019-04-01"
+    assert body["updated_at"] >= plant["updated_at"]
+    assert api("GET", url)[2] == body
+    status, _, body = api("PATCH", url, {"name": "Merged", "commissioned_on": None})
+    assert status == 200 and body["name"] == "Merged" and body["commissioned_on"] is None
+    assert body["capacity_kwp"] == 10
+    status, _, same = api("PATCH", url, {})
+    assert status == 200 and same == body
+    # the old name is free again, the new one taken
+    assert api("POST", BASE, {"name": "merge"})[0] == 201
+    assert api("POST", BASE, {"name": "MERGED"})[0] == 409
+
+
+def test_patch_to_a_taken_name_is_409_and_an_unknown_plant_404(api) -> None:
+    api("POST", BASE, {"name": "Taken"})
+    plant = api("POST", BASE, {"name": "Other"})[2]
+    assert_error(api("PATCH", f"{BASE}/plant/{plant['id']}", {"name": "taken"})[2], 409, "name_taken")
+    assert_error(api("PATCH", f"{BASE}/plant/999", {"capacity_kwp": 1})[2], 404, "plant_not_found")
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"name": None}, "name"),
+        ({"name": ""}, "name"),
+        ({"capacity_kwp": 0}, "capacity_kwp"),
+        ({"capacity_kwp": -5}, "capacity_kwp"),
+        ({"capacity_kwp": 5e-324}, "capacity_kwp"),
+        ({"capacity_kwp": 1e12}, "capacity_kwp"),
+        ({"capacity_kwp": "big"}, "capacity_kwp"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"timezone": "europe/berlin"}, "timezone"),
+        ({"latitude": 90.5}, "latitude"),
+        ({"longitude": -181}, "longitude"),
+        ({"commissioned_on": "2999-01-01"}, "commissioned_on"),
+        ({"commissioned_on": "2020-02-30"}, "commissioned_on"),
+        ({"commissioned_on": "2020-01-01T00:00:00"}, "commissioned_on"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_each_rule_is_a_422_naming_the_field(api, patch: dict, field: str) -> None:
+    plant = api("POST", BASE, {"name": "Rules"})[2]
+    for method, url, body in (("PATCH", f"{BASE}/plant/{plant['id']}", patch),
+                              ("POST", BASE, {"name": "New", **patch})):  # fmt: skip
+        if method == "POST" and "name" in patch:
+            continue
+        status, _, error = api(method, url, body)
+        assert status == 422, (method, error)
+        assert_error(error, 422, "validation_error")
+        assert [d["location"] for d in error["error"]["details"]] == [f"body.{field}"], error
+    assert api("GET", f"{BASE}/plant/{plant['id']}")[2] == plant
+
+
+def test_tiny_coordinates_are_stored_rounded_never_a_5xx(api) -> None:
+    """DynamoDB refuses numbers below 1e-130: coordinates are rounded to 7 decimals first."""
+    status, _, body = api("POST", BASE, {"name": "Tiny", "latitude": 1e-200, "longitude": -12.345678949})
+    assert status == 201, body
+    assert body["latitude"] == 0.0 and body["longitude"] == -12.3456789

@@ -25,6 +25,7 @@ import unicodedata
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -677,3 +678,76 @@ def test_data_pages_give_every_stored_hour_in_range_once_bit_for_bit(readings, d
     }
     assert [item.hour for item in items] == sorted(got)  # time order, no hour twice
     assert_same_points(got, {p.hour: p for p in points if first <= p.hour.date() <= last})
+
+
+# -- 5. Reports by local day against a brute-force grouping ----------------------------------
+
+# 40 days around three DST changes: New York (2024-03-10), Berlin (2024-03-31), Sydney
+# (2024-04-07), and two month ends; Kolkata's half-hour offset.
+TZ_WINDOW = date(2024, 3, 8)
+TZ_WINDOWS = st.dictionaries(
+    st.integers(0, WINDOW_DAYS * 24 - 1), st.tuples(*[READING_VALUE] * 4), max_size=40
+)
+ZONES = st.sampled_from(["Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kolkata"])
+
+
+def local_day_start(day: date, zone: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+def brute_local(
+    points: list[Datapoint], granularity: str, first: date, last: date, zone: ZoneInfo
+) -> tuple[list[dict], list[Datapoint], int]:
+    """Buckets by the local time of each hour's start, their hour counts found by walking every
+    UTC hour of the range; the hours in range; the range's hour count."""
+
+    def key(hour: datetime) -> object:
+        local = hour.astimezone(zone)
+        return (
+            hour
+            if granularity == "hour"
+            else local.date()
+            if granularity == "day"
+            else local.date().replace(day=1)
+        )
+
+    begin, end = local_day_start(first, zone), local_day_start(last + timedelta(days=1), zone)
+    counts: dict[object, int] = {}
+    hour = begin.replace(minute=0) + (timedelta(hours=1) if begin.minute else timedelta())
+    total = 0
+    while hour < end:
+        counts[key(hour)] = counts.get(key(hour), 0) + 1
+        total += 1
+        hour += timedelta(hours=1)
+    in_range = [p for p in points if begin <= p.hour < end]
+    groups: dict[object, list[Datapoint]] = {}
+    for p in in_range:
+        groups.setdefault(key(p.hour), []).append(p)
+    return [expected_row(group, counts[k]) for k, group in sorted(groups.items())], in_range, total
+
+
+@pytest.mark.usefixtures("aws")
+@MOTO
+@example({24 * 23 + h: (1.0, 2.0, 3.0, 4.0) for h in range(24)}, [22, 24], "hour", "Europe/Berlin", 5)
+@given(TZ_WINDOWS, DAY_PAIRS, st.sampled_from(["hour", "day", "month"]), ZONES, st.sampled_from([1, 5, 1000]))
+def test_local_reports_equal_a_brute_force_grouping_of_their_hours(
+    readings, days, granularity, zone, limit
+) -> None:
+    """In a non-UTC zone, every bucket, page after page, and the totals equal math.fsum of their
+    hours (grouped here by each hour's local start) rounded to 6 decimals; data pages give the
+    hours in range, each once."""
+    plant_id = plants.create_plant(f"tz report {uuid.uuid4()}", timezone=zone).id
+    points = hour_points(readings, datetime(TZ_WINDOW.year, TZ_WINDOW.month, TZ_WINDOW.day, tzinfo=UTC))
+    datapoints.write_days(plant_id, points)
+    first, last = TZ_WINDOW + timedelta(days=days[0]), TZ_WINDOW + timedelta(days=days[1])
+    pages = report_pages(plant_id, first, last, granularity, limit)
+    want, in_range, total = brute_local(points, granularity, first, last, ZoneInfo(zone))
+    got = [b for page in pages for b in page.items]
+    assert [{k: v for k, v in row(b).items() if k != "start"} for b in got] == want
+    assert all(page.totals == pages[0].totals for page in pages)
+    assert row(pages[0].totals) == expected_row(in_range, total)
+    data = [reports.data_page(plant_id, first, last, 1000)]
+    assert [item.hour for item in data[0].items] == [p.hour for p in in_range]
+    assert all(
+        item.hour.utcoffset() == item.hour.astimezone(ZoneInfo(zone)).utcoffset() for item in data[0].items
+    )

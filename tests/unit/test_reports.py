@@ -84,7 +84,7 @@ def test_hour_report_and_a_zero_expected_value_has_no_ratio(api, plant) -> None:
     assert len(body["items"]) == 23  # 13:00 is missing
     first = body["items"][0]
     assert first["period"] == "2024-02-29T00:00Z" and first["start"] == "2024-02-29T00:00:00Z"
-    assert first["irradiation"]["expected"] == 0 and first["irradiation"]["ratio"] is None
+    assert first["irradiation"]["expected"] == 0 and first["irradiation"]["observed_to_expected"] is None
     for bucket, p in zip(body["items"], hours(date(2024, 2, 29), date(2024, 3, 1), MISSING), strict=True):
         assert strip(bucket) == expected_row([p], 1)
 
@@ -100,9 +100,12 @@ def test_an_empty_range_is_an_empty_list_with_zero_totals(api, plant) -> None:
     _, _, body = api(
         "GET", f"{BASE}/report/?plant-id={plant}&from=2020-01-01&to=2020-01-31&granularity=month"
     )
-    zero = {"expected": 0, "observed": 0, "ratio": None}
+    zero = {"expected": 0, "observed": 0, "observed_to_expected": None}
     assert body["items"] == []
-    assert body["totals"] == {"hours_present": 0, "hours_total": 744, "energy": zero, "irradiation": zero}
+    assert body["totals"] == {
+        "hours_present": 0, "hours_total": 744, "energy": zero, "irradiation": zero,
+        "specific_yield": None, "expected_specific_yield": None, "performance_ratio": None,
+    }  # fmt: skip
     _, _, data = api("GET", f"{BASE}/data/?plant-id={plant}&from=2020-01-01&to=2020-01-31")
     assert data["items"] == [] and data["next_cursor"] is None
 
@@ -177,6 +180,9 @@ def test_csv_by_parameter_and_by_accept_header(api, plant) -> None:
         ("plant-id={p}&from=2024-01-01&to=2024-01-02&format=xml", 422, "validation_error"),
         ("plant-id={p}&from=2024-01-01&to=2024-01-02&cursor=bogus", 400, "invalid_cursor"),
         ("plant-id=9999&from=2024-01-01&to=2024-01-02", 404, "plant_not_found"),
+        ("plant-id={p}&from=2024-01-01&to=2024-01-02&tz=Mars/Olympus", 422, "validation_error"),
+        ("plant-id={p}&from=2024-01-01&to=2024-01-02&tz=europe/berlin", 422, "validation_error"),
+        ("plant-id={p}&from=2024-01-01&to=2024-01-02&tz=local", 422, "no_time_zone"),
     ],
 )
 @pytest.mark.parametrize("path", ["data", "report"])

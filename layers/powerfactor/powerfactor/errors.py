@@ -40,6 +40,10 @@ class InvalidRange(PowerFactorError):
     """A date range that cannot be answered (e.g. `from` after `to`)."""
 
 
+class NoTimeZone(PowerFactorError):
+    """`tz=local` for a plant that has no time zone."""
+
+
 class InvalidName(PowerFactorError):
     """A name that passes the field's rules but cannot be stored (see plants.NAME_KEY_MAX_BYTES)."""
 

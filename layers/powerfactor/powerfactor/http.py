@@ -36,6 +36,7 @@ from powerfactor.errors import (
     InvalidName,
     InvalidRange,
     NameTaken,
+    NoTimeZone,
     PayloadTooLarge,
     PlantLimitReached,
     PlantNotFound,
@@ -66,6 +67,7 @@ _DOMAIN_STATUS: dict[type[PowerFactorError], tuple[HTTPStatus, str]] = {
     InsufficientScope: (HTTPStatus.FORBIDDEN, "insufficient_scope"),
     InvalidCursor: (HTTPStatus.BAD_REQUEST, "invalid_cursor"),
     InvalidRange: (HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_range"),
+    NoTimeZone: (HTTPStatus.UNPROCESSABLE_ENTITY, "no_time_zone"),
 }
 
 _ERROR_DESCRIPTIONS = {
@@ -152,12 +154,13 @@ def _allowed_methods(app: APIGatewayRestResolver, path: str) -> list[str]:
 
 _FORM = "application/x-www-form-urlencoded"
 _JSON = "application/json"
+_MERGE_PATCH = "application/merge-patch+json"  # RFC 7386, read as JSON
 
 
 def _body_kind(content_type: str) -> str:
     """The content type validation should read a body as: JSON, or unsupported (415)."""
     lowered = content_type.strip().lower()
-    if not lowered or lowered.startswith(_FORM) or lowered.startswith(_JSON):
+    if not lowered or lowered.startswith((_FORM, _JSON, _MERGE_PATCH)):
         return _JSON
     return "application/octet-stream"  # Powertools answers RequestUnsupportedContentType -> 415
 

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Annotated, Literal
+from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 PLANT_NAME_MAX = 100
 
@@ -25,11 +35,131 @@ PlantName = Annotated[
 ]
 
 
+Granularity = Literal["hour", "day", "month"]
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+# The days `from` and `to` may name. Wider than any plant's history (solar monitoring starts well
+# after 1970), narrow enough that day arithmetic never leaves Python's calendar (year 1 to 9999).
+DAY_MIN, DAY_MAX = date(1970, 1, 1), date(2199, 12, 31)
+
+
 class PlantIn(BaseModel):
-    """Body of POST /api/solar-plant/ and PUT /api/solar-plant/plant/{plant_id}."""
+    """Body of PUT /api/solar-plant/plant/{plant_id}: a rename (metadata is left as it is)."""
 
     model_config = ConfigDict(extra="forbid")
     name: PlantName
+
+
+# A plant's peak power: at least 1 W, at most 10 GWp (the largest plants are a few GWp). The lower
+# bound also keeps the value in DynamoDB's number range (magnitudes from 1e-130).
+CAPACITY_MIN_KWP, CAPACITY_MAX_KWP = 0.001, 10_000_000
+COORDINATE_DECIMALS = 7  # about 1 cm; also keeps tiny values (1e-200) in DynamoDB's number range
+
+
+@cache
+def timezone_names() -> frozenset[str]:
+    """IANA names of the tz database (the `tzdata` package where the system has none: Lambda)."""
+    return frozenset(available_timezones())
+
+
+def iana_zone(value: str) -> str:
+    """Accept only a name of the tz database, spelled as it is there (`Europe/Berlin`)."""
+    if value not in timezone_names():
+        raise ValueError("expected an IANA time zone name such as Europe/Berlin or UTC")
+    return value
+
+
+def _today_somewhere() -> date:
+    """The latest date anywhere on Earth (UTC+14): a day that is today for some plant."""
+    return (datetime.now(UTC) + timedelta(hours=14)).date()
+
+
+def past_day(value: date) -> date:
+    if value > _today_somewhere():
+        raise ValueError("a commissioning day cannot be in the future")
+    return value
+
+
+def iso_day(value: object) -> object:
+    """Accept a day only as `YYYY-MM-DD` (pydantic alone also takes timestamps and datetimes)."""
+    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
+        raise ValueError("expected a day as YYYY-MM-DD")
+    return value
+
+
+def day_in_range(value: date) -> date:
+    """Accept only days from DAY_MIN to DAY_MAX."""
+    if not DAY_MIN <= value <= DAY_MAX:
+        raise ValueError(f"days from {DAY_MIN} to {DAY_MAX} are accepted")
+    return value
+
+
+CapacityKwp = Annotated[
+    float,
+    Field(ge=CAPACITY_MIN_KWP, le=CAPACITY_MAX_KWP, allow_inf_nan=False,
+          description="DC peak power in kWp (STC).", examples=[4500.0]),
+]  # fmt: skip
+TimeZone = Annotated[
+    str,
+    Field(max_length=64, description="IANA time zone of the site, e.g. `Europe/Berlin`.",
+          examples=["Europe/Berlin"]),
+    AfterValidator(iana_zone),
+]  # fmt: skip
+Latitude = Annotated[
+    float,
+    Field(ge=-90, le=90, allow_inf_nan=False, description="Degrees north (WGS 84), rounded to 7 decimals."),
+    AfterValidator(lambda v: round(v, COORDINATE_DECIMALS) + 0.0),
+]
+Longitude = Annotated[
+    float,
+    Field(ge=-180, le=180, allow_inf_nan=False, description="Degrees east (WGS 84), rounded to 7 decimals."),
+    AfterValidator(lambda v: round(v, COORDINATE_DECIMALS) + 0.0),
+]
+CommissionedOn = Annotated[
+    date,
+    Field(description="First day of operation, `YYYY-MM-DD`, not in the future; nothing earlier is synced."),
+    BeforeValidator(lambda v: iso_day(v)),
+    AfterValidator(lambda v: past_day(day_in_range(v))),
+]  # fmt: skip
+
+METADATA_FIELDS = ("capacity_kwp", "timezone", "latitude", "longitude", "commissioned_on")
+
+
+class PlantCreate(BaseModel):
+    """Body of POST /api/solar-plant/: a name and, optionally, the plant's metadata."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: PlantName
+    capacity_kwp: CapacityKwp | None = None
+    timezone: TimeZone | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    commissioned_on: CommissionedOn | None = None
+
+
+class PlantPatch(BaseModel):
+    """Body of PATCH /api/solar-plant/plant/{plant_id}, a JSON merge patch (RFC 7386): only the
+    fields sent change; `null` clears an optional field; `name` cannot be null."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: PlantName | None = None
+    capacity_kwp: CapacityKwp | None = None
+    timezone: TimeZone | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    commissioned_on: CommissionedOn | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_null(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("name cannot be null; send a name or leave the field out")
+        return value
+
+    def changes(self) -> dict[str, object]:
+        """The fields sent, with their values (None: clear it)."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
 
 
 class SyncState(BaseModel):
@@ -52,6 +182,11 @@ class SyncState(BaseModel):
 class Plant(BaseModel):
     id: int = Field(description="Integer id, allocated by PowerFactor and never reused.")
     name: str
+    capacity_kwp: float | None = Field(default=None, description="DC peak power, kWp; null if unknown.")
+    timezone: str | None = Field(default=None, description="IANA time zone; reports default to it.")
+    latitude: float | None = None
+    longitude: float | None = None
+    commissioned_on: date | None = Field(default=None, description="First day of operation.")
     created_at: datetime
     updated_at: datetime
     sync: SyncState = Field(default_factory=SyncState)
@@ -94,29 +229,6 @@ class Datapoint:
     observed_irradiation: float
 
 
-Granularity = Literal["hour", "day", "month"]
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-# The days `from` and `to` may name. Wider than any plant's history (solar monitoring starts well
-# after 1970), narrow enough that day arithmetic never leaves Python's calendar (year 1 to 9999).
-DAY_MIN, DAY_MAX = date(1970, 1, 1), date(2199, 12, 31)
-
-
-def iso_day(value: object) -> object:
-    """Accept a day only as `YYYY-MM-DD` (pydantic alone also takes timestamps and datetimes)."""
-    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
-        raise ValueError("expected a day as YYYY-MM-DD")
-    return value
-
-
-def day_in_range(value: date) -> date:
-    """Accept only days from DAY_MIN to DAY_MAX."""
-    if not DAY_MIN <= value <= DAY_MAX:
-        raise ValueError(f"days from {DAY_MIN} to {DAY_MAX} are accepted")
-    return value
-
-
 class Reading(BaseModel):
     energy: float = Field(description="kWh")
     irradiation: float = Field(description="Wh/m²")
@@ -125,7 +237,7 @@ class Reading(BaseModel):
 class DataItem(BaseModel):
     """One stored hour, in the monitoring service's own shape."""
 
-    hour: datetime = Field(alias="datetime", description="Start of the hour, UTC.")
+    hour: datetime = Field(alias="datetime", description="Start of the hour, with the offset of `tz`.")
     expected: Reading
     observed: Reading
 
@@ -134,8 +246,9 @@ class DataItem(BaseModel):
 
 class DataPage(BaseModel):
     plant_id: int
-    from_: date = Field(alias="from", description="First day, inclusive (UTC).")
-    to: date = Field(description="Last day, inclusive (UTC).")
+    tz: str = Field(description="The time zone of the days and timestamps: `UTC` or an IANA name.")
+    from_: date = Field(alias="from", description="First day, inclusive (of `tz`).")
+    to: date = Field(description="Last day, inclusive (of `tz`).")
     items: list[DataItem] = Field(description="Stored hours in time order; absent hours are left out.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
 
@@ -145,7 +258,9 @@ class DataPage(BaseModel):
 class Measure(BaseModel):
     expected: float = Field(description="Sum of the expected values (6 decimals).")
     observed: float = Field(description="Sum of the observed values (6 decimals).")
-    ratio: float | None = Field(description="observed / expected; null where expected is zero.")
+    observed_to_expected: float | None = Field(
+        description="observed / expected (not a performance ratio); null where expected is zero."
+    )
 
 
 class ReportRow(BaseModel):
@@ -153,15 +268,33 @@ class ReportRow(BaseModel):
     hours_total: int = Field(description="Hours the bucket spans inside the range.")
     energy: Measure = Field(description="kWh")
     irradiation: Measure = Field(description="Wh/m²")
+    specific_yield: float | None = Field(
+        description="Observed energy / capacity_kwp (kWh/kWp); null if the plant has no capacity."
+    )
+    expected_specific_yield: float | None = Field(
+        description="Expected energy / capacity_kwp (kWh/kWp); null if the plant has no capacity."
+    )
+    performance_ratio: float | None = Field(
+        description=(
+            "IEC 61724-1: (observed energy / capacity_kwp) / (observed irradiation / 1 kW/m²), "
+            "irradiation in kWh/m² (Wh/m² / 1000); null without a capacity or irradiation."
+        )
+    )
 
 
 class ReportBucket(ReportRow):
-    period: str = Field(description="`YYYY-MM-DDTHH:00Z` (hour), `YYYY-MM-DD` (day) or `YYYY-MM` (month).")
-    start: datetime = Field(description="Start of the bucket, UTC.")
+    period: str = Field(
+        description=(
+            "`YYYY-MM-DDTHH:00Z` (hour, UTC), `YYYY-MM-DDTHH:MM+HH:MM` (hour, other zones: a repeated "
+            "hour appears twice, with its two offsets), `YYYY-MM-DD` (day) or `YYYY-MM` (month)."
+        )
+    )
+    start: datetime = Field(description="Start of the bucket, with the offset of `tz`.")
 
 
 class ReportPage(BaseModel):
     plant_id: int
+    tz: str = Field(description="The time zone of the days and buckets: `UTC` or an IANA name.")
     from_: date = Field(alias="from")
     to: date
     granularity: Granularity

@@ -1,14 +1,20 @@
-"""Plants: what a plant is and the rules for creating, listing, renaming and deleting one."""
+"""Plants: what a plant is and the rules for creating, listing, changing and deleting one.
+
+A plant has a name and optional metadata (models.PlantCreate: capacity, time zone, location,
+commissioning day). PATCH applies a JSON merge patch (RFC 7386) to it: the fields sent change,
+`null` clears one; the name can be changed but not cleared.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from datetime import UTC, datetime
+from typing import Any
 
 from powerfactor import cursors
 from powerfactor.errors import InvalidCursor, InvalidName
-from powerfactor.models import Plant, PlantPage
+from powerfactor.models import METADATA_FIELDS, Plant, PlantPage
 from powerfactor.settings import get_settings
 from powerfactor.storage import plants as storage
 
@@ -48,15 +54,22 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_plant(name: str) -> Plant:
-    """Create a plant with a fresh id.
+def create_plant(name: str, **metadata: Any) -> Plant:
+    """Create a plant with a fresh id and these metadata fields (models.METADATA_FIELDS).
 
     NameTaken if another plant has this name; PlantLimitReached if the deployment holds its
     maximum of plants (MaxPlants) already.
     """
+    _check_fields(metadata)
     key = _checked_key(name)
     plant_id = storage.allocate_plant_id()
-    return storage.insert_plant(plant_id, name, key, _now(), get_settings().max_plants)
+    return storage.insert_plant(plant_id, name, key, _now(), get_settings().max_plants, metadata)
+
+
+def _check_fields(metadata: dict[str, Any]) -> None:
+    unknown = set(metadata) - set(METADATA_FIELDS)
+    if unknown:
+        raise TypeError(f"not metadata fields: {sorted(unknown)}")
 
 
 def recount_plants() -> int:
@@ -70,6 +83,18 @@ def get_plant(plant_id: int) -> Plant:
 
 def rename_plant(plant_id: int, name: str) -> Plant:
     return storage.rename_plant(plant_id, name, _checked_key(name), _now())
+
+
+def patch_plant(plant_id: int, changes: dict[str, Any]) -> Plant:
+    """Apply a merge patch's fields: `name` (not None) and metadata fields (None clears one).
+    No fields: the plant as it is, unchanged."""
+    changes = dict(changes)
+    name = changes.pop("name", None)
+    _check_fields(changes)
+    if name is None and not changes:
+        return storage.get_plant(plant_id)
+    key = _checked_key(name) if name is not None else None
+    return storage.update_plant(plant_id, _now(), name, key, changes)
 
 
 def delete_plant(plant_id: int) -> None:

@@ -6,7 +6,8 @@ A run, for one plant (new plant, daily, or continuation), in this order:
    again, so late corrections by the service are picked up.
 2. **missing days**: days inside the synced range that still lack hours are asked for again.
 3. **backfill**: the next `SYNC_EVERY_RUN` years before the oldest synced day, month by month
-   going back, never before the horizon (`SYNC_UNTIL_YEAR` years before today).
+   going back, never before the horizon (`SYNC_UNTIL_YEAR` years before today) nor before the
+   plant's `commissioned_on` when it has one (`_Run.oldest`).
 Chunks come from `MonitoringClient.fetch_ranges`, which fetches the next month while this one
 is written. Progress is saved on the plant every few seconds and whenever a run stops, so a run
 stopped by the Lambda's time budget or by a failing service loses nothing and the next run
@@ -97,6 +98,12 @@ class _Run:
     hours_stored: int = 0
     missing: set[date] = field(default_factory=set)
     saved_at: float = -math.inf
+    commissioned_on: date | None = None
+
+    def oldest(self) -> date:
+        """The first day the plant's history can have: the horizon, or its commissioning day."""
+        limit = horizon(self.today, get_settings().sync_until_year)
+        return max(limit, self.commissioned_on) if self.commissioned_on else limit
 
     def store(self, chunk: Chunk) -> None:
         """Write a chunk and note which of its days are still incomplete."""
@@ -134,7 +141,7 @@ class _Run:
             start = yesterday  # a new plant: yesterday first, then the backfill
         else:
             start = min(self.state.synced_until, self.today - timedelta(days=REFRESH_DAYS))
-        start = max(start, horizon(self.today, get_settings().sync_until_year))
+        start = max(start, self.oldest())
         with closing(self.client.fetch_chunks(self.plant_id, start, self.today)) as chunks:
             for chunk in chunks:
                 self.store(chunk)
@@ -143,7 +150,7 @@ class _Run:
                 self.checkpoint()
 
     def retry_missing(self) -> None:
-        oldest = horizon(self.today, get_settings().sync_until_year)
+        oldest = self.oldest()
         self.missing = {d for d in self.missing if d >= oldest}
         refreshed = self.today - timedelta(days=REFRESH_DAYS)
         ranges = day_ranges(d for d in self.missing if d < refreshed)[:MAX_MISSING_RANGES_PER_RUN]
@@ -154,7 +161,7 @@ class _Run:
 
     def backfill(self) -> None:
         settings = get_settings()
-        oldest = horizon(self.today, settings.sync_until_year)
+        oldest = self.oldest()
         history_from = self.state.history_from or self.today
         target = max(oldest, years_before(history_from, settings.sync_every_run))
         months = reversed(list(month_chunks(target, history_from)))
@@ -182,11 +189,13 @@ def sync_plant(
     now = datetime.now(UTC)
     try:
         state = plants.acquire_sync_lease(plant_id, owner, now, LEASE_SECONDS)
+        commissioned_on = plants.get_plant(plant_id).commissioned_on if state is not None else None
     except PlantNotFound:
         return SyncOutcome(plant_id, "deleted")
     if state is None:
         return SyncOutcome(plant_id, "busy")
     run = _Run(plant_id, client, state, owner, today, missing=set(state.missing_days))
+    run.commissioned_on = commissioned_on
     log = {"plant_id": plant_id, "today": today.isoformat()}
     status: Status
     try:

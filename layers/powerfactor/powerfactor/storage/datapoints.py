@@ -333,6 +333,26 @@ def read_hours(plant_id: int, start: date, end: date) -> Iterator[Datapoint]:
             yield hours[h]
 
 
+def read_day_values(plant_id: int, start: date, end: date) -> Iterator[tuple[date, tuple[float, ...]]]:
+    """Every stored day of [start, end) in order, as its 96 packed values (per hour: expected
+    energy, expected irradiation, observed energy, observed irradiation; NaN = no data): one
+    Query of the day items, only their keys and hours read, nothing unpacked into objects."""
+    _bind()
+    if start >= end:
+        return
+    for item in _DayItem.query(
+        plant_id,
+        range_key_condition=_DayItem.period.between(_day_key(start), _day_key(end - timedelta(days=1))),
+        attributes_to_get=["period", "hours"],
+    ):
+        yield date.fromisoformat(item.period[2:]), _DAY.unpack(item.hours)
+
+
+def exact_sums(points: Iterable[Datapoint]) -> Sums:
+    """The sums of these hours, with the partials each lacks (so `Sums.of` stays exact)."""
+    return _sums(dict(enumerate(points)))
+
+
 def read_day_sums(plant_id: int, start: date, end: date) -> dict[date, Sums]:
     """Sums of every stored day in [start, end), from the month summaries."""
     _bind()

@@ -1,8 +1,9 @@
 """The plants table. Its pynamodb models are private; the functions speak the domain.
 
 Plants table (single-table, key `pk`, see template.yaml):
-- `PLANT#<id>`  the plant: id, name, name_key, timestamps; `entity = "plant"` puts it in the
-                sparse GSI `by_plant_id`, which lists plants in id order.
+- `PLANT#<id>`  the plant: id, name, name_key, timestamps, the optional metadata (capacity_kwp,
+                timezone, latitude, longitude, commissioned_on; absent when unset);
+                `entity = "plant"` puts it in the sparse GSI `by_plant_id`, which lists plants in id order.
 - `NAME#<key>`  the claim on a normalized name; created and deleted in the same transaction as
                 the plant, so DynamoDB itself keeps names unique.
 - `COUNTER#plant` the id counter, incremented atomically; ids are never reused.
@@ -17,7 +18,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
@@ -65,6 +66,12 @@ class _PlantItem(Model):
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     by_plant_id = _ByPlantId()
+    # metadata (see powerfactor.models.PlantCreate); absent when unset
+    capacity_kwp = NumberAttribute(null=True)
+    timezone = UnicodeAttribute(null=True)
+    latitude = NumberAttribute(null=True)
+    longitude = NumberAttribute(null=True)
+    commissioned_on = UnicodeAttribute(null=True)
     # sync state (see powerfactor.sync)
     history_from = UnicodeAttribute(null=True)
     synced_until = UnicodeAttribute(null=True)
@@ -89,6 +96,11 @@ class _PlantItem(Model):
         return Plant(
             id=int(self.plant_id),
             name=self.name,
+            capacity_kwp=self.capacity_kwp,
+            timezone=self.timezone,
+            latitude=self.latitude,
+            longitude=self.longitude,
+            commissioned_on=self.commissioned_on,
             created_at=self.created_at,
             updated_at=self.updated_at,
             sync=self.sync_state(),
@@ -163,10 +175,23 @@ def allocate_plant_id() -> int:
     return int(counter.value)
 
 
-def insert_plant(plant_id: int, name: str, name_key: str, now: datetime, max_plants: int) -> Plant:
+def _stored(value: Any) -> Any:
+    """A metadata value as its attribute holds it (days as ISO text)."""
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def insert_plant(
+    plant_id: int,
+    name: str,
+    name_key: str,
+    now: datetime,
+    max_plants: int,
+    metadata: dict[str, Any] | None = None,
+) -> Plant:
     """Store a new plant, claim its name and count it, in one transaction.
 
-    NameTaken if the name is claimed; PlantLimitReached if `max_plants` plants exist already.
+    `metadata` maps metadata fields to values (None: unset). NameTaken if the name is claimed;
+    PlantLimitReached if `max_plants` plants exist already.
     """
     _bind()
     item = _PlantItem(
@@ -176,6 +201,7 @@ def insert_plant(plant_id: int, name: str, name_key: str, now: datetime, max_pla
         name_key=name_key,
         created_at=now,
         updated_at=now,
+        **{field: _stored(value) for field, value in (metadata or {}).items() if value is not None},
     )
     claim = _NameClaim(pk=_name_pk(name_key), plant_id=plant_id)
 
@@ -255,19 +281,29 @@ def _unchanged(item: _PlantItem) -> Any:
 
 def rename_plant(plant_id: int, name: str, name_key: str, now: datetime) -> Plant:
     """Rename a plant, moving its name claim in the same transaction; NameTaken if claimed."""
+    return update_plant(plant_id, now, name, name_key)
+
+
+def update_plant(
+    plant_id: int,
+    now: datetime,
+    name: str | None = None,
+    name_key: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Plant:
+    """Change a plant: its name if given (moving its name claim in the same transaction;
+    NameTaken if claimed) and these metadata fields (None: remove the field)."""
     _bind()
+    metadata = metadata or {}
 
     def write(current: _PlantItem, tx: TransactWrite) -> None:
-        tx.update(
-            current,
-            actions=[
-                _PlantItem.name.set(name),
-                _PlantItem.name_key.set(name_key),
-                _PlantItem.updated_at.set(now),
-            ],
-            condition=_unchanged(current),
-        )
-        if current.name_key != name_key:
+        actions = [_PlantItem.updated_at.set(now)]
+        if name is not None:
+            actions += [_PlantItem.name.set(name), _PlantItem.name_key.set(name_key)]
+        for field, value in metadata.items():
+            actions.append(_set_or_remove(getattr(_PlantItem, field), _stored(value)))
+        tx.update(current, actions=actions, condition=_unchanged(current))
+        if name is not None and current.name_key != name_key:
             tx.save(
                 _NameClaim(pk=_name_pk(name_key), plant_id=plant_id),
                 condition=_NameClaim.pk.does_not_exist(),
@@ -283,7 +319,11 @@ def rename_plant(plant_id: int, name: str, name_key: str, now: datetime) -> Plan
         if "ConditionalCheckFailed" in _reasons(error, 3)[1:]:
             raise NameTaken(name) from None
         raise
-    renamed.name, renamed.name_key, renamed.updated_at = name, name_key, now
+    if name is not None:
+        renamed.name, renamed.name_key = name, name_key
+    renamed.updated_at = now
+    for field, value in metadata.items():
+        setattr(renamed, field, _stored(value))
     return renamed.to_domain()
 
 
