@@ -40,6 +40,7 @@ from powerfactor.errors import (
     PlantLimitReached,
     PlantNotFound,
     PowerFactorError,
+    ResyncPending,
     StorageBusy,
     StorageDeadline,
 )
@@ -66,6 +67,7 @@ _DOMAIN_STATUS: dict[type[PowerFactorError], tuple[HTTPStatus, str]] = {
     InsufficientScope: (HTTPStatus.FORBIDDEN, "insufficient_scope"),
     InvalidCursor: (HTTPStatus.BAD_REQUEST, "invalid_cursor"),
     InvalidRange: (HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_range"),
+    ResyncPending: (HTTPStatus.CONFLICT, "resync_pending"),
 }
 
 _ERROR_DESCRIPTIONS = {
@@ -73,7 +75,7 @@ _ERROR_DESCRIPTIONS = {
     401: "No valid API key: missing, malformed, unknown, expired or revoked",
     403: "The API key lacks the scope this method needs (read: GET, HEAD; write: POST, PUT, PATCH, DELETE)",
     404: "No such plant",
-    409: "Another plant has this name, or the deployment holds its maximum of plants",
+    409: "Another plant has this name, the deployment holds its maximum of plants, or a re-sync is pending",
     413: f"The body is larger than {MAX_BODY_BYTES} bytes",
     415: "The body is declared as something other than JSON",
     422: "A parameter or the body is invalid",
