@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -177,7 +177,7 @@ def _corrupt(plant_id: int, start: date, end: date) -> None:
     datapoints.write_days(plant_id, wrong)
 
 
-def test_a_resync_repairs_a_corrupted_range_hour_by_hour(env, client, simulator, monkeypatch) -> None:
+def test_a_resync_repairs_a_corrupted_range_hour_by_hour(env, api, client, simulator, monkeypatch) -> None:
     queued = []
     monkeypatch.setattr(jobs, "enqueue", lambda batch, delay_seconds=0: queued.extend(batch) or len(queued))
     plant = plants.create_plant("Repaired")
@@ -190,6 +190,15 @@ def test_a_resync_repairs_a_corrupted_range_hour_by_hour(env, client, simulator,
     assert (request.state, request.progress) == ("pending", f"/api/solar-plant/plant/{plant.id}")
     with pytest.raises(ResyncPending):
         resync.request(plant.id, start, start, today=TODAY)
+    recent = (datetime.now(UTC) - timedelta(days=10)).date().isoformat()  # valid for the API's today
+    body = {"from": recent, "to": recent}  # over the API: 409 with the pending one
+    status, _, error = api("POST", f"/api/solar-plant/plant/{plant.id}/sync", body)
+    assert status == 409 and error["error"]["code"] == "resync_pending"
+    assert {d["location"]: d["message"] for d in error["error"]["details"]}.items() >= {
+        "sync.resync.from": str(start),
+        "sync.resync.to": str(end - timedelta(days=1)),
+        "sync.resync.state": "pending",
+    }.items()
     assert plants.get_plant(plant.id).sync.resync.from_ == start
     (job,) = queued
     assert (job.reason, job.start, job.end) == ("resync", start, end)

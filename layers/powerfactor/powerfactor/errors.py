@@ -86,9 +86,15 @@ class ApiKeyNotFound(PowerFactorError):
 class ResyncPending(PowerFactorError):
     """A re-sync of this plant is queued or running already: one at a time per plant."""
 
-    def __init__(self, plant_id: int, start: object, last: object, state: str) -> None:
+    def __init__(self, plant_id: int, start: object, last: object, state: str, requested_at: object) -> None:
         super().__init__(
             f"plant {plant_id} has a re-sync of {start}..{last} {state}; wait for it to end "
             "(the plant's sync.resync shows it)"
         )
         self.plant_id = plant_id
+        self.pending = {
+            "from": str(start),
+            "to": str(last),
+            "state": state,
+            "requested_at": str(requested_at),
+        }

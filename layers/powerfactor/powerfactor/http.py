@@ -273,6 +273,15 @@ def create_resolver(logger: Logger) -> JsonApiResolver:
             HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", "the request is invalid", details
         )
 
+    @app.exception_handler(ResyncPending)
+    def _resync_pending(error: ResyncPending) -> Response:
+        """409 with the pending re-sync, one detail per field (location `sync.resync.<field>`)."""
+        details = [
+            ErrorDetail(location=f"sync.resync.{name}", message=value, type="resync_pending")
+            for name, value in error.pending.items()
+        ]
+        return error_response(HTTPStatus.CONFLICT, "resync_pending", error.message, details)
+
     @app.exception_handler(PowerFactorError)
     def _domain_error(error: PowerFactorError) -> Response:
         status, code = _DOMAIN_STATUS.get(type(error), (HTTPStatus.BAD_REQUEST, "bad_request"))

@@ -51,7 +51,7 @@ def request(plant_id: int, start: date, last: date, today: date | None = None) -
     now = datetime.now(UTC)
     pending = plants.request_resync(plant_id, start.isoformat(), last.isoformat(), now, now - STALE_AFTER)
     if pending is not None:
-        raise ResyncPending(plant_id, pending.from_, pending.to, pending.state)
+        raise ResyncPending(plant_id, pending.from_, pending.to, pending.state, pending.requested_at)
     end = last + timedelta(days=1)
     jobs.enqueue([jobs.SyncJob(plant_id=plant_id, reason="resync", start=start, end=end)])
     logger.info("re-sync queued", extra={"plant_id": plant_id, "from": str(start), "to": str(last)})
