@@ -1,6 +1,6 @@
 """End to end over the local stack (one stack for the module): an alert appears at the API and as
-an event at a webhook within one sync, and a re-sync asked for over HTTP repairs a corrupted
-range hour by hour against the simulator."""
+an event at a webhook within one sync (and deleting the plant resolves it), and a re-sync asked
+for over HTTP repairs a corrupted range hour by hour against the simulator."""
 
 from __future__ import annotations
 
@@ -75,6 +75,13 @@ def test_an_alert_appears_at_the_api_and_the_webhook_within_one_sync(stack, hook
     assert event["detail"]["alert_id"] == alert["id"] and event["detail"]["version"] == 1
     events = http(stack, "GET", "/__devstack/events")[1]["events"]
     assert [e["id"] for e in events] == [event["id"]]
+    # deleting the plant (the stream's REMOVE) resolves its alert, published, and removes it
+    assert http(stack, "DELETE", f"/api/solar-plant/plant/{plant['id']}")[0] == 204
+    wait_for(lambda: len(hook[1]) == 2, "the resolution at the webhook")
+    resolved = hook[1][1]["event"]
+    assert resolved["detail-type"] == "alert.underperformance.resolved"
+    assert resolved["detail"]["reason"] == "plant_deleted" and resolved["detail"]["alert_id"] == alert["id"]
+    assert http(stack, "GET", "/api/solar-plant/alerts?state=open")[1]["items"] == []
 
 
 def test_a_resync_repairs_a_corrupted_range_hour_by_hour(stack, storage) -> None:
