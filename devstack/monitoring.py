@@ -13,6 +13,7 @@ like its usual failure; `from == to` is an empty array.
 Run on its own:  python -m devstack.monitoring --port 5000 --profile flaky
 Control while running:  POST /__control/down?seconds=2   (stops listening: connections refused)
                         POST /__control/profile?name=chaos
+                        POST /__control/factor?plant-id=3&factor=0.5   (observed energy x 0.5)
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ def hour_values(plant_id: str, hour: datetime) -> tuple[float, float, float, flo
     return tuple(w / 2**32 * VALUE_RANGE for w in _WORDS.unpack(digest))  # type: ignore[return-value]
 
 
-def item(plant_id: str, hour: datetime) -> dict[str, Any]:
+def item(plant_id: str, hour: datetime, factor: float = 1.0) -> dict[str, Any]:
+    """One hour's item; `factor` scales the observed energy (a plant made to underperform)."""
     ee, ei, oe, oi = hour_values(plant_id, hour)
+    oe = oe * factor if factor != 1.0 else oe
     return {
         "datetime": hour.isoformat(timespec="seconds"),  # naive: "%Y-%m-%dT%H:%M:%S"
         "expected": {"energy": ee, "irradiation": ei},
@@ -134,6 +137,7 @@ class MonitoringSimulator:
         self._restart: threading.Timer | None = None
         self.requests = 0
         self._forced: deque[str] = deque()
+        self.factors: dict[str, float] = {}  # plant id -> factor on its observed energy (default 1)
 
     @property
     def url(self) -> str:
@@ -190,6 +194,14 @@ class MonitoringSimulator:
         with self._lock:
             self._forced.extend(outcomes)
 
+    def set_factor(self, plant_id: int | str, factor: float) -> None:
+        """Scale a plant's observed energy by `factor` from now on (1 restores it): a plant that
+        underperforms deterministically."""
+        if factor == 1.0:
+            self.factors.pop(str(plant_id), None)
+        else:
+            self.factors[str(plant_id)] = factor
+
     def decide(self) -> str:
         """What this request gets: one of OUTCOMES."""
         with self._lock:
@@ -212,10 +224,11 @@ class MonitoringSimulator:
         hour = datetime(start.year, start.month, start.day)
         stop = datetime(end.year, end.month, end.day)
         p = self.profile
+        factor = self.factors.get(plant_id, 1.0)
         if p.drop_rate == 0 and p.malformed_rate == 0:
             items = []
             while hour < stop:
-                items.append(item(plant_id, hour))
+                items.append(item(plant_id, hour, factor))
                 hour += timedelta(hours=1)
             return json.dumps(items).encode()
         with self._lock:
@@ -229,7 +242,7 @@ class MonitoringSimulator:
         for hour, dropped, kind in decisions:
             if dropped:
                 continue
-            items.extend(_malform(item(plant_id, hour), kind))
+            items.extend(_malform(item(plant_id, hour, factor), kind))
         return json.dumps(items).encode()  # NaN and Infinity come out as bare NaN/Infinity
 
 
@@ -315,6 +328,9 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == "/__control/down":
             self._send(200, b'{"down": true}')
             sim.down(float(params.get("seconds", "1")))
+        elif url.path == "/__control/factor" and "plant-id" in params:
+            sim.set_factor(params["plant-id"], float(params.get("factor", "1")))
+            self._send(200, json.dumps(sim.factors).encode())
         elif url.path == "/__control/profile" and params.get("name") in PROFILES:
             sim.profile = PROFILES[params["name"]]
             self._send(200, json.dumps(asdict(sim.profile)).encode())

@@ -1,4 +1,5 @@
-"""Assemble the local stack: DynamoDB, the template's tables, the functions, the API."""
+"""Assemble the local stack: DynamoDB, the template's tables, the functions, the API, the event
+bus (devstack/eventbus.py: the functions' PutEvents, and webhooks of API destinations)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from moto.server import ThreadedMotoServer
 from devstack.apigateway import ApiGateway
 from devstack.authorizer import TokenAuthorizer
 from devstack.dynamodb import DynamoDB, StartError, port_in_use, start_dynamodb
+from devstack.eventbus import EventBus
 from devstack.eventsources import Scheduler, SqsPoller, StreamPoller
 from devstack.lambdas import LambdaRuntime
 from devstack.monitoring import MonitoringSimulator
@@ -57,7 +59,8 @@ def function_environment(
     `!Ref` of a table gives its local name, of a queue its URL (empty until the queues exist).
     """
     queue_urls = queue_urls or {name: "" for name in template.queues()}
-    refs = {**template.parameter_defaults(), **parameters, **table_names(template), **queue_urls}
+    buses = {name: name for name in template.event_buses()}  # devstack/eventbus.py names them so
+    refs = {**template.parameter_defaults(), **parameters, **table_names(template), **queue_urls, **buses}
     environment = {}
     for name, function in template.functions().items():
         env = {key: resolve_value(value, refs) for key, value in function.environment.items()}
@@ -109,6 +112,7 @@ class Stack:
         self.api: ApiGateway | None = None
         self.monitoring: MonitoringSimulator | None = None
         self.sqs_server: ThreadedMotoServer | None = None
+        self.eventbus: EventBus | None = None
         self.pollers: list[StreamPoller | SqsPoller | Scheduler] = []
         self.schedulers: list[Scheduler] = []
         self.status: Status | None = None
@@ -157,6 +161,9 @@ class Stack:
             **config.parameters,
         }
         resolved = {**self.template.parameter_defaults(), **parameters}
+        self.eventbus = EventBus(self.template, resolved, config.host)
+        self.eventbus.start()
+        parameters["EventsEndpoint"] = resolved["EventsEndpoint"] = self.eventbus.url
         self.runtime = LambdaRuntime(
             self.template.functions(),
             self.template.layer_dirs(),
@@ -236,6 +243,9 @@ class Stack:
         if method == "POST" and path == "/__devstack/schedules":
             fired = {s.function: s.fire() for s in self.schedulers}
             return 200, "application/json", json.dumps(fired).encode()
+        if method == "GET" and path == "/__devstack/events" and self.eventbus is not None:
+            body = {"events": list(self.eventbus.events), "deliveries": list(self.eventbus.deliveries)}
+            return 200, "application/json", json.dumps(body, indent=2).encode()
         if method == "GET" and path == "/__devstack/status" and self.status is not None:
             return 200, "application/json", json.dumps(self.status.snapshot(), indent=2).encode()
         return None
@@ -264,6 +274,8 @@ class Stack:
             f"Schedules    {', '.join(s.function for s in self.schedulers)} every "
             f"{self.config.schedule_interval:g}s; now: curl -X POST {self.api_url}/__devstack/schedules",
             f"Status       {self.api_url}/__devstack/status  (queues, dead letters, each plant's last sync)",
+            f"Events       {self.eventbus.url if self.eventbus else '(not started)'}  (EventBridge: alert "
+            f"events, also at {self.api_url}/__devstack/events)",
         ]
 
     def stop(self) -> None:
@@ -276,6 +288,8 @@ class Stack:
             self.api.server_close()
         if self.monitoring is not None:
             self.monitoring.stop()
+        if self.eventbus is not None:
+            self.eventbus.stop()
         if self.runtime is not None:
             self.runtime.stop()
         if self.sqs_server is not None:

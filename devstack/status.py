@@ -10,7 +10,8 @@
 - the last sync of every plant, from its sync state in the plants table (read with a plain
   client: the stack's process shares one environment among threads, so the layer's
   environment-bound models are not switched here): synced until, history from, missing days,
-  the last run, the last success and the last error; `running` while a run holds its lease.
+  the last run, the last success and the last error; `running` while a run holds its lease;
+  `resync` ("from..to state") while a re-sync is queued or running.
 
 `Status.run()` prints one summary line (`status  ...`) to stderr when the summary changes,
 looking every `interval` seconds; a snapshot that fails says so in its `errors` instead.
@@ -145,6 +146,9 @@ class Status:
                         "last_success_at": text("last_success_at"),
                         "last_error": text("last_error"),
                         "running": int(item.get("lease_until", {}).get("N", 0)) > now,
+                        "resync": f"{text('resync_from')}..{text('resync_to')} {text('resync_state')}"
+                        if "resync_from" in item
+                        else None,
                     }
                 )
         return plants
@@ -177,6 +181,9 @@ def summary(snapshot: dict[str, Any]) -> str:
     if synced:
         line += f": synced until {synced[0]}" + (f"..{synced[-1]}" if synced[-1] != synced[0] else "")
     line += f", never synced {never}, syncing {running}, last run failed {failing}"
+    resyncs = sum(p.get("resync") is not None for p in plants)
+    if resyncs:
+        line += f", re-syncs queued or running {resyncs}"
     if snapshot["errors"]:
         line += f"; {len(snapshot['errors'])} unreadable: {snapshot['errors'][0]}"
     return line

@@ -82,6 +82,10 @@ class Template:
             if res["Type"] == "AWS::SQS::Queue"
         }
 
+    def event_buses(self) -> list[str]:
+        """Logical ids of every AWS::Events::EventBus."""
+        return [name for name, res in self.resources.items() if res["Type"] == "AWS::Events::EventBus"]
+
     def event_sources(self, kind: str) -> list[tuple[Function, dict[str, Any]]]:
         """(function, event Properties) of every event of this type (DynamoDB, SQS, Schedule)."""
         return [

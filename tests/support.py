@@ -148,3 +148,34 @@ def fully_synced(stack: Any, plant_id: int, today: date) -> bool:
         and not state["missing_days"]
         and state["last_error"] is None
     )
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[tuple[str, list[dict]]]:
+    """An HTTP endpoint on a free port that keeps what is POSTed to it: (its URL, the requests
+    received so far, each {"headers", "event"}), as an alert webhook's receiver sees them."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            received.append(
+                {"headers": {k.lower(): v for k, v in self.headers.items()}, "event": json.loads(body)}
+            )
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    finally:
+        server.shutdown()
+        server.server_close()

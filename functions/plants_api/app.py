@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -11,9 +11,19 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from powerfactor import plants
+from powerfactor import alerts, plants
 from powerfactor.http import create_resolver, documented
-from powerfactor.models import METADATA_FIELDS, Plant, PlantCreate, PlantIn, PlantPage, PlantPatch
+from powerfactor.models import (
+    METADATA_FIELDS,
+    AlertPage,
+    Plant,
+    PlantCreate,
+    PlantIn,
+    PlantPage,
+    PlantPatch,
+    Resync,
+    ResyncIn,
+)
 
 logger = Logger()
 tracer = Tracer()
@@ -92,6 +102,61 @@ def patch_plant(plant_id: PlantId, body: PlantPatch) -> Plant:
 def delete_plant(plant_id: PlantId):  # noqa: ANN201 - no return type: a 204 has no body to document
     plants.delete_plant(plant_id)
     return Response(status_code=204, body="")
+
+
+AlertLimit = Annotated[int, Query(ge=1, le=alerts.MAX_PAGE_SIZE, description="Page size.")]
+Cursor = Annotated[str | None, Query(max_length=300, description="`next_cursor` of the previous page.")]
+
+
+@app.get(
+    f"{BASE}/plant/<plant_id>/alerts",
+    summary="A plant's alerts, newest first (resolved ones are kept 90 days)",
+    responses=documented(200, AlertPage, "A page of alerts", (400, 404)),
+)
+def list_plant_alerts(
+    plant_id: PlantId,
+    state: Annotated[
+        Literal["open", "resolved"] | None, Query(description="Only alerts in this state.")
+    ] = None,
+    limit: AlertLimit = alerts.DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> AlertPage:
+    return alerts.plant_alerts(plant_id, limit, cursor, state)
+
+
+@app.get(
+    f"{BASE}/alerts",
+    summary="Open alerts of every plant, oldest first",
+    responses=documented(200, AlertPage, "A page of open alerts", (400,)),
+)
+def list_open_alerts(
+    state: Annotated[
+        Literal["open"], Query(description="`open`: the only state listed across plants.")
+    ] = "open",
+    limit: AlertLimit = alerts.DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> AlertPage:
+    return alerts.open_alerts(limit, cursor)
+
+
+@app.post(
+    f"{BASE}/plant/<plant_id>/sync",
+    summary="Re-sync a range: fetch it again and make the store mirror the service",
+    responses=documented(
+        202, Resync, "Queued; follow it in the plant's `sync.resync`", (400, 404, 409, 413, 415)
+    ),
+)
+def resync_plant(plant_id: PlantId, body: ResyncIn) -> Response[Resync]:
+    from powerfactor import resync  # the monitoring client's imports only where a re-sync is asked for
+
+    queued = resync.request(plant_id, body.from_, body.to)
+    metrics.add_metric(name="ResyncsQueued", unit=MetricUnit.Count, value=1)
+    return Response(
+        status_code=202,
+        content_type=content_types.APPLICATION_JSON,
+        body=queued,
+        headers={"Location": queued.progress or f"{BASE}/plant/{plant_id}"},
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -2,7 +2,8 @@
 
 A run cut short by the time budget is queued again as a continuation (its progress is saved on
 the plant); a run the monitoring service failed is reported as a failed item, so SQS retries it
-later and, after the queue's maxReceiveCount, moves it to the dead-letter queue.
+later and, after the queue's maxReceiveCount, moves it to the dead-letter queue. A `resync` job
+(powerfactor.resync) fetches its range again; a plant busy syncing gets it back a minute later.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from powerfactor import jobs
+from powerfactor import jobs, resync
 from powerfactor.monitoring import MonitoringClient
 from powerfactor.settings import get_settings
 from powerfactor.sync import sync_plant
@@ -37,6 +38,14 @@ def record_handler(record: SQSRecord) -> None:
         read_timeout=settings.monitoring_read_timeout,
         remaining_ms=context.get_remaining_time_in_millis if context else None,
     )
+    if job.reason == "resync" and job.start and job.end:
+        outcome = resync.run(job.plant_id, client, job.start, job.end)
+        metrics.add_metric(name=f"Resync{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1)
+        if outcome.status in ("busy", "partial"):  # the plant is syncing, or time ran out: again later
+            jobs.enqueue([job], delay_seconds=resync.BUSY_DELAY_SECONDS if outcome.status == "busy" else 0)
+        elif outcome.status == "failed":
+            raise SyncFailed(f"plant {job.plant_id} re-sync: {outcome.error}")
+        return
     outcome = sync_plant(job.plant_id, client)
     metrics.add_metric(name=f"Sync{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="HoursStored", unit=MetricUnit.Count, value=outcome.hours_stored)

@@ -12,7 +12,10 @@ def test_committed_schema_matches_the_code(template) -> None:
 def test_schema_documents_every_route_and_the_error_shape() -> None:
     schema = json.loads(COMMITTED.read_text())
     base = "/api/solar-plant"
-    assert set(schema["paths"]) == {base, f"{base}/plant/{{plant_id}}", f"{base}/data", f"{base}/report"}
+    assert set(schema["paths"]) == {
+        base, f"{base}/plant/{{plant_id}}", f"{base}/data", f"{base}/report",
+        f"{base}/plant/{{plant_id}}/alerts", f"{base}/alerts", f"{base}/plant/{{plant_id}}/sync",
+    }  # fmt: skip
     assert "ErrorResponse" in schema["components"]["schemas"]
     report = schema["paths"]["/api/solar-plant/report"]["get"]
     assert {p["name"] for p in report["parameters"]} >= {"plant-id", "from", "to", "granularity"}

@@ -19,22 +19,31 @@ from tests.support import caller
 
 # Every right each function has, as (action, resource): what its code does and nothing more.
 INDEX = "PlantsTable/index/by_plant_id"
+BUS = ("events:PutEvents", "AlertBus")  # alert events (powerfactor/alerts.py)
 RIGHTS: dict[str, set[tuple[str, str]]] = {
     "AuthorizerFunction": {("dynamodb:GetItem", "ApiKeysTable")},
     "PlantsApiFunction": {
         ("dynamodb:GetItem", "PlantsTable"), ("dynamodb:PutItem", "PlantsTable"),
         ("dynamodb:UpdateItem", "PlantsTable"), ("dynamodb:DeleteItem", "PlantsTable"),
         ("dynamodb:Query", INDEX),
+        ("dynamodb:Query", "AlertsTable"), ("dynamodb:Query", "AlertsTable/index/open_alerts"),  # the lists
+        ("sqs:SendMessage*", "SyncQueue"),  # a re-sync's job
     },
     "DataApiFunction": {("dynamodb:GetItem", "PlantsTable"), ("dynamodb:Query", "DatapointsTable")},
     "PlantStreamFunction": {
         ("dynamodb:Query", "DatapointsTable"), ("dynamodb:BatchWriteItem", "DatapointsTable"),
         ("sqs:SendMessage*", "SyncQueue"), ("sqs:SendMessage", "StreamFailureQueue"),
+        # a deleted plant's alerts: resolved (published), then removed
+        ("dynamodb:Query", "AlertsTable"), ("dynamodb:UpdateItem", "AlertsTable"),
+        ("dynamodb:BatchWriteItem", "AlertsTable"), BUS,
     },
     "SyncWorkerFunction": {
         ("dynamodb:GetItem", "PlantsTable"), ("dynamodb:UpdateItem", "PlantsTable"),
         ("dynamodb:Query", "DatapointsTable"), ("dynamodb:BatchGetItem", "DatapointsTable"),
         ("dynamodb:BatchWriteItem", "DatapointsTable"), ("sqs:SendMessage*", "SyncQueue"),
+        # alerts judged after each run: the run counter, open alerts, open / update / resolve
+        ("dynamodb:GetItem", "AlertsTable"), ("dynamodb:PutItem", "AlertsTable"),
+        ("dynamodb:UpdateItem", "AlertsTable"), ("dynamodb:Query", "AlertsTable"), BUS,
     },
     "DailySyncFunction": {
         ("dynamodb:Query", INDEX), ("sqs:SendMessage*", "SyncQueue"),
@@ -132,7 +141,7 @@ def test_every_route_is_behind_the_authorizer_and_gateway_errors_are_shaped() ->
     (api,) = [r for r in cloudformation().values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     body = api["Properties"]["Body"]
     operations = [(path, method, op) for path, ops in body["paths"].items() for method, op in ops.items()]
-    assert len(operations) == 14
+    assert len(operations) == 20
     for path, method, operation in operations:
         assert operation["security"] == [{"ApiKeyAuthorizer": []}], (path, method)
     scheme = body["components"]["securitySchemes"]["ApiKeyAuthorizer"]
@@ -289,7 +298,7 @@ def test_the_api_alarms_name_the_api_as_api_gateway_does() -> None:
 
 
 def test_the_alarm_topic_mails_alarm_email_if_given() -> None:
-    (subscription,) = _of_type("AWS::SNS::Subscription").values()
+    subscription = _of_type("AWS::SNS::Subscription")["AlarmEmailSubscription"]
     assert subscription["Condition"] == "HasAlarmEmail"
     assert subscription["Properties"] == {
         "TopicArn": TOPIC[0],
@@ -378,3 +387,34 @@ def test_the_authorizer_errors_alarm_discounts_refused_keys() -> None:
     )
     queries = cloudformation()["AuthorizerFunctionErrorsAlarm"]["Properties"]["Metrics"]
     assert [q["Expression"] for q in queries if "Expression" in q] == ["errors - FILL(refused, 0)"]
+
+
+def test_alerts_go_to_the_bus_and_optionally_to_a_webhook_and_mail() -> None:
+    resources = cloudformation()
+    assert resources["AlertBus"]["Type"] == "AWS::Events::EventBus"
+    table = resources["AlertsTable"]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "open_alerts"
+    for name in ("AlertWebhookConnection", "AlertWebhookDestination", "AlertWebhookRole", "AlertWebhookRule"):
+        assert resources[name]["Condition"] == "HasAlertWebhook", name
+    for name in ("AlertTopic", "AlertEmailSubscription", "AlertTopicPolicy", "AlertEmailRule"):
+        assert resources[name]["Condition"] == "HasAlertEmail", name
+    webhook = resources["AlertWebhookRule"]["Properties"]
+    assert webhook["EventBusName"] == {"Ref": "AlertBus"} and webhook["EventPattern"] == {
+        "source": ["powerfactor.alerts"]
+    }
+    (target,) = webhook["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["AlertWebhookDestination", "Arn"]}
+    assert target["RoleArn"] == {"Fn::GetAtt": ["AlertWebhookRole", "Arn"]}
+    (policy,) = resources["AlertWebhookRole"]["Properties"]["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert (statement["Action"], statement["Resource"]) == (
+        "events:InvokeApiDestination",
+        {"Fn::GetAtt": ["AlertWebhookDestination", "Arn"]},
+    )
+    (mail,) = resources["AlertTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert mail["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["AlertEmailRule", "Arn"]}}}
+    # the code publishes what the rules match (powerfactor/alerts.py)
+    code = (ROOT / "layers" / "powerfactor" / "powerfactor" / "alerts.py").read_text()
+    assert 'SOURCE = "powerfactor.alerts"' in code

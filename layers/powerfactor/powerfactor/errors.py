@@ -85,3 +85,20 @@ class ApiKeyNotFound(PowerFactorError):
     def __init__(self, key_id: str) -> None:
         super().__init__(f"no API key with id {key_id!r}")
         self.key_id = key_id
+
+
+class ResyncPending(PowerFactorError):
+    """A re-sync of this plant is queued or running already: one at a time per plant."""
+
+    def __init__(self, plant_id: int, start: object, last: object, state: str, requested_at: object) -> None:
+        super().__init__(
+            f"plant {plant_id} has a re-sync of {start}..{last} {state}; wait for it to end "
+            "(the plant's sync.resync shows it)"
+        )
+        self.plant_id = plant_id
+        self.pending = {
+            "from": str(start),
+            "to": str(last),
+            "state": state,
+            "requested_at": str(requested_at),
+        }

@@ -41,6 +41,7 @@ from powerfactor.errors import (
     PlantLimitReached,
     PlantNotFound,
     PowerFactorError,
+    ResyncPending,
     StorageBusy,
     StorageDeadline,
 )
@@ -68,6 +69,7 @@ _DOMAIN_STATUS: dict[type[PowerFactorError], tuple[HTTPStatus, str]] = {
     InvalidCursor: (HTTPStatus.BAD_REQUEST, "invalid_cursor"),
     InvalidRange: (HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_range"),
     NoTimeZone: (HTTPStatus.UNPROCESSABLE_ENTITY, "no_time_zone"),
+    ResyncPending: (HTTPStatus.CONFLICT, "resync_pending"),
 }
 
 _ERROR_DESCRIPTIONS = {
@@ -75,7 +77,7 @@ _ERROR_DESCRIPTIONS = {
     401: "No valid API key: missing, malformed, unknown, expired or revoked",
     403: "The API key lacks the scope this method needs (read: GET, HEAD; write: POST, PUT, PATCH, DELETE)",
     404: "No such plant",
-    409: "Another plant has this name, or the deployment holds its maximum of plants",
+    409: "Another plant has this name, the deployment holds its maximum of plants, or a re-sync is pending",
     413: f"The body is larger than {MAX_BODY_BYTES} bytes",
     415: "The body is declared as something other than JSON",
     422: "A parameter or the body is invalid",
@@ -273,6 +275,15 @@ def create_resolver(logger: Logger) -> JsonApiResolver:
         return error_response(
             HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", "the request is invalid", details
         )
+
+    @app.exception_handler(ResyncPending)
+    def _resync_pending(error: ResyncPending) -> Response:
+        """409 with the pending re-sync, one detail per field (location `sync.resync.<field>`)."""
+        details = [
+            ErrorDetail(location=f"sync.resync.{name}", message=value, type="resync_pending")
+            for name, value in error.pending.items()
+        ]
+        return error_response(HTTPStatus.CONFLICT, "resync_pending", error.message, details)
 
     @app.exception_handler(PowerFactorError)
     def _domain_error(error: PowerFactorError) -> Response:

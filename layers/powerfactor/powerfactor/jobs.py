@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from typing import Any, Literal
 
 import boto3
@@ -14,10 +15,13 @@ from powerfactor.settings import Settings, get_settings
 class SyncJob(BaseModel):
     """Sync one plant. `reason` is for logs: `created` (the plants stream), `daily` (the daily
     sync), `continue` (a run cut short by the time budget), `manual` (a job sent by hand, as
-    `events/sync-job.json` is for `sam local invoke`)."""
+    `events/sync-job.json` is for `sam local invoke`), `resync` (fetch [start, end) again and
+    mirror it: powerfactor.resync)."""
 
     plant_id: int
-    reason: Literal["created", "daily", "continue", "manual"]
+    reason: Literal["created", "daily", "continue", "manual", "resync"]
+    start: date | None = None  # resync only
+    end: date | None = None  # resync only, exclusive
 
 
 _client: tuple[Settings, Any] | None = None
@@ -34,22 +38,24 @@ def _sqs(settings: Settings) -> Any:
     return _client[1]
 
 
-def enqueue(jobs: Iterable[SyncJob]) -> int:
-    """Send jobs to the sync queue, ten per request; entries SQS refuses are sent again."""
+def enqueue(jobs: Iterable[SyncJob], delay_seconds: int = 0) -> int:
+    """Send jobs to the sync queue, ten per request; entries SQS refuses are sent again.
+    `delay_seconds` (up to 900) keeps them invisible that long."""
     settings = get_settings()
     if settings.sync_queue_url is None:
         raise RuntimeError("SYNC_QUEUE_URL is not set")
     client = _sqs(settings)
+    delay = {"DelaySeconds": delay_seconds} if delay_seconds else {}
     sent = 0
     batch: list[SyncJob] = []
 
     def flush() -> None:
         nonlocal sent
-        entries = {str(i): job.model_dump_json() for i, job in enumerate(batch)}
+        entries = {str(i): job.model_dump_json(exclude_none=True) for i, job in enumerate(batch)}
         for _ in range(5):
             response = client.send_message_batch(
                 QueueUrl=settings.sync_queue_url,
-                Entries=[{"Id": key, "MessageBody": body} for key, body in entries.items()],
+                Entries=[{"Id": key, "MessageBody": body, **delay} for key, body in entries.items()],
             )
             sent += len(response.get("Successful", []))
             entries = {f["Id"]: entries[f["Id"]] for f in response.get("Failed", [])}

@@ -7,7 +7,7 @@ and delete data, do not import the monitoring client (requests, tenacity) at col
 
 from __future__ import annotations
 
-from powerfactor import jobs
+from powerfactor import alerts, jobs
 from powerfactor.storage import datapoints, plants
 
 
@@ -22,5 +22,7 @@ def queue_daily_sync() -> int:
 
 
 def purge_plant(plant_id: int) -> int:
-    """Remove all datapoints of a deleted plant; return how many items were removed."""
+    """Remove all datapoints of a deleted plant, and resolve (published) and remove its alerts;
+    return how many datapoint items were removed."""
+    alerts.purge_plant(plant_id)
     return datapoints.delete_plant_data(plant_id)

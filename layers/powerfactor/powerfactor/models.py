@@ -177,6 +177,9 @@ class SyncState(BaseModel):
     last_success_at: datetime | None = Field(default=None, description="End of the last run without error.")
     last_attempt_at: datetime | None = None
     last_error: str | None = Field(default=None, description="Why the last run failed; null after a success.")
+    resync: Resync | None = Field(
+        default=None, description="A re-sync of a range queued or running (POST .../sync); null when none."
+    )
 
 
 class Plant(BaseModel):
@@ -303,3 +306,63 @@ class ReportPage(BaseModel):
     next_cursor: str | None
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+# ---- alerts and re-syncs (powerfactor.alerts, powerfactor.resync) ----
+
+AlertKind = Literal["underperformance", "data_gap", "sync_failing"]
+AlertState = Literal["open", "resolved"]
+
+
+class Alert(BaseModel):
+    """A condition found after a plant's sync: opened once, updated while it lasts, resolved
+    when a later sync finds it cleared (or the plant is deleted)."""
+
+    id: str = Field(description="Unique within the plant: when it opened and its kind.")
+    plant_id: int
+    kind: AlertKind
+    state: AlertState
+    message: str = Field(description="What is wrong, in words.")
+    figures: dict[str, float | int | str | None] = Field(
+        description="The figures that triggered it (while open, the latest; once resolved, those "
+        "that cleared it) and the limits they were held against."
+    )
+    opened_at: datetime
+    updated_at: datetime = Field(description="The last sync that found it still open, or its resolution.")
+    resolved_at: datetime | None = None
+
+
+class AlertPage(BaseModel):
+    items: list[Alert]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+class ResyncIn(BaseModel):
+    """Body of POST /api/solar-plant/plant/{plant_id}/sync: whole UTC days, both inclusive."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: Annotated[date, BeforeValidator(iso_day), AfterValidator(day_in_range)] = Field(
+        alias="from", description="First day to fetch again (YYYY-MM-DD), not before the horizon."
+    )
+    to: Annotated[date, BeforeValidator(iso_day), AfterValidator(day_in_range)] = Field(
+        description="Last day to fetch again, inclusive; at most yesterday."
+    )
+
+
+class Resync(BaseModel):
+    """A re-sync of a range: queued, then run by the sync worker under the plant's lease."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    plant_id: int
+    from_: date = Field(alias="from")
+    to: date
+    state: Literal["pending", "running"]
+    requested_at: datetime
+    last_error: str | None = Field(default=None, description="Why its last attempt failed (it is retried).")
+    progress: str | None = Field(
+        default=None, description="Where to follow it: the plant, whose `sync.resync` it is until it ends."
+    )
+
+
+SyncState.model_rebuild()
+Plant.model_rebuild()

@@ -45,6 +45,20 @@ class Settings(BaseModel):
     sync_every_run: Count = Field(default=1, alias="SYNC_EVERY_RUN")
     sync_until_year: Count = Field(default=10, alias="SYNC_UNTIL_YEAR")
     max_plants: Count = Field(default=10_000, alias="MAX_PLANTS")
+    # alerts (powerfactor.alerts) and their events
+    alerts_table: OptionalText = Field(default=None, alias="ALERTS_TABLE")
+    alert_bus_name: OptionalText = Field(default=None, alias="ALERT_BUS_NAME")
+    events_endpoint: OptionalText = Field(default=None, alias="EVENTS_ENDPOINT")
+    alert_window_hours: Count = Field(default=168, alias="ALERT_WINDOW_HOURS")
+    alert_ratio_threshold: Annotated[float, BeforeValidator(_stripped), Field(gt=0, le=10)] = Field(
+        default=0.7, alias="ALERT_RATIO_THRESHOLD"
+    )
+    alert_min_hours: Count = Field(default=48, alias="ALERT_MIN_HOURS")
+    alert_gap_hours: Count = Field(default=48, alias="ALERT_GAP_HOURS")
+    alert_max_missing_days: Annotated[int, BeforeValidator(_stripped), Field(ge=0)] = Field(
+        default=3, alias="ALERT_MAX_MISSING_DAYS"
+    )
+    alert_failed_runs: Count = Field(default=3, alias="ALERT_FAILED_RUNS")
 
     @property
     def monitoring_url(self) -> str:

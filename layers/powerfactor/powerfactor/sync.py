@@ -19,6 +19,9 @@ every save is conditional on it. A save that fails tells one of two things apart
 consistent read of the plant: the plant is gone (deleted during the run), so the run stops and
 removes what it stored, leaving no orphaned data; or the plant is there and another run took
 the lease, so this run stops, deletes nothing and reports `lost` (the other run carries on).
+
+After a run's last save, still under the lease, the plant's alerts are judged
+(`powerfactor.alerts.after_sync`, which never raises).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Literal
 
 from aws_lambda_powertools import Logger
 
+from powerfactor import alerts
 from powerfactor.errors import PlantNotFound
 from powerfactor.models import SyncState
 from powerfactor.monitoring import (
@@ -211,6 +215,7 @@ def sync_plant(
             status, error = "failed", str(failure)
             state.last_error = f"{today.isoformat()}: {failure}"[:1000]
         run.save()
+        alerts.after_sync(plant_id, status, error, state, today)  # under the lease; never raises
     except _PlantDeleted:
         removed = datapoints.delete_plant_data(plant_id)
         logger.info("plant deleted during its sync; its data removed", extra={**log, "items": removed})

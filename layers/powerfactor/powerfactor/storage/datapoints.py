@@ -239,6 +239,29 @@ def write_days(plant_id: int, points: Iterable[Datapoint]) -> dict[date, int]:
     return {day: len(hours) for day, hours in by_day.items()}
 
 
+def replace_days(plant_id: int, start: date, end: date, points: Iterable[Datapoint]) -> dict[date, int]:
+    """Make the stored days of [start, end) exactly these datapoints (a re-sync: the store
+    mirrors the service): each day is written whole, without merging what is stored, a day
+    without any point is deleted, and the month summaries are rewritten to match. Returns the
+    hours each day of the range now holds."""
+    _bind()
+    by_day: dict[date, dict[int, Datapoint]] = {}
+    for p in points:
+        if start <= p.hour.date() < end:
+            by_day.setdefault(p.hour.date(), {})[p.hour.hour] = p
+    years = get_settings().sync_until_year
+    days = [start + timedelta(days=i) for i in range((end - start).days)]
+    sums = {day: _sums(by_day[day]) if day in by_day else Sums(0, 0.0, 0.0, 0.0, 0.0) for day in days}
+    items = [_day_item(plant_id, day, sums[day], by_day[day], years) for day in days if day in by_day]
+    empty = [_DayItem(plant_id=plant_id, period=_day_key(day)) for day in days if day not in by_day]
+    _batch_write([*items, *_month_items(plant_id, sums, years)])
+    if empty:
+        with _DayItem.batch_write() as batch:
+            for item in empty:
+                batch.delete(item)
+    return {day: len(by_day.get(day, {})) for day in days}
+
+
 def _batch_write(items: list[_PeriodItem]) -> None:
     """Put these items, 25 to a BatchWriteItem call, the calls sent side by side (a month of
     days and its summary is 32 items: two calls at once instead of one after the other)."""

@@ -28,7 +28,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from powerfactor.errors import NameTaken, PlantLimitReached, PlantNotFound, StorageBusy
-from powerfactor.models import Plant, SyncState
+from powerfactor.models import Plant, Resync, SyncState
 from powerfactor.storage._tables import bind
 
 _PLANT_ENTITY = "plant"
@@ -81,9 +81,25 @@ class _PlantItem(Model):
     last_error = UnicodeAttribute(null=True)
     lease_owner = UnicodeAttribute(null=True)
     lease_until = NumberAttribute(null=True)
+    # a re-sync of a range, while queued or running (powerfactor.resync)
+    resync_from = UnicodeAttribute(null=True)
+    resync_to = UnicodeAttribute(null=True)
+    resync_state = UnicodeAttribute(null=True)
+    resync_requested_at = UTCDateTimeAttribute(null=True)
+    resync_error = UnicodeAttribute(null=True)
+
+    def resync(self) -> Resync | None:
+        if self.resync_from is None:
+            return None
+        return Resync(
+            plant_id=int(self.plant_id), from_=self.resync_from, to=self.resync_to,
+            state=self.resync_state or "pending", requested_at=self.resync_requested_at,
+            last_error=self.resync_error,
+        )  # fmt: skip
 
     def sync_state(self) -> SyncState:
         return SyncState(
+            resync=self.resync(),
             history_from=self.history_from,
             synced_until=self.synced_until,
             missing_days=self.missing_days or [],
@@ -424,3 +440,58 @@ def release_sync_lease(plant_id: int, owner: str) -> None:
 
 def _set_or_remove(attribute: Any, value: Any) -> Any:
     return attribute.remove() if value is None else attribute.set(value)
+
+
+_RESYNC_FIELDS = ("resync_from", "resync_to", "resync_state", "resync_requested_at", "resync_error")
+
+
+def request_resync(
+    plant_id: int, start: str, last: str, now: datetime, stale_before: datetime
+) -> Resync | None:
+    """Record a pending re-sync of [start, last] unless one is pending or running (and requested
+    after `stale_before`): None if recorded, else the one there. PlantNotFound if no plant."""
+    _bind()
+    item = _conditional_update(
+        plant_id,
+        [
+            _PlantItem.resync_from.set(start),
+            _PlantItem.resync_to.set(last),
+            _PlantItem.resync_state.set("pending"),
+            _PlantItem.resync_requested_at.set(now),
+            _PlantItem.resync_error.remove(),
+        ],
+        _PlantItem.pk.exists()
+        & (_PlantItem.resync_from.does_not_exist() | (_PlantItem.resync_requested_at < stale_before)),
+    )
+    if item is not None:
+        return None
+    existing = _load(plant_id).resync()  # PlantNotFound if it is gone
+    assert existing is not None  # the condition failed on a pending re-sync
+    return existing
+
+
+def set_resync(plant_id: int, owner: str, state: str, error: str | None = None) -> bool:
+    """Under the lease: mark the re-sync `running` or back to `pending` (with why); False if the
+    lease is not ours or the plant is gone."""
+    _bind()
+    return (
+        _conditional_update(
+            plant_id,
+            [_PlantItem.resync_state.set(state), _set_or_remove(_PlantItem.resync_error, error)],
+            _PlantItem.pk.exists() & (_PlantItem.lease_owner == owner) & _PlantItem.resync_from.exists(),
+        )
+        is not None
+    )
+
+
+def clear_resync(plant_id: int, owner: str) -> bool:
+    """Under the lease: the re-sync is done; False if the lease is not ours."""
+    _bind()
+    return (
+        _conditional_update(
+            plant_id,
+            [getattr(_PlantItem, name).remove() for name in _RESYNC_FIELDS],
+            _PlantItem.pk.exists() & (_PlantItem.lease_owner == owner),
+        )
+        is not None
+    )

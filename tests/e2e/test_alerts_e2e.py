@@ -1,0 +1,115 @@
+"""End to end over the local stack (one stack for the module): an alert appears at the API and as
+an event at a webhook within one sync (and deleting the plant resolves it), and a re-sync asked
+for over HTTP repairs a corrupted range hour by hour against the simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from devstack.stack import Stack, function_environment
+from powerfactor.models import Datapoint
+from powerfactor.settings import reset_settings
+from powerfactor.storage import datapoints
+from tests.support import (
+    fully_synced,
+    http,
+    in_process_stack,
+    plant_state,
+    simulated,
+    wait_for,
+    webhook_receiver,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def hook() -> Iterator[tuple[str, list[dict]]]:
+    with webhook_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, hook) -> Iterator[Stack]:
+    with in_process_stack(
+        tmp_path_factory.mktemp("alerts"),
+        SyncUntilYear="1",
+        SyncEveryRun="1",
+        MonitoringReadTimeout="2",
+        AlertWebhookUrl=hook[0],
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def storage(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Point this process's storage code at the stack's DynamoDB."""
+    env = function_environment(stack.template, {"DynamoDbEndpoint": stack.dynamodb.endpoint})
+    for key, value in env["SyncWorkerFunction"].items():
+        monkeypatch.setenv(key, value)
+    reset_settings()
+    yield
+    reset_settings()
+
+
+def test_an_alert_appears_at_the_api_and_the_webhook_within_one_sync(stack, hook) -> None:
+    status, plant = http(stack, "POST", "/api/solar-plant/", {"name": "Underperformer E2E"})
+    assert status == 201
+    today = datetime.now(UTC).date()
+    wait_for(lambda: fully_synced(stack, plant["id"], today), "the backfill")
+    assert http(stack, "GET", f"/api/solar-plant/plant/{plant['id']}/alerts")[1]["items"] == []
+    stack.monitoring.set_factor(plant["id"], 0.4)
+    assert http(stack, "POST", "/__devstack/schedules")[0] == 200  # the daily sync: one run per plant
+    page = wait_for(
+        lambda: (p := http(stack, "GET", "/api/solar-plant/alerts?state=open")[1])["items"] and p,
+        "the alert at the API",
+    )
+    (alert,) = page["items"]
+    assert (alert["plant_id"], alert["kind"], alert["state"]) == (plant["id"], "underperformance", "open")
+    (received,) = wait_for(lambda: hook[1], "the event at the webhook", cap=30)
+    event = received["event"]
+    assert event["detail-type"] == "alert.underperformance.opened" and event["source"] == "powerfactor.alerts"
+    assert event["detail"]["alert_id"] == alert["id"] and event["detail"]["version"] == 1
+    events = http(stack, "GET", "/__devstack/events")[1]["events"]
+    assert [e["id"] for e in events] == [event["id"]]
+    # deleting the plant (the stream's REMOVE) resolves its alert, published, and removes it
+    assert http(stack, "DELETE", f"/api/solar-plant/plant/{plant['id']}")[0] == 204
+    wait_for(lambda: len(hook[1]) == 2, "the resolution at the webhook")
+    resolved = hook[1][1]["event"]
+    assert resolved["detail-type"] == "alert.underperformance.resolved"
+    assert resolved["detail"]["reason"] == "plant_deleted" and resolved["detail"]["alert_id"] == alert["id"]
+    assert http(stack, "GET", "/api/solar-plant/alerts?state=open")[1]["items"] == []
+
+
+def test_a_resync_repairs_a_corrupted_range_hour_by_hour(stack, storage) -> None:
+    status, plant = http(stack, "POST", "/api/solar-plant/", {"name": "Repaired E2E"})
+    today = datetime.now(UTC).date()
+    wait_for(lambda: fully_synced(stack, plant["id"], today), "the backfill")
+    start, last = today - timedelta(days=40), today - timedelta(days=35)
+    end = last + timedelta(days=1)
+    wrong = [Datapoint(p.hour, 1.0, 2.0, 3.0, 4.0) for p in simulated(plant["id"], start, end)]
+    datapoints.write_days(plant["id"], wrong[: len(wrong) - 5])  # wrong values, and hours missing
+    assert list(datapoints.read_hours(plant["id"], start, end)) != simulated(plant["id"], start, end)
+    body = {"from": start.isoformat(), "to": last.isoformat()}
+    status, queued = http(stack, "POST", f"/api/solar-plant/plant/{plant['id']}/sync", body)
+    assert status == 202, queued
+    assert (queued["from"], queued["to"], queued["progress"]) == (
+        body["from"],
+        body["to"],
+        f"/api/solar-plant/plant/{plant['id']}",
+    )
+    status, error = http(stack, "POST", "/api/solar-plant/plant/999999/sync", body)
+    assert status == 404
+    status, error = http(
+        stack,
+        "POST",
+        f"/api/solar-plant/plant/{plant['id']}/sync",
+        {"from": "2000-01-01", "to": "2000-01-02"},
+    )
+    assert status == 422 and error["error"]["code"] == "invalid_range"
+    wait_for(lambda: plant_state(stack, plant["id"])["resync"] is None, "the re-sync to finish")
+    assert list(datapoints.read_hours(plant["id"], start, end)) == simulated(plant["id"], start, end)
+    assert plant_state(stack, plant["id"])["last_error"] is None

@@ -1,0 +1,238 @@
+"""Alerts and re-syncs against DynamoDB Local, the monitoring simulator and the local event bus:
+each kind of alert driven open and closed by the simulator, its events seen by a webhook, and a
+re-sync that repairs (and mirrors) a range hour by hour."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from devstack.eventbus import EventBus
+from devstack.monitoring import PROFILES
+from powerfactor import jobs, plants, resync
+from powerfactor.errors import InvalidRange, ResyncPending
+from powerfactor.lifecycle import purge_plant
+from powerfactor.models import Datapoint
+from powerfactor.monitoring import MonitoringClient
+from powerfactor.storage import alerts as alert_storage
+from powerfactor.storage import datapoints
+from powerfactor.sync import sync_plant
+from tests.support import simulated, wait_for, webhook_receiver
+
+TODAY = date(2024, 3, 2)
+
+
+@pytest.fixture
+def hook() -> Iterator[tuple[str, list[dict]]]:
+    with webhook_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def bus(template, hook) -> Iterator[EventBus]:
+    """The local EventBridge, delivering the alert rule's events to the webhook receiver."""
+    running = EventBus(template, {"AlertWebhookUrl": hook[0], "AlertWebhookSecret": "s3cret"})
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def env(local_aws, simulator, bus, use_function_env) -> None:
+    use_function_env(
+        "SyncWorkerFunction",
+        DynamoDbEndpoint=local_aws,
+        MonitoringServiceUrl=simulator.url,
+        SyncEveryRun="1",
+        SyncUntilYear="1",
+        AlertFailedRuns="2",
+        EventsEndpoint=bus.url,
+    )
+
+
+@pytest.fixture
+def client(simulator) -> MonitoringClient:
+    return MonitoringClient(
+        simulator.url,
+        read_timeout=0.5,
+        backoff_initial=0.01,
+        backoff_max=0.02,
+        max_attempts=4,
+        today=lambda: TODAY,
+    )
+
+
+def alerts_of(api, plant_id: int, state: str | None = None) -> list[dict]:
+    query = f"?state={state}" if state else ""
+    status, _, page = api("GET", f"/api/solar-plant/plant/{plant_id}/alerts{query}")
+    assert status == 200, page
+    return page["items"]
+
+
+def events(hook, kind: str | None = None) -> list[dict]:
+    return [r["event"] for r in hook[1] if kind is None or r["event"]["detail"]["kind"] == kind]
+
+
+def test_underperformance_opens_once_updates_and_resolves(env, api, client, simulator, hook) -> None:
+    plant = plants.create_plant("Underperformer")
+    assert sync_plant(plant.id, client, today=TODAY).status == "done"
+    assert alerts_of(api, plant.id) == []
+    simulator.set_factor(plant.id, 0.5)
+    sync_plant(plant.id, client, today=TODAY)
+    (alert,) = alerts_of(api, plant.id)
+    assert (alert["kind"], alert["state"], alert["resolved_at"]) == ("underperformance", "open", None)
+    assert 0.4 < alert["figures"]["ratio"] < 0.6 and alert["figures"]["hours_present"] == 168
+    sync_plant(plant.id, client, today=TODAY)  # still true: updated, not opened again
+    (again,) = alerts_of(api, plant.id)
+    assert again["id"] == alert["id"] and again["updated_at"] > alert["updated_at"]
+    status, _, page = api("GET", "/api/solar-plant/alerts?state=open")
+    assert status == 200 and [a["id"] for a in page["items"]] == [alert["id"]]
+    simulator.set_factor(plant.id, 1.0)
+    sync_plant(plant.id, client, today=TODAY)
+    (resolved,) = alerts_of(api, plant.id)
+    assert resolved["state"] == "resolved" and resolved["resolved_at"] and resolved["figures"]["ratio"] > 0.7
+    assert api("GET", "/api/solar-plant/alerts?state=open")[2]["items"] == []
+    got = wait_for(lambda: len(events(hook)) == 2 and events(hook), "both events at the webhook", cap=20)
+    assert [e["detail-type"] for e in got] == [
+        "alert.underperformance.opened",
+        "alert.underperformance.resolved",
+    ]
+    assert got[0]["source"] == "powerfactor.alerts" and got[0]["detail"]["version"] == 1
+    assert got[0]["detail"]["alert_id"] == alert["id"] and got[1]["detail"]["reason"] == "cleared"
+    assert hook[1][0]["headers"]["x-powerfactor-webhook-secret"] == "s3cret"
+
+
+def test_a_data_gap_opens_when_the_service_has_nothing_and_resolves_when_it_is_filled(
+    env, api, client, simulator, hook
+) -> None:
+    simulator.profile = replace(simulator.profile, drop_rate=1.0)  # empty answers
+    plant = plants.create_plant("Gappy")
+    sync_plant(plant.id, client, today=TODAY)
+    (alert,) = alerts_of(api, plant.id)
+    assert alert["kind"] == "data_gap" and alert["figures"]["latest_hour"] is None
+    assert alert["figures"]["missing_days"] > 3
+    simulator.profile = PROFILES["quiet"]
+    sync_plant(plant.id, client, today=TODAY)
+    (resolved,) = alerts_of(api, plant.id)
+    assert resolved["state"] == "resolved" and resolved["figures"]["missing_days"] == 0
+    assert resolved["figures"]["latest_hour"] == f"{TODAY - timedelta(days=1)}T23:00:00+00:00"
+    wait_for(lambda: len(events(hook, "data_gap")) == 2, "the gap's two events", cap=20)
+
+
+def test_sync_failing_opens_after_k_failed_runs_with_the_error_and_resolves(
+    env, api, client, simulator
+) -> None:
+    plant = plants.create_plant("Failing")
+    sync_plant(plant.id, client, today=TODAY)
+    simulator.force(*["503"] * 4)
+    assert sync_plant(plant.id, client, today=TODAY).status == "failed"
+    assert alerts_of(api, plant.id) == []  # one failure is not K = 2
+    simulator.force(*["503"] * 4)
+    sync_plant(plant.id, client, today=TODAY)
+    (alert,) = alerts_of(api, plant.id, "open")
+    assert alert["kind"] == "sync_failing" and alert["figures"]["consecutive_failures"] == 2
+    assert "503" in alert["figures"]["last_error"]
+    sync_plant(plant.id, client, today=TODAY)
+    assert alerts_of(api, plant.id, "open") == []
+    (resolved,) = alerts_of(api, plant.id, "resolved")
+    assert resolved["id"] == alert["id"] and resolved["figures"]["consecutive_failures"] == 0
+
+
+def test_deleting_a_plant_resolves_and_removes_its_alerts(env, api, client, simulator, hook) -> None:
+    plant = plants.create_plant("Doomed")
+    simulator.set_factor(plant.id, 0.3)
+    sync_plant(plant.id, client, today=TODAY)
+    assert [a["kind"] for a in alerts_of(api, plant.id)] == ["underperformance"]
+    plants.delete_plant(plant.id)
+    purge_plant(plant.id)  # what the stream's REMOVE record triggers
+    assert alert_storage.open_alerts(plant.id) == [] and alert_storage.delete_plant_alerts(plant.id) == 0
+    assert api("GET", "/api/solar-plant/alerts")[2]["items"] == []
+    got = wait_for(lambda: len(events(hook)) == 2 and events(hook), "opened and resolved", cap=20)
+    assert got[1]["detail"]["reason"] == "plant_deleted" and got[1]["detail"]["state"] == "resolved"
+
+
+def test_alert_pages_follow_their_cursor(env, api, client, simulator) -> None:
+    plant = plants.create_plant("Paged")
+    for factor in (0.5, 1.0, 0.5, 1.0, 0.5):
+        simulator.set_factor(plant.id, factor)
+        sync_plant(plant.id, client, today=TODAY)
+    status, _, first = api("GET", f"/api/solar-plant/plant/{plant.id}/alerts?limit=2")
+    assert status == 200 and len(first["items"]) == 2 and first["next_cursor"]
+    _, _, second = api(
+        "GET", f"/api/solar-plant/plant/{plant.id}/alerts?limit=2&cursor={first['next_cursor']}"
+    )
+    assert len(second["items"]) == 1 and second["next_cursor"] is None
+    ids = [a["id"] for a in first["items"] + second["items"]]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 3
+    assert first["items"][0]["state"] == "open"
+    status, _, body = api("GET", f"/api/solar-plant/alerts?cursor={first['next_cursor']}")
+    assert status == 400 and body["error"]["code"] == "invalid_cursor"
+
+
+def _corrupt(plant_id: int, start: date, end: date) -> None:
+    wrong = [Datapoint(p.hour, 1.0, 2.0, 3.0, 4.0) for p in simulated(plant_id, start, end)]
+    datapoints.write_days(plant_id, wrong)
+
+
+def test_a_resync_repairs_a_corrupted_range_hour_by_hour(env, api, client, simulator, monkeypatch) -> None:
+    queued = []
+    monkeypatch.setattr(jobs, "enqueue", lambda batch, delay_seconds=0: queued.extend(batch) or len(queued))
+    plant = plants.create_plant("Repaired")
+    sync_plant(plant.id, client, today=TODAY)
+    start, end = date(2024, 1, 30), date(2024, 2, 3)  # across a month end
+    everything = (date(2023, 1, 1), TODAY)
+    _corrupt(plant.id, start, end)
+    assert list(datapoints.read_hours(plant.id, start, end)) != simulated(plant.id, start, end)
+    request = resync.request(plant.id, start, end - timedelta(days=1), today=TODAY)
+    assert (request.state, request.progress) == ("pending", f"/api/solar-plant/plant/{plant.id}")
+    with pytest.raises(ResyncPending):
+        resync.request(plant.id, start, start, today=TODAY)
+    recent = (datetime.now(UTC) - timedelta(days=10)).date().isoformat()  # valid for the API's today
+    body = {"from": recent, "to": recent}  # over the API: 409 with the pending one
+    status, _, error = api("POST", f"/api/solar-plant/plant/{plant.id}/sync", body)
+    assert status == 409 and error["error"]["code"] == "resync_pending"
+    assert {d["location"]: d["message"] for d in error["error"]["details"]}.items() >= {
+        "sync.resync.from": str(start),
+        "sync.resync.to": str(end - timedelta(days=1)),
+        "sync.resync.state": "pending",
+    }.items()
+    assert plants.get_plant(plant.id).sync.resync.from_ == start
+    (job,) = queued
+    assert (job.reason, job.start, job.end) == ("resync", start, end)
+    outcome = resync.run(plant.id, client, job.start, job.end, today=TODAY)
+    assert outcome.status == "done" and outcome.hours_stored == 4 * 24
+    oldest = plants.get_plant(plant.id).sync.history_from
+    assert list(datapoints.read_hours(plant.id, *everything)) == simulated(plant.id, oldest, TODAY)
+    sums = datapoints.read_day_sums(plant.id, date(2024, 1, 1), date(2024, 3, 1))
+    assert sums[date(2024, 1, 31)].expected_energy == pytest.approx(
+        sum(p.expected_energy for p in simulated(plant.id, date(2024, 1, 31), date(2024, 2, 1)))
+    )
+    assert plants.get_plant(plant.id).sync.resync is None  # done: a new one may be asked for
+    resync.request(plant.id, start, start, today=TODAY)
+
+
+def test_a_resync_mirrors_hours_the_service_no_longer_has(env, client, simulator, monkeypatch) -> None:
+    monkeypatch.setattr(jobs, "enqueue", lambda batch, delay_seconds=0: 1)
+    plant = plants.create_plant("Mirrored")
+    sync_plant(plant.id, client, today=TODAY)
+    day = date(2024, 2, 10)
+    simulator.profile = replace(simulator.profile, drop_rate=1.0)
+    resync.request(plant.id, day, day, today=TODAY)
+    assert resync.run(plant.id, client, day, day + timedelta(days=1), today=TODAY).status == "done"
+    assert list(datapoints.read_hours(plant.id, day, day + timedelta(days=1))) == []
+    assert day not in datapoints.read_day_sums(plant.id, day, day + timedelta(days=1))
+    assert day in plants.get_plant(plant.id).sync.missing_days  # the daily sync asks for it again
+
+
+def test_a_resync_range_is_bounded(env) -> None:
+    plant = plants.create_plant("Bounded")
+    for start, last in (
+        (date(2024, 2, 2), date(2024, 2, 1)),
+        (date(2022, 1, 1), date(2024, 1, 1)),
+        (date(2024, 3, 1), date(2024, 3, 2)),
+    ):
+        with pytest.raises(InvalidRange):
+            resync.request(plant.id, start, last, today=TODAY)
