@@ -151,9 +151,11 @@ class Stack:
         self.sqs_server.start()
         sqs_endpoint = f"http://{config.host}:{config.sqs_port}"
         sqs = aws_client("sqs", sqs_endpoint)
+        # moto's queues live as long as the process: an earlier stack in it (tests) may have left
+        # some, with messages; start from none (a purge would block the next for 60 s)
+        for url in sqs.list_queues().get("QueueUrls", []):
+            sqs.delete_queue(QueueUrl=url)
         queue_urls = ensure_queues(sqs, self.template)
-        for url in queue_urls.values():  # moto's queues live as long as the process: start them empty,
-            sqs.purge_queue(QueueUrl=url)  # whatever an earlier stack in this process (tests) left
         parameters = {
             "DynamoDbEndpoint": self.dynamodb.endpoint,
             "MonitoringServiceUrl": self.monitoring.url,
