@@ -116,7 +116,7 @@ def _prebuilt_items(plant_id: int, years: int) -> list[dict[str, Any]]:
         sums[day] = store._sums(hours)
         days.append(store._day_item(plant_id, day, sums[day], hours, years))
     months = store._month_items(plant_id, sums, years)
-    return [item.serialize() for item in [*days, *months]]
+    return [*days, *months]
 
 
 def _batch_write_seconds(client: Any, items: list[dict[str, Any]], writers: int) -> float:
