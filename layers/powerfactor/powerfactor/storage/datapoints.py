@@ -81,7 +81,8 @@ class _MonthItem(_PeriodItem):
 
 
 def _bind() -> None:
-    bind((_DayItem, _MonthItem), lambda settings: settings.datapoints_table)
+    # the items are built whole here (`_attrs`): no need for botocore to check them again
+    bind((_DayItem, _MonthItem), lambda settings: settings.datapoints_table, validate_parameters=False)
 
 
 Residuals = tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], tuple[float, ...]]
