@@ -57,13 +57,9 @@ def _check_deadline(**_: Any) -> None:
         raise StorageDeadline(f"no time left for a DynamoDB call ({left:.1f} s to the deadline)")
 
 
-def bind(
-    models: tuple[type[Model], ...], table: Callable[[Settings], str], validate_parameters: bool = True
-) -> None:
+def bind(models: tuple[type[Model], ...], table: Callable[[Settings], str]) -> None:
     """Set each model's table, endpoint, region and time budget from the settings; cheap when
-    unchanged. `validate_parameters=False` skips botocore's check of each request against the
-    API's shapes, for callers that build their requests whole (a fifth of botocore's CPU on a
-    25-item BatchWriteItem); DynamoDB still refuses a malformed one."""
+    unchanged."""
     global _session
     settings = get_settings()
     for model in models:
@@ -72,8 +68,6 @@ def bind(
         with _session_lock:
             _session = _session or botocore.session.get_session()
             _bind(model, table(settings), settings, _session)
-            if not validate_parameters:
-                model._get_connection().connection.client.meta.config.parameter_validation = False
         _bound[model] = settings
 
 

@@ -81,8 +81,7 @@ class _MonthItem(_PeriodItem):
 
 
 def _bind() -> None:
-    # the items are built whole here (`_attrs`): no need for botocore to check them again
-    bind((_DayItem, _MonthItem), lambda settings: settings.datapoints_table, validate_parameters=False)
+    bind((_DayItem, _MonthItem), lambda settings: settings.datapoints_table)
 
 
 Residuals = tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], tuple[float, ...]]
