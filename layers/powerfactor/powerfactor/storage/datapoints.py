@@ -148,7 +148,7 @@ def _residual(values: list[float], rounded: float) -> tuple[float, ...]:
 
     Almost always that difference is one float64 (it spans the bits below the rounded sum's
     last one, down to the smallest value's last bit): two math.fsum calls find and check it;
-    Shewchuk's loop in Python (four times a day, a tenth of a backfill's CPU) only runs when not."""
+    Shewchuk's loop in Python (four times a day, per value) only runs when not."""
     difference = [*values, -rounded]
     rest = math.fsum(difference)
     if rest == 0 or not math.isfinite(rest):
