@@ -28,6 +28,7 @@ All sums use math.fsum; stored values are the service's float64 values, bit for 
 from __future__ import annotations
 
 import calendar
+import functools
 import math
 import random
 import struct
@@ -277,9 +278,15 @@ def _batch_write(items: list[Item]) -> None:
     batches = [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
     if len(batches) <= 1:
         return _commit(items)
-    with ThreadPoolExecutor(min(len(batches), _WRITERS), thread_name_prefix="batch-write") as pool:
-        for _ in pool.map(_commit, batches):  # re-raises the first failure
-            pass
+    for _ in _writers().map(_commit, batches):  # re-raises the first failure
+        pass
+
+
+@functools.cache
+def _writers() -> ThreadPoolExecutor:
+    """The threads that send batches side by side, started once per process (a backfill writes
+    121 months: a pool per month started and joined 242 threads)."""
+    return ThreadPoolExecutor(_WRITERS, thread_name_prefix="batch-write")
 
 
 def _commit(items: list[Item]) -> None:
