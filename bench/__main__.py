@@ -12,7 +12,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-SECTIONS = ("cold", "ingest", "reports", "auth", "fanout", "cost")
+SECTIONS = ("cold", "ingest", "reports", "auth", "load", "fanout", "cost")
 
 
 def main() -> int:
@@ -25,16 +25,14 @@ def main() -> int:
         f"# PowerFactor benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform(terse=True)}"
     )
-    if "cold" in only:
-        from bench import cold
-
-        cold.cold_start()
-        cold.build_size()
-    if only & {"ingest", "reports", "auth", "cost"}:
-        from bench import auth, cost, ingest, reports
+    if only & {"cold", "ingest", "reports", "auth", "cost"}:
+        from bench import auth, cold, cost, ingest, reports
         from bench.common import local_services
 
         with local_services() as services:
+            if "cold" in only:
+                cold.cold_start(services)
+                cold.build_size()
             ten_years = ingest.run(services) if "ingest" in only else None
             if "reports" in only:
                 reports.run(services, ten_years["plant_id"] if ten_years else ingest.backfilled(services))
@@ -42,6 +40,10 @@ def main() -> int:
                 auth.run(services)
             if "cost" in only:
                 cost.run(services)
+    if "load" in only:
+        from bench import load
+
+        load.run()
     if "fanout" in only:
         from bench import fanout
 

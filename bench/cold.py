@@ -1,4 +1,17 @@
-"""4. Cold start: what importing each handler costs, and what `sam build` ships."""
+"""4. Cold start: import + first response of each handler, today's code beside the baseline's,
+the import breakdown by package, and what `sam build` ships.
+
+Each sample is a fresh Python 3.13 process that imports the handler and, for the API functions
+and the authorizer, answers one request against DynamoDB Local (a key check, a plant, a 30-day
+day report). The code is laid out as Lambda has it: `powerfactor` byte-compiled as the layer's
+Makefile does (unchecked-hash `.pyc`), `app.py` as source, nothing written
+(`PYTHONDONTWRITEBYTECODE`, `/opt` is read-only). The environment is a Lambda's with
+`Tracing: Active` (LAMBDA_TASK_ROOT, a sampled `_X_AMZN_TRACE_ID`; the X-Ray daemon address is a
+closed local UDP port), so the baseline's Powertools Tracer is on, as it is on AWS.
+
+The baseline is the code of `BASELINE` (before issue 13), extracted with `git archive`, run in
+the same environment with the same events, interleaved with today's code sample by sample.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +23,17 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from io import BytesIO
 from pathlib import Path
+from typing import Any
 
-from bench.common import PY, ROOT, ms, row, table
+from bench.common import PY, ROOT, Services, ms, row, table
+
+BASELINE = "ea52372"  # the last commit before issue 13's changes
 
 HANDLERS = {
     "AuthorizerFunction": "functions/authorizer",
@@ -23,83 +43,198 @@ HANDLERS = {
     "SyncWorkerFunction": "functions/sync_worker",
     "DailySyncFunction": "functions/daily_sync",
 }
-
+API = ("AuthorizerFunction", "PlantsApiFunction", "DataApiFunction")
 
 RUNS = 7
+TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+# A fresh process: the handler's import, then (if an event is given) its first answer.
+CHILD = r"""
+import json, os, time
+t0 = time.perf_counter()
+import app
+t1 = time.perf_counter()
+out = {"import": t1 - t0}
+if os.environ.get("BENCH_EVENT"):
+    class Context:
+        function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+        function_version = "$LATEST"
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + function_name
+        memory_limit_in_mb = 256
+        aws_request_id = "bench-cold"
+        log_group_name = "/aws/lambda/" + function_name
+        log_stream_name = "bench"
+        def get_remaining_time_in_millis(self):
+            return 10_000
+    result = app.lambda_handler(json.loads(os.environ["BENCH_EVENT"]), Context())
+    out["total"] = time.perf_counter() - t0
+    out["status"] = result.get("statusCode") or ("allow" if "policyDocument" in result else "?")
+print(json.dumps(out))
+"""
 
 
-def _staged(path: str) -> Path:
-    """The handler and the powerfactor package laid out as Lambda has them: the layer's code
-    byte-compiled as the layer's Makefile does it (unchecked-hash), the function's app.py as
-    SAM copies it (source only)."""
+def _baseline_tree() -> Path:
+    """The baseline's functions and layer package, extracted from git."""
+    tree = Path(tempfile.mkdtemp(prefix="bench-baseline-"))
+    archive = subprocess.run(
+        ["git", "archive", BASELINE, "functions", "layers/powerfactor/powerfactor"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(tree, filter="data")
+    return tree
+
+
+def _staged(root: Path, path: str) -> Path:
+    """The handler and the powerfactor package of `root` laid out as Lambda has them."""
     staged = Path(tempfile.mkdtemp(prefix="bench-cold-"))
-    shutil.copy(ROOT / path / "app.py", staged / "app.py")
+    shutil.copy(root / path / "app.py", staged / "app.py")
     shutil.copytree(
-        ROOT / "layers/powerfactor/powerfactor",
+        root / "layers/powerfactor/powerfactor",
         staged / "powerfactor",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
     compileall.compile_dir(
-        staged / "powerfactor",
-        quiet=1,
-        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        staged / "powerfactor", quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
     )
     return staged
 
 
-def _env(staged: Path) -> dict[str, str]:
-    return {
-        **os.environ,
+def _env(services: Services, name: str, staged: Path, event: dict | None, **extra: str) -> dict[str, str]:
+    env = {
+        **services.child_env(name),
         "PYTHONPATH": str(staged),
-        "PYTHONDONTWRITEBYTECODE": "1",  # /opt and /var/task are read-only on Lambda
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "AWS_DEFAULT_REGION": "us-east-1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "LAMBDA_TASK_ROOT": str(staged),
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "_X_AMZN_TRACE_ID": TRACE_HEADER,
+        "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+        "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:9",
+        **extra,
+    }
+    env.pop("POWERTOOLS_TRACE_DISABLED", None)  # on AWS it is unset: the Tracer follows Tracing: Active
+    if event is not None:
+        env["BENCH_EVENT"] = json.dumps(event)
+    return env
+
+
+def _sample(env: dict[str, str], importtime: bool = False) -> tuple[dict[str, Any], str]:
+    args = [PY, *(["-X", "importtime"] if importtime else []), "-c", CHILD]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+
+
+def _breakdown(stderr: str) -> Counter[str]:
+    """Microseconds of `-X importtime`'s self time per top-level package."""
+    spent: Counter[str] = Counter()
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, _, name = line[len("import time:") :].split("|")
+        spent[name.strip().split(".")[0]] += int(self_us)
+    return spent
+
+
+def _events(services: Services) -> dict[str, dict[str, Any]]:
+    """A first request for each API function and the authorizer, with what it needs stored."""
+    from devstack.apigateway import build_event, match_route
+    from devstack.authorizer import method_arn
+    from devstack.monitoring import hour_values
+    from devstack.template import load_template
+    from powerfactor import apikeys, plants
+    from powerfactor.models import Datapoint
+    from powerfactor.settings import reset_settings
+    from powerfactor.storage import datapoints
+
+    os.environ.update(services.child_env("PlantsApiFunction"))
+    os.environ.update(services.child_env("AuthorizerFunction"))
+    reset_settings()
+    token, key = apikeys.create_key("bench cold", ["read"])
+    plant = plants.create_plant(f"bench cold plant {os.getpid()}")
+    first = date(2025, 12, 1)
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    hours = [start + timedelta(hours=h) for h in range(30 * 24)]
+    points = [Datapoint(hour, *hour_values(str(plant.id), hour.replace(tzinfo=None))) for hour in hours]
+    datapoints.write_days(plant.id, points)
+    routes = load_template().api_routes()
+    context = {"principalId": key.key_id, **apikeys.authorizer_context(key)}
+
+    def api(path: str, query: str) -> dict[str, Any]:
+        route, params, _ = match_route(routes, "GET", path)
+        assert route is not None
+        return build_event(route, "GET", f"{path}?{query}" if query else path, params, [], b"", "Prod",
+                           authorizer=context)  # fmt: skip
+
+    plant_path = f"/api/solar-plant/plant/{plant.id}"
+    return {
+        "AuthorizerFunction": {
+            "type": "TOKEN",
+            "authorizationToken": f"Bearer {token}",
+            "methodArn": method_arn("Prod", "GET", plant_path),
+        },
+        "PlantsApiFunction": api(plant_path, ""),
+        "DataApiFunction": api(
+            "/api/solar-plant/report", f"plant-id={plant.id}&from={first}&to={first + timedelta(days=29)}"
+        ),
     }
 
 
-def _import_seconds(code: str, staged: Path) -> float:
-    """Seconds to run `code` (imports only) in a fresh Python 3.13 process."""
-    timer = f"import time; t=time.perf_counter(); {code}; print(time.perf_counter()-t)"
-    run = subprocess.run([PY, "-c", timer], env=_env(staged), capture_output=True, text=True, check=True)
-    return float(run.stdout)
-
-
-def _third_party_modules(staged: Path) -> tuple[list[str], list[str]]:
-    """The third-party packages a handler loads on import, and every module of theirs it loads."""
-    code = (
-        "import sys, json; before=set(sys.modules); import app; "
-        "print(json.dumps(sorted(set(sys.modules)-before)))"
-    )
-    loaded = json.loads(
-        subprocess.run([PY, "-c", code], env=_env(staged), capture_output=True, text=True, check=True).stdout
-    )
-    stdlib = set(sys.stdlib_module_names)
-    top = {m.split(".")[0] for m in loaded}
-    third_top = {
-        m for m in top if m not in stdlib and m not in ("app", "powerfactor") and not m.startswith("_")
-    }
-    # every third-party module the handler ended up importing, submodules included
-    third = [m for m in loaded if m.split(".")[0] in third_top]
-    return sorted(third_top), third
-
-
-def cold_start() -> None:
-    table(
-        f"Cold start: import of each handler (fresh Python 3.13 processes, median of {RUNS}, interleaved)",
-        "handler", "handler import", "third-party imports alone", "own code adds", "requests/tenacity loaded",
-    )  # fmt: skip
+def cold_start(services: Services) -> None:
+    events = _events(services)
+    baseline = _baseline_tree()
+    results: dict[str, dict[str, list[float]]] = {}
+    breakdowns: dict[str, Counter[str]] = {}
+    statuses: dict[str, set[str]] = {}
     for name, path in HANDLERS.items():
-        staged = _staged(path)
-        top, modules = _third_party_modules(staged)
-        deps_code = f"import importlib; [importlib.import_module(m) for m in {modules!r}]"
-        full, deps = [], []
-        for _ in range(RUNS):  # alternate, so a slow moment of the machine hits both alike
-            full.append(_import_seconds("import app", staged))
-            deps.append(_import_seconds(deps_code, staged))
-        f, d = statistics.median(full), statistics.median(deps)
-        uses_http = [m for m in ("requests", "tenacity") if m in top]
-        row(name, ms(f), ms(d), f"{(f / d - 1) * 100:+.0f} %", ", ".join(uses_http) or "no")
-        shutil.rmtree(staged)
+        event = events.get(name)
+        old, new = _staged(baseline, path), _staged(ROOT, path)
+        variants = {
+            "baseline": _env(services, name, old, event),
+            "now": _env(services, name, new, event),
+        }
+        if name in API:  # what the X-Ray SDK costs when a deployment turns it on
+            variants["now, X-Ray SDK on"] = _env(services, name, new, event, POWERFACTOR_XRAY_SDK="true")
+        samples: dict[str, list[float]] = {v: [] for v in variants}
+        for _ in range(RUNS):  # interleaved: a slow moment of the machine hits every variant alike
+            for variant, env in variants.items():
+                out, _ = _sample(env)
+                samples[variant].append(out.get("total", out["import"]))
+                statuses.setdefault(name, set()).add(f"{variant}: {out.get('status', '-')}")
+        results[name] = samples
+        _, stderr = _sample(variants["now"], importtime=True)
+        breakdowns[name] = _breakdown(stderr)
+        shutil.rmtree(old), shutil.rmtree(new)
+    shutil.rmtree(baseline)
+
+    table(
+        f"Cold start: import + first response (API functions, authorizer) or import (the others); "
+        f"fresh Python 3.13 processes, median of {RUNS}, interleaved; baseline = {BASELINE}",
+        "handler", "measured", "baseline", "now", "now / baseline", "goal", "now, X-Ray SDK on",
+    )  # fmt: skip
+    for name, samples in results.items():
+        b, n = statistics.median(samples["baseline"]), statistics.median(samples["now"])
+        sdk = samples.get("now, X-Ray SDK on")
+        goal = f"<= 0.5 x: {'met' if n <= 0.5 * b else 'missed'}" if name in API else "-"
+        row(
+            name, "import + first response" if name in API else "import", ms(b), ms(n),
+            f"**{n / b:.2f} x**", goal, ms(statistics.median(sdk)) if sdk else "-",
+        )  # fmt: skip
+    bad = {n: s for n, s in statuses.items() if any(not x.endswith(("200", "allow", "-")) for x in s)}
+    if bad:
+        print(f"\n(unexpected first answers: {bad})")
+
+    table(
+        "Where today's cold start goes: `-X importtime` self time by top-level package (one process, "
+        "import + first response)",
+        "handler", "all imports", "largest packages", "own code (powerfactor, app)",
+    )  # fmt: skip
+    for name, spent in breakdowns.items():
+        total = sum(spent.values())
+        own = spent["powerfactor"] + spent["app"]
+        largest = [(pkg, us) for pkg, us in spent.most_common(8) if pkg not in ("powerfactor", "app")]
+        top = ", ".join(f"{pkg} {us / 1000:.0f} ms" for pkg, us in largest)
+        row(name, f"{total / 1000:.0f} ms", top, f"{own / 1000:.0f} ms ({own / total * 100:.0f} %)")
 
 
 def build_size() -> None:
@@ -124,3 +259,7 @@ def build_size() -> None:
 
 def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+
+if __name__ == "__main__":
+    sys.exit("run it as `python -m bench --only cold`")

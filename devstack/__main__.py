@@ -40,6 +40,14 @@ def parse_args(argv: list[str]) -> StackConfig:
         default=DEFAULT_DATA_DIR,
         help="where DynamoDB Local keeps its data (default: %(default)s)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="warm workers per function at most, where the template sets no ReservedConcurrentExecutions "
+        "(default: two per core, 2 to 8)",
+    )
     parser.add_argument("--in-memory", action="store_true", help="keep no data across restarts")
     parser.add_argument(
         "--dev-key-file",
@@ -66,6 +74,7 @@ def parse_args(argv: list[str]) -> StackConfig:
         data_dir=None if args.in_memory else args.data_dir,
         parameters=parameters,
         dev_key_file=args.dev_key_file,
+        workers=args.workers,
     )
 
 

@@ -3,7 +3,9 @@
 A worker gets the function's environment (from the template, with the local stack's values),
 the layer and the function's code directory on sys.path, imports the handler once, and then
 handles one event at a time with a Lambda-like context. Up to `concurrency` workers run per
-function, like Lambda's concurrent execution environments.
+function (`limits` per function: its ReservedConcurrentExecutions, an SQS source's
+MaximumConcurrency), like Lambda's concurrent execution environments: each is started when a
+request finds no idle one, and then kept warm; a worker that died is replaced.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ from typing import Any
 from devstack.template import Function
 
 _mp = multiprocessing.get_context("spawn")
+
+
+def default_workers() -> int:
+    """Warm workers per function when neither the template nor `--workers` says: two per core
+    (a request waits on DynamoDB about as long as it computes), at least 2, at most 8."""
+    return max(2, min(8, 2 * (os.cpu_count() or 1)))
 
 
 @dataclass
@@ -162,7 +170,7 @@ class LambdaRuntime:
         functions: dict[str, Function],
         layer_dirs: list[Path],
         environment: dict[str, dict[str, str]],
-        concurrency: int = 4,
+        concurrency: int | None = None,
         limits: dict[str, int] | None = None,
     ) -> None:
         self.functions = functions
@@ -171,7 +179,9 @@ class LambdaRuntime:
         self._idle: dict[str, list[_Worker]] = {name: [] for name in functions}
         self._all: list[_Worker] = []
         limits = limits or {}  # per function, e.g. an SQS source's MaximumConcurrency
-        self._slots = {name: threading.BoundedSemaphore(limits.get(name, concurrency)) for name in functions}
+        self.concurrency = concurrency or default_workers()
+        self.limits = {name: limits.get(name, self.concurrency) for name in functions}
+        self._slots = {name: threading.BoundedSemaphore(self.limits[name]) for name in functions}
         self._lock = threading.Lock()
         self._running: Counter[str] = Counter()
         self.invocations: Counter[str] = Counter()  # per function, since start

@@ -71,6 +71,22 @@ def function_environment(
     return environment
 
 
+def concurrency_limits(template: Template, parameters: dict[str, str]) -> dict[str, int]:
+    """Most invocations of a function at once, where the template bounds them: its
+    ReservedConcurrentExecutions, and an SQS source's MaximumConcurrency (the lower of the two)."""
+    limits: dict[str, int] = {}
+    for name, function in template.functions().items():
+        reserved = resolve_parameters(function.reserved_concurrency, parameters)
+        if reserved is not None:
+            limits[name] = int(reserved)
+    for function, props in template.event_sources("SQS"):
+        scaling = resolve_parameters(props, parameters).get("ScalingConfig")
+        if scaling:
+            name = function.logical_id
+            limits[name] = min(int(scaling["MaximumConcurrency"]), limits.get(name, 10**6))
+    return limits
+
+
 def aws_client(service: str, endpoint: str) -> Any:
     """A boto3 client for a local endpoint, with the local credentials."""
     return boto3.client(
@@ -99,6 +115,7 @@ class StackConfig:
     parameters: dict[str, str] = field(default_factory=dict)
     dev_key_file: Path = DEV_KEY_FILE  # the development key (every scope), kept across restarts
     status_interval: float = 5.0  # how often the status line is looked at (printed when it changes)
+    workers: int | None = None  # warm workers per function at most (None: lambdas.default_workers)
 
 
 class Stack:
@@ -170,11 +187,8 @@ class Stack:
             self.template.functions(),
             self.template.layer_dirs(),
             function_environment(self.template, parameters, queue_urls),
-            limits={
-                function.logical_id: int(scaling["MaximumConcurrency"])
-                for function, props in self.template.event_sources("SQS")
-                if (scaling := resolve_parameters(props, resolved).get("ScalingConfig"))
-            },
+            concurrency=config.workers,
+            limits=concurrency_limits(self.template, resolved),
         )
         self._start_event_sources(sqs, queue_urls, resolved)
         plants_table = table_names(self.template)["PlantsTable"]

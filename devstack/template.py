@@ -53,6 +53,7 @@ class Function:
     memory: int
     environment: dict[str, Any] = field(default_factory=dict)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reserved_concurrency: Any = None  # ReservedConcurrentExecutions: a number or a `!Ref`
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,9 @@ class Template:
                 memory=int(props.get("MemorySize", glob.get("MemorySize", 128))),
                 environment=env,
                 events=dict(props.get("Events", {})),
+                reserved_concurrency=props.get(
+                    "ReservedConcurrentExecutions", glob.get("ReservedConcurrentExecutions")
+                ),
             )
         return result
 
@@ -140,8 +144,10 @@ class Template:
         if config.get("FunctionPayloadType", "TOKEN") != "TOKEN":
             raise ValueError(f"the local stack runs TOKEN authorizers only, not {name}")
         identity = config.get("Identity") or {}
+        arn = config["FunctionArn"]  # `!GetAtt F.Arn`, or `!Ref F.Alias` (AutoPublishAlias)
+        function = arn["Fn::GetAtt"][0] if "Fn::GetAtt" in arn else arn["Ref"].split(".")[0]
         return Authorizer(
-            function=config["FunctionArn"]["Fn::GetAtt"][0],
+            function=function,
             header=identity.get("Header", "Authorization"),
             validation=identity.get("ValidationExpression"),
             ttl=int(identity.get("ReauthorizeEvery", 300)),

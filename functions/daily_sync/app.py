@@ -6,14 +6,14 @@ index a page at a time and sends jobs ten per request, so 10,000 plants take sec
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from powerfactor import lifecycle
+from powerfactor import lifecycle, tracing
 
 logger = Logger()
-tracer = Tracer()
+tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)
 metrics = Metrics()
 
 

@@ -6,19 +6,19 @@ from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AfterValidator, BeforeValidator
 
-from powerfactor import reports
+from powerfactor import reports, tracing
 from powerfactor.http import create_resolver, documented
 from powerfactor.models import DAY_MAX, DAY_MIN, DataPage, Granularity, ReportPage, day_in_range, iso_day
 
 logger = Logger()
-tracer = Tracer()
+tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)
 metrics = Metrics()
 app = create_resolver(logger)
 

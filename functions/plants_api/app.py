@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from powerfactor import alerts, plants
+from powerfactor import alerts, plants, tracing
 from powerfactor.http import create_resolver, documented
 from powerfactor.models import (
     METADATA_FIELDS,
@@ -26,7 +26,7 @@ from powerfactor.models import (
 )
 
 logger = Logger()
-tracer = Tracer()
+tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)
 metrics = Metrics()
 app = create_resolver(logger)
 

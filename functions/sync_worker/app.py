@@ -8,19 +8,19 @@ later and, after the queue's maxReceiveCount, moves it to the dead-letter queue.
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from powerfactor import jobs, resync
+from powerfactor import jobs, resync, tracing
 from powerfactor.monitoring import MonitoringClient
 from powerfactor.settings import get_settings
 from powerfactor.sync import sync_plant
 
 logger = Logger()
-tracer = Tracer()
+tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 

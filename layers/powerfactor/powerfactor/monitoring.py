@@ -85,11 +85,17 @@ def _plausible(value: float) -> float:
 
 
 Value = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False), AfterValidator(_plausible)]
+# What pydantic-core checks of a reading without calling back into Python (a callback per value
+# was a third of the validation's time): the rest of `Value`, the gap between 0 and VALUE_MIN, is
+# checked in `validate_items`, with the same reason (`value_error`).
+_Bounded = Annotated[float, Strict(), Field(ge=0, le=VALUE_MAX, allow_inf_nan=False)]
+_READINGS = (("expected", "energy"), ("expected", "irradiation"), ("observed", "energy"),
+             ("observed", "irradiation"))  # fmt: skip
 
 
 class _Reading(TypedDict):
-    energy: Value
-    irradiation: Value
+    energy: _Bounded
+    irradiation: _Bounded
 
 
 class _Item(TypedDict):
@@ -147,8 +153,14 @@ def day_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
     return ranges
 
 
+class _Valid(list):
+    """An answer every item of which passed `_Item`, validated straight from the JSON text."""
+
+
 def _checked(raw: list[Any]) -> tuple[list[_Item], Counter[str]]:
     """The items that pass `_Item`, and the reasons (first error of each) for those that do not."""
+    if isinstance(raw, _Valid):
+        return raw, Counter()
     try:
         return _ITEMS.validate_python(raw), Counter()
     except ValidationError as error:
@@ -168,18 +180,22 @@ def validate_items(raw: list[Any], start: date, end: date) -> tuple[dict[datetim
     conflicted: set[datetime] = set()
     items, dropped = _checked(raw)
     for item in items:
+        expected, observed = item["expected"], item["observed"]
+        ee, ei = expected["energy"], expected["irradiation"]
+        oe, oi = observed["energy"], observed["irradiation"]
+        if 0 < ee < VALUE_MIN or 0 < ei < VALUE_MIN or 0 < oe < VALUE_MIN or 0 < oi < VALUE_MIN:
+            group, name = next((g, n) for g, n in _READINGS if 0 < item[g][n] < VALUE_MIN)  # type: ignore[literal-required]
+            dropped[f"{group}.{name}:value_error"] += 1
+            continue
         try:  # the pattern fixed the format; this catches days that do not exist (2023-02-30)
-            hour = datetime.fromisoformat(item["datetime"]).replace(tzinfo=UTC)
+            hour = datetime.fromisoformat(item["datetime"] + "+00:00")
         except ValueError:
             dropped["datetime:impossible_date"] += 1
             continue
         if not low <= hour < high:
             dropped["datetime:outside_range"] += 1
             continue
-        expected, observed = item["expected"], item["observed"]
-        point = Datapoint(
-            hour, expected["energy"], expected["irradiation"], observed["energy"], observed["irradiation"]
-        )
+        point = Datapoint(hour, ee, ei, oe, oi)
         if hour in conflicted:
             dropped["datetime:conflicting_duplicate"] += 1
         elif hour in good:
@@ -254,6 +270,10 @@ class MonitoringClient:
             raise _Retryable(f"HTTP {response.status_code}")
         if response.status_code != 200:
             raise MonitoringError(f"HTTP {response.status_code}: {response.text[:200]}")
+        try:  # the usual answer: parsed and checked in one pass of pydantic-core, ~3x faster
+            return _Valid(_ITEMS.validate_json(response.content))
+        except ValidationError:
+            pass  # an error, or some bad items: read it as before, to tell which and drop them
         try:
             body = response.json()
         except ValueError:
@@ -356,7 +376,10 @@ class MonitoringClient:
     def _fetch_chunk(self, plant_id: int, start: date, end: date, cancelled: threading.Event) -> Chunk:
         started = time.monotonic()
         good, dropped = validate_items(self.request(plant_id, start, end, cancelled=cancelled), start, end)
-        missing = [h for h in _hours(start, end) if h not in good]
+        # every key is a distinct whole hour inside [start, end): as many as the range has hours
+        # means none is missing (most answers), without making and looking up each hour
+        complete = len(good) == (end - start).days * 24
+        missing = [] if complete else [h for h in _hours(start, end) if h not in good]
         for _ in range(self.refetch_rounds):
             if not missing:
                 break

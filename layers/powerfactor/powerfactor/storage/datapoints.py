@@ -28,14 +28,19 @@ All sums use math.fsum; stored values are the service's float64 values, bit for 
 from __future__ import annotations
 
 import calendar
+import functools
 import math
+import random
 import struct
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
 from powerfactor.models import Datapoint
@@ -48,6 +53,7 @@ _REST_COUNTS = struct.Struct("<124B")  # one count of partials per day and measu
 _NAN = math.nan
 _BATCH = 25  # items per BatchWriteItem call, DynamoDB's limit
 _WRITERS = 4  # BatchWriteItem calls in flight at once
+_BACKOFF_MS = 25  # before resending unprocessed items: up to this x 2^attempt, at random
 
 
 class _PeriodItem(Model):
@@ -139,9 +145,20 @@ def _partials(values: Iterable[float]) -> list[float]:
 
 
 def _residual(values: list[float], rounded: float) -> tuple[float, ...]:
-    """Partials of (exact sum of `values`) - `rounded`; () if that is 0 or not finite."""
-    rest = _partials([*values, -rounded])
-    return tuple(rest) if all(math.isfinite(r) for r in rest) else ()
+    """Partials of (exact sum of `values`) - `rounded`; () if that is 0 or not finite.
+
+    Almost always that difference is one float64 (it spans the bits below the rounded sum's
+    last one, down to the smallest value's last bit): two math.fsum calls find and check it;
+    Shewchuk's loop in Python (four times a day, per value) only runs when not."""
+    difference = [*values, -rounded]
+    rest = math.fsum(difference)
+    if rest == 0 or not math.isfinite(rest):
+        return ()
+    difference.append(-rest)
+    if math.fsum(difference) == 0:
+        return (rest,)
+    partials = _partials(difference[:-1])
+    return tuple(partials) if all(math.isfinite(r) for r in partials) else ()
 
 
 def years_after(day: date, years: int) -> date:
@@ -207,12 +224,28 @@ def _sums(hours: dict[int, Datapoint]) -> Sums:
     return Sums(len(hours), ee, ei, oe, oi, residuals)
 
 
-def _day_item(plant_id: int, day: date, sums: Sums, hours: dict[int, Datapoint], years: int) -> _DayItem:
-    return _DayItem(
-        plant_id=plant_id, period=_day_key(day), hours=_pack(hours), n=sums.hours,
-        ee=sums.expected_energy, ei=sums.expected_irradiation, oe=sums.observed_energy,
-        oi=sums.observed_irradiation, expires_at=expires_at(day + timedelta(days=1), years),
-    )  # fmt: skip
+Item = dict[str, dict[str, Any]]  # an item as DynamoDB's attribute values
+
+
+def _attrs(plant_id: int, period: str, sums: Sums, expiry: int) -> Item:
+    """What day and month items share, serialized as pynamodb's `_PeriodItem` would (a number
+    is its repr, as pynamodb's json.dumps writes it), without building a model object."""
+    return {
+        "plant_id": {"N": str(plant_id)},
+        "period": {"S": period},
+        "expires_at": {"N": str(expiry)},
+        "n": {"N": str(sums.hours)},
+        "ee": {"N": repr(sums.expected_energy)},
+        "ei": {"N": repr(sums.expected_irradiation)},
+        "oe": {"N": repr(sums.observed_energy)},
+        "oi": {"N": repr(sums.observed_irradiation)},
+    }
+
+
+def _day_item(plant_id: int, day: date, sums: Sums, hours: dict[int, Datapoint], years: int) -> Item:
+    item = _attrs(plant_id, _day_key(day), sums, expires_at(day + timedelta(days=1), years))
+    item["hours"] = {"B": _pack(hours)}
+    return item
 
 
 def write_days(plant_id: int, points: Iterable[Datapoint]) -> dict[date, int]:
@@ -262,24 +295,44 @@ def replace_days(plant_id: int, start: date, end: date, points: Iterable[Datapoi
     return {day: len(by_day.get(day, {})) for day in days}
 
 
-def _batch_write(items: list[_PeriodItem]) -> None:
+def _batch_write(items: list[Item]) -> None:
     """Put these items, 25 to a BatchWriteItem call, the calls sent side by side (a month of
     days and its summary is 32 items: two calls at once instead of one after the other)."""
     batches = [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
     if len(batches) <= 1:
         return _commit(items)
-    with ThreadPoolExecutor(min(len(batches), _WRITERS), thread_name_prefix="batch-write") as pool:
-        for _ in pool.map(_commit, batches):  # re-raises the first failure
-            pass
+    for _ in _writers().map(_commit, batches):  # re-raises the first failure
+        pass
 
 
-def _commit(items: list[_PeriodItem]) -> None:
-    with _DayItem.batch_write() as batch:
-        for item in items:
-            batch.save(item)
+@functools.cache
+def _writers() -> ThreadPoolExecutor:
+    """The threads that send batches side by side, started once per process (a backfill writes
+    121 months: a pool per month started and joined 242 threads)."""
+    return ThreadPoolExecutor(_WRITERS, thread_name_prefix="batch-write")
 
 
-def _month_items(plant_id: int, days: dict[date, Sums], years: int) -> list[_MonthItem]:
+def _commit(items: list[Item]) -> None:
+    """One BatchWriteItem of these serialized items, and its unprocessed items again (with
+    backoff), at most `max_retry_attempts` calls in all, as pynamodb's `batch_write` does; its
+    model objects and their serialization cost more CPU than the call itself."""
+    if not items:
+        return
+    connection = _DayItem._get_connection()
+    table = _DayItem.Meta.table_name
+    data = connection.batch_write_item(put_items=items)
+    attempt = 1
+    while unprocessed := ((data or {}).get("UnprocessedItems") or {}).get(table):
+        if attempt >= _DayItem.Meta.max_retry_attempts:
+            raise PutError("Failed to batch write items: max_retry_attempts exceeded")
+        time.sleep(random.uniform(0, _BACKOFF_MS * 2**attempt) / 1000)
+        attempt += 1
+        data = connection.batch_write_item(
+            put_items=[request["PutRequest"]["Item"] for request in unprocessed]
+        )
+
+
+def _month_items(plant_id: int, days: dict[date, Sums], years: int) -> list[Item]:
     """The summaries of the months these days fall in, with these days' sums put in.
 
     A month the days cover completely (a backfill month) is built from them alone; for any
@@ -306,12 +359,9 @@ def _month_items(plant_id: int, days: dict[date, Sums], years: int) -> list[_Mon
             ]
             rest[4 * (number - 1) : 4 * number] = s.residuals
         total = Sums.of(_day_sums(values, rest, index) for index in range(31) if values[5 * index])
-        summary = _MonthItem(
-            plant_id=plant_id, period=_month_key(month), days=_MONTH.pack(*values), rest=_pack_rest(rest),
-            n=total.hours, ee=total.expected_energy, ei=total.expected_irradiation,
-            oe=total.observed_energy, oi=total.observed_irradiation,
-            expires_at=expires_at(_next_month(month), years),
-        )  # fmt: skip
+        summary = _attrs(plant_id, _month_key(month), total, expires_at(_next_month(month), years))
+        summary["days"] = {"B": _MONTH.pack(*values)}
+        summary["rest"] = {"B": _pack_rest(rest)}
         summaries.append(summary)
     return summaries
 
