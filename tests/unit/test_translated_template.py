@@ -197,6 +197,7 @@ ALARMS: dict[str, tuple[str, str, dict[str, str], str, str, float]] = {
     "SyncFreshnessAlarm": ("PowerFactor", "SyncDone", {"service": "powerfactor"}, "Sum", "<", 1),
 }  # fmt: skip
 API = {"ApiName": "AWS::StackName", "Stage": "Stage"}
+GSI = {"PlantsTable": "by_plant_id", "AlertsTable": "open_alerts"}  # tables with an index
 # Every metric-math alarm: the metrics it reads, as (metric, dimensions).
 MATH_ALARMS: dict[str, set[tuple[str, tuple[tuple[str, str], ...]]]] = {
     "ApiErrorRateAlarm": {("5XXError", tuple(API.items())), ("Count", tuple(API.items()))},
@@ -207,10 +208,9 @@ MATH_ALARMS: dict[str, set[tuple[str, tuple[tuple[str, str], ...]]]] = {
         f"{table}ThrottlingAlarm": {
             (f"{kind}ThrottleEvents", (("TableName", table), *index))
             for kind in ("Read", "Write")
-            for index in ([(), (("GlobalSecondaryIndexName", "by_plant_id"),)] if table == "PlantsTable"
-                          else [()])
+            for index in ([(), (("GlobalSecondaryIndexName", GSI[table]),)] if table in GSI else [()])
         }
-        for table in ("PlantsTable", "DatapointsTable", "ApiKeysTable")
+        for table in ("PlantsTable", "DatapointsTable", "ApiKeysTable", "AlertsTable")
     },
 }  # fmt: skip
 OPERATORS = {">": "GreaterThanThreshold", "<": "LessThanThreshold"}
