@@ -22,9 +22,10 @@ def sync_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def read_storage(sync_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Point this process's storage code at the stack's DynamoDB, to check what it holds."""
-    env = function_environment(sync_stack.template, {"DynamoDbEndpoint": sync_stack.dynamodb.endpoint})
+def read_storage(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Point this process's storage code at the DynamoDB of the module's `stack`, to check what
+    it holds."""
+    env = function_environment(stack.template, {"DynamoDbEndpoint": stack.dynamodb.endpoint})
     for key, value in env["SyncWorkerFunction"].items():
         monkeypatch.setenv(key, value)
     reset_settings()

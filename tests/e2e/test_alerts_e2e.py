@@ -9,9 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from devstack.stack import Stack, function_environment
+from devstack.stack import Stack
 from powerfactor.models import Datapoint
-from powerfactor.settings import reset_settings
 from powerfactor.storage import datapoints
 from tests.support import (
     fully_synced,
@@ -44,17 +43,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, hook) -> Iterator[Stack]:
         yield running
 
 
-@pytest.fixture
-def storage(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Point this process's storage code at the stack's DynamoDB."""
-    env = function_environment(stack.template, {"DynamoDbEndpoint": stack.dynamodb.endpoint})
-    for key, value in env["SyncWorkerFunction"].items():
-        monkeypatch.setenv(key, value)
-    reset_settings()
-    yield
-    reset_settings()
-
-
 def test_an_alert_appears_at_the_api_and_the_webhook_within_one_sync(stack, hook) -> None:
     status, plant = http(stack, "POST", "/api/solar-plant/", {"name": "Underperformer E2E"})
     assert status == 201
@@ -84,7 +72,7 @@ def test_an_alert_appears_at_the_api_and_the_webhook_within_one_sync(stack, hook
     assert http(stack, "GET", "/api/solar-plant/alerts?state=open")[1]["items"] == []
 
 
-def test_a_resync_repairs_a_corrupted_range_hour_by_hour(stack, storage) -> None:
+def test_a_resync_repairs_a_corrupted_range_hour_by_hour(stack, read_storage) -> None:
     status, plant = http(stack, "POST", "/api/solar-plant/", {"name": "Repaired E2E"})
     today = datetime.now(UTC).date()
     wait_for(lambda: fully_synced(stack, plant["id"], today), "the backfill")

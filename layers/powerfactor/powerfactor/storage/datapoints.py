@@ -391,25 +391,9 @@ def _day_sums(values: list[float] | tuple[float, ...], rest: list[tuple[float, .
     return Sums(int(n), ee, ei, oe, oi, (rest[at], rest[at + 1], rest[at + 2], rest[at + 3]))
 
 
-def read_hours(plant_id: int, start: date, end: date) -> Iterator[Datapoint]:
-    """The stored datapoints of [start, end) in time order, read a day item at a time."""
-    _bind()
-    if start >= end:
-        return
-    for item in _DayItem.query(
-        plant_id,
-        range_key_condition=_DayItem.period.between(_day_key(start), _day_key(end - timedelta(days=1))),
-    ):
-        day = date.fromisoformat(item.period[2:])
-        hours = _unpack(day, item.hours)
-        for h in sorted(hours):
-            yield hours[h]
-
-
-def read_day_values(plant_id: int, start: date, end: date) -> Iterator[tuple[date, tuple[float, ...]]]:
-    """Every stored day of [start, end) in order, as its 96 packed values (per hour: expected
-    energy, expected irradiation, observed energy, observed irradiation; NaN = no data): one
-    Query of the day items, only their keys and hours read, nothing unpacked into objects."""
+def _day_items(plant_id: int, start: date, end: date) -> Iterator[tuple[date, bytes]]:
+    """Every stored day of [start, end) in order, with its packed hours: one Query of the day
+    items, only their keys and hours read."""
     _bind()
     if start >= end:
         return
@@ -418,7 +402,23 @@ def read_day_values(plant_id: int, start: date, end: date) -> Iterator[tuple[dat
         range_key_condition=_DayItem.period.between(_day_key(start), _day_key(end - timedelta(days=1))),
         attributes_to_get=["period", "hours"],
     ):
-        yield date.fromisoformat(item.period[2:]), _DAY.unpack(item.hours)
+        yield date.fromisoformat(item.period[2:]), item.hours
+
+
+def read_hours(plant_id: int, start: date, end: date) -> Iterator[Datapoint]:
+    """The stored datapoints of [start, end) in time order, read a day item at a time."""
+    for day, blob in _day_items(plant_id, start, end):
+        hours = _unpack(day, blob)
+        for h in sorted(hours):
+            yield hours[h]
+
+
+def read_day_values(plant_id: int, start: date, end: date) -> Iterator[tuple[date, tuple[float, ...]]]:
+    """Every stored day of [start, end) in order, as its 96 packed values (per hour: expected
+    energy, expected irradiation, observed energy, observed irradiation; NaN = no data): one
+    Query of the day items, only their keys and hours read, nothing unpacked into objects."""
+    for day, blob in _day_items(plant_id, start, end):
+        yield day, _DAY.unpack(blob)
 
 
 def exact_sums(points: Iterable[Datapoint]) -> Sums:
