@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from powerfactor import plants
-from powerfactor.errors import NameTaken
+from powerfactor.errors import NameTaken, PlantNotFound, StorageBusy
 from tests.support import concurrently
 
 pytestmark = pytest.mark.usefixtures("local_aws")
@@ -52,3 +52,99 @@ def test_handler_crud_against_dynamodb_local(api) -> None:
     assert api("DELETE", f"{BASE}/plant/{plant['id']}")[0] == 204
     assert api("DELETE", f"{BASE}/plant/{plant['id']}")[0] == 404
     assert api("POST", BASE, {"name": "RENAMED"})[0] == 201
+
+
+def _name_claims() -> dict[str, int]:
+    """Every name claim in the plants table: normalized name -> plant id."""
+    from powerfactor.storage.plants import _bind, _NameClaim
+
+    _bind()
+    return {
+        claim.pk.removeprefix("NAME#"): int(claim.plant_id)
+        for claim in _NameClaim.scan(_NameClaim.pk.startswith("NAME#"))
+    }
+
+
+def test_twenty_concurrent_renames_of_one_plant_never_say_name_taken() -> None:
+    plant = plants.create_plant("Original")
+    names = [f"Rename {i}" for i in range(CONCURRENCY)]
+    results, errors = concurrently([lambda n=n: plants.rename_plant(plant.id, n) for n in names])
+    # each rename either won (last writer wins) or ran out of retries (503 storage_busy): another
+    # rename of the same plant is no other plant holding the name
+    assert all(isinstance(e, StorageBusy) for e in errors), errors
+    assert results
+    final = plants.get_plant(plant.id)
+    assert final.name in names
+    assert _name_claims() == {plants.name_key(final.name): plant.id}
+
+
+def test_concurrent_patches_that_rename_one_plant_keep_one_claim() -> None:
+    plant = plants.create_plant("Original")
+    calls = [
+        lambda i=i: plants.patch_plant(plant.id, {"name": f"Patched {i}", "capacity_kwp": float(i + 1)})
+        for i in range(CONCURRENCY)
+    ]
+    results, errors = concurrently(calls)
+    assert all(isinstance(e, StorageBusy) for e in errors), errors
+    assert results
+    final = plants.get_plant(plant.id)
+    assert final.name.startswith("Patched ")
+    assert final.capacity_kwp == float(final.name.split()[1]) + 1  # name and capacity of one patch
+    assert _name_claims() == {plants.name_key(final.name): plant.id}
+
+
+def test_rename_racing_a_create_of_the_same_name_has_one_winner() -> None:
+    for round_ in range(5):
+        plant = plants.create_plant(f"Old {round_}")
+        new = f"Contested {round_}"
+        results, errors = concurrently(
+            [lambda p=plant.id, n=new: plants.rename_plant(p, n), lambda n=new: plants.create_plant(n)]
+        )
+        assert len(results) == 1 and len(errors) == 1, (results, errors)
+        assert isinstance(errors[0], NameTaken), errors
+        holder = results[0].id
+        claims = _name_claims()
+        assert claims[plants.name_key(new)] == holder
+        renamed = plants.get_plant(plant.id)
+        assert claims[plants.name_key(renamed.name)] == plant.id
+        assert renamed.name == (new if holder == plant.id else f"Old {round_}")
+        assert sorted(claims.values()) == sorted(p.id for p in plants.list_plants(limit=200).items)
+
+
+def test_concurrent_deletes_of_one_plant_give_one_success_and_not_found() -> None:
+    plant = plants.create_plant("Doomed")
+    results, errors = concurrently([lambda: plants.delete_plant(plant.id) for _ in range(CONCURRENCY)])
+    assert len(results) == 1
+    assert all(isinstance(e, PlantNotFound) for e in errors), errors
+    assert _name_claims() == {}
+
+
+def test_rename_racing_a_delete_gives_a_clean_answer() -> None:
+    for round_ in range(5):
+        plant = plants.create_plant(f"Victim {round_}")
+        results, errors = concurrently(
+            [
+                lambda p=plant.id, n=f"Escaped {round_}": plants.rename_plant(p, n),
+                lambda p=plant.id: plants.delete_plant(p),
+            ]
+        )
+        # the delete always succeeds; the rename either went first or finds the plant gone
+        assert all(isinstance(e, PlantNotFound) for e in errors), errors
+        assert len(results) >= 1
+        assert _name_claims() == {}
+
+
+def test_a_rename_from_a_stale_read_retries_rather_than_saying_name_taken(monkeypatch) -> None:
+    """Deterministic form of the race: the rename read the plant before another rename moved its
+    name claim, so its transaction fails on the plant guard and on the old claim's delete."""
+    from powerfactor.storage import plants as storage
+
+    plant = plants.create_plant("First")
+    stale = storage._load(plant.id)
+    plants.rename_plant(plant.id, "Second")
+    reads = iter([stale])
+    real_load = storage._load
+    monkeypatch.setattr(storage, "_load", lambda plant_id: next(reads, None) or real_load(plant_id))
+    assert plants.rename_plant(plant.id, "Third").name == "Third"
+    assert plants.get_plant(plant.id).name == "Third"
+    assert _name_claims() == {"third": plant.id}

@@ -270,8 +270,12 @@ def list_plants(limit: int, after_id: int | None) -> tuple[list[Plant], bool]:
 def _mutate_plant(plant_id: int, write: Callable[[_PlantItem, TransactWrite], None]) -> _PlantItem:
     """Read a plant, then run `write` in a transaction guarded by the name it was read with.
 
-    If the plant changed in between (a concurrent rename), read it again and retry; if it is gone,
-    PlantNotFound. Returns the item as it was read for the successful attempt.
+    `write` puts the plant first. If the plant changed in between (a concurrent rename or delete),
+    read it again and retry; if it is gone, PlantNotFound. Whatever the other items' reasons are
+    then, they judged the stale read: the old name's claim is gone once a concurrent rename moved
+    it, so a failed plant guard always means retry, never NameTaken. The other items' failures are
+    raised (for the caller to map) only when the plant was as read. StorageBusy when the attempts
+    run out. Returns the item as it was read for the successful attempt.
     """
     for n in range(_TRANSACTION_ATTEMPTS):
         current = _load(plant_id)
@@ -283,9 +287,8 @@ def _mutate_plant(plant_id: int, write: Callable[[_PlantItem, TransactWrite], No
             return current
         except TransactWriteError as error:
             reasons = _reasons(error, 3)
-            if "ConditionalCheckFailed" in reasons[1:]:
-                raise
-            if reasons[0] != "ConditionalCheckFailed" and "TransactionConflict" not in reasons:
+            stale = reasons[0] == "ConditionalCheckFailed"
+            if not stale and ("ConditionalCheckFailed" in reasons or "TransactionConflict" not in reasons):
                 raise
             _backoff(n)
     raise StorageBusy(f"plant {plant_id} kept changing during the update")
@@ -332,7 +335,8 @@ def update_plant(
     try:
         renamed = _mutate_plant(plant_id, write)
     except TransactWriteError as error:
-        if "ConditionalCheckFailed" in _reasons(error, 3)[1:]:
+        # the plant was as read (_mutate_plant retries otherwise), so only the new claim can fail
+        if _reasons(error, 3)[1] == "ConditionalCheckFailed":
             raise NameTaken(name) from None
         raise
     if name is not None:
