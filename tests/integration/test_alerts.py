@@ -12,7 +12,7 @@ import pytest
 
 from devstack.eventbus import EventBus
 from devstack.monitoring import PROFILES
-from powerfactor import jobs, plants, resync
+from powerfactor import alerts, jobs, plants, resync
 from powerfactor.errors import InvalidRange, ResyncPending
 from powerfactor.lifecycle import purge_plant
 from powerfactor.models import Datapoint
@@ -152,6 +152,41 @@ def test_deleting_a_plant_resolves_and_removes_its_alerts(env, api, client, simu
     assert api("GET", "/api/solar-plant/alerts")[2]["items"] == []
     got = wait_for(lambda: len(events(hook)) == 2 and events(hook), "opened and resolved", cap=20)
     assert got[1]["detail"]["reason"] == "plant_deleted" and got[1]["detail"]["state"] == "resolved"
+
+
+@pytest.mark.parametrize("when", ["before the run counter", "between judging and writing"])
+def test_a_plant_deleted_while_its_alerts_are_judged_leaves_no_alert(
+    env, api, client, simulator, monkeypatch, when
+) -> None:
+    """The plant is deleted, and the stream's purge runs, while its run judges alerts: what the
+    run writes after the purge (an opening, the run counter) is removed, and no opening is
+    announced."""
+    plant = plants.create_plant("Vanishing")
+    simulator.set_factor(plant.id, 0.3)
+    published = []
+    monkeypatch.setattr(alerts, "publish", lambda transitions: published.extend(transitions) or 0)
+
+    def delete_and_purge() -> None:
+        plants.delete_plant(plant.id)
+        purge_plant(plant.id)  # what the stream's REMOVE record triggers
+
+    target, name = (alert_storage, "record_run") if when.startswith("before") else (alerts, "judge")
+    original = getattr(target, name)
+
+    def hooked(*args, **kwargs):
+        if name == "record_run":
+            delete_and_purge()
+        result = original(*args, **kwargs)
+        if name == "judge":
+            delete_and_purge()
+        return result
+
+    monkeypatch.setattr(target, name, hooked)
+    sync_plant(plant.id, client, today=TODAY)  # its final save still sees the plant
+    assert alert_storage.open_alerts(plant.id) == []
+    assert api("GET", "/api/solar-plant/alerts?state=open")[2]["items"] == []
+    assert alert_storage.delete_plant_alerts(plant.id) == 0  # nothing of the plant at all
+    assert [t for t, *_ in published] == []
 
 
 def test_alert_pages_follow_their_cursor(env, api, client, simulator) -> None:
