@@ -19,6 +19,7 @@ from powerfactor.models import Datapoint
 from powerfactor.monitoring import MonitoringClient
 from powerfactor.storage import alerts as alert_storage
 from powerfactor.storage import datapoints
+from powerfactor.storage import plants as plant_storage
 from powerfactor.sync import sync_plant
 from tests.support import simulated, wait_for, webhook_receiver
 
@@ -271,3 +272,102 @@ def test_a_resync_range_is_bounded(env) -> None:
     ):
         with pytest.raises(InvalidRange):
             resync.request(plant.id, start, last, today=TODAY)
+
+
+def _worker(template, context_seconds: int = 900, budget_ms: Iterator[int] | None = None):
+    """The sync worker's handler, and a call of it with one job as SQS delivers it (with a Lambda
+    context of `context_seconds`, or whose remaining time is read from `budget_ms`)."""
+    from devstack.lambdas import FakeContext, load_handler
+
+    function = template.functions()["SyncWorkerFunction"]
+    handler = load_handler(function, template.layer_dirs())
+
+    def deliver(job: jobs.SyncJob) -> dict:
+        record = {
+            "messageId": "m1",
+            "receiptHandle": "r1",
+            "body": job.model_dump_json(),
+            "attributes": {},
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:SyncQueue",
+            "awsRegion": "us-east-1",
+        }
+        context = FakeContext(function.logical_id, 256, context_seconds)
+        if budget_ms is not None:
+            context.get_remaining_time_in_millis = lambda: next(budget_ms)  # type: ignore[method-assign]
+        return handler({"Records": [record]}, context)
+
+    return deliver
+
+
+def test_a_resync_of_a_plant_busy_syncing_comes_back_later_and_never_runs_alongside(
+    env, template, simulator, monkeypatch
+) -> None:
+    queued: list[tuple[jobs.SyncJob, int]] = []
+    monkeypatch.setattr(
+        jobs,
+        "enqueue",
+        lambda batch, delay_seconds=0: len([queued.append((j, delay_seconds)) for j in batch]),
+    )
+    plant = plants.create_plant("Busy")
+    day = datetime.now(UTC).date() - timedelta(days=3)
+    resync.request(plant.id, day, day)
+    ((job, _),) = queued
+    queued.clear()
+    assert plant_storage.acquire_sync_lease(plant.id, "a daily run", datetime.now(UTC), 600) is not None
+    deliver = _worker(template)
+    assert deliver(job) == {"batchItemFailures": []}  # not retried by SQS: queued again, delayed
+    assert queued == [(job, resync.BUSY_DELAY_SECONDS)]
+    assert simulator.requests == 0  # nothing fetched while the other run holds the lease
+    assert plants.get_plant(plant.id).sync.resync.state == "pending"
+    assert plant_storage.acquire_sync_lease(plant.id, "a third run", datetime.now(UTC), 600) is None
+    plant_storage.release_sync_lease(plant.id, "a daily run")
+    queued.clear()
+    assert deliver(job) == {"batchItemFailures": []}  # the job come back: now it runs
+    assert queued == [] and plants.get_plant(plant.id).sync.resync is None
+    assert list(datapoints.read_hours(plant.id, day, day + timedelta(days=1))) == simulated(
+        plant.id, day, day + timedelta(days=1)
+    )
+
+
+def test_a_resync_cut_by_the_time_budget_goes_on_from_where_it_stopped_and_finishes(
+    env, template, simulator, monkeypatch
+) -> None:
+    """Cut before its first month, the job comes back whole; cut after some months, the rest of
+    its range comes back (a range longer than one run's budget finishes rather than starting
+    over each time); neither is a failure for SQS's retries."""
+    queued: list[tuple[jobs.SyncJob, int]] = []
+    monkeypatch.setattr(
+        jobs,
+        "enqueue",
+        lambda batch, delay_seconds=0: len([queued.append((j, delay_seconds)) for j in batch]),
+    )
+    plant = plants.create_plant("Hurried")
+    last = datetime.now(UTC).date() - timedelta(days=2)
+    start = (last - timedelta(days=70)).replace(day=1)  # three months at least: three fetches
+    end = last + timedelta(days=1)
+    _corrupt(plant.id, start, end)
+    resync.request(plant.id, start, last)
+    ((job, _),) = queued
+    queued.clear()
+    assert _worker(template, context_seconds=1)(job) == {"batchItemFailures": []}  # no time to fetch
+    assert queued == [(job, 0)]  # again at once, the whole range
+    pending = plants.get_plant(plant.id).sync.resync
+    assert pending.state == "pending" and "left" in pending.last_error
+    queued.clear()
+    first = simulator.requests
+    budget = (60_000 if simulator.requests < first + 2 else 0 for _ in iter(int, 1))  # two months' time
+    assert _worker(template, budget_ms=budget)(job) == {"batchItemFailures": []}
+    ((rest, delay),) = queued
+    assert delay == 0 and (rest.reason, rest.plant_id, rest.end) == ("resync", plant.id, job.end)
+    assert start < rest.start < end and rest.start.day == 1  # a month end: the months before are done
+    assert list(datapoints.read_hours(plant.id, start, rest.start)) == simulated(plant.id, start, rest.start)
+    assert list(datapoints.read_hours(plant.id, rest.start, end)) != simulated(plant.id, rest.start, end)
+    queued.clear()
+    requests = simulator.requests
+    assert _worker(template)(rest) == {"batchItemFailures": []}
+    assert queued == [] and plants.get_plant(plant.id).sync.resync is None
+    assert simulator.requests - requests < 6  # only the rest was fetched again
+    assert list(datapoints.read_hours(plant.id, start, end)) == simulated(plant.id, start, end)
