@@ -30,11 +30,20 @@ PEEK = 10  # messages shown per dead-letter queue (one ReceiveMessage: SQS gives
 
 
 def dead_letter_queues(template: Template) -> set[str]:
-    """Logical ids of the queues that receive what others failed: redrive targets and the
-    OnFailure destinations of event sources and of functions' asynchronous invocations."""
+    """Logical ids of the queues that receive what others failed: redrive targets, the
+    OnFailure destinations of event sources and of functions' asynchronous invocations, and the
+    dead-letter queues of EventBridge rules' targets."""
     names: set[str] = set()
-    for props in template.queues().values():
-        target = (props.get("RedrivePolicy") or {}).get("deadLetterTargetArn")
+    targets = [
+        (props.get("RedrivePolicy") or {}).get("deadLetterTargetArn") for props in template.queues().values()
+    ]
+    targets += [
+        (target.get("DeadLetterConfig") or {}).get("Arn")
+        for resource in template.resources.values()
+        if resource["Type"] == "AWS::Events::Rule"
+        for target in (resource.get("Properties") or {}).get("Targets") or []
+    ]
+    for target in targets:
         if isinstance(target, dict) and "Fn::GetAtt" in target:
             names.add(target["Fn::GetAtt"][0])
     configs = [props for kind in ("DynamoDB", "SQS", "Kinesis") for _, props in template.event_sources(kind)]

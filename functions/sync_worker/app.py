@@ -3,7 +3,8 @@
 A run cut short by the time budget is queued again as a continuation (its progress is saved on
 the plant); a run the monitoring service failed is reported as a failed item, so SQS retries it
 later and, after the queue's maxReceiveCount, moves it to the dead-letter queue. A `resync` job
-(powerfactor.resync) fetches its range again; a plant busy syncing gets it back a minute later.
+(powerfactor.resync) fetches its range again; a plant busy syncing gets it back a minute later,
+and one cut by the time budget is queued again for the rest of its range.
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ def record_handler(record: SQSRecord) -> None:
     if job.reason == "resync" and job.start and job.end:
         outcome = resync.run(job.plant_id, client, job.start, job.end)
         metrics.add_metric(name=f"Resync{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1)
-        if outcome.status in ("busy", "partial"):  # the plant is syncing, or time ran out: again later
-            jobs.enqueue([job], delay_seconds=resync.BUSY_DELAY_SECONDS if outcome.status == "busy" else 0)
+        if outcome.status == "busy":  # the plant is syncing: again a minute later
+            jobs.enqueue([job], delay_seconds=resync.BUSY_DELAY_SECONDS)
+        elif outcome.status == "partial":  # time ran out: the rest of the range, at once
+            jobs.enqueue([job.model_copy(update={"start": outcome.resume_from or job.start})])
         elif outcome.status == "failed":
             raise SyncFailed(f"plant {job.plant_id} re-sync: {outcome.error}")
         return

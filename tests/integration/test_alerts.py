@@ -12,13 +12,14 @@ import pytest
 
 from devstack.eventbus import EventBus
 from devstack.monitoring import PROFILES
-from powerfactor import jobs, plants, resync
+from powerfactor import alerts, jobs, plants, resync
 from powerfactor.errors import InvalidRange, ResyncPending
 from powerfactor.lifecycle import purge_plant
 from powerfactor.models import Datapoint
 from powerfactor.monitoring import MonitoringClient
 from powerfactor.storage import alerts as alert_storage
 from powerfactor.storage import datapoints
+from powerfactor.storage import plants as plant_storage
 from powerfactor.sync import sync_plant
 from tests.support import simulated, wait_for, webhook_receiver
 
@@ -154,6 +155,41 @@ def test_deleting_a_plant_resolves_and_removes_its_alerts(env, api, client, simu
     assert got[1]["detail"]["reason"] == "plant_deleted" and got[1]["detail"]["state"] == "resolved"
 
 
+@pytest.mark.parametrize("when", ["before the run counter", "between judging and writing"])
+def test_a_plant_deleted_while_its_alerts_are_judged_leaves_no_alert(
+    env, api, client, simulator, monkeypatch, when
+) -> None:
+    """The plant is deleted, and the stream's purge runs, while its run judges alerts: what the
+    run writes after the purge (an opening, the run counter) is removed, and no opening is
+    announced."""
+    plant = plants.create_plant("Vanishing")
+    simulator.set_factor(plant.id, 0.3)
+    published = []
+    monkeypatch.setattr(alerts, "publish", lambda transitions: published.extend(transitions) or 0)
+
+    def delete_and_purge() -> None:
+        plants.delete_plant(plant.id)
+        purge_plant(plant.id)  # what the stream's REMOVE record triggers
+
+    target, name = (alert_storage, "record_run") if when.startswith("before") else (alerts, "judge")
+    original = getattr(target, name)
+
+    def hooked(*args, **kwargs):
+        if name == "record_run":
+            delete_and_purge()
+        result = original(*args, **kwargs)
+        if name == "judge":
+            delete_and_purge()
+        return result
+
+    monkeypatch.setattr(target, name, hooked)
+    sync_plant(plant.id, client, today=TODAY)  # its final save still sees the plant
+    assert alert_storage.open_alerts(plant.id) == []
+    assert api("GET", "/api/solar-plant/alerts?state=open")[2]["items"] == []
+    assert alert_storage.delete_plant_alerts(plant.id) == 0  # nothing of the plant at all
+    assert [t for t, *_ in published] == []
+
+
 def test_alert_pages_follow_their_cursor(env, api, client, simulator) -> None:
     plant = plants.create_plant("Paged")
     for factor in (0.5, 1.0, 0.5, 1.0, 0.5):
@@ -236,3 +272,102 @@ def test_a_resync_range_is_bounded(env) -> None:
     ):
         with pytest.raises(InvalidRange):
             resync.request(plant.id, start, last, today=TODAY)
+
+
+def _worker(template, context_seconds: int = 900, budget_ms: Iterator[int] | None = None):
+    """The sync worker's handler, and a call of it with one job as SQS delivers it (with a Lambda
+    context of `context_seconds`, or whose remaining time is read from `budget_ms`)."""
+    from devstack.lambdas import FakeContext, load_handler
+
+    function = template.functions()["SyncWorkerFunction"]
+    handler = load_handler(function, template.layer_dirs())
+
+    def deliver(job: jobs.SyncJob) -> dict:
+        record = {
+            "messageId": "m1",
+            "receiptHandle": "r1",
+            "body": job.model_dump_json(),
+            "attributes": {},
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:SyncQueue",
+            "awsRegion": "us-east-1",
+        }
+        context = FakeContext(function.logical_id, 256, context_seconds)
+        if budget_ms is not None:
+            context.get_remaining_time_in_millis = lambda: next(budget_ms)  # type: ignore[method-assign]
+        return handler({"Records": [record]}, context)
+
+    return deliver
+
+
+def test_a_resync_of_a_plant_busy_syncing_comes_back_later_and_never_runs_alongside(
+    env, template, simulator, monkeypatch
+) -> None:
+    queued: list[tuple[jobs.SyncJob, int]] = []
+    monkeypatch.setattr(
+        jobs,
+        "enqueue",
+        lambda batch, delay_seconds=0: len([queued.append((j, delay_seconds)) for j in batch]),
+    )
+    plant = plants.create_plant("Busy")
+    day = datetime.now(UTC).date() - timedelta(days=3)
+    resync.request(plant.id, day, day)
+    ((job, _),) = queued
+    queued.clear()
+    assert plant_storage.acquire_sync_lease(plant.id, "a daily run", datetime.now(UTC), 600) is not None
+    deliver = _worker(template)
+    assert deliver(job) == {"batchItemFailures": []}  # not retried by SQS: queued again, delayed
+    assert queued == [(job, resync.BUSY_DELAY_SECONDS)]
+    assert simulator.requests == 0  # nothing fetched while the other run holds the lease
+    assert plants.get_plant(plant.id).sync.resync.state == "pending"
+    assert plant_storage.acquire_sync_lease(plant.id, "a third run", datetime.now(UTC), 600) is None
+    plant_storage.release_sync_lease(plant.id, "a daily run")
+    queued.clear()
+    assert deliver(job) == {"batchItemFailures": []}  # the job come back: now it runs
+    assert queued == [] and plants.get_plant(plant.id).sync.resync is None
+    assert list(datapoints.read_hours(plant.id, day, day + timedelta(days=1))) == simulated(
+        plant.id, day, day + timedelta(days=1)
+    )
+
+
+def test_a_resync_cut_by_the_time_budget_goes_on_from_where_it_stopped_and_finishes(
+    env, template, simulator, monkeypatch
+) -> None:
+    """Cut before its first month, the job comes back whole; cut after some months, the rest of
+    its range comes back (a range longer than one run's budget finishes rather than starting
+    over each time); neither is a failure for SQS's retries."""
+    queued: list[tuple[jobs.SyncJob, int]] = []
+    monkeypatch.setattr(
+        jobs,
+        "enqueue",
+        lambda batch, delay_seconds=0: len([queued.append((j, delay_seconds)) for j in batch]),
+    )
+    plant = plants.create_plant("Hurried")
+    last = datetime.now(UTC).date() - timedelta(days=2)
+    start = (last - timedelta(days=70)).replace(day=1)  # three months at least: three fetches
+    end = last + timedelta(days=1)
+    _corrupt(plant.id, start, end)
+    resync.request(plant.id, start, last)
+    ((job, _),) = queued
+    queued.clear()
+    assert _worker(template, context_seconds=1)(job) == {"batchItemFailures": []}  # no time to fetch
+    assert queued == [(job, 0)]  # again at once, the whole range
+    pending = plants.get_plant(plant.id).sync.resync
+    assert pending.state == "pending" and "left" in pending.last_error
+    queued.clear()
+    first = simulator.requests
+    budget = (60_000 if simulator.requests < first + 2 else 0 for _ in iter(int, 1))  # two months' time
+    assert _worker(template, budget_ms=budget)(job) == {"batchItemFailures": []}
+    ((rest, delay),) = queued
+    assert delay == 0 and (rest.reason, rest.plant_id, rest.end) == ("resync", plant.id, job.end)
+    assert start < rest.start < end and rest.start.day == 1  # a month end: the months before are done
+    assert list(datapoints.read_hours(plant.id, start, rest.start)) == simulated(plant.id, start, rest.start)
+    assert list(datapoints.read_hours(plant.id, rest.start, end)) != simulated(plant.id, rest.start, end)
+    queued.clear()
+    requests = simulator.requests
+    assert _worker(template)(rest) == {"batchItemFailures": []}
+    assert queued == [] and plants.get_plant(plant.id).sync.resync is None
+    assert simulator.requests - requests < 6  # only the rest was fetched again
+    assert list(datapoints.read_hours(plant.id, start, end)) == simulated(plant.id, start, end)

@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 
 from devstack.eventbus import EventBus, bus_targets, condition_holds
+from devstack.status import dead_letter_queues
 
 
 def test_the_webhook_and_mail_rules_exist_only_with_their_parameters(template) -> None:
@@ -24,6 +25,13 @@ def test_the_webhook_and_mail_rules_exist_only_with_their_parameters(template) -
     hook = next(t for t in targets if t.kind == "webhook")
     assert hook.url == "http://127.0.0.1:1/h"
     assert dict(hook.headers) == {"X-PowerFactor-Webhook-Secret": "none"}
+
+
+def test_the_webhook_rules_dead_letter_queue_is_shown_as_one(template) -> None:
+    """`make dev`'s status lists its messages, as it does the other failure queues'."""
+    assert dead_letter_queues(template) == {
+        "SyncDeadLetterQueue", "StreamFailureQueue", "DailySyncFailureQueue", "AlertWebhookDeadLetterQueue"
+    }  # fmt: skip
 
 
 @pytest.mark.loopback

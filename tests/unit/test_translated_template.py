@@ -186,7 +186,8 @@ ALARMS: dict[str, tuple[str, str, dict[str, str], str, str, float]] = {
     **{
         f"{queue}Alarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue}, "Maximum",
                           ">", 0)
-        for queue in ("SyncDeadLetterQueue", "StreamFailureQueue", "DailySyncFailureQueue")
+        for queue in ("SyncDeadLetterQueue", "StreamFailureQueue", "DailySyncFailureQueue",
+                      "AlertWebhookDeadLetterQueue")
     },
     "SyncQueueAgeAlarm": ("AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": "SyncQueue"}, "Maximum",
                           ">", 3 * 3600),
@@ -353,7 +354,7 @@ def test_datapoints_expire_and_queues_are_encrypted() -> None:
     ttl = cloudformation()["DatapointsTable"]["Properties"]["TimeToLiveSpecification"]
     assert ttl == {"AttributeName": "expires_at", "Enabled": True}
     queues = _of_type("AWS::SQS::Queue")
-    assert len(queues) == 4
+    assert len(queues) == 5  # AlertWebhookDeadLetterQueue only with AlertWebhookUrl
     for name, queue in queues.items():  # SSE-SQS; checkov's CKV_AWS_27 knows only KMS keys
         assert queue["Properties"]["SqsManagedSseEnabled"] is True, name
 
@@ -367,8 +368,11 @@ def test_the_dashboard_is_json_and_shows_every_alarm() -> None:
     }  # fmt: skip
     body = json.loads(re.sub(r"\$\{[^}]+\}", "x", text))
     (alarms,) = [w for w in body["widgets"] if w["type"] == "alarm"]
-    assert len(alarms["properties"]["alarms"]) == len(_of_type("AWS::CloudWatch::Alarm"))
-    assert {f"{a}.Arn" for a in _of_type("AWS::CloudWatch::Alarm")} <= references
+    # a conditional alarm cannot be named in the one-string body: its alarm action is the record
+    always = {name for name, alarm in _of_type("AWS::CloudWatch::Alarm").items() if "Condition" not in alarm}
+    assert len(alarms["properties"]["alarms"]) == len(always)
+    assert {f"{a}.Arn" for a in always} <= references
+    assert not {f"{a}.Arn" for a in set(_of_type("AWS::CloudWatch::Alarm")) - always} & references
 
 
 def test_the_authorizer_errors_alarm_discounts_refused_keys() -> None:
@@ -396,7 +400,11 @@ def test_alerts_go_to_the_bus_and_optionally_to_a_webhook_and_mail() -> None:
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     (index,) = table["GlobalSecondaryIndexes"]
     assert index["IndexName"] == "open_alerts"
-    for name in ("AlertWebhookConnection", "AlertWebhookDestination", "AlertWebhookRole", "AlertWebhookRule"):
+    for name in (
+        "AlertWebhookConnection", "AlertWebhookDestination", "AlertWebhookRole", "AlertWebhookRule",
+        "AlertWebhookDeadLetterQueue", "AlertWebhookDeadLetterQueuePolicy",
+        "AlertWebhookDeadLetterQueueAlarm",
+    ):  # fmt: skip
         assert resources[name]["Condition"] == "HasAlertWebhook", name
     for name in ("AlertTopic", "AlertEmailSubscription", "AlertTopicPolicy", "AlertEmailRule"):
         assert resources[name]["Condition"] == "HasAlertEmail", name
@@ -407,6 +415,19 @@ def test_alerts_go_to_the_bus_and_optionally_to_a_webhook_and_mail() -> None:
     (target,) = webhook["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": ["AlertWebhookDestination", "Arn"]}
     assert target["RoleArn"] == {"Fn::GetAtt": ["AlertWebhookRole", "Arn"]}
+    # what the webhook never took (20 retries over a day) is dead-lettered, and may be: only this rule
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 20, "MaximumEventAgeInSeconds": 86400}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["AlertWebhookDeadLetterQueue", "Arn"]}}
+    queue_policy = resources["AlertWebhookDeadLetterQueuePolicy"]["Properties"]
+    assert queue_policy["Queues"] == [{"Ref": "AlertWebhookDeadLetterQueue"}]
+    (send,) = queue_policy["PolicyDocument"]["Statement"]
+    assert (send["Effect"], send["Principal"], send["Action"], send["Resource"]) == (
+        "Allow",
+        {"Service": "events.amazonaws.com"},
+        "sqs:SendMessage",
+        {"Fn::GetAtt": ["AlertWebhookDeadLetterQueue", "Arn"]},
+    )
+    assert send["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["AlertWebhookRule", "Arn"]}}}
     (policy,) = resources["AlertWebhookRole"]["Properties"]["Policies"]
     (statement,) = policy["PolicyDocument"]["Statement"]
     assert (statement["Action"], statement["Resource"]) == (

@@ -15,7 +15,9 @@ run counter: no scan.
 
 An alert opens once (no second one of a kind while one is open), is updated by each run that
 finds it still true, and resolves itself when a run finds it false. Deleting a plant resolves
-its open alerts (reason `plant_deleted`) and removes all of them.
+its open alerts (reason `plant_deleted`) and removes all of them. A run that judged a plant
+deleted meanwhile finds it gone (a consistent read after its writes) and removes what it wrote,
+announcing no opening: the purge may have run before those writes.
 
 Every opening and resolution is published to the stack's EventBridge bus (`ALERT_BUS_NAME`),
 `source` "powerfactor.alerts", `detail-type` "alert.<kind>.<opened|resolved>", and `detail`:
@@ -41,7 +43,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from powerfactor import cursors
-from powerfactor.errors import InvalidCursor
+from powerfactor.errors import InvalidCursor, PlantNotFound
 from powerfactor.models import Alert, AlertKind, AlertPage, SyncState
 from powerfactor.settings import Settings, get_settings
 from powerfactor.storage import alerts as storage
@@ -167,14 +169,45 @@ def after_sync(plant_id: int, status: str, error: str | None, state: SyncState, 
             failures = storage.record_run_peek(plant_id)
         else:
             failures = storage.record_run(plant_id, status == "failed", error)
-        apply(plant_id, judge(plant_id, status, error, state, today, failures))
+        transitions = write(plant_id, judge(plant_id, status, error, state, today, failures))
+        if not _plant_exists(plant_id):
+            # Deleted during this run: the stream's purge may have run before these writes, and
+            # would leave them forever. Its openings are not announced; its items are removed.
+            transitions = [t for t in transitions if t[0] != "opened"]
+            removed = storage.delete_plant_alerts(plant_id)
+            logger.info(
+                "plant deleted while its alerts were judged; they are removed",
+                extra={"plant_id": plant_id, "items": removed},
+            )
+        publish([(t, a, "opened" if t == "opened" else "cleared") for t, a in transitions])
     except Exception:
         logger.exception("alert evaluation failed", extra={"plant_id": plant_id})
+
+
+def _plant_exists(plant_id: int) -> bool:
+    """A consistent read of the plant, after the alert writes: a deletion (and so the stream's
+    purge) that came before them is seen here; one after this read is followed by a purge that
+    sees them."""
+    from powerfactor.storage import plants
+
+    try:
+        plants.get_plant(plant_id)
+    except PlantNotFound:
+        return False
+    return True
 
 
 def apply(plant_id: int, verdicts: Iterable[Verdict], now: datetime | None = None) -> list[tuple[str, Alert]]:
     """Open, update or resolve the plant's alerts by these verdicts; publish each opening and
     resolution. Returns the transitions made, as (`opened` | `resolved`, alert)."""
+    transitions = write(plant_id, verdicts, now)
+    publish([(t, a, "opened" if t == "opened" else "cleared") for t, a in transitions])
+    return transitions
+
+
+def write(plant_id: int, verdicts: Iterable[Verdict], now: datetime | None = None) -> list[tuple[str, Alert]]:
+    """Open, update or resolve the plant's alerts by these verdicts, publishing nothing; the
+    transitions made, as (`opened` | `resolved`, alert)."""
     now = now or datetime.now(UTC)
     current = {alert.kind: alert for alert in storage.open_alerts(plant_id)}
     transitions: list[tuple[str, Alert]] = []
@@ -213,7 +246,6 @@ def apply(plant_id: int, verdicts: Iterable[Verdict], now: datetime | None = Non
             )
             if storage.resolve_alert(resolved):
                 transitions.append(("resolved", resolved))
-    publish([(t, a, "opened" if t == "opened" else "cleared") for t, a in transitions])
     return transitions
 
 

@@ -11,6 +11,9 @@ is dead-lettered) stops blocking new requests `STALE_AFTER` after it was request
 the job back `BUSY_DELAY_SECONDS` later), marks it `running`, fetches the range a month at a
 time and replaces each day whole (`datapoints.replace_days`): corrected values overwrite what is
 stored, and hours the service no longer has are **removed**, so the store mirrors the service.
+A run stopped by the time budget says where it got to (`resume_from`, the end of its last
+replaced month): the worker queues the rest of the range, so a range longer than one run's
+budget still finishes instead of starting over each time.
 Days left incomplete join the plant's `missing_days` (the daily sync asks for them again),
 complete ones leave it. On success the re-sync is cleared from the plant; on a failure it goes
 back to `pending` with its error, and SQS retries the job. Then the plant's alerts are judged.
@@ -85,6 +88,7 @@ def run(
         return SyncOutcome(plant_id, "busy")
     missing = set(state.missing_days)
     hours = 0
+    done_until = start  # days before it are replaced
     try:
         plants.set_resync(plant_id, owner, "running")
         status, error = "done", None
@@ -95,6 +99,7 @@ def run(
                     hours += len(chunk.datapoints)
                     for day, n in counts.items():
                         (missing.add if n < 24 else missing.discard)(day)
+                    done_until = chunk.end
         except TimeBudgetExhausted as exhausted:
             status, error = "partial", str(exhausted)
         except MonitoringError as failure:
@@ -115,5 +120,7 @@ def run(
     finally:
         plants.release_sync_lease(plant_id, owner)
     outcome = SyncOutcome(plant_id, status, hours, len(missing), error)  # type: ignore[arg-type]
+    if status == "partial":
+        outcome.resume_from = done_until
     logger.info(f"re-sync {status}", extra={"from": str(start), "to": str(end), **outcome.__dict__})
     return outcome

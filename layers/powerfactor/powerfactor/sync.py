@@ -82,6 +82,7 @@ class SyncOutcome:
     hours_stored: int = 0
     missing_days: int = 0
     error: str | None = None
+    resume_from: date | None = None  # a partial re-sync: where its next run starts
 
 
 class _PlantDeleted(Exception):
