@@ -55,6 +55,19 @@ def env(local_aws, simulator, bus, use_function_env) -> None:
 
 
 @pytest.fixture
+def queued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[jobs.SyncJob, int]]:
+    """The jobs sent to the sync queue, each with its delay (nothing reaches a queue)."""
+    sent: list[tuple[jobs.SyncJob, int]] = []
+
+    def enqueue(batch: list[jobs.SyncJob], delay_seconds: int = 0) -> int:
+        sent.extend((job, delay_seconds) for job in batch)
+        return len(batch)
+
+    monkeypatch.setattr(jobs, "enqueue", enqueue)
+    return sent
+
+
+@pytest.fixture
 def client(simulator) -> MonitoringClient:
     return MonitoringClient(
         simulator.url,
@@ -213,9 +226,7 @@ def _corrupt(plant_id: int, start: date, end: date) -> None:
     datapoints.write_days(plant_id, wrong)
 
 
-def test_a_resync_repairs_a_corrupted_range_hour_by_hour(env, api, client, simulator, monkeypatch) -> None:
-    queued = []
-    monkeypatch.setattr(jobs, "enqueue", lambda batch, delay_seconds=0: queued.extend(batch) or len(queued))
+def test_a_resync_repairs_a_corrupted_range_hour_by_hour(env, api, client, simulator, queued) -> None:
     plant = plants.create_plant("Repaired")
     sync_plant(plant.id, client, today=TODAY)
     start, end = date(2024, 1, 30), date(2024, 2, 3)  # across a month end
@@ -236,7 +247,7 @@ def test_a_resync_repairs_a_corrupted_range_hour_by_hour(env, api, client, simul
         "sync.resync.state": "pending",
     }.items()
     assert plants.get_plant(plant.id).sync.resync.from_ == start
-    (job,) = queued
+    ((job, _),) = queued
     assert (job.reason, job.start, job.end) == ("resync", start, end)
     outcome = resync.run(plant.id, client, job.start, job.end, today=TODAY)
     assert outcome.status == "done" and outcome.hours_stored == 4 * 24
@@ -250,8 +261,7 @@ def test_a_resync_repairs_a_corrupted_range_hour_by_hour(env, api, client, simul
     resync.request(plant.id, start, start, today=TODAY)
 
 
-def test_a_resync_mirrors_hours_the_service_no_longer_has(env, client, simulator, monkeypatch) -> None:
-    monkeypatch.setattr(jobs, "enqueue", lambda batch, delay_seconds=0: 1)
+def test_a_resync_mirrors_hours_the_service_no_longer_has(env, client, simulator, queued) -> None:
     plant = plants.create_plant("Mirrored")
     sync_plant(plant.id, client, today=TODAY)
     day = date(2024, 2, 10)
@@ -303,14 +313,8 @@ def _worker(template, context_seconds: int = 900, budget_ms: Iterator[int] | Non
 
 
 def test_a_resync_of_a_plant_busy_syncing_comes_back_later_and_never_runs_alongside(
-    env, template, simulator, monkeypatch
+    env, template, simulator, queued
 ) -> None:
-    queued: list[tuple[jobs.SyncJob, int]] = []
-    monkeypatch.setattr(
-        jobs,
-        "enqueue",
-        lambda batch, delay_seconds=0: len([queued.append((j, delay_seconds)) for j in batch]),
-    )
     plant = plants.create_plant("Busy")
     day = datetime.now(UTC).date() - timedelta(days=3)
     resync.request(plant.id, day, day)
@@ -333,17 +337,11 @@ def test_a_resync_of_a_plant_busy_syncing_comes_back_later_and_never_runs_alongs
 
 
 def test_a_resync_cut_by_the_time_budget_goes_on_from_where_it_stopped_and_finishes(
-    env, template, simulator, monkeypatch
+    env, template, simulator, queued
 ) -> None:
     """Cut before its first month, the job comes back whole; cut after some months, the rest of
     its range comes back (a range longer than one run's budget finishes rather than starting
     over each time); neither is a failure for SQS's retries."""
-    queued: list[tuple[jobs.SyncJob, int]] = []
-    monkeypatch.setattr(
-        jobs,
-        "enqueue",
-        lambda batch, delay_seconds=0: len([queued.append((j, delay_seconds)) for j in batch]),
-    )
     plant = plants.create_plant("Hurried")
     last = datetime.now(UTC).date() - timedelta(days=2)
     start = (last - timedelta(days=70)).replace(day=1)  # three months at least: three fetches
