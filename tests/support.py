@@ -43,6 +43,19 @@ def concurrently(calls: list) -> tuple[list, list[Exception]]:
     return results, errors
 
 
+def error_kinds(errors: list[Exception]) -> str:
+    """The errors of `concurrently` for an assertion message: a count per type, and each odd one
+    out in full (pytest would cut a long list of reprs in the middle, where the odd one is)."""
+    from collections import Counter
+
+    counts = Counter(type(e).__name__ for e in errors)
+    common = counts.most_common(1)[0][0] if counts else None
+    odd = [
+        f"{type(e).__name__}: {e!r} (cause: {e.__cause__!r})" for e in errors if type(e).__name__ != common
+    ]
+    return f"{dict(counts)}; {odd}"
+
+
 def caller(scopes: tuple[str, ...] = ("read", "write"), key_id: str = "testkey00000") -> dict[str, str]:
     """`requestContext.authorizer` of a request the authorizer passed with a key of these scopes."""
     key = apikeys.ApiKey(key_id, "tests", frozenset(scopes), "0" * 64, datetime.now(UTC))

@@ -44,6 +44,21 @@ def local_aws(dynamodb: DynamoDB, template: Template, use_function_env: Callable
 
 
 @pytest.fixture
+def patient_storage(local_aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Storage calls that wait as long as a busy machine needs. The race tests judge what
+    concurrent transactions decide; twenty threads against one JVM on a loaded CI machine can
+    outlast the 2 s read timeout made for Lambda (a timeout's own handling is tested in tests/unit)."""
+    from powerfactor.storage import _tables
+
+    monkeypatch.setattr(_tables, "READ_TIMEOUT", 30.0)
+    _tables._bound.clear()
+    _tables._clients.clear()
+    yield
+    _tables._bound.clear()
+    _tables._clients.clear()
+
+
+@pytest.fixture
 def simulator() -> Iterator[MonitoringSimulator]:
     """The monitoring simulator, in this process on a free port, quiet unless a test says otherwise."""
     sim = MonitoringSimulator(port=0, profile="quiet")

@@ -170,12 +170,15 @@ def _with_transaction_retries[T](attempt: Callable[[], T]) -> T:
 
     DynamoDB cancels concurrent transactions on one item with `TransactionConflict` rather than
     serializing them; a retry then sees the winner's write and its condition decides the outcome.
+    A failed condition in the same cancellation already decided it (a claimed name stays claimed
+    whatever else conflicted), so that is raised at once.
     """
     for n in range(_TRANSACTION_ATTEMPTS):
         try:
             return attempt()
         except TransactWriteError as error:
-            if "TransactionConflict" not in _reasons(error, 3):
+            reasons = _reasons(error, 3)
+            if "TransactionConflict" not in reasons or "ConditionalCheckFailed" in reasons:
                 raise
             if n == _TRANSACTION_ATTEMPTS - 1:
                 raise StorageBusy("concurrent writes kept conflicting") from error
