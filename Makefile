@@ -21,7 +21,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 # pip's index notices about missing local mirrors are noise here
 PIP_FILTER := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
-.PHONY: help setup dev dev-clean test lint format validate scan build bench unit quick openapi sync-now keys smoke clean
+.PHONY: help browser setup dev dev-clean test lint format validate scan build bench unit quick openapi sync-now keys smoke clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,9 +51,22 @@ node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(VENV)/.stamp $(TOOLS)/.stamp $(SCAN)/.stamp node_modules/.stamp ## install everything (done on first use anyway)
+# the dashboard bundled for the local stack (sam build bundles it itself: functions/dashboard/Makefile)
+DASHBOARD := functions/dashboard/static/index.html
+$(DASHBOARD): node_modules/.stamp $(wildcard dashboard/*.* dashboard/src/*.js)
+	node dashboard/build.mjs functions/dashboard/static
 
-dev: $(VENV)/.stamp node_modules/.stamp ## start the local stack in the foreground (Ctrl-C stops it)
+# Chromium and its driver for the dashboard's browser tests: Debian's packages, installed when missing
+browser: ## Debian's chromium and chromium-driver (apt-get; sudo when not root)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); export DEBIAN_FRONTEND=noninteractive; \
+		$$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver; }; }
+	@chromium --version 2>/dev/null | tail -1
+
+setup: $(VENV)/.stamp $(TOOLS)/.stamp $(SCAN)/.stamp node_modules/.stamp browser ## install everything (done on first use anyway)
+
+dev: $(VENV)/.stamp node_modules/.stamp $(DASHBOARD) ## start the local stack in the foreground (Ctrl-C stops it)
 	$(PY) -m devstack $(ARGS)
 
 dev-clean: ## forget all local data, then start the local stack
@@ -98,13 +111,13 @@ bench: $(VENV)/.stamp node_modules/.stamp build ## print the benchmark figures (
 unit: $(VENV)/.stamp $(TOOLS)/.stamp ## unit tests only (moto, no network)
 	$(PYTEST) tests/unit
 
-quick: lint $(TOOLS)/.stamp node_modules/.stamp ## the inner loop: ruff, unit and integration tests (no sam build, no e2e)
+quick: lint $(TOOLS)/.stamp node_modules/.stamp $(DASHBOARD) ## the inner loop: ruff, unit and integration tests (no sam build, no e2e)
 	$(PYTEST) tests/unit tests/integration
 
 # the installs run side by side, then the checks, then pytest (`make -j`; each target's output whole)
 test: ## everything CI runs: lint, sam validate, checkov, sam build, all tests
 	$(MAKE) --no-print-directory -j4 --output-sync=target setup
-	$(MAKE) --no-print-directory -j4 --output-sync=target lint validate scan build
+	$(MAKE) --no-print-directory -j4 --output-sync=target lint validate scan build $(DASHBOARD)
 	$(PYTEST)
 
 clean: ## remove build output and caches (keeps local data)

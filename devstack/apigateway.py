@@ -9,7 +9,8 @@ matching: the original clients call `/api/solar-plant/` and `/api/solar-plant/da
 Before the function, as on AWS: a body over 10 MB is refused (413), the stage's throttling
 answers 429 (the `/*` `*` method settings give each method of each resource its own token bucket
 of that rate and burst, as API Gateway does), and the default authorizer runs
-(devstack/authorizer.py) with its result in `requestContext.authorizer`. API Gateway's own
+(devstack/authorizer.py) with its result in `requestContext.authorizer`, on every route whose
+event does not say `Auth: {Authorizer: NONE}`. API Gateway's own
 answers take the shape of the API's GatewayResponses. A function that fails or times out gets
 API Gateway's plain 502, as on AWS (the functions' timeouts are below its 29 s).
 """
@@ -280,7 +281,7 @@ class ApiGateway(ThreadingHTTPServer):
         if self.throttle is not None and not self._bucket(route).take():
             return self.refuse("THROTTLED")
         context = None
-        if self.authorizer is not None:
+        if self.authorizer is not None and route.authorized:
             started = time.monotonic()
             decision = self.authorizer.authorize(headers, method_arn(self.stage, method, unquote(path)))
             if decision.outcome is not None:

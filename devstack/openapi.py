@@ -49,7 +49,8 @@ def openapi_json(template: Template | None = None) -> str:
         security_schemes=SECURITY_SCHEMES,
         security=[{"apiKey": []}],
     )
-    api_functions = sorted({route.function for route in template.api_routes()})
+    # the API's functions; the dashboard's files (routes without the authorizer) are no API
+    api_functions = sorted({route.function for route in template.api_routes() if route.authorized})
     for name in api_functions:
         module = load_module(template.functions()[name], template.layer_dirs())
         merge.add_schema(module.app.get_openapi_schema(title=TITLE, version=VERSION))

@@ -279,6 +279,7 @@ class Stack:
         key_file = key_file.relative_to(ROOT) if key_file.is_relative_to(ROOT) else key_file
         return [
             f"API          {self.api_url}/api/solar-plant/   (Swagger UI: {self.api_url}/swagger)",
+            f"Dashboard    {self.api_url}/dashboard/  (sign in with the API key below)",
             f"API key      {key}  (development key, read + write, {status}; kept in {key_file})",
             f"DynamoDB     {self.dynamodb.endpoint}  ({self.dynamodb.engine}, data in {where})",
             f"Monitoring   {self.monitoring.url}  (simulator, profile {self.config.monitoring_profile})"

@@ -22,6 +22,7 @@ class ApiRoute:
     path: str  # API Gateway resource path, e.g. /api/solar-plant/plant/{plant_id}
     method: str  # upper case; ANY matches every method not defined on the resource
     function: str  # logical id of the function
+    authorized: bool = True  # False: the event says `Auth: {Authorizer: NONE}` (the dashboard's files)
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,12 @@ class Template:
 
     def api_routes(self) -> list[ApiRoute]:
         return [
-            ApiRoute(event["Properties"]["Path"], event["Properties"]["Method"].upper(), fn.logical_id)
+            ApiRoute(
+                event["Properties"]["Path"],
+                event["Properties"]["Method"].upper(),
+                fn.logical_id,
+                authorized=(event["Properties"].get("Auth") or {}).get("Authorizer") != "NONE",
+            )
             for fn in self.functions().values()
             for event in fn.events.values()
             if event["Type"] == "Api"

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from devstack.dynamodb import free_port
 from devstack.monitoring import hour_values
+from devstack.template import ROOT
 from powerfactor import apikeys
 from powerfactor.models import Datapoint
 from powerfactor.sync import horizon
@@ -192,3 +201,63 @@ def webhook_receiver() -> Iterator[tuple[str, list[dict]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class MakeDev:
+    """A `make dev` started as a newcomer starts it, on free ports."""
+
+    process: subprocess.Popen
+    api_port: int
+    db_port: int
+    monitoring_port: int
+    lines: list[str] = field(default_factory=list)  # everything it printed so far
+
+    @property
+    def printed(self) -> str:
+        return "".join(self.lines)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+
+@contextmanager
+def make_dev(*args: str) -> Iterator[MakeDev]:
+    """`make dev ARGS="--in-memory <ports> <args>"` in its own process group, up (it printed
+    "Ctrl-C stops everything") within 120 s; stopped with Ctrl-C (SIGINT) afterwards if the test
+    did not stop it itself."""
+    ports = free_port(), free_port(), free_port(), free_port()
+    options = f"--in-memory --api-port {ports[0]} --dynamodb-port {ports[1]} --monitoring-port {ports[2]}"
+    options += f" --sqs-port {ports[3]} " + " ".join(args)
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", "dev", f"ARGS={options}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives it
+    )
+    dev = MakeDev(process, *ports[:3])
+    deadline = time.monotonic() + 120
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            pytest.fail("make dev exited before it was up:\n" + dev.printed)
+        dev.lines.append(line)
+        if "Ctrl-C stops everything" in line:
+            break
+    else:
+        pytest.fail("make dev did not come up:\n" + dev.printed)
+    # keep reading its output, or the stack blocks once the pipe is full
+    threading.Thread(target=lambda: dev.lines.extend(process.stdout), daemon=True).start()
+    try:
+        yield dev
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,11 +21,11 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from devstack.dynamodb import free_port
 from devstack.template import ROOT, load_template
 from manage.target import local as local_target
 from manage.target import use_tables
 from powerfactor import apikeys
+from tests.support import make_dev
 
 pytestmark = pytest.mark.e2e
 POSTMAN = ROOT / "tests" / "data" / "original-postman-collection.json"  # the original app's, unchanged
@@ -83,49 +82,18 @@ class Client:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[tuple[subprocess.Popen, Client]]:
-    api_port, db_port, monitoring_port, sqs_port = free_port(), free_port(), free_port(), free_port()
-    args = f"--in-memory --api-port {api_port} --dynamodb-port {db_port} --monitoring-port {monitoring_port}"
-    args += f" --sqs-port {sqs_port}"
     # schemathesis sends faster than the default stage limit (50/s); throttling has its own test
-    args += " --param ThrottlingRateLimit=10000 --param ThrottlingBurstLimit=5000"
-    process = subprocess.Popen(
-        ["make", "--no-print-directory", "dev", f"ARGS={args}"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal gives it
-    )
-    deadline = time.monotonic() + 120
-    lines = []
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            pytest.fail("make dev exited before it was up:\n" + "".join(lines))
-        lines.append(line)
-        if "Ctrl-C stops everything" in line:
-            break
-    else:
-        pytest.fail("make dev did not come up:\n" + "".join(lines))
-    # keep reading its output, or the stack blocks once the pipe is full
-    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
-    printed = "".join(lines)
-    key = re.search(r"API key +(pfk_\S+) +\(development key, read \+ write, active", printed)
-    assert key, printed
-    assert (ROOT / ".devstack" / "api-key").read_text().strip() == key[1]  # where the README says
-    client = Client(f"http://127.0.0.1:{api_port}", key[1])
-    client.db_endpoint = f"http://127.0.0.1:{db_port}"
-    assert f"http://127.0.0.1:{api_port}/api/solar-plant/" in printed
-    assert f"http://127.0.0.1:{db_port}" in printed and "DynamoDB Local" in printed
-    assert f"http://127.0.0.1:{monitoring_port}/" in printed
-    yield process, client
-    if process.poll() is None:  # a test failed before Ctrl-C: stop it the same way
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+    with make_dev("--param ThrottlingRateLimit=10000 --param ThrottlingBurstLimit=5000") as dev:
+        printed = dev.printed
+        key = re.search(r"API key +(pfk_\S+) +\(development key, read \+ write, active", printed)
+        assert key, printed
+        assert (ROOT / ".devstack" / "api-key").read_text().strip() == key[1]  # where the README says
+        client = Client(dev.url, key[1])
+        client.db_endpoint = f"http://127.0.0.1:{dev.db_port}"
+        assert f"{dev.url}/api/solar-plant/" in printed and f"{dev.url}/dashboard/" in printed
+        assert f"http://127.0.0.1:{dev.db_port}" in printed and "DynamoDB Local" in printed
+        assert f"http://127.0.0.1:{dev.monitoring_port}/" in printed
+        yield dev.process, client
 
 
 def test_plants_crud_over_http(stack) -> None:

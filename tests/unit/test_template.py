@@ -69,22 +69,26 @@ def _sam_auth_check(path: Path) -> list[tuple[str, bool]]:
 
 def test_sam_deploy_guided_finds_no_route_without_authentication(template, tmp_path) -> None:
     checked = _sam_auth_check(TEMPLATE)
-    assert len(checked) == len(template.api_routes()) == 20
-    assert all(required for _, required in checked), checked
+    assert len(checked) == len(template.api_routes()) == 22
+    assert all(required for _, required in checked), checked  # the dashboard's routes: Auth NONE, stated
     # the same check on the template without the API's Auth block asks about every route
     lines = TEMPLATE.read_text().splitlines()
     start = lines.index("      Auth:")
     end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith(" " * 8))
     (tmp_path / "template.yaml").write_text("\n".join(lines[:start] + lines[end:]))
-    assert not any(required for _, required in _sam_auth_check(tmp_path / "template.yaml"))
+    asked = _sam_auth_check(tmp_path / "template.yaml")
+    assert not any(required for name, required in asked if name != "DashboardFunction"), asked
 
 
-def test_no_route_opts_out_of_the_authorizer(template) -> None:
+def test_no_route_but_the_dashboards_files_opts_out_of_the_authorizer(template) -> None:
     assert template.api()["Auth"]["DefaultAuthorizer"] == "ApiKeyAuthorizer"
-    for function in template.functions().values():
+    public = []
+    for name, function in template.functions().items():
         for event in function.events.values():
-            if event["Type"] == "Api":
-                assert "Auth" not in event["Properties"], event
+            if event["Type"] == "Api" and "Auth" in event["Properties"]:
+                assert name == "DashboardFunction" and event["Properties"]["Auth"] == {"Authorizer": "NONE"}
+                public.append(event["Properties"]["Path"])
+    assert sorted(public) == ["/dashboard", "/dashboard/{asset}"]
 
 
 def test_api_gateway_errors_and_limits_are_declared(template) -> None:

@@ -49,7 +49,9 @@ RIGHTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:Query", INDEX), ("sqs:SendMessage*", "SyncQueue"),
         ("sqs:SendMessage", "DailySyncFailureQueue"),  # SAM's policy for the on-failure destination
     },
+    "DashboardFunction": set(),  # serves its own files: no AWS call at all
 }  # fmt: skip
+PUBLIC = {"/dashboard", "/dashboard/{asset}"}  # the dashboard's files: the only routes without a key
 MANAGED = {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
 MANAGED_BY_SOURCE = {  # what SAM adds for a function's event source
     "PlantStreamFunction": {"AWSLambdaDynamoDBExecutionRole"},
@@ -141,9 +143,13 @@ def test_every_route_is_behind_the_authorizer_and_gateway_errors_are_shaped() ->
     (api,) = [r for r in cloudformation().values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     body = api["Properties"]["Body"]
     operations = [(path, method, op) for path, ops in body["paths"].items() for method, op in ops.items()]
-    assert len(operations) == 20
+    assert len(operations) == 22
     for path, method, operation in operations:
+        if path in PUBLIC:
+            assert method == "x-amazon-apigateway-any-method" and operation["security"] == [{"NONE": []}]
+            continue
         assert operation["security"] == [{"ApiKeyAuthorizer": []}], (path, method)
+    assert set(body["paths"]) >= PUBLIC
     scheme = body["components"]["securitySchemes"]["ApiKeyAuthorizer"]
     authorizer = scheme["x-amazon-apigateway-authorizer"]
     assert authorizer["type"] == "token" and scheme["name"] == "Authorization"
