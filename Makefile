@@ -105,7 +105,7 @@ smoke: $(VENV)/.stamp ## read-only API checks: make smoke ARGS="--url URL" or "-
 sync-now: ## fire the daily sync of a running `make dev`
 	curl -fsS -X POST http://127.0.0.1:3000/__devstack/schedules && echo
 
-bench: $(VENV)/.stamp node_modules/.stamp build ## print the benchmark figures (bench/README.md)
+bench: $(VENV)/.stamp node_modules/.stamp browser $(DASHBOARD) build ## print the benchmark figures (bench/README.md)
 	PYTHONPATH=layers/powerfactor $(PY) -m bench $(ARGS)
 
 unit: $(VENV)/.stamp $(TOOLS)/.stamp ## unit tests only (moto, no network)

@@ -12,7 +12,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-SECTIONS = ("cold", "ingest", "reports", "auth", "load", "fanout", "cost")
+SECTIONS = ("cold", "ingest", "reports", "auth", "load", "fanout", "cost", "dashboard")
 
 
 def main() -> int:
@@ -44,6 +44,10 @@ def main() -> int:
         from bench import load
 
         load.run()
+    if "dashboard" in only:
+        from bench import dashboard
+
+        dashboard.run()
     if "fanout" in only:
         from bench import fanout
 
