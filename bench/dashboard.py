@@ -44,7 +44,8 @@ def run() -> None:
                                   dev_key_file=Path(tmp) / "api-key"))  # fmt: skip
         stack.start()
         try:
-            with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):  # the gateway's request lines
+            # the gateway prints a line per request on stderr
+            with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
                 samples = _measure(stack, chromium, driver)
         finally:
             stack.stop()
