@@ -28,6 +28,11 @@ export function columns(buckets, granularity, measure) {
   return [x, expected, observed];
 }
 
+/** The legend's value: "—" with no bucket under the cursor, "no data" in a gap. */
+function legendValue(unit) {
+  return (u, v, series, index) => (index === null ? "—" : v === null ? "no data" : `${v.toFixed(2)} ${unit}`);
+}
+
 /**
  * A chart of one measure: expected dashed, observed solid (the line style, the legend's words
  * and the colours all tell them apart). `tz` is an IANA zone for the time axis.
@@ -50,7 +55,7 @@ export function drawChart(target, { title, unit, data, tz, granularity, width })
         dash: [8, 4],
         width: 2,
         points: { show: single },
-        value: (u, v) => (v === null ? "no data" : `${v.toFixed(2)} ${unit}`),
+        value: legendValue(unit),
       },
       {
         label: "Observed",
@@ -58,7 +63,7 @@ export function drawChart(target, { title, unit, data, tz, granularity, width })
         fill: "rgba(11, 110, 79, 0.08)",
         width: 2,
         points: { show: single },
-        value: (u, v) => (v === null ? "no data" : `${v.toFixed(2)} ${unit}`),
+        value: legendValue(unit),
       },
     ],
   };
