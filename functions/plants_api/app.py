@@ -11,11 +11,12 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from powerfactor import alerts, plants, tracing
+from powerfactor import alerts, apikeys, plants, tracing
 from powerfactor.http import create_resolver, documented
 from powerfactor.models import (
     METADATA_FIELDS,
     AlertPage,
+    CallerKey,
     Plant,
     PlantCreate,
     PlantIn,
@@ -102,6 +103,20 @@ def patch_plant(plant_id: PlantId, body: PlantPatch) -> Plant:
 def delete_plant(plant_id: PlantId):  # noqa: ANN201 - no return type: a 204 has no body to document
     plants.delete_plant(plant_id)
     return Response(status_code=204, body="")
+
+
+@app.get(
+    f"{BASE}/key",
+    summary="The API key of this request: its id, name, scopes and expiry",
+    description=(
+        "What the authorizer read for the key this request was sent with, without another lookup: "
+        "`scopes` tell a client whether the key may write."
+    ),
+    responses=documented(200, CallerKey, "The key (never its secret)"),
+)
+def get_caller_key() -> CallerKey:
+    context = app.current_event.raw_event["requestContext"]["authorizer"]  # http.check_caller checked it
+    return CallerKey(**apikeys.caller_key(context))
 
 
 AlertLimit = Annotated[int, Query(ge=1, le=alerts.MAX_PAGE_SIZE, description="Page size.")]

@@ -222,3 +222,35 @@ def test_tiny_coordinates_are_stored_rounded_never_a_5xx(api) -> None:
     status, _, body = api("POST", BASE, {"name": "Tiny", "latitude": 1e-200, "longitude": -12.345678949})
     assert status == 201, body
     assert body["latitude"] == 0.0 and body["longitude"] == -12.3456789
+
+
+def test_the_key_route_names_the_callers_key(api) -> None:
+    status, _, body = api("GET", f"{BASE}/key", scopes=("read",))
+    assert status == 200
+    assert body == {"id": "testkey00000", "name": "tests", "scopes": ["read"], "expires_at": None}
+    assert api("GET", f"{BASE}/key/", scopes=("read", "write"))[2]["scopes"] == ["read", "write"]
+
+
+def test_the_key_route_gives_the_expiry_the_authorizer_passed(api, monkeypatch) -> None:
+    from datetime import UTC, datetime
+
+    from powerfactor import apikeys
+
+    key = apikeys.ApiKey(
+        "expiring0000", "dash board", frozenset({"read"}), "0" * 64, datetime.now(UTC),
+        expires_at=datetime(2030, 1, 31, 12, tzinfo=UTC),
+    )  # fmt: skip
+    context = {"principalId": key.key_id, **apikeys.authorizer_context(key)}
+    assert context["expires_at"] == "2030-01-31T12:00:00+00:00"  # a string: API Gateway takes no null
+    monkeypatch.setitem(api.__globals__, "caller", lambda scopes: context)  # the conftest's caller
+    status, _, body = api("GET", f"{BASE}/key")
+    assert status == 200
+    assert body == {
+        "id": "expiring0000", "name": "dash board", "scopes": ["read"], "expires_at": "2030-01-31T12:00:00Z",
+    }  # fmt: skip
+
+
+def test_other_methods_on_the_key_route_are_405(api) -> None:
+    status, headers, body = api("POST", f"{BASE}/key", {})
+    assert status == 405 and headers["Allow"] == "GET"
+    assert_error(body, 405, "method_not_allowed")

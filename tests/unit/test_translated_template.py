@@ -141,7 +141,7 @@ def test_every_route_is_behind_the_authorizer_and_gateway_errors_are_shaped() ->
     (api,) = [r for r in cloudformation().values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     body = api["Properties"]["Body"]
     operations = [(path, method, op) for path, ops in body["paths"].items() for method, op in ops.items()]
-    assert len(operations) == 20
+    assert len(operations) == 22
     for path, method, operation in operations:
         assert operation["security"] == [{"ApiKeyAuthorizer": []}], (path, method)
     scheme = body["components"]["securitySchemes"]["ApiKeyAuthorizer"]
