@@ -3,7 +3,7 @@
 A good key gets a policy that allows, on every route of the stage, exactly the methods its
 scopes open (read: GET, HEAD; write: POST, PUT, PATCH, DELETE), because API Gateway caches the
 answer per key for AuthorizerCacheTtl seconds and reuses it for every route. Any other key gets
-"Unauthorized" (401). The key's id, name and scopes travel to the API functions in the context.
+"Unauthorized" (401). The key's id, name, scopes and expiry travel to the API functions in the context.
 
 Kept lean on purpose: it runs before every uncached request, so it loads no Tracer, no event
 handler and no pydantic. The secret and its hash are never logged.

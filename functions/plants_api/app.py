@@ -10,12 +10,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import AfterValidator
 
-from powerfactor import alerts, plants, tracing
+from powerfactor import alerts, apikeys, plants, tracing
 from powerfactor.http import create_resolver, documented
 from powerfactor.models import (
     METADATA_FIELDS,
     AlertPage,
+    CallerKey,
     Plant,
     PlantCreate,
     PlantIn,
@@ -34,6 +36,27 @@ BASE = "/api/solar-plant"
 PlantId = Annotated[int, Path(ge=1, le=2**53, description="The plant's integer id.")]
 
 
+def _searchable(text: str | None) -> str | None:
+    if text is not None:
+        plants.search_key(text)  # ValueError -> 422 validation_error at query.q
+    return text
+
+
+SearchText = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=plants.SEARCH_MAX_LENGTH,
+        description=(
+            "Only plants whose name contains this text, ignoring case, width and repeated spaces "
+            "(as names are compared). A page may hold fewer than `limit` plants, even none, and "
+            "still have a `next_cursor`: only a null one ends the search."
+        ),
+    ),
+    AfterValidator(_searchable),
+]
+
+
 @app.post(
     BASE, summary="Create a plant", responses=documented(201, Plant, "The new plant", (400, 409, 413, 415))
 )
@@ -50,7 +73,7 @@ def create_plant(body: PlantCreate) -> Response[Plant]:
 
 @app.get(
     BASE,
-    summary="List plants, in id order, a page at a time",
+    summary="List plants, in id order, a page at a time; `q` searches their names",
     responses=documented(200, PlantPage, "A page", (400,)),
 )
 def list_plants(
@@ -60,7 +83,10 @@ def list_plants(
     cursor: Annotated[
         str | None, Query(max_length=200, description="`next_cursor` of the previous page.")
     ] = None,
+    q: SearchText = None,
 ) -> PlantPage:
+    if q is not None:
+        return plants.search_plants(q, limit=limit, cursor=cursor)
     return plants.list_plants(limit=limit, cursor=cursor)
 
 
@@ -102,6 +128,20 @@ def patch_plant(plant_id: PlantId, body: PlantPatch) -> Plant:
 def delete_plant(plant_id: PlantId):  # noqa: ANN201 - no return type: a 204 has no body to document
     plants.delete_plant(plant_id)
     return Response(status_code=204, body="")
+
+
+@app.get(
+    f"{BASE}/key",
+    summary="The API key of this request: its id, name, scopes and expiry",
+    description=(
+        "What the authorizer read for the key this request was sent with, without another lookup: "
+        "`scopes` tell a client whether the key may write."
+    ),
+    responses=documented(200, CallerKey, "The key (never its secret)"),
+)
+def get_caller_key() -> CallerKey:
+    context = app.current_event.raw_event["requestContext"]["authorizer"]  # http.check_caller checked it
+    return CallerKey(**apikeys.caller_key(context))
 
 
 AlertLimit = Annotated[int, Query(ge=1, le=alerts.MAX_PAGE_SIZE, description="Page size.")]

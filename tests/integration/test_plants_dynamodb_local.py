@@ -148,3 +148,48 @@ def test_a_rename_from_a_stale_read_retries_rather_than_saying_name_taken(monkey
     assert plants.rename_plant(plant.id, "Third").name == "Third"
     assert plants.get_plant(plant.id).name == "Third"
     assert _name_claims() == {"third": plant.id}
+
+
+def _search_all(text: str, limit: int) -> tuple[list[int], int]:
+    """Every id a search returns, following its cursors, and how many pages that took."""
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = plants.search_plants(text, limit=limit, cursor=cursor)
+        seen += [p.id for p in page.items]
+        pages += 1
+        if page.next_cursor is None:
+            return seen, pages
+        cursor = page.next_cursor
+
+
+def test_search_reads_past_query_pages_the_filter_emptied(monkeypatch) -> None:
+    """DynamoDB applies a Query's Limit before its filter: pages without a match are read on."""
+    from powerfactor.storage import plants as storage
+
+    monkeypatch.setattr(storage, "SEARCH_QUERY_ITEMS", 3)
+    names = [f"Straße {i}" if i % 5 == 4 else f"Feld {i}" for i in range(25)]
+    ids = [plants.create_plant(name).id for name in names]
+    matches = [plant_id for plant_id, name in zip(ids, names, strict=True) if name.startswith("Straße")]
+    assert len(matches) == 5
+    assert _search_all("STRASSE", limit=2) == (matches, 3)
+    assert _search_all("straße", limit=5) == (matches, 1)
+    assert [p.name for p in plants.search_plants("  feld   1").items] == [
+        f"Feld {i}" for i in (1, 10, 11, 12, 13, 15, 16, 17, 18)
+    ]
+    assert plants.search_plants("nowhere").model_dump() == {"items": [], "next_cursor": None}
+    monkeypatch.setattr(storage, "SEARCH_MAX_QUERIES", 1)  # three plants a page: some pages are empty
+    assert _search_all("strasse", limit=5) == (matches, 9)
+
+
+def test_search_over_http_against_dynamodb_local(api) -> None:
+    for name in ("Nordpark", "NORDPARK Süd", "Südfeld", "nord park"):
+        assert api("POST", BASE, {"name": name})[0] == 201
+    status, _, page = api("GET", f"{BASE}/?q=nordpark&limit=1")
+    assert status == 200 and [p["name"] for p in page["items"]] == ["Nordpark"] and page["next_cursor"]
+    status, _, rest = api("GET", f"{BASE}/?q=NordPark&limit=1&cursor={page['next_cursor']}")
+    assert status == 200 and [p["name"] for p in rest["items"]] == ["NORDPARK Süd"]
+    assert rest["next_cursor"] is None
+    status, _, error = api("GET", f"{BASE}/?q=nord&limit=1&cursor={page['next_cursor']}")
+    assert status == 400 and error["error"]["code"] == "invalid_cursor"
+    assert api("GET", f"{BASE}/?q=SUD")[2] == {"items": [], "next_cursor": None}  # ü is not u
+    assert [p["name"] for p in api("GET", f"{BASE}/?q=S%C3%9CD")[2]["items"]] == ["NORDPARK Süd", "Südfeld"]

@@ -16,7 +16,8 @@ WRITES = [
     ("DELETE", f"{BASE}/plant/1", None),
 ]
 READS = [BASE, f"{BASE}/plant/1", f"{BASE}/data?plant-id=1&from=2024-01-01&to=2024-01-01",
-         f"{BASE}/report?plant-id=1&from=2024-01-01&to=2024-01-01"]  # fmt: skip
+         f"{BASE}/report?plant-id=1&from=2024-01-01&to=2024-01-01", f"{BASE}/key",
+         f"{BASE}/?q=exist"]  # fmt: skip
 
 pytestmark = pytest.mark.usefixtures("aws")
 

@@ -5,6 +5,7 @@ method of the template, with the same key."""
 import itertools
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -86,3 +87,16 @@ def test_logs_name_the_key_never_its_secret_or_hash(authorize, caplog) -> None:
     _, secret = apikeys.parse_token(token)
     assert secret not in text and secret[:-3] not in text
     assert key.secret_hash not in text and key.secret_hash[:16] not in text
+
+
+def test_the_context_carries_the_expiry_of_a_key_that_has_one(authorize) -> None:
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(days=90)
+    token, key = apikeys.create_key("dashboard", ["read"], expires_at=expires)
+    context = authorize(f"Bearer {token}")["context"]
+    assert context == {**apikeys.authorizer_context(key), "expires_at": expires.isoformat()}
+    assert all(isinstance(value, str) for value in context.values())  # API Gateway takes no null
+    assert apikeys.caller_key(context) == {
+        "id": key.key_id, "name": "dashboard", "scopes": ["read"], "expires_at": expires,
+    }  # fmt: skip
+    plain_token, _ = apikeys.create_key("no expiry", ["read"])
+    assert "expires_at" not in authorize(f"Bearer {plain_token}")["context"]

@@ -18,6 +18,8 @@ SAM_EVENT = Path(__file__).parent / "data" / "sam-generate-event-apigateway-aws-
         ("GET", "/api/solar-plant/", "/api/solar-plant", {}),
         ("POST", "/api/solar-plant", "/api/solar-plant", {}),
         ("PATCH", "/api/solar-plant", "/api/solar-plant", {}),  # ANY on the same resource
+        ("GET", "/api/solar-plant/key", "/api/solar-plant/key", {}),
+        ("DELETE", "/api/solar-plant/key/", "/api/solar-plant/key", {}),  # ANY: the function's 405
         ("GET", "/api/solar-plant/plant/12", "/api/solar-plant/plant/{plant_id}", {"plant_id": "12"}),
         ("PUT", "/api/solar-plant/plant/a%20b", "/api/solar-plant/plant/{plant_id}", {"plant_id": "a b"}),
         ("GET", "/api/solar-plant/plant/1/x", "/{proxy+}", {"proxy": "api/solar-plant/plant/1/x"}),

@@ -109,3 +109,91 @@ def test_empty_list() -> None:
 def test_a_forged_cursor_is_refused(cursor: str) -> None:
     with pytest.raises(InvalidCursor):
         plants.list_plants(cursor=cursor)
+
+
+def _search_all(text: str, limit: int) -> tuple[list[int], int]:
+    """Every id a search returns, following its cursors, and how many pages that took."""
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = plants.search_plants(text, limit=limit, cursor=cursor)
+        seen += [p.id for p in page.items]
+        pages += 1
+        if page.next_cursor is None:
+            return seen, pages
+        cursor = page.next_cursor
+
+
+@pytest.fixture
+def small_queries(monkeypatch):
+    """Query calls of 2 plants each, so one page of results needs several of them."""
+    from powerfactor.storage import plants as storage
+
+    monkeypatch.setattr(storage, "SEARCH_QUERY_ITEMS", 2)
+    return storage
+
+
+@pytest.mark.usefixtures("small_queries")
+def test_search_finds_the_matches_across_pages_in_id_order() -> None:
+    created = [plants.create_plant(f"{'North Park' if i % 3 == 0 else 'Field'} {i}").id for i in range(12)]
+    matches = [plant_id for i, plant_id in enumerate(created) if i % 3 == 0]
+    assert _search_all("park", limit=1) == (matches, 4)  # the last page finds no fifth match
+    assert _search_all("PARK", limit=3) == (matches, 2)
+    page = plants.search_plants("north park", limit=4)
+    assert [p.id for p in page.items] == matches and page.next_cursor is None
+    assert all("North Park" in p.name for p in page.items)
+
+
+def test_search_folds_case_width_and_spaces_as_names_do() -> None:
+    strasse = plants.create_plant("Hauptstraße Süd").id
+    wide = plants.create_plant(f"{FULLWIDTH_SOLAR}  Field").id  # two spaces
+    plants.create_plant("Other")
+    assert [p.id for p in plants.search_plants("STRASSE").items] == [strasse]
+    assert [p.id for p in plants.search_plants("  Straße  süd ").items] == [strasse]
+    assert [p.id for p in plants.search_plants("solar field").items] == [wide]
+    assert [p.id for p in plants.search_plants("\uff26\uff29\uff25\uff2c\uff24").items] == [wide]
+
+
+def test_a_search_without_matches_is_one_empty_last_page() -> None:
+    plants.create_plant("Alpha")
+    page = plants.search_plants("omega")
+    assert page.items == [] and page.next_cursor is None
+    assert plants.search_plants("x").items == []
+
+
+def test_a_search_cursor_works_only_for_its_own_text() -> None:
+    for i in range(3):
+        plants.create_plant(f"Park {i}")
+    cursor = plants.search_plants("park", limit=1).next_cursor
+    assert cursor
+    assert [p.name for p in plants.search_plants("PARK ", limit=1, cursor=cursor).items] == ["Park 1"]
+    with pytest.raises(InvalidCursor):
+        plants.search_plants("par", limit=1, cursor=cursor)
+    with pytest.raises(InvalidCursor):
+        plants.list_plants(limit=1, cursor=cursor)
+    with pytest.raises(InvalidCursor):
+        plants.search_plants("park", cursor=plants.list_plants(limit=1).next_cursor)
+
+
+def test_one_page_of_a_search_makes_a_bounded_number_of_queries(small_queries, monkeypatch) -> None:
+    """Out of Query calls before a match, a page is empty but continues the search."""
+    from pynamodb.connection.table import TableConnection
+
+    for i in range(9):
+        plants.create_plant(f"filler {i}")
+    needle = plants.create_plant("Needle").id
+    monkeypatch.setattr(small_queries, "SEARCH_MAX_QUERIES", 2)
+    calls = []
+    query = TableConnection.query
+    monkeypatch.setattr(
+        TableConnection, "query", lambda self, *a, **kw: calls.append(1) or query(self, *a, **kw)
+    )
+    first = plants.search_plants("needle", limit=5)
+    assert first.items == [] and first.next_cursor and len(calls) == 2  # plants 1-4 read
+    assert _search_all("needle", limit=5) == ([needle], 3)
+    assert len(calls) <= 2 + 3 * 2  # at most SEARCH_MAX_QUERIES a page
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\ufdfa" * 100])
+def test_a_search_text_that_cannot_match_a_name_key_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="search text"):
+        plants.search_plants(text)

@@ -222,3 +222,67 @@ def test_tiny_coordinates_are_stored_rounded_never_a_5xx(api) -> None:
     status, _, body = api("POST", BASE, {"name": "Tiny", "latitude": 1e-200, "longitude": -12.345678949})
     assert status == 201, body
     assert body["latitude"] == 0.0 and body["longitude"] == -12.3456789
+
+
+def test_the_key_route_names_the_callers_key(api) -> None:
+    status, _, body = api("GET", f"{BASE}/key", scopes=("read",))
+    assert status == 200
+    assert body == {"id": "testkey00000", "name": "tests", "scopes": ["read"], "expires_at": None}
+    assert api("GET", f"{BASE}/key/", scopes=("read", "write"))[2]["scopes"] == ["read", "write"]
+
+
+def test_the_key_route_gives_the_expiry_the_authorizer_passed(api, monkeypatch) -> None:
+    from datetime import UTC, datetime
+
+    from powerfactor import apikeys
+
+    key = apikeys.ApiKey(
+        "expiring0000", "dash board", frozenset({"read"}), "0" * 64, datetime.now(UTC),
+        expires_at=datetime(2030, 1, 31, 12, tzinfo=UTC),
+    )  # fmt: skip
+    context = {"principalId": key.key_id, **apikeys.authorizer_context(key)}
+    assert context["expires_at"] == "2030-01-31T12:00:00+00:00"  # a string: API Gateway takes no null
+    monkeypatch.setitem(api.__globals__, "caller", lambda scopes: context)  # the conftest's caller
+    status, _, body = api("GET", f"{BASE}/key")
+    assert status == 200
+    assert body == {
+        "id": "expiring0000", "name": "dash board", "scopes": ["read"], "expires_at": "2030-01-31T12:00:00Z",
+    }  # fmt: skip
+
+
+def test_other_methods_on_the_key_route_are_405(api) -> None:
+    status, headers, body = api("POST", f"{BASE}/key", {})
+    assert status == 405 and headers["Allow"] == "GET"
+    assert_error(body, 405, "method_not_allowed")
+
+
+def test_search_over_http(api) -> None:
+    for name in ("Straße 1", "STRASSE 2", "Elsewhere", "strasse 3"):
+        api("POST", BASE, {"name": name})
+    status, _, page = api("GET", f"{BASE}/?q=Stra%C3%9Fe&limit=2")
+    assert status == 200 and [p["name"] for p in page["items"]] == ["Straße 1", "STRASSE 2"]
+    status, _, rest = api("GET", f"{BASE}/?q=STRASSE&limit=2&cursor={page['next_cursor']}")
+    assert status == 200 and [p["name"] for p in rest["items"]] == ["strasse 3"]
+    assert rest["next_cursor"] is None
+    status, _, none = api("GET", f"{BASE}?q=nowhere")
+    assert status == 200 and none == {"items": [], "next_cursor": None}
+
+
+def test_a_search_cursor_replayed_with_another_text_is_400(api) -> None:
+    for i in range(3):
+        api("POST", BASE, {"name": f"Park {i}"})
+    cursor = api("GET", f"{BASE}?q=park&limit=1")[2]["next_cursor"]
+    status, _, body = api("GET", f"{BASE}?q=par&limit=1&cursor={cursor}")
+    assert status == 400
+    assert_error(body, 400, "invalid_cursor")
+    assert_error(api("GET", f"{BASE}?limit=1&cursor={cursor}")[2], 400, "invalid_cursor")
+
+
+@pytest.mark.parametrize(
+    "query", ["q=", "q=%20%20", "q=" + "a" * 101, "q=" + "%EF%B7%BA" * 100, "q=a&limit=0", "q=a&limit=201"]
+)
+def test_a_bad_search_is_422(api, query: str) -> None:
+    status, _, body = api("GET", f"{BASE}/?{query}")
+    assert status == 422
+    assert_error(body, 422, "validation_error")
+    assert body["error"]["details"][0]["location"] in {"query.q", "query.limit"}

@@ -19,8 +19,9 @@ import hmac
 import re
 import secrets
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from powerfactor.errors import InvalidApiKey, PowerFactorError
 from powerfactor.storage import keys as storage
@@ -90,8 +91,28 @@ def authenticate(authorization: str | None, now: datetime | None = None) -> ApiK
 
 
 def authorizer_context(key: ApiKey) -> dict[str, str]:
-    """What the authorizer hands to the API functions (their event's `requestContext.authorizer`)."""
-    return {"key_id": key.key_id, "key_name": key.name, "scopes": " ".join(sorted(key.scopes))}
+    """What the authorizer hands to the API functions (their event's `requestContext.authorizer`).
+
+    API Gateway takes only strings, numbers and booleans there (no null), so `expires_at` (ISO
+    8601) is left out for a key that never expires.
+    """
+    context = {"key_id": key.key_id, "key_name": key.name, "scopes": " ".join(sorted(key.scopes))}
+    if key.expires_at is not None:
+        context["expires_at"] = key.expires_at.isoformat()
+    return context
+
+
+def caller_key(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The id, name, scopes and expiry (None: never) of the key a request came with, read back
+    from the authorizer's context (authorizer_context). An API function calls it only after
+    http.check_caller accepted the context."""
+    expires = context.get("expires_at")
+    return {
+        "id": str(context["key_id"]),
+        "name": str(context.get("key_name") or ""),
+        "scopes": sorted(str(context.get("scopes") or "").split()),
+        "expires_at": datetime.fromisoformat(str(expires)) if expires else None,
+    }
 
 
 def allowed_methods(scopes: Iterable[str]) -> list[str]:

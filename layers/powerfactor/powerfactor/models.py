@@ -202,6 +202,18 @@ class PlantPage(BaseModel):
     )
 
 
+class CallerKey(BaseModel):
+    """The API key a request came with (GET /api/solar-plant/key), as the authorizer passed it."""
+
+    id: str = Field(description="The key's public id, the 12 characters after `pfk_`.")
+    name: str
+    scopes: list[str] = Field(
+        description="`read` opens GET and HEAD, `write` opens POST, PUT, PATCH and DELETE.",
+        examples=[["read", "write"]],
+    )
+    expires_at: datetime | None = Field(default=None, description="When the key stops working; null: never.")
+
+
 class ErrorDetail(BaseModel):
     location: str = Field(description="Where the problem is, e.g. `body.name` or `query.limit`.")
     message: str

@@ -101,8 +101,8 @@ def delete_plant(plant_id: int) -> None:
     storage.delete_plant(plant_id)
 
 
-def _after_id(cursor: str) -> int:
-    after = cursors.decode(cursor, "plants")
+def _after_id(cursor: str, kind: str = "plants", request: str = "") -> int:
+    after = cursors.decode(cursor, kind, request)
     if not (after.isascii() and after.isdigit()) or int(after) > 2**53:
         raise InvalidCursor()
     return int(after)
@@ -113,4 +113,42 @@ def list_plants(limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> Pl
     after_id = _after_id(cursor) if cursor else None
     items, more = storage.list_plants(limit, after_id)
     next_cursor = cursors.encode("plants", str(items[-1].id)) if more and items else None
+    return PlantPage(items=items, next_cursor=next_cursor)
+
+
+SEARCH_MAX_LENGTH = 100  # characters of `q`, as a name's
+
+
+def search_key(text: str) -> str:
+    """The normalized form of a search text (name_key's, so case, width and repeated spaces do
+    not matter: "STRASSE" finds "Straße"); ValueError if nothing but spaces is left or it is
+    longer than any stored name key can be."""
+    key = name_key(text)
+    if not key:
+        raise ValueError("the search text is empty once spaces are trimmed")
+    size = len(key.encode())
+    if size > NAME_KEY_MAX_BYTES:
+        raise ValueError(
+            f"the search text is {size} bytes once normalized (Unicode NFKC, case folding); "
+            f"no name is longer than {NAME_KEY_MAX_BYTES}"
+        )
+    return key
+
+
+def search_plants(text: str, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> PlantPage:
+    """One page of the plants whose name contains `text` (compared as search_key normalizes both),
+    in id order, paginated as list_plants; a cursor works only for the same normalized text.
+
+    Cost: the plant index is read with a filter, from the cursor on, until limit+1 plants match or
+    the index ends; one page reads at most storage.SEARCH_MAX_QUERIES (10) Query calls of at most
+    SEARCH_QUERY_ITEMS (1,000) plants and 1 MB each: at most 10,000 plants, 10 MB and 1,280 read
+    units (eventually consistent, 0.5 per 4 KB read, matching or not), about a second. Where that
+    runs out first (more than 10,000 plants, or large items) the page is short, possibly empty,
+    and its `next_cursor` continues the search: only a null `next_cursor` means no more matches.
+    ValueError for a text search_key refuses.
+    """
+    key = search_key(text)
+    after_id = _after_id(cursor, "plant-search", key) if cursor else None
+    items, after = storage.search_plants(key, limit, after_id)
+    next_cursor = cursors.encode("plant-search", str(after), key) if after is not None else None
     return PlantPage(items=items, next_cursor=next_cursor)

@@ -22,6 +22,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.constants import ITEMS
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -268,6 +269,43 @@ def list_plants(limit: int, after_id: int | None) -> tuple[list[Plant], bool]:
         _PlantItem.by_plant_id.query(_PLANT_ENTITY, range_key_condition=range_condition, limit=limit + 1)
     )
     return [item.to_domain() for item in items[:limit]], len(items) > limit
+
+
+# A search reads the index with a filter: at most this many plants per Query call (and at most
+# 1 MB, DynamoDB's own cap), and at most this many calls per page of results.
+SEARCH_QUERY_ITEMS = 1000
+SEARCH_MAX_QUERIES = 10
+
+
+def search_plants(part: str, limit: int, after_id: int | None) -> tuple[list[Plant], int | None]:
+    """Up to `limit` plants with ids above `after_id` whose name_key contains `part`, in id order,
+    and the id the next page starts after (None: no plant after these can match).
+
+    DynamoDB applies a Query's Limit before its filter, so the index is read a page at a time
+    until limit+1 plants matched or it ends, but for at most SEARCH_MAX_QUERIES calls of
+    SEARCH_QUERY_ITEMS plants each: if those run out first, the page may be short (even empty)
+    and continues after the last plant read.
+    """
+    _bind()
+    range_condition = _PlantItem.plant_id > after_id if after_id is not None else None
+    pages = _PlantItem.by_plant_id.query(
+        _PLANT_ENTITY,
+        range_key_condition=range_condition,
+        filter_condition=_PlantItem.name_key.contains(part),
+        page_size=SEARCH_QUERY_ITEMS,
+    ).page_iter
+    found: list[_PlantItem] = []
+    for queries, page in enumerate(pages, start=1):
+        for raw in page.get(ITEMS) or ():
+            found.append(_PlantItem.from_raw_data(raw))
+            if len(found) > limit:
+                return [item.to_domain() for item in found[:limit]], int(found[limit - 1].plant_id)
+        last = pages.last_evaluated_key
+        if last is None:
+            break
+        if queries >= SEARCH_MAX_QUERIES:
+            return [item.to_domain() for item in found], int(last["plant_id"]["N"])
+    return [item.to_domain() for item in found], None
 
 
 def _mutate_plant(plant_id: int, write: Callable[[_PlantItem, TransactWrite], None]) -> _PlantItem:
