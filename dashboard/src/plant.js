@@ -247,6 +247,7 @@ function reportQuery(plantId, chosen) {
 }
 
 export async function plantView(main, plantId, query) {
+  window.powerfactor = null; // what the page shows: set again once drawn
   say("Loading the plant…");
   const { body: plant } = await api("GET", `/api/solar-plant/plant/${plantId}`);
   document.title = `${plant.name} · PowerFactor`;
@@ -271,8 +272,8 @@ export async function plantView(main, plantId, query) {
     api("GET", `/api/solar-plant/plant/${plantId}/alerts`, { query: { limit: 20 } }).then((r) => r.body.items),
   ]);
   const zone = report.tz;
-  const width = Math.max(280, Math.min(main.clientWidth - 8, 1100));
   show(charts);
+  const width = Math.max(240, Math.min(charts.clientWidth - 12, 1100)); // 12: the frame's padding and border
   const energy = drawChart(charts, {
     title: "Energy (kWh)", unit: "kWh", data: columns(report.items, chosen.granularity, "energy"), tz: zone, granularity: chosen.granularity, width,
   });

@@ -15,7 +15,7 @@ export function onUnauthorized(handler) {
 export function report(error) {
   const box = errorBox();
   const message = error instanceof ApiError ? error.message : `Something went wrong: ${error.message}`;
-  show(box, h("p", {}, message));
+  show(box, h("p", {}, h("strong", {}, "Error: "), message));
   box.dataset.status = error instanceof ApiError ? String(error.status) : "";
   box.hidden = false;
   box.scrollIntoView({ block: "nearest" });
