@@ -29,7 +29,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from devstack.template import ROOT
+from devstack.apigateway import gateway_response
+from devstack.template import ROOT, load_template
 from manage.target import local as local_target
 from manage.target import use_tables
 from powerfactor import apikeys
@@ -416,6 +417,26 @@ def test_errors_are_shown_in_words(dev, browser) -> None:
     assert status == "401" and "not accepted" in text
     axe(browser, "sign-in with an error")
     shot(browser, "sign-in-refused")
+
+
+def test_a_throttled_request_says_how_long_to_wait(dev, browser) -> None:
+    """API Gateway's own 429, exactly as the template shapes it (tests/e2e/test_throttling.py
+    shows the gateway gives it), answered in the page instead of one request: the page says to
+    wait Retry-After seconds."""
+    running, key = dev
+    status, headers, body = gateway_response("THROTTLED", load_template().gateway_responses())
+    headers = {**dict(headers), "Retry-After": "7"}
+    sign_in(browser, running.url, key)
+    browser.execute_script(
+        "const [status, headers, body] = arguments; const real = window.fetch;"
+        "window.fetch = (url, init) => String(url).includes('/api/solar-plant/alerts')"
+        " ? Promise.resolve(new Response(body, {status, headers})) : real(url, init);"
+        "location.hash = '#/alerts';",
+        status,
+        headers,
+        body.decode(),
+    )
+    assert error_shown(browser) == ("429", "Error: Too many requests: wait 7 s and try again.")
 
 
 def test_usable_on_a_375_px_screen(dev, browser, plant) -> None:
