@@ -117,7 +117,8 @@ quick: lint $(TOOLS)/.stamp node_modules/.stamp $(DASHBOARD) ## the inner loop: 
 # the installs run side by side, then the checks, then pytest (`make -j`; each target's output whole)
 test: ## everything CI runs: lint, sam validate, checkov, sam build, all tests
 	$(MAKE) --no-print-directory -j4 --output-sync=target setup
-	$(MAKE) --no-print-directory -j4 --output-sync=target lint validate scan build $(DASHBOARD)
+	$(MAKE) --no-print-directory $(DASHBOARD)
+	$(MAKE) --no-print-directory -j4 --output-sync=target lint validate scan build
 	$(PYTEST)
 
 clean: ## remove build output and caches (keeps local data)
