@@ -4,8 +4,9 @@ Chromium, against the whole local stack in this process, for a plant with one ye
 
 Each sample is a fresh page load of the plant page for the last 365 days by hour (8,760+ points
 per series, two charts): from the navigation's start to the page's `powerfactor:chart-drawn`
-mark, read from the browser's Performance API, with the report request's own share (its
-resource timing) beside it. One warm-up load first (the functions' workers are then warm).
+mark (set in the frame after the charts were drawn, once painted), read from the browser's
+Performance API, with the report request's own share (its resource timing) beside it. One
+warm-up load first (the functions' workers are then warm).
 """
 
 from __future__ import annotations
@@ -67,10 +68,14 @@ def _measure(stack, chromium: str, driver: str) -> list[tuple[float, float, int]
 
     status, plant = http(stack, "POST", "/api/solar-plant/", {"name": "bench dashboard", "timezone": "UTC"})
     assert status == 201, plant
-    wait_for(lambda: http(stack, "GET", f"/api/solar-plant/plant/{plant['id']}")[1]["sync"]["synced_until"],
-             "the bench plant's backfill")  # fmt: skip
     today = datetime.now(UTC).date()
     start = today - timedelta(days=365)
+
+    def backfilled() -> bool:  # the first run is over and reached a year back
+        sync = http(stack, "GET", f"/api/solar-plant/plant/{plant['id']}")[1]["sync"]
+        return bool(sync["last_success_at"] and sync["history_from"] <= start.isoformat())
+
+    wait_for(backfilled, "the bench plant's backfill")
     url = (f"{stack.api_url}/dashboard/#/plant/{plant['id']}"
            f"?from={start}&to={today}&granularity=hour&tz=UTC")  # fmt: skip
     options = webdriver.ChromeOptions()
@@ -100,6 +105,7 @@ def _measure(stack, chromium: str, driver: str) -> list[tuple[float, float, int]
                     " window.powerfactor.report.items.length]"
                 )
             )
+            assert mark[2] >= 8760, f"only {mark[2]} hours drawn"
             if n:  # the first load warms the workers up
                 samples.append(tuple(mark))
             time.sleep(0.2)

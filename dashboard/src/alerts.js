@@ -4,10 +4,11 @@ import { api } from "./api.js";
 import { h, show } from "./dom.js";
 import { say } from "./ui.js";
 
-export async function alertsView(main, query) {
+export async function alertsView(main, query, current = () => true) {
   document.title = "Open alerts · PowerFactor";
   const cursor = query.get("cursor") || undefined;
   const { body } = await api("GET", "/api/solar-plant/alerts", { query: { state: "open", limit: 50, cursor } });
+  if (!current()) return;
   const rows = body.items.map((a) =>
     h(
       "tr",

@@ -60,7 +60,7 @@ function explain(status, body, retryAfter) {
     case 429:
       return `Too many requests: wait ${retryAfter || 1} s and try again.`;
     case 503:
-      return `The service is busy or its storage is unavailable: retry in ${retryAfter || 1} s. (${said || ""})`;
+      return `The service is busy or its storage is unavailable: retry in ${retryAfter || 1} s.${said ? ` (${said})` : ""}`;
     default:
       return `The API failed (HTTP ${status}): ${said || "no details"}.`;
   }

@@ -1,7 +1,7 @@
 // The dashboard's shell: sign-in, the navigation, and the router (#/, #/plant/ID?..., #/alerts).
 
 import { api, session } from "./api.js";
-import { clearError, onUnauthorized, report } from "./ui.js";
+import { clearError, onUnauthorized, report, viewDrawn } from "./ui.js";
 import { h, show, field } from "./dom.js";
 import { plantsView } from "./plants.js";
 import { plantView } from "./plant.js";
@@ -34,6 +34,7 @@ function signOut() {
 }
 
 function signIn() {
+  navigation += 1; // nothing still loading draws over the sign-in
   document.title = "Sign in · PowerFactor";
   const input = h("input", {
     type: "password",
@@ -49,7 +50,7 @@ function signIn() {
       onsubmit: async (event) => {
         event.preventDefault();
         clearError();
-        const key = input.value.trim();
+        const key = input.value.trim().replace(/^bearer\s+/i, "");
         try {
           const { body } = await api("GET", "/api/solar-plant/key", { key });
           session.save(key, body);
@@ -69,28 +70,43 @@ function signIn() {
   input.focus();
 }
 
-/** The view of the current location (hash routes keep the dashboard one static page). */
+let navigation = 0;
+
+/**
+ * The view of the current location (hash routes keep the dashboard one static page). Each view
+ * gets `current()`: false once the user went elsewhere, so a slow view never draws over a newer one.
+ */
 async function route() {
+  const token = ++navigation;
+  const current = () => token === navigation;
   clearError();
   if (!session.key) return signIn();
   const [path, queryString] = location.hash.replace(/^#/, "").split("?");
   const query = new URLSearchParams(queryString || "");
   const plant = path.match(/^\/plant\/(\d+)$/);
   try {
-    if (plant) await plantView(main, Number(plant[1]), query);
-    else if (path === "/alerts") await alertsView(main, query);
-    else await plantsView(main, query);
+    if (plant) await plantView(main, Number(plant[1]), query, current);
+    else if (path === "/alerts") await alertsView(main, query, current);
+    else await plantsView(main, query, current);
+    if (current()) viewDrawn();
   } catch (error) {
-    report(error);
+    if (current()) report(error);
   }
-  main.focus({ preventScroll: true });
+  if (current()) main.focus({ preventScroll: true });
 }
+
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault(); // the hash is the route: move focus, not the location
+  main.focus();
+});
 
 onUnauthorized(() => {
   session.clear();
   renderNav();
   signIn();
 });
-window.addEventListener("hashchange", route);
+window.addEventListener("hashchange", () => {
+  if (!location.hash || location.hash.startsWith("#/")) route();
+});
 renderNav();
 route();

@@ -3,19 +3,37 @@
 // for the range, its alerts, a CSV of exactly what is shown; with a write key, edit, delete and
 // re-sync.
 
-import { allCsv, allPages, api, session } from "./api.js";
+import { allCsv, allPages, api, ApiError, session } from "./api.js";
 import { columns, drawChart } from "./chart.js";
 import { completeness, field, h, num, pct, show } from "./dom.js";
 import { plantForm } from "./plants.js";
-import { act, say } from "./ui.js";
+import { act, goTo, rerender, say } from "./ui.js";
 
 const GRANULARITIES = ["hour", "day", "month"];
+const PAGE = 10000; // buckets per request (the API's most); `limit` in the location overrides it
+const MOST_BUCKETS = 30000; // what the dashboard draws at most: ~3.4 years by hour
+const TABLE_ROWS = 5000; // rows the table shows (the CSV has every bucket)
 
-/** Today as YYYY-MM-DD in an IANA zone. */
-function today(tz) {
-  return new Intl.DateTimeFormat("en-CA", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit" }).format(
-    new Date(),
-  );
+/** Is this a zone the browser knows (the API knows the tz database; a browser may lag)? */
+function knownZone(zone) {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Today as YYYY-MM-DD in an IANA zone (in UTC if the browser does not know the zone). */
+function today(zone) {
+  const parts = new Intl.DateTimeFormat("en", {
+    timeZone: knownZone(zone) ? zone : "UTC",
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+  }).formatToParts(new Date());
+  const part = (type) => parts.find((p) => p.type === type).value;
+  return `${part("year")}-${part("month")}-${part("day")}`;
 }
 
 function addDays(day, days) {
@@ -41,7 +59,15 @@ function selection(plant, query) {
 
 function go(plantId, chosen) {
   const { from, to, granularity, tz } = chosen;
-  location.hash = `#/plant/${plantId}?${new URLSearchParams({ from, to, granularity, tz })}`;
+  goTo(`#/plant/${plantId}?${new URLSearchParams({ from, to, granularity, tz })}`);
+}
+
+/** How many buckets the range has at most (a DST day counts 25 hours). */
+function bucketsAtMost({ from, to, granularity }) {
+  const days = Math.round((Date.parse(to) - Date.parse(from)) / 86400000) + 1;
+  if (granularity === "hour") return days * 25;
+  if (granularity === "day") return days;
+  return Math.ceil(days / 28);
 }
 
 function details(plant) {
@@ -72,8 +98,7 @@ function writeControls(main, plant) {
       button: "Save changes",
       submit: async (body) => {
         await api("PATCH", `/api/solar-plant/plant/${plant.id}`, { body });
-        say("Saved.");
-        await plantView(main, plant.id, new URLSearchParams(location.hash.split("?")[1] || ""));
+        rerender("Saved.");
       },
     }),
   );
@@ -93,8 +118,7 @@ function writeControls(main, plant) {
             const { body } = await api("POST", `/api/solar-plant/plant/${plant.id}/sync`, {
               body: { from: from.value, to: to.value },
             });
-            say(`Re-sync of ${body.from} to ${body.to} is ${body.state}.`);
-            await plantView(main, plant.id, new URLSearchParams(location.hash.split("?")[1] || ""));
+            rerender(`Re-sync of ${body.from} to ${body.to} is ${body.state}.`);
           });
         },
       },
@@ -104,23 +128,37 @@ function writeControls(main, plant) {
       resyncButton,
     ),
   );
-  const confirmBox = h("div", { class: "confirm", hidden: true, role: "group", "aria-label": "Confirm deletion" });
+  const warning = h("p", { id: "delete-warning" }, `Delete “${plant.name}” and all its data and alerts? This cannot be undone.`);
+  const confirmBox = h("div", {
+    class: "confirm",
+    hidden: true,
+    role: "group",
+    "aria-label": "Confirm deletion",
+    "aria-describedby": "delete-warning",
+  });
+  const close = () => {
+    confirmBox.hidden = true;
+    deleteButton.focus();
+  };
+  const yes = h("button", { type: "button", class: "danger" }, `Delete ${plant.name}`);
+  yes.addEventListener("click", () =>
+    act(yes, async () => {
+      await api("DELETE", `/api/solar-plant/plant/${plant.id}`);
+      say(`Deleted ${plant.name}.`);
+      location.hash = "#/";
+    }),
+  );
+  const no = h("button", { type: "button", onclick: close }, "Cancel");
+  show(confirmBox, warning, yes, no);
+  confirmBox.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") close();
+  });
   const deleteButton = h(
     "button",
     {
       type: "button",
       class: "danger",
       onclick: () => {
-        const yes = h("button", { type: "button", class: "danger" }, `Delete ${plant.name}`);
-        yes.addEventListener("click", () =>
-          act(yes, async () => {
-            await api("DELETE", `/api/solar-plant/plant/${plant.id}`);
-            say(`Deleted ${plant.name}.`);
-            location.hash = "#/";
-          }),
-        );
-        const no = h("button", { type: "button", onclick: () => (confirmBox.hidden = true) }, "Cancel");
-        show(confirmBox, h("p", {}, `Delete “${plant.name}” and all its data and alerts? This cannot be undone.`), yes, no);
         confirmBox.hidden = false;
         no.focus();
       },
@@ -243,15 +281,76 @@ function alertList(alerts) {
 
 /** The report's query for the API, from what is chosen. */
 function reportQuery(plantId, chosen) {
-  return { "plant-id": plantId, from: chosen.from, to: chosen.to, granularity: chosen.granularity, tz: chosen.tz, limit: 10000 };
+  const { from, to, granularity, tz, limit } = chosen;
+  return { "plant-id": plantId, from, to, granularity, tz, limit };
 }
 
-export async function plantView(main, plantId, query) {
+/** Every bucket of the range, drawn: charts, totals, the table, the CSV. */
+function drawReport({ main, plantId, chosen, report, charts, summary }) {
+  const zone = report.tz;
+  show(charts);
+  const width = Math.max(240, Math.min(charts.clientWidth - 12, 1100)); // 12: the frame's padding and border
+  const axisZone = knownZone(zone) ? zone : "UTC";
+  const common = { tz: axisZone, width };
+  const energy = drawChart(charts, {
+    ...common, title: "Energy (kWh)", unit: "kWh", columns: columns(report.items, chosen.granularity, "energy"),
+  });
+  const irradiation = drawChart(charts, {
+    ...common, title: "Irradiation (Wh/m²)", unit: "Wh/m²", columns: columns(report.items, chosen.granularity, "irradiation"),
+  });
+  charts.setAttribute("aria-busy", "false");
+  // what the page shows, for tests and the benchmark to read back; the mark once it is painted
+  window.powerfactor = { report, charts: { energy, irradiation } };
+  requestAnimationFrame(() =>
+    setTimeout(() => {
+      performance.mark("powerfactor:chart-drawn");
+      charts.dataset.drawn = String(report.items.length);
+    }),
+  );
+
+  const tableSlot = h("div", { class: "scroll" });
+  const shown = Math.min(report.items.length, TABLE_ROWS);
+  const table = h(
+    "details",
+    {
+      id: "bucket-details",
+      ontoggle: (event) => {
+        if (event.target.open && !tableSlot.firstChild) tableSlot.append(bucketTable(report.items.slice(0, shown)));
+      },
+    },
+    h("summary", {}, shown < report.items.length ? `Table of the first ${shown} of ${report.items.length} buckets (the CSV has all)` : `Table of the ${report.items.length} buckets`),
+    tableSlot,
+  );
+  const csvButton = h("button", { type: "button", id: "download-csv" }, "Download CSV");
+  csvButton.addEventListener("click", () =>
+    act(csvButton, async () => {
+      const csv = await allCsv("/api/solar-plant/report/", reportQuery(plantId, chosen));
+      const url = URL.createObjectURL(new Blob([csv], { type: "text/csv" }));
+      const link = h("a", { href: url, download: `plant-${plantId}-${chosen.granularity}-${chosen.from}-${chosen.to}.csv` });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      say("CSV downloaded.");
+    }),
+  );
+  show(
+    summary,
+    h("h2", { id: "range-heading" }, `${report.from} to ${report.to} by ${report.granularity}, ${zone}`),
+    report.items.length ? null : h("p", { id: "no-data" }, "No data in this range yet."),
+    totalsList(report.totals),
+    table,
+    csvButton,
+  );
+}
+
+export async function plantView(main, plantId, query, current = () => true) {
   window.powerfactor = null; // what the page shows: set again once drawn
   say("Loading the plant…");
   const { body: plant } = await api("GET", `/api/solar-plant/plant/${plantId}`);
+  if (!current()) return;
   document.title = `${plant.name} · PowerFactor`;
-  const chosen = selection(plant, query);
+  const chosen = { ...selection(plant, query), limit: Number(query.get("limit")) || PAGE };
   const charts = h("div", { class: "charts", id: "charts", "aria-busy": "true" }, h("p", {}, "Loading the report…"));
   const summary = h("section", { "aria-labelledby": "range-heading" });
   const alertsSection = h("section", { "aria-labelledby": "alerts-heading" }, h("h2", { id: "alerts-heading" }, "Alerts"));
@@ -267,60 +366,25 @@ export async function plantView(main, plantId, query) {
     summary,
     alertsSection,
   );
-  const [report, alerts] = await Promise.all([
-    allPages("/api/solar-plant/report/", reportQuery(plantId, chosen)),
-    api("GET", `/api/solar-plant/plant/${plantId}/alerts`, { query: { limit: 20 } }).then((r) => r.body.items),
+  const most = bucketsAtMost(chosen);
+  const [reported, alerted] = await Promise.allSettled([
+    most > MOST_BUCKETS
+      ? Promise.reject(new ApiError(0, "too_many_buckets", `This range has up to ${most.toLocaleString("en")} buckets by ${chosen.granularity}; the dashboard draws at most ${MOST_BUCKETS.toLocaleString("en")}: choose a shorter range or a coarser granularity`))
+      : allPages("/api/solar-plant/report/", reportQuery(plantId, chosen)),
+    api("GET", `/api/solar-plant/plant/${plantId}/alerts`, { query: { limit: 20 } }).then((r) => r.body),
   ]);
-  const zone = report.tz;
-  show(charts);
-  const width = Math.max(240, Math.min(charts.clientWidth - 12, 1100)); // 12: the frame's padding and border
-  const energy = drawChart(charts, {
-    title: "Energy (kWh)", unit: "kWh", data: columns(report.items, chosen.granularity, "energy"), tz: zone, granularity: chosen.granularity, width,
-  });
-  const irradiation = drawChart(charts, {
-    title: "Irradiation (Wh/m²)", unit: "Wh/m²", data: columns(report.items, chosen.granularity, "irradiation"), tz: zone, granularity: chosen.granularity, width,
-  });
-  charts.setAttribute("aria-busy", "false");
-  charts.dataset.drawn = String(report.items.length);
-  performance.mark("powerfactor:chart-drawn");
-  // what the page shows, for tests and the benchmark to read back
-  window.powerfactor = { report, charts: { energy, irradiation } };
-
-  const tableSlot = h("div", { class: "scroll" });
-  const table = h(
-    "details",
-    {
-      id: "bucket-details",
-      ontoggle: (event) => {
-        if (event.target.open && !tableSlot.firstChild) tableSlot.append(bucketTable(report.items));
-      },
-    },
-    h("summary", {}, `Table of the ${report.items.length} buckets`),
-    tableSlot,
-  );
-  const csvButton = h("button", { type: "button", id: "download-csv" }, "Download CSV");
-  csvButton.addEventListener("click", () =>
-    act(csvButton, async () => {
-      const csv = await allCsv("/api/solar-plant/report/", reportQuery(plantId, chosen));
-      const link = h("a", {
-        href: URL.createObjectURL(new Blob([csv], { type: "text/csv" })),
-        download: `plant-${plantId}-${chosen.granularity}-${chosen.from}-${chosen.to}.csv`,
-      });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      say("CSV downloaded.");
-    }),
-  );
+  if (!current()) return;
   show(
-    summary,
-    h("h2", { id: "range-heading" }, `${report.from} to ${report.to} by ${report.granularity}, ${zone}`),
-    report.items.length ? null : h("p", { id: "no-data" }, "No data in this range yet."),
-    report.truncated ? h("p", { class: "error-text" }, "Only the first 100,000 buckets are shown: pick a shorter range or a coarser granularity.") : null,
-    totalsList(report.totals),
-    table,
-    csvButton,
+    alertsSection,
+    h("h2", { id: "alerts-heading" }, "Alerts"),
+    alerted.status === "fulfilled" ? alertList(alerted.value.items) : h("p", {}, "The alerts could not be loaded."),
+    alerted.status === "fulfilled" && alerted.value.next_cursor ? h("p", {}, "Only the 20 newest are shown.") : null,
   );
-  show(alertsSection, h("h2", { id: "alerts-heading" }, "Alerts"), alertList(alerts));
-  say(`${plant.name}: ${report.items.length} buckets shown.`);
+  if (reported.status === "rejected") {
+    show(charts, h("p", { id: "no-report" }, "The report could not be shown."));
+    charts.setAttribute("aria-busy", "false");
+    throw reported.reason;
+  }
+  drawReport({ main, plantId, chosen, report: reported.value, charts, summary });
+  say(`${plant.name}: ${reported.value.items.length} buckets shown.`);
 }

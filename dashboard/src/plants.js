@@ -3,7 +3,7 @@
 
 import { allPages, api, session } from "./api.js";
 import { field, h, num, show } from "./dom.js";
-import { act, say } from "./ui.js";
+import { act, rerender, say } from "./ui.js";
 
 const PAGE = 25;
 
@@ -17,7 +17,6 @@ const METADATA = [
 ];
 
 function timezoneList() {
-  if (document.getElementById("timezones")) return null;
   const zones = Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : [];
   return h("datalist", { id: "timezones" }, zones.map((zone) => h("option", { value: zone })));
 }
@@ -76,15 +75,19 @@ function syncCells(sync) {
   ];
 }
 
-export async function plantsView(main, query) {
+export async function plantsView(main, query, current = () => true) {
   document.title = "Plants · PowerFactor";
   say("Loading plants…");
   const q = query.get("q") || "";
   const cursor = query.get("cursor") || undefined;
-  const [page, alerts] = await Promise.all([
+  const [listed, counted] = await Promise.allSettled([
     api("GET", "/api/solar-plant/", { query: { limit: PAGE, cursor, q } }).then((r) => r.body),
     openAlertCounts(),
   ]);
+  if (!current()) return;
+  if (listed.status === "rejected") throw listed.reason;
+  const page = listed.value;
+  const alerts = counted.status === "fulfilled" ? counted.value : null; // the list stands without them
   const search = h("input", { type: "search", name: "q", value: q, maxlength: "100" });
   const rows = page.items.map((plant) =>
     h(
@@ -94,7 +97,11 @@ export async function plantsView(main, query) {
       h("td", { class: "num" }, num(plant.capacity_kwp)),
       h("td", {}, plant.timezone || "UTC (none set)"),
       syncCells(plant.sync),
-      h("td", { class: "num" }, alerts.get(plant.id) ? h("a", { href: `#/plant/${plant.id}` }, `${alerts.get(plant.id)} open`) : "none"),
+      h(
+        "td",
+        { class: "num" },
+        alerts === null ? "unknown" : alerts.get(plant.id) ? h("a", { href: `#/plant/${plant.id}` }, `${alerts.get(plant.id)} open`) : "none",
+      ),
     ),
   );
   const here = new URLSearchParams(q ? { q } : {});
@@ -138,13 +145,21 @@ export async function plantsView(main, query) {
             h("tbody", {}, rows),
           ),
         )
-      : h("p", { id: "no-plants" }, q ? "No plant name contains that." : "No plants yet."),
+      : h(
+          "p",
+          { id: "no-plants" },
+          page.next_cursor
+            ? "No match among the plants searched so far: the next page searches further."
+            : q
+              ? "No plant name contains that."
+              : "No plants yet.",
+        ),
     h(
       "nav",
       { class: "pager", "aria-label": "Pages" },
       cursor ? h("a", { href: here.size ? `#/?${here}` : "#/" }, "First page") : null,
       next ? h("a", { href: `#/?${next}`, id: "next-page" }, "Next page") : null,
-      h("button", { type: "button", onclick: () => plantsView(main, query) }, "Refresh"),
+      h("button", { type: "button", onclick: () => rerender("Refreshed.") }, "Refresh"),
     ),
     session.canWrite()
       ? plantForm({
@@ -158,5 +173,5 @@ export async function plantsView(main, query) {
         })
       : null,
   );
-  say(`${page.items.length} plants shown.`);
+  say(`${page.items.length} plants shown${alerts === null ? "; open alerts could not be counted" : ""}.`);
 }

@@ -34,6 +34,26 @@ export function say(text) {
   document.getElementById("status").textContent = text;
 }
 
+let afterView = null;
+
+/** Show the current location again (after a change), then say `message` once it is drawn. */
+export function rerender(message) {
+  afterView = message || null;
+  window.dispatchEvent(new HashChangeEvent("hashchange"));
+}
+
+/** Go to a hash; if it is already there, show it again (a repeated "Show" reloads). */
+export function goTo(hash) {
+  if (location.hash === hash) rerender();
+  else location.hash = hash;
+}
+
+/** Called by the router when a view is drawn: what an action asked to be said after it. */
+export function viewDrawn() {
+  if (afterView) say(afterView);
+  afterView = null;
+}
+
 /** Run an action of a button or form: errors reported, the control disabled meanwhile. */
 export async function act(control, action) {
   clearError();

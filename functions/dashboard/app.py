@@ -30,6 +30,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
     "Strict-Transport-Security": "max-age=31536000",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
 }
 
 
@@ -65,9 +67,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     method = event.get("httpMethod", "GET")
     if method not in ("GET", "HEAD"):
         return _error(405, "method_not_allowed", f"{method} is not allowed here", Allow="GET, HEAD")
-    path = event.get("path") or "/dashboard"
-    if path.rstrip("/") == "/dashboard":
-        if not path.endswith("/"):  # relative, so that the stage's prefix (/Prod) is kept
+    # the resource, not the path: behind a custom domain's base path mapping the path has a prefix
+    if event.get("resource") != "/dashboard/{asset}":
+        if not (event.get("path") or "").endswith("/"):  # relative: the stage or base path stays
             return _answer(301, "", "text/plain; charset=utf-8", Location="dashboard/")
         name = "index.html"
     else:
