@@ -299,6 +299,20 @@ function drawReport({ main, plantId, chosen, report, charts, summary }) {
     ...common, title: "Irradiation (Wh/m²)", unit: "Wh/m²", columns: columns(report.items, chosen.granularity, "irradiation"),
   });
   charts.setAttribute("aria-busy", "false");
+  for (const [chart, what] of [[energy, "Energy"], [irradiation, "Irradiation"]]) {
+    const canvas = chart.root.querySelector(".u-wrap"); // the legend below stays readable text
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute(
+      "aria-label",
+      `${what}, expected (dashed) and observed (solid), ${report.items.length} buckets by ${report.granularity}; the table below lists them`,
+    );
+  }
+  const resize = () => {
+    if (!charts.isConnected) return window.removeEventListener("resize", resize);
+    const w = Math.max(240, Math.min(charts.clientWidth - 12, 1100));
+    for (const chart of [energy, irradiation]) chart.setSize({ width: w, height: 260 });
+  };
+  window.addEventListener("resize", resize);
   // what the page shows, for tests and the benchmark to read back; the mark once it is painted
   window.powerfactor = { report, charts: { energy, irradiation } };
   requestAnimationFrame(() =>
