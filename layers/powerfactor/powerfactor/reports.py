@@ -23,27 +23,26 @@ kWh/m² (the service's Wh/m² per hour / 1000) and G_stc = 1 kW/m²; null where 
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from calendar import monthrange
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from itertools import islice
 from zoneinfo import ZoneInfo
 
 from powerfactor import cursors
 from powerfactor.errors import InvalidCursor, InvalidRange, NoTimeZone
-from powerfactor.models import (
-    DataItem,
-    DataPage,
-    Granularity,
-    Measure,
-    Plant,
-    Reading,
-    ReportBucket,
-    ReportPage,
-    ReportRow,
-    iana_zone,
+from powerfactor.models import DataPage, Granularity, Plant, ReportPage, ReportRow, iana_zone
+from powerfactor.pages import (
+    HOUR,
+    Bucket,
+    DataRow,
+    DataRows,
+    Offset,
+    ReportRows,
+    day_clock,
+    report_row,
+    stamp,
 )
 from powerfactor.plants import get_plant
 from powerfactor.storage import datapoints
@@ -51,8 +50,6 @@ from powerfactor.storage.datapoints import Sums
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000  # 10,000 hours of data is about 1.6 MB of JSON
-DECIMALS = 6
-HOUR = timedelta(hours=1)
 _HOUR_CURSOR = "%Y-%m-%dT%H:00Z"  # an hour report's cursor: the UTC start of its last bucket
 
 
@@ -122,8 +119,50 @@ def _request(plant_id: int, start: date, last: date, zone: str) -> str:
     return base if zone == "UTC" else f"{base}/{zone}"
 
 
-def _stamp(hour: datetime, zone: tzinfo) -> datetime:
-    return hour if zone is UTC else hour.astimezone(zone)
+def _hours(
+    plant_id: int, first: datetime, end: datetime, zone: tzinfo, after: datetime | None
+) -> Iterator[DataRow]:
+    """The stored hours of [first, end) (UTC hour starts) after `after` (if any), in time order,
+    stamped in the zone: one Query of the day items, each day's hours read from its packed values."""
+    begin, stop = first.date(), _day_after(end)
+    if after is not None:
+        begin = min(max(after.astimezone(UTC).date(), begin), stop)  # inside the range
+    for day, values in datapoints.read_day_values(plant_id, begin, stop):
+        midnight = _midnight(day)
+        lo, hi = max(0, (first - midnight) // HOUR), min(24, (end - midnight) // HOUR)
+        if after is not None:
+            lo = max(lo, (after - midnight) // HOUR + 1)
+        if lo >= hi:
+            continue
+        walls, offsets = day_clock(day, zone)
+        for h in range(lo, hi):
+            at = 4 * h
+            if values[at] == values[at]:  # NaN: no data
+                yield walls[h], offsets[h], values[at], values[at + 1], values[at + 2], values[at + 3]
+
+
+def _page[T](rows: Iterable[T], limit: int) -> tuple[list[T], bool]:
+    """The first `limit` rows, and whether there are more."""
+    page = list(islice(rows, limit + 1))
+    return page[:limit], len(page) > limit
+
+
+def read_data(
+    plant_id: int,
+    start: date,
+    last: date,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    tz: str | None = None,
+) -> DataRows:
+    """Stored hours of [start, last] (whole days of the zone), `limit` per page."""
+    _, name, zone = _load(plant_id, start, last, tz)
+    request = _request(plant_id, start, last, name)
+    after = _parse_after(cursors.decode(cursor, "data", request), "%Y-%m-%dT%H:%M:%S%z") if cursor else None
+    first, end = _hour_range(start, last, zone)
+    rows, more = _page(_hours(plant_id, first, end, zone, after), limit)
+    next_cursor = cursors.encode("data", rows[-1][0] + rows[-1][1].iso, request) if more else None
+    return DataRows(plant_id, name, zone, start, last, rows, next_cursor)
 
 
 def data_page(
@@ -134,105 +173,44 @@ def data_page(
     cursor: str | None = None,
     tz: str | None = None,
 ) -> DataPage:
-    """Stored hours of [start, last] (whole days of the zone), `limit` per page."""
-    _, name, zone = _load(plant_id, start, last, tz)
-    request = _request(plant_id, start, last, name)
-    after = cursors.decode(cursor, "data", request) if cursor else None
-    first, end = _hour_range(start, last, zone)
-    begin, stop = first.date(), _day_after(end)
-    if after is not None:
-        after_hour = _parse_after(after, "%Y-%m-%dT%H:%M:%S%z")
-        begin = min(max(after_hour.astimezone(UTC).date(), begin), stop)  # inside the range
-    items: list[DataItem] = []
-    more = False
-    for point in datapoints.read_hours(plant_id, begin, stop):
-        if point.hour < first or point.hour >= end or (after is not None and point.hour <= after_hour):
-            continue
-        if len(items) == limit:
-            more = True
-            break
-        items.append(
-            DataItem(
-                hour=_stamp(point.hour, zone),
-                expected=Reading(energy=point.expected_energy, irradiation=point.expected_irradiation),
-                observed=Reading(energy=point.observed_energy, irradiation=point.observed_irradiation),
-            )
-        )
-    next_cursor = cursors.encode("data", items[-1].hour.isoformat(), request) if more else None
-    return DataPage(plant_id=plant_id, tz=name, from_=start, to=last, items=items, next_cursor=next_cursor)
-
-
-def _measure(expected: float, observed: float) -> Measure:
-    return Measure(
-        expected=round(expected, DECIMALS),
-        observed=round(observed, DECIMALS),
-        observed_to_expected=round(observed / expected, DECIMALS) if expected else None,
-    )
-
-
-def _kpis(sums: Sums, capacity: float | None) -> dict[str, float | None]:
-    """Specific yields (kWh/kWp) and the IEC 61724-1 performance ratio; null without capacity."""
-    if not capacity:
-        return {"specific_yield": None, "expected_specific_yield": None, "performance_ratio": None}
-    final_yield = sums.observed_energy / capacity
-    reference_yield = sums.observed_irradiation / 1000  # kWh/m² over G_stc = 1 kW/m²: hours
-    return {
-        "specific_yield": round(final_yield, DECIMALS),
-        "expected_specific_yield": round(sums.expected_energy / capacity, DECIMALS),
-        "performance_ratio": round(final_yield / reference_yield, DECIMALS) if reference_yield > 0 else None,
-    }
-
-
-def _fields(sums: Sums, hours_total: int, capacity: float | None) -> dict[str, object]:
-    return {
-        "hours_present": sums.hours,
-        "hours_total": hours_total,
-        "energy": _measure(sums.expected_energy, sums.observed_energy),
-        "irradiation": _measure(sums.expected_irradiation, sums.observed_irradiation),
-        **_kpis(sums, capacity),
-    }
+    """`read_data` as the page model."""
+    return read_data(plant_id, start, last, limit, cursor, tz).model()
 
 
 def _row(sums: Sums, hours_total: int, capacity: float | None) -> ReportRow:
-    return ReportRow(**_fields(sums, hours_total, capacity))
+    return report_row(
+        sums.hours, hours_total, sums.expected_energy, sums.expected_irradiation, sums.observed_energy,
+        sums.observed_irradiation, capacity,
+    )  # fmt: skip
 
 
-def _bucket(
-    period: str, start: datetime, sums: Sums, hours_total: int, capacity: float | None
-) -> ReportBucket:
-    return ReportBucket(period=period, start=start, **_fields(sums, hours_total, capacity))
+def _bucket(period: str, start: datetime, sums: Sums, hours_total: int) -> Bucket:
+    wall, off = stamp(start)
+    return (period, wall, off, sums.hours, hours_total, sums.expected_energy, sums.expected_irradiation,
+            sums.observed_energy, sums.observed_irradiation)  # fmt: skip
+
+
+def _hour_period(wall: str, off: Offset, zone: tzinfo) -> str:
+    """An hour bucket's period: `YYYY-MM-DDTHH:00Z` in UTC, else the local start to the minute."""
+    return f"{wall[:13]}:00Z" if zone is UTC else wall[:16] + off.iso
 
 
 def _hour_buckets(
-    plant_id: int, first: datetime, end: datetime, zone: tzinfo, after: str | None, capacity: float | None
-) -> Iterable[ReportBucket]:
-    begin, stop = first.date(), _day_after(end)
-    if after:
-        begin = min(max(date.fromisoformat(after[:10]), begin), stop)
-    for p in datapoints.read_hours(plant_id, begin, stop):
-        if p.hour < first or p.hour >= end:
-            continue
-        if after is not None and p.hour.strftime(_HOUR_CURSOR) <= after:
-            continue
-        if zone is UTC:
-            period, start = p.hour.strftime(_HOUR_CURSOR), p.hour
-        else:
-            start = p.hour.astimezone(zone)
-            period = start.isoformat(timespec="minutes")
-        sums = Sums(1, p.expected_energy, p.expected_irradiation, p.observed_energy, p.observed_irradiation)
-        yield _bucket(period, start, sums, 1, capacity)
+    plant_id: int, first: datetime, end: datetime, zone: tzinfo, after: str | None
+) -> Iterator[Bucket]:
+    after_hour = _parse_after(after, _HOUR_CURSOR).replace(tzinfo=UTC) if after is not None else None
+    for wall, off, ee, ei, oe, oi in _hours(plant_id, first, end, zone, after_hour):
+        yield _hour_period(wall, off, zone), wall, off, 1, 1, ee, ei, oe, oi
 
 
-def _day_buckets(days: dict[date, Sums], after: str | None, capacity: float | None) -> Iterable[ReportBucket]:
+def _day_buckets(days: dict[date, Sums], after: str | None) -> Iterable[Bucket]:
     for day in sorted(days):
         period = day.isoformat()
         if after is None or period > after:
-            yield _bucket(period, _midnight(day), days[day], 24, capacity)
+            yield _bucket(period, _midnight(day), days[day], 24)
 
 
-def _month_buckets(
-    days: dict[date, Sums], start: date, last: date, after: str | None, capacity: float | None
-) -> Iterable[ReportBucket]:
+def _month_buckets(days: dict[date, Sums], start: date, last: date, after: str | None) -> Iterable[Bucket]:
     months: dict[date, list[Sums]] = {}
     for day in sorted(days):
         months.setdefault(day.replace(day=1), []).append(days[day])
@@ -242,7 +220,7 @@ def _month_buckets(
             continue
         first = max(month, start)
         final = min(month.replace(day=monthrange(month.year, month.month)[1]), last)
-        yield _bucket(period, _midnight(month), Sums.of(parts), ((final - first).days + 1) * 24, capacity)
+        yield _bucket(period, _midnight(month), Sums.of(parts), ((final - first).days + 1) * 24)
 
 
 # Columns of a local day: expected energy, expected irradiation, observed energy, observed
@@ -306,8 +284,7 @@ def _local_buckets(
     end: datetime,
     zone: tzinfo,
     after: str | None,
-    capacity: float | None,
-) -> Iterator[ReportBucket]:
+) -> Iterator[Bucket]:
     """Day or month buckets of a non-UTC zone, from `_local_columns`."""
     groups: dict[date, list[date]] = {}
     for day in sorted(columns):
@@ -322,7 +299,7 @@ def _local_buckets(
         begin = _utc_start(key, zone)
         total = _hours_between(max(begin, first), min(_utc_start(following, zone), end))
         sums = _fsums(columns[d] for d in members)
-        yield _bucket(period, begin.astimezone(zone), sums, total, capacity)
+        yield _bucket(period, begin.astimezone(zone), sums, total)
 
 
 def _range_totals(plant_id: int, first: datetime, end: datetime) -> Sums:
@@ -341,7 +318,7 @@ def _range_totals(plant_id: int, first: datetime, end: datetime) -> Sums:
     return Sums.of(parts)
 
 
-def report(
+def read_report(
     plant_id: int,
     start: date,
     last: date,
@@ -349,7 +326,7 @@ def report(
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
     tz: str | None = None,
-) -> ReportPage:
+) -> ReportRows:
     """Sums of [start, last] (whole days of the zone) by hour, day or month, `limit` buckets per page."""
     plant, name, zone = _load(plant_id, start, last, tz)
     capacity = plant.capacity_kwp
@@ -360,82 +337,44 @@ def report(
         after = _parse_after(after, pattern).strftime(pattern)
     first, end = _hour_range(start, last, zone)
     hours_total = _hours_between(first, end)
+    buckets: Iterable[Bucket]
     if zone is UTC:
         days = datapoints.read_day_sums(plant_id, start, last + timedelta(days=1))
         totals = Sums.of(days.values())
         if granularity == "hour":
-            buckets = _hour_buckets(plant_id, first, end, zone, after, capacity)
+            buckets = _hour_buckets(plant_id, first, end, zone, after)
         elif granularity == "day":
-            buckets = _day_buckets(days, after, capacity)
+            buckets = _day_buckets(days, after)
         else:
-            buckets = _month_buckets(days, start, last, after, capacity)
+            buckets = _month_buckets(days, start, last, after)
     elif granularity == "hour":
         totals = _range_totals(plant_id, first, end)
-        buckets = _hour_buckets(plant_id, first, end, zone, after, capacity)
+        buckets = _hour_buckets(plant_id, first, end, zone, after)
     else:
         columns = _local_columns(plant_id, first, end, zone)
         totals = _fsums(columns.values())
-        buckets = _local_buckets(columns, granularity, first, end, zone, after, capacity)
-    items: list[ReportBucket] = []
-    more = False
-    for bucket in buckets:
-        if len(items) == limit:
-            more = True
-            break
-        items.append(bucket)
+        buckets = _local_buckets(columns, granularity, first, end, zone, after)
+    items, more = _page(buckets, limit)
     next_cursor = None
     if more:
-        position = items[-1].period
-        if granularity == "hour":
-            position = items[-1].start.astimezone(UTC).strftime(_HOUR_CURSOR)
-        next_cursor = cursors.encode(granularity, position, request)
-    return ReportPage(
-        plant_id=plant_id, tz=name, from_=start, to=last, granularity=granularity, items=items,
-        totals=_row(totals, hours_total, capacity), next_cursor=next_cursor,
-    )  # fmt: skip
+        period, wall, off = items[-1][:3]
+        if granularity == "hour":  # the UTC start of the last bucket
+            period = datetime.fromisoformat(wall + off.iso).astimezone(UTC).strftime(_HOUR_CURSOR)
+        next_cursor = cursors.encode(granularity, period, request)
+    totals_row = _row(totals, hours_total, capacity)
+    return ReportRows(
+        plant_id, name, zone, start, last, granularity, capacity, items, totals_row, next_cursor
+    )
 
 
-def data_csv(page: DataPage) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["datetime", "expected_energy_kwh", "expected_irradiation_wh_m2",
-                     "observed_energy_kwh", "observed_irradiation_wh_m2"])  # fmt: skip
-    for item in page.items:
-        writer.writerow([_iso(item.hour), repr(item.expected.energy),
-                         repr(item.expected.irradiation), repr(item.observed.energy),
-                         repr(item.observed.irradiation)])  # fmt: skip
-    return out.getvalue()
-
-
-def report_csv(page: ReportPage) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["period", "hours_present", "hours_total", "energy_expected_kwh", "energy_observed_kwh",
-                     "energy_observed_to_expected", "irradiation_expected_wh_m2",
-                     "irradiation_observed_wh_m2", "irradiation_observed_to_expected",
-                     "specific_yield_kwh_kwp", "expected_specific_yield_kwh_kwp",
-                     "performance_ratio"])  # fmt: skip
-
-    def row(period: str, r: ReportRow) -> list[object]:
-        e, i = r.energy, r.irradiation
-        return [period, r.hours_present, r.hours_total, e.expected, e.observed,
-                _blank(e.observed_to_expected), i.expected, i.observed, _blank(i.observed_to_expected),
-                _blank(r.specific_yield), _blank(r.expected_specific_yield),
-                _blank(r.performance_ratio)]  # fmt: skip
-
-    for bucket in page.items:
-        writer.writerow(row(bucket.period, bucket))
-    if page.next_cursor is None:
-        writer.writerow(row("total", page.totals))
-    return out.getvalue()
-
-
-def _blank(ratio: float | None) -> object:
-    return "" if ratio is None else ratio
-
-
-def _iso(instant: datetime) -> str:
-    """A timestamp with its offset; `Z` in UTC, as the original wrote it."""
-    if instant.tzinfo is UTC:
-        return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return instant.isoformat()
+def report(
+    plant_id: int,
+    start: date,
+    last: date,
+    granularity: Granularity = "day",
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    tz: str | None = None,
+) -> ReportPage:
+    """`read_report` as the page model."""
+    return read_report(plant_id, start, last, granularity, limit, cursor, tz).model()
