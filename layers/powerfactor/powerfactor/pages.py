@@ -16,10 +16,11 @@ from __future__ import annotations
 import csv
 import functools
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
-from itertools import chain
+from itertools import chain, repeat
+from operator import lt, truediv
 
 import pydantic_core
 
@@ -167,35 +168,61 @@ class DataRows:
         return out.getvalue()
 
 
+Column = list[float | None]
+
+
+def _rounded(values: Iterable[float]) -> Column:
+    return list(map(round, values, repeat(DECIMALS)))
+
+
+_positive = functools.partial(lt, 0.0)  # x > 0; False for NaN
+
+
+def _ratio(numerators: list[float], divisors: list[float], valid: Callable[[float], bool]) -> Column:
+    """round(n / d, DECIMALS), or None where the divisor is not `valid`."""
+    if all(map(valid, divisors)):  # the usual case, without a Python loop
+        return _rounded(map(truediv, numerators, divisors))
+    return [round(n / d, DECIMALS) if valid(d) else None for n, d in zip(numerators, divisors, strict=True)]
+
+
 def figures(
-    ee: float, ei: float, oe: float, oi: float, capacity: float | None
-) -> tuple[float | None, float | None, float | None, float | None, float | None, float | None,
-           float | None, float | None, float | None]:  # fmt: skip
-    """What a bucket shows of its sums, rounded, in ReportRow's order: energy expected, observed,
-    observed/expected; irradiation the same; specific yield (E/P0), expected specific yield, and
-    the IEC 61724-1 performance ratio (E/P0) / (H/G_stc), with H in kWh/m² (the Wh/m² / 1000) and
-    G_stc = 1 kW/m². Ratios are null where their divisor is 0, KPIs without a capacity."""
-    energy_ratio = round(oe / ee, DECIMALS) if ee else None
-    irradiation_ratio = round(oi / ei, DECIMALS) if ei else None
+    ee: list[float], ei: list[float], oe: list[float], oi: list[float], capacity: float | None
+) -> list[Column]:
+    """What buckets show of their sums (one list per field, one value per bucket), rounded, in
+    ReportRow's order: energy expected, observed, observed/expected; irradiation the same;
+    specific yield (E/P0), expected specific yield, and the IEC 61724-1 performance ratio
+    (E/P0) / (H/G_stc), with H in kWh/m² (the Wh/m² / 1000) and G_stc = 1 kW/m². A ratio is null
+    where its divisor is 0, the KPIs without a capacity. Column by column, so that the 9 roundings
+    of each of a year's 8,760 hours run in C."""
+    columns = [
+        _rounded(ee),
+        _rounded(oe),
+        _ratio(oe, ee, bool),
+        _rounded(ei),
+        _rounded(oi),
+        _ratio(oi, ei, bool),
+    ]
     if not capacity:
-        return (round(ee, DECIMALS), round(oe, DECIMALS), energy_ratio, round(ei, DECIMALS),
-                round(oi, DECIMALS), irradiation_ratio, None, None, None)  # fmt: skip
-    final_yield = oe / capacity
-    reference_yield = oi / 1000  # kWh/m² over G_stc = 1 kW/m²: hours
-    return (
-        round(ee, DECIMALS), round(oe, DECIMALS), energy_ratio, round(ei, DECIMALS), round(oi, DECIMALS),
-        irradiation_ratio, round(final_yield, DECIMALS), round(ee / capacity, DECIMALS),
-        round(final_yield / reference_yield, DECIMALS) if reference_yield > 0 else None,
-    )  # fmt: skip
+        return [*columns, *([[None] * len(ee)] * 3)]
+    final_yield = list(map(truediv, oe, repeat(capacity)))
+    reference_yield = list(map(truediv, oi, repeat(1000)))  # kWh/m² over G_stc = 1 kW/m²: hours
+    return [
+        *columns,
+        _rounded(final_yield),
+        _rounded(map(truediv, ee, repeat(capacity))),
+        _ratio(final_yield, reference_yield, _positive),
+    ]
 
 
 def report_row(
     hours_present: int, hours_total: int, ee: float, ei: float, oe: float, oi: float, capacity: float | None
 ) -> ReportRow:
-    return ReportRow(**_fields(hours_present, hours_total, figures(ee, ei, oe, oi, capacity)))
+    return ReportRow(
+        **_fields(hours_present, hours_total, [c[0] for c in figures([ee], [ei], [oe], [oi], capacity)])
+    )
 
 
-def _fields(hours_present: int, hours_total: int, f: tuple[float | None, ...]) -> dict[str, object]:
+def _fields(hours_present: int, hours_total: int, f: Sequence[float | None]) -> dict[str, object]:
     return {
         "hours_present": hours_present,
         "hours_total": hours_total,
@@ -233,29 +260,34 @@ class ReportRows:
             items=items, totals=self.totals, next_cursor=self.next_cursor,
         )  # fmt: skip
 
-    def _figures(self) -> list[tuple[float | None, ...]]:
-        capacity = self.capacity
-        return [figures(ee, ei, oe, oi, capacity) for *_, ee, ei, oe, oi in self.buckets]
+    def _figures(self) -> list[Column]:
+        """The buckets' figures, a column per field (`figures`)."""
+        sums = [[bucket[index] for bucket in self.buckets] for index in range(5, 9)]
+        return figures(*sums, self.capacity)
 
     def model(self) -> ReportPage:
         return self._envelope(
             [
                 ReportBucket(period=period, start=instant(wall, off, self.zone), **_fields(n, total, f))
-                for (period, wall, off, n, total, *_), f in zip(self.buckets, self._figures(), strict=True)
+                for (period, wall, off, n, total, *_), f in zip(
+                    self.buckets, zip(*self._figures(), strict=True), strict=True
+                )
             ]
         )
 
     def json(self) -> str:
         """`self.model().model_dump_json()`, byte for byte."""
-        numbers = iter(_numbers(list(chain.from_iterable(self._figures()))))
-        n9 = [numbers] * 9
+        columns = self._figures()
+        count = len(self.buckets)
+        texts = _numbers(list(chain.from_iterable(columns)))
+        a, b, c, d, e, f, g, h, i = (texts[k * count : (k + 1) * count] for k in range(9))
         items = (
             f'{{"hours_present":{n},"hours_total":{total},"energy":{{"expected":{a},"observed":{b},'
             f'"observed_to_expected":{c}}},"irradiation":{{"expected":{d},"observed":{e},'
             f'"observed_to_expected":{f}}},"specific_yield":{g},"expected_specific_yield":{h},'
             f'"performance_ratio":{i},"period":"{period}","start":"{wall}{off.json}"}}'
             for (period, wall, off, n, total, *_), a, b, c, d, e, f, g, h, i in zip(
-                self.buckets, *n9, strict=True
+                self.buckets, a, b, c, d, e, f, g, h, i, strict=True
             )
         )
         return _splice(self._envelope([]).model_dump_json(), items)
@@ -270,7 +302,7 @@ class ReportRows:
                          "performance_ratio"])  # fmt: skip
         writer.writerows(
             (bucket[0], bucket[3], bucket[4], *("" if x is None else x for x in f))
-            for bucket, f in zip(self.buckets, self._figures(), strict=True)
+            for bucket, f in zip(self.buckets, zip(*self._figures(), strict=True), strict=True)
         )
         if self.next_cursor is None:
             t = self.totals

@@ -123,7 +123,8 @@ def _hours(
     plant_id: int, first: datetime, end: datetime, zone: tzinfo, after: datetime | None
 ) -> Iterator[DataRow]:
     """The stored hours of [first, end) (UTC hour starts) after `after` (if any), in time order,
-    stamped in the zone: one Query of the day items, each day's hours read from its packed values."""
+    stamped in the zone: one Query of the day items, each day's rows zipped from its packed
+    values (NaN: no data)."""
     begin, stop = first.date(), _day_after(end)
     if after is not None:
         begin = min(max(after.astimezone(UTC).date(), begin), stop)  # inside the range
@@ -132,13 +133,13 @@ def _hours(
         lo, hi = max(0, (first - midnight) // HOUR), min(24, (end - midnight) // HOUR)
         if after is not None:
             lo = max(lo, (after - midnight) // HOUR + 1)
-        if lo >= hi:
-            continue
-        walls, offsets = day_clock(day, zone)
-        for h in range(lo, hi):
-            at = 4 * h
-            if values[at] == values[at]:  # NaN: no data
-                yield walls[h], offsets[h], values[at], values[at + 1], values[at + 2], values[at + 3]
+        if lo < hi:
+            walls, offsets = day_clock(day, zone)
+            part = values[4 * lo : 4 * hi]
+            rows = zip(
+                walls[lo:hi], offsets[lo:hi], part[0::4], part[1::4], part[2::4], part[3::4], strict=True
+            )
+            yield from (row for row in rows if row[2] == row[2])
 
 
 def _page[T](rows: Iterable[T], limit: int) -> tuple[list[T], bool]:
@@ -196,11 +197,12 @@ def _hour_period(wall: str, off: Offset, zone: tzinfo) -> str:
 
 
 def _hour_buckets(
-    plant_id: int, first: datetime, end: datetime, zone: tzinfo, after: str | None
-) -> Iterator[Bucket]:
+    plant_id: int, first: datetime, end: datetime, zone: tzinfo, after: str | None, limit: int
+) -> tuple[list[Bucket], bool]:
+    """A page of hour buckets (see `_page`): one per stored hour."""
     after_hour = _parse_after(after, _HOUR_CURSOR).replace(tzinfo=UTC) if after is not None else None
-    for wall, off, ee, ei, oe, oi in _hours(plant_id, first, end, zone, after_hour):
-        yield _hour_period(wall, off, zone), wall, off, 1, 1, ee, ei, oe, oi
+    rows, more = _page(_hours(plant_id, first, end, zone, after_hour), limit)
+    return [(_hour_period(wall, off, zone), wall, off, 1, 1, *sums) for wall, off, *sums in rows], more
 
 
 def _day_buckets(days: dict[date, Sums], after: str | None) -> Iterable[Bucket]:
@@ -337,24 +339,22 @@ def read_report(
         after = _parse_after(after, pattern).strftime(pattern)
     first, end = _hour_range(start, last, zone)
     hours_total = _hours_between(first, end)
-    buckets: Iterable[Bucket]
     if zone is UTC:
         days = datapoints.read_day_sums(plant_id, start, last + timedelta(days=1))
         totals = Sums.of(days.values())
         if granularity == "hour":
-            buckets = _hour_buckets(plant_id, first, end, zone, after)
+            items, more = _hour_buckets(plant_id, first, end, zone, after, limit)
         elif granularity == "day":
-            buckets = _day_buckets(days, after)
+            items, more = _page(_day_buckets(days, after), limit)
         else:
-            buckets = _month_buckets(days, start, last, after)
+            items, more = _page(_month_buckets(days, start, last, after), limit)
     elif granularity == "hour":
         totals = _range_totals(plant_id, first, end)
-        buckets = _hour_buckets(plant_id, first, end, zone, after)
+        items, more = _hour_buckets(plant_id, first, end, zone, after, limit)
     else:
         columns = _local_columns(plant_id, first, end, zone)
         totals = _fsums(columns.values())
-        buckets = _local_buckets(columns, granularity, first, end, zone, after)
-    items, more = _page(buckets, limit)
+        items, more = _page(_local_buckets(columns, granularity, first, end, zone, after), limit)
     next_cursor = None
     if more:
         period, wall, off = items[-1][:3]
