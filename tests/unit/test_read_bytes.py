@@ -14,20 +14,26 @@ Re-record (only when the bytes are meant to change): `python -m tests.unit.test_
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from powerfactor import plants
-from powerfactor.models import Datapoint
+from powerfactor import pages, plants
+from powerfactor.models import DataPage, Datapoint, ReportPage, ReportRow
 from powerfactor.storage import datapoints
 
 GOLDEN = Path(__file__).parent / "data" / "read_bytes.json"
@@ -212,3 +218,91 @@ def _main() -> None:  # pragma: no cover - records the golden file
 if __name__ == "__main__":
     _main()
     sys.exit(0)
+
+
+# ---- the text against the models it stands for, over any float and any zone ----
+
+FLOAT = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, -0.0, 1e-05, 1e-07, 1e16, 5e-324, 0.0000125, 0.5e-6, 1 / 128, math.nan]),
+)
+ZONE = st.sampled_from(["UTC", "Europe/Berlin", "Asia/Kolkata", "America/St_Johns", "Africa/Monrovia",
+                        "Australia/Lord_Howe", "Pacific/Chatham", "America/Sao_Paulo"])  # fmt: skip
+DAY = st.dates(date(1970, 1, 1), date(2199, 12, 31))
+
+
+def _zone(name: str) -> tzinfo:
+    return UTC if name == "UTC" else ZoneInfo(name)
+
+
+def _old_data_csv(page: DataPage) -> str:
+    """reports.data_csv as 10a4a22 wrote it, over the page model."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["datetime", "expected_energy_kwh", "expected_irradiation_wh_m2",
+                     "observed_energy_kwh", "observed_irradiation_wh_m2"])  # fmt: skip
+    for item in page.items:
+        stamp = item.hour.strftime("%Y-%m-%dT%H:%M:%SZ") if item.hour.tzinfo is UTC else item.hour.isoformat()
+        writer.writerow([stamp, repr(item.expected.energy), repr(item.expected.irradiation),
+                         repr(item.observed.energy), repr(item.observed.irradiation)])  # fmt: skip
+    return out.getvalue()
+
+
+def _old_report_csv(page: ReportPage) -> str:
+    """reports.report_csv as 10a4a22 wrote it, over the page model."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["period", "hours_present", "hours_total", "energy_expected_kwh", "energy_observed_kwh",
+                     "energy_observed_to_expected", "irradiation_expected_wh_m2",
+                     "irradiation_observed_wh_m2", "irradiation_observed_to_expected",
+                     "specific_yield_kwh_kwp", "expected_specific_yield_kwh_kwp",
+                     "performance_ratio"])  # fmt: skip
+
+    def blank(ratio: float | None) -> object:
+        return "" if ratio is None else ratio
+
+    def row(period: str, r: ReportRow) -> list[object]:
+        e, i = r.energy, r.irradiation
+        return [period, r.hours_present, r.hours_total, e.expected, e.observed,
+                blank(e.observed_to_expected), i.expected, i.observed, blank(i.observed_to_expected),
+                blank(r.specific_yield), blank(r.expected_specific_yield),
+                blank(r.performance_ratio)]  # fmt: skip
+
+    for bucket in page.items:
+        writer.writerow(row(bucket.period, bucket))
+    if page.next_cursor is None:
+        writer.writerow(row("total", page.totals))
+    return out.getvalue()
+
+
+@settings(max_examples=300, deadline=None)
+@given(ZONE, DAY, st.lists(st.tuples(st.integers(0, 23), FLOAT, FLOAT, FLOAT, FLOAT), max_size=30),
+       st.one_of(st.none(), st.just("Y3Vyc29y")))  # fmt: skip
+def test_data_text_is_the_models_text(zone_name, day, hours, next_cursor) -> None:
+    zone = _zone(zone_name)
+    walls, offsets = pages.day_clock(day, zone)
+    rows = [(walls[h], offsets[h], ee, ei, oe, oi) for h, ee, ei, oe, oi in sorted(hours)]
+    page = pages.DataRows(7, zone_name, zone, day, day, rows, next_cursor)
+    model = page.model()
+    assert page.json() == model.model_dump_json(by_alias=True)
+    assert page.csv() == _old_data_csv(model)
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    assert [item.hour for item in model.items] == [midnight + h * pages.HOUR for h, *_ in sorted(hours)]
+    assert all(item.hour.utcoffset() == item.hour.astimezone(zone).utcoffset() for item in model.items)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ZONE, DAY, st.lists(st.tuples(st.integers(0, 23), FLOAT, FLOAT, FLOAT, FLOAT), max_size=30),
+       st.one_of(st.none(), st.sampled_from([0.0, 1.0, 12.5]), st.floats(1e-3, 1e6)),
+       st.tuples(FLOAT, FLOAT, FLOAT, FLOAT), st.one_of(st.none(), st.just("Y3Vyc29y")))  # fmt: skip
+def test_report_text_is_the_models_text(zone_name, day, hours, capacity, totals, next_cursor) -> None:
+    zone = _zone(zone_name)
+    walls, offsets = pages.day_clock(day, zone)
+    buckets = [
+        (f"{walls[h]}{offsets[h].iso}", walls[h], offsets[h], 1, 1, *sums) for h, *sums in sorted(hours)
+    ]
+    total = pages.report_row(len(hours), 24, *totals, capacity)
+    page = pages.ReportRows(7, zone_name, zone, day, day, "hour", capacity, buckets, total, next_cursor)
+    model = page.model()
+    assert page.json() == model.model_dump_json(by_alias=True)
+    assert page.csv() == _old_report_csv(model)
