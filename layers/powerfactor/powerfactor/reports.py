@@ -11,7 +11,9 @@ Storage stays UTC (one item per UTC day, month summaries). In UTC, day and month
 the month summaries (120 items for ten years); in any other zone they read the day items that
 cover the range, one Query of their packed hours, and split each UTC day where local days
 change (computed once per UTC day, per hour only on a day whose offset changes). Hour reports
-and raw data read day items, a page at a time. Sums are exact: math.fsum of the hours (or of
+and raw data read day items, a page at a time (an hour report's totals, from the month
+summaries and the partial days at either end, in a thread beside them), and are written as text
+from those rows (powerfactor/pages.py). Sums are exact: math.fsum of the hours (or of
 the month summaries' sums and their partials), rounded once. Large results are paginated with a
 cursor, so no response nears API Gateway's 6 MB limit.
 
@@ -23,9 +25,12 @@ kWh/m² (the service's Wh/m² per hour / 1000) and G_stc = 1 kW/m²; null where 
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import math
 from calendar import monthrange
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from itertools import islice
 from zoneinfo import ZoneInfo
@@ -120,15 +125,16 @@ def _request(plant_id: int, start: date, last: date, zone: str) -> str:
 
 
 def _hours(
-    plant_id: int, first: datetime, end: datetime, zone: tzinfo, after: datetime | None
+    plant_id: int, first: datetime, end: datetime, zone: tzinfo, after: datetime | None, limit: int
 ) -> Iterator[DataRow]:
     """The stored hours of [first, end) (UTC hour starts) after `after` (if any), in time order,
     stamped in the zone: one Query of the day items, each day's rows zipped from its packed
-    values (NaN: no data)."""
+    values (NaN: no data). The Query's calls ask for the days a page of `limit` hours needs if
+    they are whole (and one more), and more calls follow only where days lack hours."""
     begin, stop = first.date(), _day_after(end)
     if after is not None:
         begin = min(max(after.astimezone(UTC).date(), begin), stop)  # inside the range
-    for day, values in datapoints.read_day_values(plant_id, begin, stop):
+    for day, values in datapoints.read_day_values(plant_id, begin, stop, limit // 24 + 3):
         midnight = _midnight(day)
         lo, hi = max(0, (first - midnight) // HOUR), min(24, (end - midnight) // HOUR)
         if after is not None:
@@ -161,7 +167,7 @@ def read_data(
     request = _request(plant_id, start, last, name)
     after = _parse_after(cursors.decode(cursor, "data", request), "%Y-%m-%dT%H:%M:%S%z") if cursor else None
     first, end = _hour_range(start, last, zone)
-    rows, more = _page(_hours(plant_id, first, end, zone, after), limit)
+    rows, more = _page(_hours(plant_id, first, end, zone, after, limit), limit)
     next_cursor = cursors.encode("data", rows[-1][0] + rows[-1][1].iso, request) if more else None
     return DataRows(plant_id, name, zone, start, last, rows, next_cursor)
 
@@ -201,7 +207,7 @@ def _hour_buckets(
 ) -> tuple[list[Bucket], bool]:
     """A page of hour buckets (see `_page`): one per stored hour."""
     after_hour = _parse_after(after, _HOUR_CURSOR).replace(tzinfo=UTC) if after is not None else None
-    rows, more = _page(_hours(plant_id, first, end, zone, after_hour), limit)
+    rows, more = _page(_hours(plant_id, first, end, zone, after_hour, limit), limit)
     return [(_hour_period(wall, off, zone), wall, off, 1, 1, *sums) for wall, off, *sums in rows], more
 
 
@@ -304,6 +310,19 @@ def _local_buckets(
         yield _bucket(period, begin.astimezone(zone), sums, total)
 
 
+@functools.cache
+def _helpers() -> ThreadPoolExecutor:
+    """Threads that run a read beside the request's own, started once per process."""
+    return ThreadPoolExecutor(2, thread_name_prefix="report-read")
+
+
+def _beside[T](read: Callable[..., T], *args: object) -> Future[T]:
+    """Start `read(*args)` in another thread, in this request's context (its storage deadline):
+    an hour report's totals (the month summaries of the whole range, ~120 items for ten years,
+    on every page) are read while the page's hours are; the page waits for the slower of the two."""
+    return _helpers().submit(contextvars.copy_context().run, read, *args)
+
+
 def _range_totals(plant_id: int, first: datetime, end: datetime) -> Sums:
     """Exact sums of the hours in [first, end): whole UTC days from the month summaries, the
     partial days at either end from their day items."""
@@ -339,18 +358,17 @@ def read_report(
         after = _parse_after(after, pattern).strftime(pattern)
     first, end = _hour_range(start, last, zone)
     hours_total = _hours_between(first, end)
-    if zone is UTC:
+    if granularity == "hour":
+        totals_read = _beside(_range_totals, plant_id, first, end)  # its Query beside the hours'
+        items, more = _hour_buckets(plant_id, first, end, zone, after, limit)
+        totals = totals_read.result()
+    elif zone is UTC:
         days = datapoints.read_day_sums(plant_id, start, last + timedelta(days=1))
         totals = Sums.of(days.values())
-        if granularity == "hour":
-            items, more = _hour_buckets(plant_id, first, end, zone, after, limit)
-        elif granularity == "day":
+        if granularity == "day":
             items, more = _page(_day_buckets(days, after), limit)
         else:
             items, more = _page(_month_buckets(days, start, last, after), limit)
-    elif granularity == "hour":
-        totals = _range_totals(plant_id, first, end)
-        items, more = _hour_buckets(plant_id, first, end, zone, after, limit)
     else:
         columns = _local_columns(plant_id, first, end, zone)
         totals = _fsums(columns.values())

@@ -391,9 +391,12 @@ def _day_sums(values: list[float] | tuple[float, ...], rest: list[tuple[float, .
     return Sums(int(n), ee, ei, oe, oi, (rest[at], rest[at + 1], rest[at + 2], rest[at + 3]))
 
 
-def _day_items(plant_id: int, start: date, end: date) -> Iterator[tuple[date, bytes]]:
+def _day_items(
+    plant_id: int, start: date, end: date, page_size: int | None = None
+) -> Iterator[tuple[date, bytes]]:
     """Every stored day of [start, end) in order, with its packed hours: one Query of the day
-    items, only their keys and hours read."""
+    items, only their keys and hours read, `page_size` items a call (else DynamoDB's 1 MB pages,
+    ~1,100 days), so that a reader that stops early has not had more read than it uses."""
     _bind()
     if start >= end:
         return
@@ -401,6 +404,7 @@ def _day_items(plant_id: int, start: date, end: date) -> Iterator[tuple[date, by
         plant_id,
         range_key_condition=_DayItem.period.between(_day_key(start), _day_key(end - timedelta(days=1))),
         attributes_to_get=["period", "hours"],
+        page_size=page_size,
     ):
         yield date.fromisoformat(item.period[2:]), item.hours
 
@@ -413,11 +417,14 @@ def read_hours(plant_id: int, start: date, end: date) -> Iterator[Datapoint]:
             yield hours[h]
 
 
-def read_day_values(plant_id: int, start: date, end: date) -> Iterator[tuple[date, tuple[float, ...]]]:
+def read_day_values(
+    plant_id: int, start: date, end: date, page_size: int | None = None
+) -> Iterator[tuple[date, tuple[float, ...]]]:
     """Every stored day of [start, end) in order, as its 96 packed values (per hour: expected
     energy, expected irradiation, observed energy, observed irradiation; NaN = no data): one
-    Query of the day items, only their keys and hours read, nothing unpacked into objects."""
-    for day, blob in _day_items(plant_id, start, end):
+    Query of the day items (`page_size` a call), only their keys and hours read, nothing
+    unpacked into objects."""
+    for day, blob in _day_items(plant_id, start, end, page_size):
         yield day, _DAY.unpack(blob)
 
 
