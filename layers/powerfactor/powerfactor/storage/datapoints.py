@@ -441,7 +441,9 @@ def read_day_sums(plant_id: int, start: date, end: date) -> dict[date, Sums]:
         return result
     last = end - timedelta(days=1)
     for item in _MonthItem.query(
-        plant_id, range_key_condition=_MonthItem.period.between(_month_key(start), _month_key(last))
+        plant_id,
+        range_key_condition=_MonthItem.period.between(_month_key(start), _month_key(last)),
+        attributes_to_get=["period", "days", "rest"],  # not the month's totals: the days' are exact
     ):
         year, month = int(item.period[2:6]), int(item.period[7:9])
         values = _MONTH.unpack(item.days)
