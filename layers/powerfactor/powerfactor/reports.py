@@ -328,7 +328,7 @@ def _range_totals(plant_id: int, first: datetime, end: datetime) -> Sums:
     partial days at either end from their day items."""
     inner_start = first.date() if first.hour == 0 else first.date() + timedelta(days=1)
     inner_end = end.date()  # exclusive: the day `end` falls in is partial (or outside)
-    parts = list(datapoints.read_day_sums(plant_id, inner_start, inner_end).values())
+    parts = [datapoints.read_range_sums(plant_id, inner_start, inner_end)]
     edges = sorted({d.date() for d in (first, end) if d.hour != 0})
     points = [
         p for day in edges for p in datapoints.read_hours(plant_id, day, day + timedelta(days=1))
