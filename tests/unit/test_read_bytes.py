@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -306,3 +307,17 @@ def test_report_text_is_the_models_text(zone_name, day, hours, capacity, totals,
     model = page.model()
     assert page.json() == model.model_dump_json(by_alias=True)
     assert page.csv() == _old_report_csv(model)
+
+
+def test_no_zone_changes_its_offset_twice_in_one_utc_day() -> None:
+    """pages.day_clock (and reports._segments) take a UTC day whose first and last hours have the
+    same offset to have it all day: true if no zone has two transitions in one UTC day. Checked
+    on the tzdata installed (explicit transitions since 1970; later years follow each zone's
+    POSIX rule, two changes a year months apart), through zoneinfo's pure-Python reader."""
+    from zoneinfo import _zoneinfo, available_timezones
+
+    twice = []
+    for name in sorted(available_timezones()):
+        starts = [t for t in _zoneinfo.ZoneInfo.no_cache(name)._trans_utc if t >= 0]
+        twice += [(name, a) for a, b in itertools.pairwise(starts) if a // 86400 == b // 86400]
+    assert twice == []

@@ -75,7 +75,8 @@ def day_clock(day: date, zone: tzinfo) -> tuple[list[str], list[Offset]]:
     """The wall times and offsets, in `zone`, of the 24 hours of a UTC day.
 
     A day whose offset is the same at its first and last hour is formatted by string operations
-    from its first hour (as `reports._segments` splits it); only a day with a change is
+    from its first hour (as `reports._segments` splits it; no zone changes its offset twice in
+    one UTC day, tests/unit/test_read_bytes.py checks tzdata); only a day with a change is
     converted hour by hour.
     """
     if zone is UTC:
