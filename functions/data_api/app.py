@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -16,6 +15,7 @@ from pydantic import AfterValidator, BeforeValidator
 from powerfactor import reports, tracing
 from powerfactor.http import create_resolver, documented
 from powerfactor.models import DAY_MAX, DAY_MIN, DataPage, Granularity, ReportPage, day_in_range, iso_day
+from powerfactor.pages import DataRows, ReportRows
 
 logger = Logger()
 tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)
@@ -44,13 +44,14 @@ Format = Annotated[
 ]
 
 
-def _reply(page: DataPage | ReportPage, fmt: str | None, to_csv: Callable[[Any], str]) -> Response:
+def _reply(page: DataRows | ReportRows, fmt: str | None) -> Response:
+    """The page as CSV or JSON, written from its rows (powerfactor/pages.py: the text of its
+    documented model, without building a model per row)."""
     accept = app.current_event.headers.get("accept") or ""
     if fmt == "csv" or (fmt is None and "text/csv" in accept):
         headers = {"X-Next-Cursor": page.next_cursor} if page.next_cursor else {}
-        return Response(200, "text/csv; charset=utf-8", to_csv(page), headers)
-    # serialized by pydantic-core in one call: 3x faster than a dict for Powertools to json.dumps
-    return Response(200, content_types.APPLICATION_JSON, page.model_dump_json(by_alias=True))
+        return Response(200, "text/csv; charset=utf-8", page.csv(), headers)
+    return Response(200, content_types.APPLICATION_JSON, page.json())
 
 
 @app.get(
@@ -67,7 +68,7 @@ def get_data(  # noqa: ANN201 - a return type would make Powertools validate CSV
     format: Format = None,
     tz: Tz = None,
 ):
-    return _reply(reports.data_page(plant_id, start, to, limit, cursor, tz), format, reports.data_csv)
+    return _reply(reports.read_data(plant_id, start, to, limit, cursor, tz), format)
 
 
 @app.get(
@@ -87,8 +88,7 @@ def get_report(  # noqa: ANN201 - a return type would make Powertools validate C
     format: Format = None,
     tz: Tz = None,
 ):
-    page = reports.report(plant_id, start, to, granularity, limit, cursor, tz)
-    return _reply(page, format, reports.report_csv)
+    return _reply(reports.read_report(plant_id, start, to, granularity, limit, cursor, tz), format)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

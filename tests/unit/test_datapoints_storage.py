@@ -121,6 +121,44 @@ def test_month_sums_stay_exact_when_written_a_day_at_a_time_and_merged() -> None
 
 
 @pytest.mark.usefixtures("aws")
+def test_range_sums_are_the_day_sums_summed_exactly() -> None:
+    """read_range_sums (an hour report's totals) is Sums.of over read_day_sums, and its partials
+    keep it exact when added to other sums, on awkward values across a month end."""
+    plant_id = plants.create_plant("range sums").id
+    points = []
+    for number, values in enumerate(AWKWARD * 2):
+        first = datetime(2024, 2, 20, 5, tzinfo=UTC) + timedelta(days=number)
+        points += [Datapoint(first + timedelta(hours=h), v, v / 3, -v, v * 7) for h, v in enumerate(values)]
+    datapoints.write_days(plant_id, points)
+    cuts = [date(2024, 2, 1), date(2024, 2, 20), date(2024, 2, 23), date(2024, 3, 1), date(2024, 3, 5),
+            date(2024, 3, 20), date(2024, 4, 1)]  # fmt: skip
+    for start in cuts:
+        for end in cuts:
+            want = datapoints.Sums.of(datapoints.read_day_sums(plant_id, start, end).values())
+            got = datapoints.read_range_sums(plant_id, start, end)
+            assert _fields(got) == _fields(want)
+            for middle in cuts:
+                if start <= middle <= end:
+                    halves = [datapoints.read_range_sums(plant_id, start, middle),
+                              datapoints.read_range_sums(plant_id, middle, end)]  # fmt: skip
+                    assert _fields(datapoints.Sums.of(halves)) == _fields(want)
+    days = [date(2024, 2, 20) + timedelta(days=n) for n in range(2 * len(AWKWARD))]
+    one_by_one = [datapoints.read_range_sums(plant_id, day, day + timedelta(days=1)) for day in days]
+    want = datapoints.Sums.of(
+        datapoints.read_day_sums(plant_id, days[0], days[-1] + timedelta(days=1)).values()
+    )
+    assert _fields(datapoints.Sums.of(one_by_one)) == _fields(want)
+    assert want.observed_energy == math.fsum(
+        p.observed_energy for p in points
+    )  # exact, not the rounded days'
+
+
+def _fields(sums: datapoints.Sums) -> tuple:
+    return (sums.hours, sums.expected_energy, sums.expected_irradiation, sums.observed_energy,
+            sums.observed_irradiation)  # fmt: skip
+
+
+@pytest.mark.usefixtures("aws")
 def test_a_month_item_without_partials_still_reads() -> None:
     """A summary written before `rest` existed reads as before: the rounded day sums."""
     plant_id = plants.create_plant("legacy").id

@@ -216,6 +216,25 @@ def test_a_well_formed_cursor_with_a_forged_position_is_refused(api, plant, path
     assert status == 400 and body["error"]["code"] == "invalid_cursor"
 
 
+@pytest.mark.parametrize(
+    ("path", "kind", "position"),
+    [("report", "hour", "0999-01-01T00:00Z"), ("data", "data", "0999-01-01T00:00:00+00:00")],
+)
+def test_a_forged_position_before_year_1000_is_no_500(api, plant, path, kind, position) -> None:
+    """strptime reads `%Y` 0999, strftime writes it 999: an hour report's cursor normalised that
+    way then failed in date.fromisoformat, a 500 before issue 13's reads; now refused (400). A
+    data cursor's instant before the range starts the page at the range's first hour, as before."""
+    forged = cursors.encode(kind, position, f"{plant}/2024-02-01/2024-02-02")
+    query = f"plant-id={plant}&from=2024-02-01&to=2024-02-02&cursor={forged}"
+    status, _, body = api(
+        "GET", f"{BASE}/{path}/?{query}" + ("&granularity=hour" if path == "report" else "")
+    )
+    if path == "report":
+        assert (status, body["error"]["code"]) == (400, "invalid_cursor"), body
+    else:
+        assert status == 200 and body["items"][0]["datetime"] == "2024-02-01T00:00:00Z", body
+
+
 @pytest.mark.parametrize("other", ["from=2024-01-01&to=2024-02-02", "from=2024-02-01&to=2024-02-03"])
 def test_a_cursor_replayed_on_another_range_is_refused(api, plant, other) -> None:
     _, _, first = api("GET", f"{BASE}/data/?plant-id={plant}&from=2024-02-01&to=2024-02-02&limit=5")

@@ -11,7 +11,9 @@ Storage stays UTC (one item per UTC day, month summaries). In UTC, day and month
 the month summaries (120 items for ten years); in any other zone they read the day items that
 cover the range, one Query of their packed hours, and split each UTC day where local days
 change (computed once per UTC day, per hour only on a day whose offset changes). Hour reports
-and raw data read day items, a page at a time. Sums are exact: math.fsum of the hours (or of
+and raw data read day items, a page at a time (an hour report's totals, from the month
+summaries and the partial days at either end, in a thread beside them), and are written as text
+from those rows (powerfactor/pages.py). Sums are exact: math.fsum of the hours (or of
 the month summaries' sums and their partials), rounded once. Large results are paginated with a
 cursor, so no response nears API Gateway's 6 MB limit.
 
@@ -23,27 +25,29 @@ kWh/m² (the service's Wh/m² per hour / 1000) and G_stc = 1 kW/m²; null where 
 
 from __future__ import annotations
 
-import csv
-import io
+import contextvars
+import functools
 import math
 from calendar import monthrange
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from itertools import islice
 from zoneinfo import ZoneInfo
 
 from powerfactor import cursors
 from powerfactor.errors import InvalidCursor, InvalidRange, NoTimeZone
-from powerfactor.models import (
-    DataItem,
-    DataPage,
-    Granularity,
-    Measure,
-    Plant,
-    Reading,
-    ReportBucket,
-    ReportPage,
-    ReportRow,
-    iana_zone,
+from powerfactor.models import DataPage, Granularity, Plant, ReportPage, ReportRow, iana_zone
+from powerfactor.pages import (
+    HOUR,
+    Bucket,
+    DataRow,
+    DataRows,
+    Offset,
+    ReportRows,
+    day_clock,
+    report_row,
+    stamp,
 )
 from powerfactor.plants import get_plant
 from powerfactor.storage import datapoints
@@ -51,8 +55,6 @@ from powerfactor.storage.datapoints import Sums
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000  # 10,000 hours of data is about 1.6 MB of JSON
-DECIMALS = 6
-HOUR = timedelta(hours=1)
 _HOUR_CURSOR = "%Y-%m-%dT%H:00Z"  # an hour report's cursor: the UTC start of its last bucket
 
 
@@ -122,8 +124,52 @@ def _request(plant_id: int, start: date, last: date, zone: str) -> str:
     return base if zone == "UTC" else f"{base}/{zone}"
 
 
-def _stamp(hour: datetime, zone: tzinfo) -> datetime:
-    return hour if zone is UTC else hour.astimezone(zone)
+def _hours(
+    plant_id: int, first: datetime, end: datetime, zone: tzinfo, after: datetime | None, limit: int
+) -> Iterator[DataRow]:
+    """The stored hours of [first, end) (UTC hour starts) after `after` (if any), in time order,
+    stamped in the zone: one Query of the day items, each day's rows zipped from its packed
+    values (NaN: no data). The Query's calls ask for the days a page of `limit` hours needs if
+    they are whole (and one more), and more calls follow only where days lack hours."""
+    begin, stop = first.date(), _day_after(end)
+    if after is not None:
+        begin = min(max(after.astimezone(UTC).date(), begin), stop)  # inside the range
+    for day, values in datapoints.read_day_values(plant_id, begin, stop, limit // 24 + 3):
+        midnight = _midnight(day)
+        lo, hi = max(0, (first - midnight) // HOUR), min(24, (end - midnight) // HOUR)
+        if after is not None:
+            lo = max(lo, (after - midnight) // HOUR + 1)
+        if lo < hi:
+            walls, offsets = day_clock(day, zone)
+            part = values[4 * lo : 4 * hi]
+            rows = zip(
+                walls[lo:hi], offsets[lo:hi], part[0::4], part[1::4], part[2::4], part[3::4], strict=True
+            )
+            yield from (row for row in rows if row[2] == row[2])
+
+
+def _page[T](rows: Iterable[T], limit: int) -> tuple[list[T], bool]:
+    """The first `limit` rows, and whether there are more."""
+    page = list(islice(rows, limit + 1))
+    return page[:limit], len(page) > limit
+
+
+def read_data(
+    plant_id: int,
+    start: date,
+    last: date,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    tz: str | None = None,
+) -> DataRows:
+    """Stored hours of [start, last] (whole days of the zone), `limit` per page."""
+    _, name, zone = _load(plant_id, start, last, tz)
+    request = _request(plant_id, start, last, name)
+    after = _parse_after(cursors.decode(cursor, "data", request), "%Y-%m-%dT%H:%M:%S%z") if cursor else None
+    first, end = _hour_range(start, last, zone)
+    rows, more = _page(_hours(plant_id, first, end, zone, after, limit), limit)
+    next_cursor = cursors.encode("data", rows[-1][0] + rows[-1][1].iso, request) if more else None
+    return DataRows(plant_id, name, zone, start, last, rows, next_cursor)
 
 
 def data_page(
@@ -134,105 +180,45 @@ def data_page(
     cursor: str | None = None,
     tz: str | None = None,
 ) -> DataPage:
-    """Stored hours of [start, last] (whole days of the zone), `limit` per page."""
-    _, name, zone = _load(plant_id, start, last, tz)
-    request = _request(plant_id, start, last, name)
-    after = cursors.decode(cursor, "data", request) if cursor else None
-    first, end = _hour_range(start, last, zone)
-    begin, stop = first.date(), _day_after(end)
-    if after is not None:
-        after_hour = _parse_after(after, "%Y-%m-%dT%H:%M:%S%z")
-        begin = min(max(after_hour.astimezone(UTC).date(), begin), stop)  # inside the range
-    items: list[DataItem] = []
-    more = False
-    for point in datapoints.read_hours(plant_id, begin, stop):
-        if point.hour < first or point.hour >= end or (after is not None and point.hour <= after_hour):
-            continue
-        if len(items) == limit:
-            more = True
-            break
-        items.append(
-            DataItem(
-                hour=_stamp(point.hour, zone),
-                expected=Reading(energy=point.expected_energy, irradiation=point.expected_irradiation),
-                observed=Reading(energy=point.observed_energy, irradiation=point.observed_irradiation),
-            )
-        )
-    next_cursor = cursors.encode("data", items[-1].hour.isoformat(), request) if more else None
-    return DataPage(plant_id=plant_id, tz=name, from_=start, to=last, items=items, next_cursor=next_cursor)
-
-
-def _measure(expected: float, observed: float) -> Measure:
-    return Measure(
-        expected=round(expected, DECIMALS),
-        observed=round(observed, DECIMALS),
-        observed_to_expected=round(observed / expected, DECIMALS) if expected else None,
-    )
-
-
-def _kpis(sums: Sums, capacity: float | None) -> dict[str, float | None]:
-    """Specific yields (kWh/kWp) and the IEC 61724-1 performance ratio; null without capacity."""
-    if not capacity:
-        return {"specific_yield": None, "expected_specific_yield": None, "performance_ratio": None}
-    final_yield = sums.observed_energy / capacity
-    reference_yield = sums.observed_irradiation / 1000  # kWh/m² over G_stc = 1 kW/m²: hours
-    return {
-        "specific_yield": round(final_yield, DECIMALS),
-        "expected_specific_yield": round(sums.expected_energy / capacity, DECIMALS),
-        "performance_ratio": round(final_yield / reference_yield, DECIMALS) if reference_yield > 0 else None,
-    }
-
-
-def _fields(sums: Sums, hours_total: int, capacity: float | None) -> dict[str, object]:
-    return {
-        "hours_present": sums.hours,
-        "hours_total": hours_total,
-        "energy": _measure(sums.expected_energy, sums.observed_energy),
-        "irradiation": _measure(sums.expected_irradiation, sums.observed_irradiation),
-        **_kpis(sums, capacity),
-    }
+    """`read_data` as the page model."""
+    return read_data(plant_id, start, last, limit, cursor, tz).model()
 
 
 def _row(sums: Sums, hours_total: int, capacity: float | None) -> ReportRow:
-    return ReportRow(**_fields(sums, hours_total, capacity))
+    return report_row(
+        sums.hours, hours_total, sums.expected_energy, sums.expected_irradiation, sums.observed_energy,
+        sums.observed_irradiation, capacity,
+    )  # fmt: skip
 
 
-def _bucket(
-    period: str, start: datetime, sums: Sums, hours_total: int, capacity: float | None
-) -> ReportBucket:
-    return ReportBucket(period=period, start=start, **_fields(sums, hours_total, capacity))
+def _bucket(period: str, start: datetime, sums: Sums, hours_total: int) -> Bucket:
+    wall, off = stamp(start)
+    return (period, wall, off, sums.hours, hours_total, sums.expected_energy, sums.expected_irradiation,
+            sums.observed_energy, sums.observed_irradiation)  # fmt: skip
+
+
+def _hour_period(wall: str, off: Offset, zone: tzinfo) -> str:
+    """An hour bucket's period: `YYYY-MM-DDTHH:00Z` in UTC, else the local start to the minute."""
+    return f"{wall[:13]}:00Z" if zone is UTC else wall[:16] + off.iso
 
 
 def _hour_buckets(
-    plant_id: int, first: datetime, end: datetime, zone: tzinfo, after: str | None, capacity: float | None
-) -> Iterable[ReportBucket]:
-    begin, stop = first.date(), _day_after(end)
-    if after:
-        begin = min(max(date.fromisoformat(after[:10]), begin), stop)
-    for p in datapoints.read_hours(plant_id, begin, stop):
-        if p.hour < first or p.hour >= end:
-            continue
-        if after is not None and p.hour.strftime(_HOUR_CURSOR) <= after:
-            continue
-        if zone is UTC:
-            period, start = p.hour.strftime(_HOUR_CURSOR), p.hour
-        else:
-            start = p.hour.astimezone(zone)
-            period = start.isoformat(timespec="minutes")
-        sums = Sums(1, p.expected_energy, p.expected_irradiation, p.observed_energy, p.observed_irradiation)
-        yield _bucket(period, start, sums, 1, capacity)
+    plant_id: int, first: datetime, end: datetime, zone: tzinfo, after: str | None, limit: int
+) -> tuple[list[Bucket], bool]:
+    """A page of hour buckets (see `_page`): one per stored hour."""
+    after_hour = _parse_after(after, _HOUR_CURSOR).replace(tzinfo=UTC) if after is not None else None
+    rows, more = _page(_hours(plant_id, first, end, zone, after_hour, limit), limit)
+    return [(_hour_period(wall, off, zone), wall, off, 1, 1, *sums) for wall, off, *sums in rows], more
 
 
-def _day_buckets(days: dict[date, Sums], after: str | None, capacity: float | None) -> Iterable[ReportBucket]:
+def _day_buckets(days: dict[date, Sums], after: str | None) -> Iterable[Bucket]:
     for day in sorted(days):
         period = day.isoformat()
         if after is None or period > after:
-            yield _bucket(period, _midnight(day), days[day], 24, capacity)
+            yield _bucket(period, _midnight(day), days[day], 24)
 
 
-def _month_buckets(
-    days: dict[date, Sums], start: date, last: date, after: str | None, capacity: float | None
-) -> Iterable[ReportBucket]:
+def _month_buckets(days: dict[date, Sums], start: date, last: date, after: str | None) -> Iterable[Bucket]:
     months: dict[date, list[Sums]] = {}
     for day in sorted(days):
         months.setdefault(day.replace(day=1), []).append(days[day])
@@ -242,7 +228,7 @@ def _month_buckets(
             continue
         first = max(month, start)
         final = min(month.replace(day=monthrange(month.year, month.month)[1]), last)
-        yield _bucket(period, _midnight(month), Sums.of(parts), ((final - first).days + 1) * 24, capacity)
+        yield _bucket(period, _midnight(month), Sums.of(parts), ((final - first).days + 1) * 24)
 
 
 # Columns of a local day: expected energy, expected irradiation, observed energy, observed
@@ -306,8 +292,7 @@ def _local_buckets(
     end: datetime,
     zone: tzinfo,
     after: str | None,
-    capacity: float | None,
-) -> Iterator[ReportBucket]:
+) -> Iterator[Bucket]:
     """Day or month buckets of a non-UTC zone, from `_local_columns`."""
     groups: dict[date, list[date]] = {}
     for day in sorted(columns):
@@ -322,7 +307,20 @@ def _local_buckets(
         begin = _utc_start(key, zone)
         total = _hours_between(max(begin, first), min(_utc_start(following, zone), end))
         sums = _fsums(columns[d] for d in members)
-        yield _bucket(period, begin.astimezone(zone), sums, total, capacity)
+        yield _bucket(period, begin.astimezone(zone), sums, total)
+
+
+@functools.cache
+def _helpers() -> ThreadPoolExecutor:
+    """Threads that run a read beside the request's own, started once per process."""
+    return ThreadPoolExecutor(2, thread_name_prefix="report-read")
+
+
+def _beside[T](read: Callable[..., T], *args: object) -> Future[T]:
+    """Start `read(*args)` in another thread, in this request's context (its storage deadline):
+    an hour report's totals (the month summaries of the whole range, ~120 items for ten years,
+    on every page) are read while the page's hours are; the page waits for the slower of the two."""
+    return _helpers().submit(contextvars.copy_context().run, read, *args)
 
 
 def _range_totals(plant_id: int, first: datetime, end: datetime) -> Sums:
@@ -330,7 +328,7 @@ def _range_totals(plant_id: int, first: datetime, end: datetime) -> Sums:
     partial days at either end from their day items."""
     inner_start = first.date() if first.hour == 0 else first.date() + timedelta(days=1)
     inner_end = end.date()  # exclusive: the day `end` falls in is partial (or outside)
-    parts = list(datapoints.read_day_sums(plant_id, inner_start, inner_end).values())
+    parts = [datapoints.read_range_sums(plant_id, inner_start, inner_end)]
     edges = sorted({d.date() for d in (first, end) if d.hour != 0})
     points = [
         p for day in edges for p in datapoints.read_hours(plant_id, day, day + timedelta(days=1))
@@ -339,6 +337,52 @@ def _range_totals(plant_id: int, first: datetime, end: datetime) -> Sums:
     if points:
         parts.append(datapoints.exact_sums(points))
     return Sums.of(parts)
+
+
+def read_report(
+    plant_id: int,
+    start: date,
+    last: date,
+    granularity: Granularity = "day",
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    tz: str | None = None,
+) -> ReportRows:
+    """Sums of [start, last] (whole days of the zone) by hour, day or month, `limit` buckets per page."""
+    plant, name, zone = _load(plant_id, start, last, tz)
+    capacity = plant.capacity_kwp
+    request = _request(plant_id, start, last, name)
+    after = cursors.decode(cursor, granularity, request) if cursor else None
+    if after is not None:  # in the one spelling periods have (strptime also takes "2024-1-5T3:00Z")
+        pattern = {"hour": _HOUR_CURSOR, "day": "%Y-%m-%d", "month": "%Y-%m"}[granularity]
+        after = _parse_after(after, pattern).strftime(pattern)
+    first, end = _hour_range(start, last, zone)
+    hours_total = _hours_between(first, end)
+    if granularity == "hour":
+        totals_read = _beside(_range_totals, plant_id, first, end)  # its Query beside the hours'
+        items, more = _hour_buckets(plant_id, first, end, zone, after, limit)
+        totals = totals_read.result()
+    elif zone is UTC:
+        days = datapoints.read_day_sums(plant_id, start, last + timedelta(days=1))
+        totals = Sums.of(days.values())
+        if granularity == "day":
+            items, more = _page(_day_buckets(days, after), limit)
+        else:
+            items, more = _page(_month_buckets(days, start, last, after), limit)
+    else:
+        columns = _local_columns(plant_id, first, end, zone)
+        totals = _fsums(columns.values())
+        items, more = _page(_local_buckets(columns, granularity, first, end, zone, after), limit)
+    next_cursor = None
+    if more:
+        period, wall, off = items[-1][:3]
+        if granularity == "hour":  # the UTC start of the last bucket
+            period = datetime.fromisoformat(wall + off.iso).astimezone(UTC).strftime(_HOUR_CURSOR)
+        next_cursor = cursors.encode(granularity, period, request)
+    totals_row = _row(totals, hours_total, capacity)
+    return ReportRows(
+        plant_id, name, zone, start, last, granularity, capacity, items, totals_row, next_cursor
+    )
 
 
 def report(
@@ -350,92 +394,5 @@ def report(
     cursor: str | None = None,
     tz: str | None = None,
 ) -> ReportPage:
-    """Sums of [start, last] (whole days of the zone) by hour, day or month, `limit` buckets per page."""
-    plant, name, zone = _load(plant_id, start, last, tz)
-    capacity = plant.capacity_kwp
-    request = _request(plant_id, start, last, name)
-    after = cursors.decode(cursor, granularity, request) if cursor else None
-    if after is not None:  # in the one spelling periods have (strptime also takes "2024-1-5T3:00Z")
-        pattern = {"hour": _HOUR_CURSOR, "day": "%Y-%m-%d", "month": "%Y-%m"}[granularity]
-        after = _parse_after(after, pattern).strftime(pattern)
-    first, end = _hour_range(start, last, zone)
-    hours_total = _hours_between(first, end)
-    if zone is UTC:
-        days = datapoints.read_day_sums(plant_id, start, last + timedelta(days=1))
-        totals = Sums.of(days.values())
-        if granularity == "hour":
-            buckets = _hour_buckets(plant_id, first, end, zone, after, capacity)
-        elif granularity == "day":
-            buckets = _day_buckets(days, after, capacity)
-        else:
-            buckets = _month_buckets(days, start, last, after, capacity)
-    elif granularity == "hour":
-        totals = _range_totals(plant_id, first, end)
-        buckets = _hour_buckets(plant_id, first, end, zone, after, capacity)
-    else:
-        columns = _local_columns(plant_id, first, end, zone)
-        totals = _fsums(columns.values())
-        buckets = _local_buckets(columns, granularity, first, end, zone, after, capacity)
-    items: list[ReportBucket] = []
-    more = False
-    for bucket in buckets:
-        if len(items) == limit:
-            more = True
-            break
-        items.append(bucket)
-    next_cursor = None
-    if more:
-        position = items[-1].period
-        if granularity == "hour":
-            position = items[-1].start.astimezone(UTC).strftime(_HOUR_CURSOR)
-        next_cursor = cursors.encode(granularity, position, request)
-    return ReportPage(
-        plant_id=plant_id, tz=name, from_=start, to=last, granularity=granularity, items=items,
-        totals=_row(totals, hours_total, capacity), next_cursor=next_cursor,
-    )  # fmt: skip
-
-
-def data_csv(page: DataPage) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["datetime", "expected_energy_kwh", "expected_irradiation_wh_m2",
-                     "observed_energy_kwh", "observed_irradiation_wh_m2"])  # fmt: skip
-    for item in page.items:
-        writer.writerow([_iso(item.hour), repr(item.expected.energy),
-                         repr(item.expected.irradiation), repr(item.observed.energy),
-                         repr(item.observed.irradiation)])  # fmt: skip
-    return out.getvalue()
-
-
-def report_csv(page: ReportPage) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["period", "hours_present", "hours_total", "energy_expected_kwh", "energy_observed_kwh",
-                     "energy_observed_to_expected", "irradiation_expected_wh_m2",
-                     "irradiation_observed_wh_m2", "irradiation_observed_to_expected",
-                     "specific_yield_kwh_kwp", "expected_specific_yield_kwh_kwp",
-                     "performance_ratio"])  # fmt: skip
-
-    def row(period: str, r: ReportRow) -> list[object]:
-        e, i = r.energy, r.irradiation
-        return [period, r.hours_present, r.hours_total, e.expected, e.observed,
-                _blank(e.observed_to_expected), i.expected, i.observed, _blank(i.observed_to_expected),
-                _blank(r.specific_yield), _blank(r.expected_specific_yield),
-                _blank(r.performance_ratio)]  # fmt: skip
-
-    for bucket in page.items:
-        writer.writerow(row(bucket.period, bucket))
-    if page.next_cursor is None:
-        writer.writerow(row("total", page.totals))
-    return out.getvalue()
-
-
-def _blank(ratio: float | None) -> object:
-    return "" if ratio is None else ratio
-
-
-def _iso(instant: datetime) -> str:
-    """A timestamp with its offset; `Z` in UTC, as the original wrote it."""
-    if instant.tzinfo is UTC:
-        return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return instant.isoformat()
+    """`read_report` as the page model."""
+    return read_report(plant_id, start, last, granularity, limit, cursor, tz).model()
