@@ -13,6 +13,12 @@ def test_defaults_when_only_the_table_is_set() -> None:
     assert settings.sync_until_year == 10
 
 
+def test_numbers_are_parsed_from_their_stripped_text() -> None:
+    settings = Settings.from_env({**BASE, "MAX_PLANTS": " 7 ", "ALERT_RATIO_THRESHOLD": "0.5"})
+    assert (settings.max_plants, settings.alert_ratio_threshold) == (7, 0.5)
+    assert settings == Settings.from_env({**BASE, "MAX_PLANTS": "7", "ALERT_RATIO_THRESHOLD": "0.5"})
+
+
 def test_empty_endpoint_means_aws() -> None:
     assert Settings.from_env({**BASE, "DYNAMODB_ENDPOINT": " "}).dynamodb_endpoint is None
     assert (
@@ -29,6 +35,9 @@ def test_empty_endpoint_means_aws() -> None:
         ({**BASE, "SYNC_UNTIL_YEAR": "0"}, "SYNC_UNTIL_YEAR: Input should be greater than or equal to 1"),
         ({**BASE, "MAX_PLANTS": "1e3"}, "MAX_PLANTS: Input should be a valid integer"),
         ({"PLANTS_TABLE": "p"}, "DATAPOINTS_TABLE is required"),
+        ({**BASE, "ALERT_RATIO_THRESHOLD": "0"}, "ALERT_RATIO_THRESHOLD: Input should be greater than 0,"),
+        ({**BASE, "ALERT_RATIO_THRESHOLD": "nan"}, "ALERT_RATIO_THRESHOLD: Input should be a valid number"),
+        ({**BASE, "ALERT_MAX_MISSING_DAYS": "-1"}, "ALERT_MAX_MISSING_DAYS: .* greater than or equal to 0"),
     ],
 )
 def test_bad_configuration_is_refused(env: dict[str, str], message: str) -> None:

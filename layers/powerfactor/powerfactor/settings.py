@@ -1,64 +1,50 @@
 """Configuration: environment variables (set by template.yaml) read and validated in one place.
 
-`Settings` is a pydantic model whose field aliases are the variables' names. Empty strings mean
-"not set" (the template passes empty parameters through), and a missing or malformed variable is
-a ConfigurationError that names it, raised at the first `get_settings()` of a cold start.
+`Settings` is a frozen dataclass; `FIELDS` says which variable feeds each field and how it is
+checked. Empty strings mean "not set" (the template passes empty parameters through), and a
+missing or malformed variable is a ConfigurationError that names it (every bad one at once),
+raised at the first `get_settings()` of a cold start. Plain Python rather than a pydantic model:
+every function reads its settings, and the authorizer, which needs nothing else of pydantic,
+would otherwise import it (~50-70 ms of its cold start, bench/cold.py).
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cache
-from typing import Annotated
-
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 
 class ConfigurationError(RuntimeError):
     """An environment variable is missing or malformed: the deployment is broken."""
 
 
-def _stripped(value: object) -> object:
-    return value.strip() if isinstance(value, str) else value
-
-
-Text = Annotated[str, BeforeValidator(_stripped), Field(min_length=1)]
-OptionalText = Annotated[str | None, BeforeValidator(_stripped)]
-Count = Annotated[int, BeforeValidator(_stripped), Field(ge=1)]
-
-
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
-
-    plants_table: Text = Field(alias="PLANTS_TABLE")
-    datapoints_table: Text = Field(alias="DATAPOINTS_TABLE")
-    api_keys_table: OptionalText = Field(default=None, alias="API_KEYS_TABLE")
-    sync_queue_url: OptionalText = Field(default=None, alias="SYNC_QUEUE_URL")
-    dynamodb_endpoint: OptionalText = Field(default=None, alias="DYNAMODB_ENDPOINT")
-    sqs_endpoint: OptionalText = Field(default=None, alias="SQS_ENDPOINT")
-    region: Text = Field(
-        default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
-    )
-    monitoring_service_url: OptionalText = Field(default=None, alias="MONITORING_SERVICE_URL")
-    monitoring_read_timeout: Count = Field(default=20, alias="MONITORING_READ_TIMEOUT")
-    sync_every_run: Count = Field(default=1, alias="SYNC_EVERY_RUN")
-    sync_until_year: Count = Field(default=10, alias="SYNC_UNTIL_YEAR")
-    max_plants: Count = Field(default=10_000, alias="MAX_PLANTS")
+@dataclass(frozen=True)
+class Settings:
+    plants_table: str
+    datapoints_table: str
+    api_keys_table: str | None = None
+    sync_queue_url: str | None = None
+    dynamodb_endpoint: str | None = None
+    sqs_endpoint: str | None = None
+    region: str = "us-east-1"
+    monitoring_service_url: str | None = None
+    monitoring_read_timeout: int = 20
+    sync_every_run: int = 1
+    sync_until_year: int = 10
+    max_plants: int = 10_000
     # alerts (powerfactor.alerts) and their events
-    alerts_table: OptionalText = Field(default=None, alias="ALERTS_TABLE")
-    alert_bus_name: OptionalText = Field(default=None, alias="ALERT_BUS_NAME")
-    events_endpoint: OptionalText = Field(default=None, alias="EVENTS_ENDPOINT")
-    alert_window_hours: Count = Field(default=168, alias="ALERT_WINDOW_HOURS")
-    alert_ratio_threshold: Annotated[float, BeforeValidator(_stripped), Field(gt=0, le=10)] = Field(
-        default=0.7, alias="ALERT_RATIO_THRESHOLD"
-    )
-    alert_min_hours: Count = Field(default=48, alias="ALERT_MIN_HOURS")
-    alert_gap_hours: Count = Field(default=48, alias="ALERT_GAP_HOURS")
-    alert_max_missing_days: Annotated[int, BeforeValidator(_stripped), Field(ge=0)] = Field(
-        default=3, alias="ALERT_MAX_MISSING_DAYS"
-    )
-    alert_failed_runs: Count = Field(default=3, alias="ALERT_FAILED_RUNS")
+    alerts_table: str | None = None
+    alert_bus_name: str | None = None
+    events_endpoint: str | None = None
+    alert_window_hours: int = 168
+    alert_ratio_threshold: float = 0.7
+    alert_min_hours: int = 48
+    alert_gap_hours: int = 48
+    alert_max_missing_days: int = 3
+    alert_failed_runs: int = 3
 
     @property
     def monitoring_url(self) -> str:
@@ -70,20 +56,82 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """The settings these variables give; ConfigurationError naming each bad one."""
-        names = {name: field.alias or name for name, field in cls.model_fields.items()}
-        present = {k: v for k, v in env.items() if isinstance(v, str) and v.strip()}  # blank: unset
+        values: dict[str, object] = {}
+        problems = []
+        for field, (variables, parse) in FIELDS.items():
+            name, raw = next(((v, env[v]) for v in variables if _given(env.get(v))), (variables[0], None))
+            if raw is None:
+                if field in _REQUIRED:
+                    problems.append(f"environment variable {name} is required")
+                continue
+            try:
+                values[field] = parse(raw.strip())
+            except ValueError as error:
+                problems.append(f"{name}: {error}, got {raw.strip()!r}")
+        if problems:
+            raise ConfigurationError("; ".join(problems))
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _given(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())  # blank: unset
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _number(
+    kind: type[int] | type[float], low: float, high: float | None = None, low_open: bool = False
+) -> Callable[[str], float]:
+    """A parser of a number in [low, high] (or (low, high] if low_open); the messages are the ones
+    pydantic gave when it parsed these variables."""
+    word = "integer" if kind is int else "number"
+
+    def parse(value: str) -> float:
         try:
-            return cls.model_validate(present)
-        except ValidationError as error:
-            problems = []
-            for item in error.errors():
-                field = str(item["loc"][0]) if item["loc"] else "?"
-                variable = names.get(field, field)
-                if item["type"] == "missing":
-                    problems.append(f"environment variable {variable} is required")
-                else:
-                    problems.append(f"{variable}: {item['msg']}, got {item.get('input')!r}")
-            raise ConfigurationError("; ".join(problems)) from None
+            number = kind(value)
+        except ValueError:
+            number = math.nan
+        if math.isnan(number):
+            raise ValueError(f"Input should be a valid {word}, unable to parse string as {word}")
+        if number < low or (low_open and number == low):
+            relation = "greater than" if low_open else "greater than or equal to"
+            raise ValueError(f"Input should be {relation} {low}")
+        if high is not None and number > high:
+            raise ValueError(f"Input should be less than or equal to {high}")
+        return number
+
+    return parse
+
+
+_count = _number(int, 1)
+
+# field -> (its variables, the first one set wins; the parser of its stripped value)
+FIELDS: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
+    "plants_table": (("PLANTS_TABLE",), _text),
+    "datapoints_table": (("DATAPOINTS_TABLE",), _text),
+    "api_keys_table": (("API_KEYS_TABLE",), _text),
+    "sync_queue_url": (("SYNC_QUEUE_URL",), _text),
+    "dynamodb_endpoint": (("DYNAMODB_ENDPOINT",), _text),
+    "sqs_endpoint": (("SQS_ENDPOINT",), _text),
+    "region": (("AWS_REGION", "AWS_DEFAULT_REGION"), _text),
+    "monitoring_service_url": (("MONITORING_SERVICE_URL",), _text),
+    "monitoring_read_timeout": (("MONITORING_READ_TIMEOUT",), _count),
+    "sync_every_run": (("SYNC_EVERY_RUN",), _count),
+    "sync_until_year": (("SYNC_UNTIL_YEAR",), _count),
+    "max_plants": (("MAX_PLANTS",), _count),
+    "alerts_table": (("ALERTS_TABLE",), _text),
+    "alert_bus_name": (("ALERT_BUS_NAME",), _text),
+    "events_endpoint": (("EVENTS_ENDPOINT",), _text),
+    "alert_window_hours": (("ALERT_WINDOW_HOURS",), _count),
+    "alert_ratio_threshold": (("ALERT_RATIO_THRESHOLD",), _number(float, 0, 10, low_open=True)),
+    "alert_min_hours": (("ALERT_MIN_HOURS",), _count),
+    "alert_gap_hours": (("ALERT_GAP_HOURS",), _count),
+    "alert_max_missing_days": (("ALERT_MAX_MISSING_DAYS",), _number(int, 0)),
+    "alert_failed_runs": (("ALERT_FAILED_RUNS",), _count),
+}
+_REQUIRED = {"plants_table", "datapoints_table"}
 
 
 @cache
