@@ -136,7 +136,7 @@ def test_no_chain_of_plant_operations_gets_a_5xx(stack) -> None:
     PlantStateMachine.run(
         settings=settings(
             max_examples=20,
-            derandomize=True,  # the same scenarios every run: what they cover is checked below, not left to chance
+            derandomize=True,  # the same scenarios every run: their coverage is checked below
             stateful_step_count=8,
             deadline=None,
             database=None,
