@@ -729,6 +729,8 @@ def brute_local(
 @pytest.mark.usefixtures("aws")
 @MOTO
 @example({24 * 23 + h: (1.0, 2.0, 3.0, 4.0) for h in range(24)}, [22, 24], "hour", "Europe/Berlin", 5)
+# Sydney's repeated 02:00 (2024-04-06 15:00 and 16:00 UTC): once CI's only failure of this test
+@example({24 * 29 + h: (1.0, 2.0, 3.0, 4.0) for h in range(12, 19)}, [29, 30], "hour", "Australia/Sydney", 1)
 @given(TZ_WINDOWS, DAY_PAIRS, st.sampled_from(["hour", "day", "month"]), ZONES, st.sampled_from([1, 5, 1000]))
 def test_local_reports_equal_a_brute_force_grouping_of_their_hours(
     readings, days, granularity, zone, limit
@@ -747,7 +749,8 @@ def test_local_reports_equal_a_brute_force_grouping_of_their_hours(
     assert all(page.totals == pages[0].totals for page in pages)
     assert row(pages[0].totals) == expected_row(in_range, total)
     data = [reports.data_page(plant_id, first, last, 1000)]
-    assert [item.hour for item in data[0].items] == [p.hour for p in in_range]
+    # as instants: Python never calls an hour of a DST fold equal to one of another zone (PEP 495)
+    assert [item.hour.astimezone(UTC) for item in data[0].items] == [p.hour for p in in_range]
     assert all(
         item.hour.utcoffset() == item.hour.astimezone(ZoneInfo(zone)).utcoffset() for item in data[0].items
     )
