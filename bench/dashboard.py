@@ -34,8 +34,7 @@ def run() -> None:
     if not (ROOT / "functions" / "dashboard" / "static" / "index.html").exists():
         say("dashboard: not built (node dashboard/build.mjs); skipped")
         return
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
         say("dashboard: Chromium missing (`make browser`); skipped")
         return
     ports = {f"{name}_port": free_port() for name in ("api", "dynamodb", "monitoring", "sqs")}
@@ -47,7 +46,7 @@ def run() -> None:
         try:
             # the gateway prints a line per request on stderr
             with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
-                samples = _measure(stack, chromium, driver)
+                samples = _measure(stack)
         finally:
             stack.stop()
     table("Dashboard: time to a drawn chart (1 year by hour, 2 charts)", "figure", "median", "max", "goal")
@@ -59,12 +58,10 @@ def run() -> None:
     row("points per series", f"{samples[0][2]:,}", "", "")
 
 
-def _measure(stack, chromium: str, driver: str) -> list[tuple[float, float, int]]:  # noqa: ANN001
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+def _measure(stack) -> list[tuple[float, float, int]]:  # noqa: ANN001
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from tests.support import http, wait_for
+    from tests.support import headless_chromium, http, wait_for
 
     status, plant = http(stack, "POST", "/api/solar-plant/", {"name": "bench dashboard", "timezone": "UTC"})
     assert status == 201, plant
@@ -78,11 +75,7 @@ def _measure(stack, chromium: str, driver: str) -> list[tuple[float, float, int]
     wait_for(backfilled, "the bench plant's backfill")
     url = (f"{stack.api_url}/dashboard/#/plant/{plant['id']}"
            f"?from={start}&to={today}&granularity=hour&tz=UTC")  # fmt: skip
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
-        options.add_argument(arg)
-    browser = webdriver.Chrome(options=options, service=Service(driver))
+    browser = headless_chromium()
     samples = []
     try:
         browser.get(f"{stack.api_url}/dashboard/")

@@ -261,3 +261,31 @@ def make_dev(*args: str) -> Iterator[MakeDev]:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+
+
+def headless_chromium(downloads: Path | None = None) -> Any:
+    """Debian's Chromium, headless, driven through its chromedriver (`make browser` installs both),
+    with the console kept for reading and, given `downloads`, files saved there without asking.
+    None when either is missing."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        return None
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if downloads is not None:
+        options.add_experimental_option(
+            "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+        )
+    browser = webdriver.Chrome(options=options, service=Service(driver))
+    if downloads is not None:
+        behaviour = {"behavior": "allow", "downloadPath": str(downloads)}
+        browser.execute_cdp_cmd("Page.setDownloadBehavior", behaviour)
+    return browser

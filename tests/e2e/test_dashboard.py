@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,7 +25,6 @@ from selenium.common.exceptions import (
     StaleElementReferenceException,
     WebDriverException,
 )
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -35,7 +33,7 @@ from devstack.template import ROOT, load_template
 from manage.target import local as local_target
 from manage.target import use_tables
 from powerfactor import apikeys
-from tests.support import MakeDev, make_dev, wait_for
+from tests.support import MakeDev, headless_chromium, make_dev, wait_for
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
@@ -60,19 +58,9 @@ def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser(downloads: Path) -> Iterator[webdriver.Chrome]:
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
+    chrome = headless_chromium(downloads)
+    if chrome is None:
         pytest.fail("Chromium and chromedriver are missing: `make browser` installs Debian's packages")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
-        options.add_argument(arg)
-    options.add_experimental_option(
-        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
-    )
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    chrome = webdriver.Chrome(options=options, service=Service(driver))
-    chrome.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     yield chrome
     chrome.quit()
