@@ -51,10 +51,10 @@ TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8
 # A fresh process: the handler's import, then (if an event is given) its first answer.
 CHILD = r"""
 import json, os, time
-t0 = time.perf_counter()
+c0, t0 = time.process_time(), time.perf_counter()
 import app
 t1 = time.perf_counter()
-out = {"import": t1 - t0}
+out = {"import": t1 - t0, "cpu": time.process_time() - c0}
 if os.environ.get("BENCH_EVENT"):
     class Context:
         function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
@@ -68,6 +68,7 @@ if os.environ.get("BENCH_EVENT"):
             return 10_000
     result = app.lambda_handler(json.loads(os.environ["BENCH_EVENT"]), Context())
     out["total"] = time.perf_counter() - t0
+    out["cpu"] = time.process_time() - c0
     out["status"] = result.get("statusCode") or ("allow" if "policyDocument" in result else "?")
 print(json.dumps(out))
 """
@@ -184,6 +185,7 @@ def cold_start(services: Services) -> None:
     events = _events(services)
     baseline = _baseline_tree()
     results: dict[str, dict[str, list[float]]] = {}
+    cpus: dict[str, dict[str, list[float]]] = {}  # the same window's CPU time: steadier on a shared machine
     breakdowns: dict[str, Counter[str]] = {}
     statuses: dict[str, set[str]] = {}
     for name, path in HANDLERS.items():
@@ -196,12 +198,15 @@ def cold_start(services: Services) -> None:
         if name in API:  # what the X-Ray SDK costs when a deployment turns it on
             variants["now, X-Ray SDK on"] = _env(services, name, new, event, POWERFACTOR_XRAY_SDK="true")
         samples: dict[str, list[float]] = {v: [] for v in variants}
+        cpu: dict[str, list[float]] = {v: [] for v in variants}
         for _ in range(RUNS):  # interleaved: a slow moment of the machine hits every variant alike
             for variant, env in variants.items():
                 out, _ = _sample(env)
                 samples[variant].append(out.get("total", out["import"]))
+                cpu[variant].append(out["cpu"])
                 statuses.setdefault(name, set()).add(f"{variant}: {out.get('status', '-')}")
         results[name] = samples
+        cpus[name] = cpu
         _, stderr = _sample(variants["now"], importtime=True)
         breakdowns[name] = _breakdown(stderr)
         shutil.rmtree(old), shutil.rmtree(new)
@@ -210,15 +215,18 @@ def cold_start(services: Services) -> None:
     table(
         f"Cold start: import + first response (API functions, authorizer) or import (the others); "
         f"fresh Python 3.13 processes, median of {RUNS}, interleaved; baseline = {BASELINE}",
-        "handler", "measured", "baseline", "now", "now / baseline", "goal", "now, X-Ray SDK on",
+        "handler", "measured", "baseline", "now", "now / baseline", "goal", "CPU: baseline, now, ratio",
+        "now, X-Ray SDK on",
     )  # fmt: skip
     for name, samples in results.items():
         b, n = statistics.median(samples["baseline"]), statistics.median(samples["now"])
         sdk = samples.get("now, X-Ray SDK on")
         goal = f"<= 0.5 x: {'met' if n <= 0.5 * b else 'missed'}" if name in API else "-"
+        cb, cn = statistics.median(cpus[name]["baseline"]), statistics.median(cpus[name]["now"])
         row(
             name, "import + first response" if name in API else "import", ms(b), ms(n),
-            f"**{n / b:.2f} x**", goal, ms(statistics.median(sdk)) if sdk else "-",
+            f"**{n / b:.2f} x**", goal, f"{ms(cb)}, {ms(cn)}, {cn / cb:.2f} x",
+            ms(statistics.median(sdk)) if sdk else "-",
         )  # fmt: skip
     bad = {n: s for n, s in statuses.items() if any(not x.endswith(("200", "allow", "-")) for x in s)}
     if bad:

@@ -18,12 +18,14 @@ start; the plants API binds three models, the data API five), and a client is th
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import botocore.loaders
 import botocore.session
 from pynamodb.models import Model
 
@@ -60,6 +62,25 @@ def _check_deadline(**_: Any) -> None:
         raise StorageDeadline(f"no time left for a DynamoDB call ({left:.1f} s to the deadline)")
 
 
+class _Loader(botocore.loaders.Loader):
+    """botocore's data loader (same search paths, files and caches) whose list of available
+    services holds only the one this package makes clients for."""
+
+    SERVICES = ("dynamodb",)
+
+    @botocore.loaders.instance_cache
+    def list_available_services(self, type_name: str) -> list[str]:
+        return [name for name in self.SERVICES if self.list_api_versions(name, type_name)]
+
+
+def _new_session() -> botocore.session.Session:
+    session = botocore.session.get_session()
+    data_path = session.get_config_variable("data_path")  # AWS_DATA_PATH, as botocore reads it
+    extra = [os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)] if data_path else None
+    session.register_component("data_loader", _Loader(extra_search_paths=extra))
+    return session
+
+
 def bind(models: tuple[type[Model], ...], table: Callable[[Settings], str]) -> None:
     """Set each model's table, endpoint, region and time budget from the settings; cheap when
     unchanged."""
@@ -69,7 +90,7 @@ def bind(models: tuple[type[Model], ...], table: Callable[[Settings], str]) -> N
         if _bound.get(model) == settings:
             continue
         with _session_lock:
-            _session = _session or botocore.session.get_session()
+            _session = _session or _new_session()
             _bind(model, table(settings), settings, _session)
         _bound[model] = settings
 
