@@ -76,7 +76,11 @@ class _Loader(botocore.loaders.Loader):
 def _new_session() -> botocore.session.Session:
     session = botocore.session.get_session()
     data_path = session.get_config_variable("data_path")  # AWS_DATA_PATH, as botocore reads it
-    extra = [os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)] if data_path else None
+    extra = (
+        [os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)]
+        if data_path
+        else None
+    )
     session.register_component("data_loader", _Loader(extra_search_paths=extra))
     return session
 
