@@ -27,7 +27,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from bench.common import PY, ROOT, median_p95, ms, quiet_subprocesses, row, table
+from bench.common import PY, ROOT, median_p95, ms, proc_cpu_seconds, quiet_subprocesses, row, table
 
 CLIENTS = 32
 REQUESTS = 800
@@ -96,7 +96,7 @@ def clients(port: int, token: str, requests: list[list[Any]], threads: int) -> d
         w.start()
     for w in workers:
         w.join()
-    return {"seconds": time.perf_counter() - started, "results": results}
+    return {"seconds": time.perf_counter() - started, "results": results, "cpu": time.process_time()}
 
 
 def _cpu_times() -> tuple[int, int]:
@@ -107,15 +107,65 @@ def _cpu_times() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def _round(port: int, token: str, requests: list[Any]) -> tuple[dict[str, Any], float]:
+def _descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (from /proc/<pid>/task/<tid>/children)."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            tids = os.listdir(f"/proc/{parent}/task")
+        except FileNotFoundError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{parent}/task/{tid}/children") as children:
+                    kids = [int(c) for c in children.read().split()]
+            except FileNotFoundError:
+                continue
+            found += kids
+            pending += kids
+    return found
+
+
+def _cpu_by_process() -> dict[str, float]:
+    """CPU-seconds used so far by this process (the gateway, the pollers, moto's SQS: threads) and
+    by its descendants, grouped: the Lambda workers (Python), DynamoDB Local (Java), the rest."""
+    groups = {"gateway": proc_cpu_seconds(os.getpid()), "workers": 0.0, "DynamoDB Local": 0.0, "other": 0.0}
+    for pid in _descendants(os.getpid()):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ")
+            cpu = proc_cpu_seconds(pid)
+        except FileNotFoundError:
+            continue
+        if b"java" in command:
+            groups["DynamoDB Local"] += cpu
+        elif b"bench.load clients" in command:
+            continue  # the clients report their own CPU
+        elif b"python" in command:
+            groups["workers"] += cpu
+        else:
+            groups["other"] += cpu
+    return groups
+
+
+def _round(port: int, token: str, requests: list[Any]) -> tuple[dict[str, Any], float, dict[str, float]]:
+    """One round of requests from the clients' process: their answers, the machine's busy share,
+    and the CPU-seconds each group of the stack's processes used meanwhile."""
     busy0, total0 = _cpu_times()
+    cpu0 = _cpu_by_process()
     done = subprocess.run(
         [PY, "-m", "bench.load", "clients", str(port), token, str(CLIENTS)],
         input=json.dumps(requests), capture_output=True, text=True, check=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
+    cpu1 = _cpu_by_process()
     busy1, total1 = _cpu_times()
-    return json.loads(done.stdout), (busy1 - busy0) / max(1, total1 - total0)
+    out = json.loads(done.stdout)
+    cpu = {group: cpu1[group] - cpu0.get(group, 0.0) for group in cpu1}
+    cpu["clients"] = out["cpu"]
+    return out, (busy1 - busy0) / max(1, total1 - total0), cpu
 
 
 def _create_plants(port: int, token: str) -> list[int]:
@@ -175,10 +225,11 @@ def measure(result_file: str, workers: int | None = None) -> None:
             _round(config.api_port, token, _mix(ids, WARMUP, 1))  # every worker started and warm
             stack.runtime.invocations.clear()
             stack.runtime.peak_concurrency.clear()
-            out, busy = _round(config.api_port, token, _mix(ids, REQUESTS, 2))
+            out, busy, cpu = _round(config.api_port, token, _mix(ids, REQUESTS, 2))
             figures = {
                 "out": out,
                 "busy": busy,
+                "cpu": cpu,
                 "invocations": dict(stack.runtime.invocations),
                 "peaks": dict(stack.runtime.peak_concurrency),
                 "limits": getattr(stack.runtime, "limits", {}),
@@ -256,6 +307,7 @@ def _report(now: dict[str, Any], baseline: dict[str, Any]) -> None:
     busy, was = now["busy"], baseline["busy"]
     row("cores busy (the whole machine, /proc/stat)", f"{busy * 100:.0f} %", f"{was * 100:.0f} %",
         f">= 95 %: {'met' if busy >= 0.95 else 'missed'}")  # fmt: skip
+    row("CPU per request, by process (ms)", _cpu(now), _cpu(baseline), "less than the baseline")
     row("answers", _statuses(n["statuses"]), _statuses(b["statuses"]), "all 2xx")
     row(
         "median by route",
@@ -269,6 +321,15 @@ def _report(now: dict[str, Any], baseline: dict[str, Any]) -> None:
     )
     for route, ops in now["calls"].items():
         row(route, _ops(ops), _ops(baseline["calls"].get(route, {})))
+
+
+def _cpu(figures: dict[str, Any]) -> str:
+    cpu = figures.get("cpu")
+    if not cpu:
+        return "-"
+    count = len(figures["out"]["results"])
+    parts = ", ".join(f"{group} {seconds / count * 1000:.1f}" for group, seconds in cpu.items() if seconds)
+    return f"**{sum(cpu.values()) / count * 1000:.1f}**: {parts}"
 
 
 def _statuses(statuses: dict[Any, int]) -> str:
