@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from powerfactor import collector  # first: no garbage collection while the imports below run
+
+# isort: split
 from datetime import date
 from typing import Annotated, Literal
 
@@ -96,3 +99,6 @@ def get_report(  # noqa: ANN201 - a return type would make Powertools validate C
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
+
+
+collector.imports_done()

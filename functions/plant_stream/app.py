@@ -7,6 +7,9 @@ the sync worker, within its concurrency limit, instead of one after another on a
 
 from __future__ import annotations
 
+from powerfactor import collector  # first: no garbage collection while the imports below run
+
+# isort: split
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -49,3 +52,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+
+
+collector.imports_done()

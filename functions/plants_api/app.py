@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from powerfactor import collector  # first: no garbage collection while the imports below run
+
+# isort: split
 from typing import Annotated, Literal
 
 from aws_lambda_powertools import Logger, Metrics
@@ -204,3 +207,6 @@ def resync_plant(plant_id: PlantId, body: ResyncIn) -> Response[Resync]:
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
+
+
+collector.imports_done()

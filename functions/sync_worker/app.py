@@ -9,6 +9,9 @@ and one cut by the time budget is queued again for the rest of its range.
 
 from __future__ import annotations
 
+from powerfactor import collector  # first: no garbage collection while the imports below run
+
+# isort: split
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -65,3 +68,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+
+
+collector.imports_done()

@@ -1,0 +1,44 @@
+"""powerfactor.collector in every handler that uses the layer: imported first, `imports_done()` last."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLERS = ["authorizer", "plants_api", "data_api", "plant_stream", "sync_worker", "daily_sync"]
+
+
+@pytest.mark.parametrize("function", HANDLERS)
+def test_a_handler_imports_without_garbage_collection_and_leaves_the_collector_on(function: str) -> None:
+    """Its imports run without collections and what they created is frozen; a handler that forgot
+    the first import or the last call would leave the collector off or its imports unfrozen."""
+    probe = (
+        "import gc, sys; collections = []; "
+        "gc.callbacks.append(lambda phase, info: collections.append(phase)); import app; "
+        "print(gc.isenabled(), gc.get_freeze_count() > 10_000, len(collections), "
+        "'botocore' in sys.modules)"
+    )
+    path = f"{ROOT / 'functions' / function}:{ROOT / 'layers/powerfactor'}"
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={"PYTHONPATH": path, "PATH": "/usr/bin", "AWS_DEFAULT_REGION": "us-east-1"},
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "0", "True"], done.stderr
+
+
+def test_without_the_collector_module_the_same_imports_collect_many_times() -> None:
+    """The probe above can fail: the plants API's imports with the collector on run dozens of collections."""
+    probe = (
+        "import gc; collections = []; gc.callbacks.append(lambda phase, info: collections.append(phase)); "
+        "import aws_lambda_powertools.event_handler, pynamodb.models; print(len(collections) // 2)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env={"PATH": "/usr/bin"}, capture_output=True, text=True, check=True
+    )
+    assert int(done.stdout) > 10
