@@ -135,17 +135,17 @@ def test_worker_lets_go_of_a_plant_whose_lease_another_run_took(
     """The run stops at its next save and deletes nothing; its message is done (the run that
     took the lease syncs the plant): not failed, not continued, and counted as SyncLost."""
     plant = plants.create_plant("Solar Park North")
-    original = datapoints.write_days
+    original = datapoints.DayWriter.write
     written = []
 
-    def write_then_lose_the_lease(plant_id, points):
-        result = original(plant_id, points)
+    def write_then_lose_the_lease(writer, points):
+        result = original(writer, points)
         written.extend(points)
         expired = datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS + 1)  # as the thief sees it
-        plant_storage.acquire_sync_lease(plant_id, "another run", expired, 600)
+        plant_storage.acquire_sync_lease(writer.plant_id, "another run", expired, 600)
         return result
 
-    monkeypatch.setattr(datapoints, "write_days", write_then_lose_the_lease)
+    monkeypatch.setattr(datapoints.DayWriter, "write", write_then_lose_the_lease)
     lambda_context.timeout_s = 300
     result = handler(template, "SyncWorkerFunction")(event("sync-job"), lambda_context)
     assert result == {"batchItemFailures": []}

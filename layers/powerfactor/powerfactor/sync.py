@@ -9,9 +9,12 @@ A run, for one plant (new plant, daily, or continuation), in this order:
    going back, never before the horizon (`SYNC_UNTIL_YEAR` years before today) nor before the
    plant's `commissioned_on` when it has one (`_Run.oldest`).
 Chunks come from `MonitoringClient.fetch_ranges`, which fetches the next month while this one
-is written. Progress is saved on the plant every few seconds and whenever a run stops, so a run
-stopped by the Lambda's time budget or by a failing service loses nothing and the next run
-goes on from there (a run killed outright fetches at most those seconds again).
+is written. They are written through one `datapoints.DayWriter`, which holds a chunk's last
+partial batch back to fill it with the next chunk's items. Progress is saved on the plant every
+few seconds and whenever a run stops, always after the writer has sent everything it held, so
+a saved state never covers data not yet stored: a run stopped by the Lambda's time budget or by
+a failing service loses nothing and the next run goes on from there (a run killed outright, or
+by a failing DynamoDB, fetches at most those seconds again).
 
 One run per plant at a time: a run holds a lease on the plant (`LEASE_SECONDS`, longer than the
 worker's timeout: tests/unit/test_lease.py ties the two and the queue's visibility timeout), and
@@ -104,6 +107,10 @@ class _Run:
     missing: set[date] = field(default_factory=set)
     saved_at: float = -math.inf
     commissioned_on: date | None = None
+    writer: datapoints.DayWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writer = datapoints.DayWriter(self.plant_id)
 
     def oldest(self) -> date:
         """The first day the plant's history can have: the horizon, or its commissioning day."""
@@ -112,10 +119,11 @@ class _Run:
 
     def store(self, chunk: Chunk) -> None:
         """Write a chunk and note which of its days are still incomplete."""
-        counts = datapoints.write_days(self.plant_id, chunk.datapoints)
+        counts = self.writer.write(chunk.datapoints)
         self.hours_stored += len(chunk.datapoints)
         unwritten = [d for d in _days(chunk.start, chunk.end) if d not in counts]
         if unwritten:
+            self.writer.flush()  # the summaries read below may be among the items held back
             stored = datapoints.read_day_sums(
                 self.plant_id, min(unwritten), max(unwritten) + timedelta(days=1)
             )
@@ -124,7 +132,9 @@ class _Run:
             (self.missing.add if counts[day] < 24 else self.missing.discard)(day)
 
     def save(self) -> None:
-        """Save progress under the lease; _PlantDeleted or _LeaseLost if the lease is not ours."""
+        """Store what the writer holds, then save progress under the lease; _PlantDeleted or
+        _LeaseLost if the lease is not ours."""
+        self.writer.flush()
         self.state.missing_days = sorted(self.missing)
         if not plants.save_sync_state(self.plant_id, self.owner, self.state):
             try:
