@@ -266,8 +266,8 @@ class DayWriter:
     """`write_days` for a run of writes to one plant (a sync's chunks), with full batches.
 
     Each `write` sends its items 25 to a call, as `write_days` does, except a last partial
-    batch, which waits for the next write's items (a backfill month is 32 items: 241 calls for
-    ten years instead of ~152). `flush` sends what waits: the caller flushes before it records
+    batch, which waits for the next write's items (a backfill month is 32 items: ten years take
+    152 calls instead of 241). `flush` sends what waits: the caller flushes before it records
     anything as stored. Before reading the table (a partial day or month to merge) and before
     sending a key already waiting, the writer flushes itself, so every read sees every earlier
     write and no call holds a key twice: the table ends as with `write_days`, write by write.
