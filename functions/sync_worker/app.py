@@ -21,12 +21,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from powerfactor import jobs, resync, tracing
 from powerfactor.monitoring import MonitoringClient
 from powerfactor.settings import get_settings
-from powerfactor.sync import sync_plant
+from powerfactor.sync import fewer_collections, sync_plant
 
 logger = Logger()
 tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
+fewer_collections()  # this process runs syncs: powerfactor/sync.py
 
 
 class SyncFailed(Exception):

@@ -136,17 +136,17 @@ def test_a_plant_deleted_during_its_sync_leaves_no_data(
     when it never checkpoints; either way nothing of the plant is left."""
     monkeypatch.setattr(sync, "SAVE_EVERY_SECONDS", save_every)
     plant = plants.create_plant("Doomed")
-    original = datapoints.write_days
+    original = datapoints.DayWriter.write
     calls = []
 
-    def delete_after_third_write(plant_id, points):  # the API deletes the plant mid-backfill
-        result = original(plant_id, points)
+    def delete_after_third_write(writer, points):  # the API deletes the plant mid-backfill
+        result = original(writer, points)
         calls.append(1)
         if len(calls) == 3:
-            plants.delete_plant(plant_id)
+            plants.delete_plant(writer.plant_id)
         return result
 
-    monkeypatch.setattr(datapoints, "write_days", delete_after_third_write)
+    monkeypatch.setattr(datapoints.DayWriter, "write", delete_after_third_write)
     outcome = sync_plant(plant.id, client, today=TODAY)
     every_month = 1 + len(list(month_chunks(years_before(YESTERDAY, 1), YESTERDAY)))
     assert outcome.status == "deleted" and len(calls) == (3 if save_every == 0 else every_month)
@@ -162,18 +162,18 @@ def test_a_run_whose_lease_is_taken_stops_and_keeps_every_stored_hour(
     run stops at its next save without deleting anything, and leaves the other run's lease."""
     monkeypatch.setattr(sync, "SAVE_EVERY_SECONDS", save_every)
     plant = plants.create_plant("Contested")
-    original = datapoints.write_days
+    original = datapoints.DayWriter.write
     written = []
 
-    def steal_after_third_write(plant_id, points):
-        result = original(plant_id, points)
+    def steal_after_third_write(writer, points):
+        result = original(writer, points)
         written.append(points)
         if len(written) == 3:
             expired = datetime.now(UTC) + timedelta(seconds=sync.LEASE_SECONDS + 1)
-            assert plant_storage.acquire_sync_lease(plant_id, "another run", expired, 600) is not None
+            assert plant_storage.acquire_sync_lease(writer.plant_id, "another run", expired, 600) is not None
         return result
 
-    monkeypatch.setattr(datapoints, "write_days", steal_after_third_write)
+    monkeypatch.setattr(datapoints.DayWriter, "write", steal_after_third_write)
     outcome = sync_plant(plant.id, client, today=TODAY)
     hours = sorted((p for points in written for p in points), key=lambda p: p.hour)
     assert len(hours) >= 3 * 24
@@ -195,6 +195,45 @@ def test_progress_is_saved_every_few_seconds_not_every_month(sync_env, client, m
     saves.clear()
     sync_plant(plants.create_plant("Careful").id, client, today=TODAY)
     assert len(saves) == 14
+
+
+@pytest.mark.parametrize("failing_write", [None, 6])
+def test_saved_progress_never_covers_hours_not_yet_stored(
+    sync_env, client, monkeypatch, failing_write
+) -> None:
+    """A chunk's last partial batch waits for the next chunk's items (`datapoints.DayWriter`):
+    at every save (one per chunk here) the saved range is stored in full, and a run stopped by
+    a failing DynamoDB write leaves a saved range that is stored in full."""
+    monkeypatch.setattr(sync, "SAVE_EVERY_SECONDS", 0.0)
+    plant = plants.create_plant("Checked")
+    original, saved = plant_storage.save_sync_state, []
+
+    def checked_save(plant_id, owner, state):
+        if state.history_from is not None:
+            first, end = state.history_from, state.synced_until
+            assert stored(plant_id, first, end) == simulated(plant_id, first, end), (first, end)
+            saved.append(first)
+        return original(plant_id, owner, state)
+
+    monkeypatch.setattr(plant_storage, "save_sync_state", checked_save)
+    batch_write, writes = datapoints._batch_write, []
+
+    def failing_batch_write(items):
+        writes.append(len(items))
+        if len([n for n in writes if n]) == failing_write:
+            raise RuntimeError("DynamoDB is down")
+        batch_write(items)
+
+    monkeypatch.setattr(datapoints, "_batch_write", failing_batch_write)
+    if failing_write:
+        with pytest.raises(RuntimeError, match="down"):
+            sync_plant(plant.id, client, today=TODAY)
+        assert 1 < len(saved) < 13
+    else:
+        assert sync_plant(plant.id, client, today=TODAY).status == "done" and len(saved) == 14
+    state = plants.get_plant(plant.id).sync
+    assert (state.history_from, state.synced_until) == (saved[-1], TODAY)
+    assert stored(plant.id, saved[-1], TODAY) == simulated(plant.id, saved[-1], TODAY)
 
 
 def test_sync_of_an_unknown_plant_is_a_no_op(sync_env, client, simulator) -> None:

@@ -173,3 +173,38 @@ def test_a_month_item_without_partials_still_reads() -> None:
     assert sorted(sums) == [date(2024, 3, 1), date(2024, 3, 2)]
     assert all(s.residuals == ((), (), (), ()) and s.hours == 24 for s in sums.values())
     assert sums[date(2024, 3, 1)].observed_energy == math.fsum([0.1] * 24)
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_day_writer_stores_what_write_days_stores_in_fuller_batches(use_function_env, monkeypatch) -> None:
+    """The same writes through `write_days` and through one `DayWriter`: a month's last partial
+    batch waits for the next write, a partial day or month (a read) and a key already waiting
+    send it first, and once flushed the table holds the very same items."""
+    use_function_env("SyncWorkerFunction")
+    alone, batched = plants.create_plant("write_days").id, plants.create_plant("DayWriter").id
+    writes = [
+        hours_of(date(2024, 1, 1), 31),  # 31 days and January: 25 sent, 7 wait
+        hours_of(date(2024, 2, 1), 29),  # 30 more: 25 sent, 12 wait
+        hours_of(date(2024, 2, 10), 1, 0.25)[:5],  # a partial day, read to merge: the 12 first
+        hours_of(date(2024, 2, 1), 29, 2.5),  # February again, its summary waiting: flushed first
+    ]
+    for points in writes:
+        datapoints.write_days(alone, points)
+    sent: list[int] = []
+    batch_write = datapoints._batch_write
+    monkeypatch.setattr(
+        datapoints, "_batch_write", lambda items: sent.append(len(items)) or batch_write(items)
+    )
+    writer = datapoints.DayWriter(batched)
+    counts = [writer.write(points) for points in writes]
+    assert counts == [{p.hour.date(): 24 for p in points} for points in writes]
+    assert sent == [25, 25, 12, 0, 2, 25]
+
+    def without_plant(items: dict[str, dict]) -> dict[str, dict]:
+        return {period: {k: v for k, v in item.items() if k != "plant_id"} for period, item in items.items()}
+
+    want, held = without_plant(stored_items(alone)), without_plant(stored_items(batched))
+    waiting = {"D#2024-02-26", "D#2024-02-27", "D#2024-02-28", "D#2024-02-29", "M#2024-02"}
+    assert {period for period, item in want.items() if held[period] != item} == waiting  # still 1.5
+    writer.flush()
+    assert sent[-1] == 5 and without_plant(stored_items(batched)) == want

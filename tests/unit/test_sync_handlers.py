@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import json
 from datetime import UTC, date, datetime, timedelta
 from functools import partialmethod
@@ -14,7 +15,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from devstack.lambdas import load_handler
 from devstack.monitoring import MonitoringSimulator
 from devstack.template import ROOT
-from powerfactor import plants
+from powerfactor import plants, sync
 from powerfactor.models import Datapoint
 from powerfactor.monitoring import MonitoringClient
 from powerfactor.settings import reset_settings
@@ -135,17 +136,17 @@ def test_worker_lets_go_of_a_plant_whose_lease_another_run_took(
     """The run stops at its next save and deletes nothing; its message is done (the run that
     took the lease syncs the plant): not failed, not continued, and counted as SyncLost."""
     plant = plants.create_plant("Solar Park North")
-    original = datapoints.write_days
+    original = datapoints.DayWriter.write
     written = []
 
-    def write_then_lose_the_lease(plant_id, points):
-        result = original(plant_id, points)
+    def write_then_lose_the_lease(writer, points):
+        result = original(writer, points)
         written.extend(points)
         expired = datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS + 1)  # as the thief sees it
-        plant_storage.acquire_sync_lease(plant_id, "another run", expired, 600)
+        plant_storage.acquire_sync_lease(writer.plant_id, "another run", expired, 600)
         return result
 
-    monkeypatch.setattr(datapoints, "write_days", write_then_lose_the_lease)
+    monkeypatch.setattr(datapoints.DayWriter, "write", write_then_lose_the_lease)
     lambda_context.timeout_s = 300
     result = handler(template, "SyncWorkerFunction")(event("sync-job"), lambda_context)
     assert result == {"batchItemFailures": []}
@@ -153,3 +154,15 @@ def test_worker_lets_go_of_a_plant_whose_lease_another_run_took(
     first, last = written[0].hour.date(), written[-1].hour.date() + timedelta(days=1)
     assert len(written) == 24 and list(datapoints.read_hours(plant.id, first, last)) == written
     assert '"SyncLost"' in capsys.readouterr().out
+
+
+def test_a_sync_process_collects_young_objects_less_often() -> None:
+    """What the worker runs at import (`powerfactor.sync.fewer_collections`): the young
+    generation's threshold raised, the older generations' kept."""
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        sync.fewer_collections()
+        assert gc.get_threshold() == (sync.YOUNG_COLLECTION_EVERY, 10, 10)
+    finally:
+        gc.set_threshold(*before)

@@ -9,9 +9,12 @@ A run, for one plant (new plant, daily, or continuation), in this order:
    going back, never before the horizon (`SYNC_UNTIL_YEAR` years before today) nor before the
    plant's `commissioned_on` when it has one (`_Run.oldest`).
 Chunks come from `MonitoringClient.fetch_ranges`, which fetches the next month while this one
-is written. Progress is saved on the plant every few seconds and whenever a run stops, so a run
-stopped by the Lambda's time budget or by a failing service loses nothing and the next run
-goes on from there (a run killed outright fetches at most those seconds again).
+is written. They are written through one `datapoints.DayWriter`, which holds a chunk's last
+partial batch back to fill it with the next chunk's items. Progress is saved on the plant every
+few seconds and whenever a run stops, always after the writer has sent everything it held, so
+a saved state never covers data not yet stored: a run stopped by the Lambda's time budget or by
+a failing service loses nothing and the next run goes on from there (a run killed outright, or
+by a failing DynamoDB, fetches at most those seconds again).
 
 One run per plant at a time: a run holds a lease on the plant (`LEASE_SECONDS`, longer than the
 worker's timeout: tests/unit/test_lease.py ties the two and the queue's visibility timeout), and
@@ -22,10 +25,14 @@ the lease, so this run stops, deletes nothing and reports `lost` (the other run 
 
 After a run's last save, still under the lease, the plant's alerts are judged
 (`powerfactor.alerts.after_sync`, which never raises).
+
+A sync process (the worker, at import) collects its young objects less often (`fewer_collections`):
+a run allocates a few container objects per hour it stores, which kept Python's collector busy.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 import uuid
@@ -57,9 +64,20 @@ SAVE_EVERY_SECONDS = 5.0
 LEASE_SECONDS = 960  # outlives the worker's longest run: tests/unit/test_lease.py
 MAX_MISSING_RANGES_PER_RUN = 31
 REFRESH_DAYS = 7
+YOUNG_COLLECTION_EVERY = 20_000  # tracked allocations between two young collections (Python's: 2,000)
 
 # busy: another run held the lease at the start; lost: another run took it during this one
 Status = Literal["done", "partial", "failed", "busy", "lost", "deleted"]
+
+
+def fewer_collections() -> None:
+    """Run the cyclic garbage collector's young collection every `YOUNG_COLLECTION_EVERY` net
+    allocations instead of 2,000 (the older generations' thresholds unchanged). Once per process:
+    the sync worker calls it at import. A run allocates a few container objects (an answer's item,
+    its datapoint, ...) per hour, and they live until their month is written: a 10-year backfill
+    ran 114 young, 10 middle and 1 full collection, ~0.1 CPU-s of its ~1.3 s; with this, 4 young
+    ones (~0.006 s). Nothing else changes: every cycle is still collected, a few MB later at most."""
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
 
 
 def years_before(day: date, years: int) -> date:
@@ -104,6 +122,10 @@ class _Run:
     missing: set[date] = field(default_factory=set)
     saved_at: float = -math.inf
     commissioned_on: date | None = None
+    writer: datapoints.DayWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writer = datapoints.DayWriter(self.plant_id)
 
     def oldest(self) -> date:
         """The first day the plant's history can have: the horizon, or its commissioning day."""
@@ -112,10 +134,11 @@ class _Run:
 
     def store(self, chunk: Chunk) -> None:
         """Write a chunk and note which of its days are still incomplete."""
-        counts = datapoints.write_days(self.plant_id, chunk.datapoints)
+        counts = self.writer.write(chunk.datapoints)
         self.hours_stored += len(chunk.datapoints)
         unwritten = [d for d in _days(chunk.start, chunk.end) if d not in counts]
         if unwritten:
+            self.writer.flush()  # the summaries read below may be among the items held back
             stored = datapoints.read_day_sums(
                 self.plant_id, min(unwritten), max(unwritten) + timedelta(days=1)
             )
@@ -124,7 +147,9 @@ class _Run:
             (self.missing.add if counts[day] < 24 else self.missing.discard)(day)
 
     def save(self) -> None:
-        """Save progress under the lease; _PlantDeleted or _LeaseLost if the lease is not ours."""
+        """Store what the writer holds, then save progress under the lease; _PlantDeleted or
+        _LeaseLost if the lease is not ours."""
+        self.writer.flush()
         self.state.missing_days = sorted(self.missing)
         if not plants.save_sync_state(self.plant_id, self.owner, self.state):
             try:
