@@ -52,11 +52,12 @@ def child(years: int, today: date, phases: bool, dynamodb_pid: int) -> dict[str,
     import resource
 
     from powerfactor import plants
+    from powerfactor.collector import fewer_young_collections
     from powerfactor.monitoring import MonitoringClient, month_chunks
     from powerfactor.storage import datapoints
-    from powerfactor.sync import fewer_collections, horizon, sync_plant
+    from powerfactor.sync import horizon, sync_plant
 
-    fewer_collections()  # as the sync worker's process does at import
+    fewer_young_collections()  # as the sync worker's process does at import
     calls, units = _count_dynamodb_calls()
     plant = plants.create_plant(f"bench {years}y {time.time()}")
     calls.clear(), units.clear()

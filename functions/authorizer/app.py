@@ -13,14 +13,15 @@ its hash are never logged.
 
 from __future__ import annotations
 
-from powerfactor import collector  # first: no garbage collection while the imports below run
+import gc
 
-# isort: split
+gc.disable()  # no collections while the imports below run (powerfactor.collector)
+
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from powerfactor import apikeys
+from powerfactor import apikeys, collector
 from powerfactor.errors import InvalidApiKey
 
 logger = Logger()

@@ -6,14 +6,15 @@ index a page at a time and sends jobs ten per request, so 10,000 plants take sec
 
 from __future__ import annotations
 
-from powerfactor import collector  # first: no garbage collection while the imports below run
+import gc
 
-# isort: split
+gc.disable()  # no collections while the imports below run (powerfactor.collector)
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from powerfactor import lifecycle, tracing
+from powerfactor import collector, lifecycle, tracing
 
 logger = Logger()
 tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from powerfactor import collector  # first: no garbage collection while the imports below run
+import gc
 
-# isort: split
+gc.disable()  # no collections while the imports below run (powerfactor.collector)
+
 from datetime import date
 from typing import Annotated, Literal
 
@@ -15,7 +16,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AfterValidator, BeforeValidator
 
-from powerfactor import reports, tracing
+from powerfactor import collector, reports, tracing
 from powerfactor.http import create_resolver, documented
 from powerfactor.models import DAY_MAX, DAY_MIN, DataPage, Granularity, ReportPage, day_in_range, iso_day
 from powerfactor.pages import DataRows, ReportRows

@@ -7,9 +7,10 @@ the sync worker, within its concurrency limit, instead of one after another on a
 
 from __future__ import annotations
 
-from powerfactor import collector  # first: no garbage collection while the imports below run
+import gc
 
-# isort: split
+gc.disable()  # no collections while the imports below run (powerfactor.collector)
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -19,7 +20,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from powerfactor import lifecycle, tracing
+from powerfactor import collector, lifecycle, tracing
 
 logger = Logger()
 tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from powerfactor import collector  # first: no garbage collection while the imports below run
+import gc
 
-# isort: split
+gc.disable()  # no collections while the imports below run (powerfactor.collector)
+
 from typing import Annotated, Literal
 
 from aws_lambda_powertools import Logger, Metrics
@@ -15,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AfterValidator
 
-from powerfactor import alerts, apikeys, plants, tracing
+from powerfactor import alerts, apikeys, collector, plants, tracing
 from powerfactor.http import create_resolver, documented
 from powerfactor.models import (
     METADATA_FIELDS,

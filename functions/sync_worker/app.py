@@ -9,25 +9,26 @@ and one cut by the time budget is queued again for the rest of its range.
 
 from __future__ import annotations
 
-from powerfactor import collector  # first: no garbage collection while the imports below run
+import gc
 
-# isort: split
+gc.disable()  # no collections while the imports below run (powerfactor.collector)
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from powerfactor import jobs, resync, tracing
+from powerfactor import collector, jobs, resync, tracing
 from powerfactor.monitoring import MonitoringClient
 from powerfactor.settings import get_settings
-from powerfactor.sync import fewer_collections, sync_plant
+from powerfactor.sync import sync_plant
 
 logger = Logger()
 tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
-fewer_collections()  # this process runs syncs: powerfactor/sync.py
+collector.fewer_young_collections()  # this process runs syncs
 
 
 class SyncFailed(Exception):

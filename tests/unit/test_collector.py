@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from powerfactor import collector
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = ["authorizer", "plants_api", "data_api", "plant_stream", "sync_worker", "daily_sync"]
@@ -42,3 +45,15 @@ def test_without_the_collector_module_the_same_imports_collect_many_times() -> N
         [sys.executable, "-c", probe], env={"PATH": "/usr/bin"}, capture_output=True, text=True, check=True
     )
     assert int(done.stdout) > 10
+
+
+def test_a_sync_process_collects_young_objects_less_often() -> None:
+    """What the worker runs at import (`collector.fewer_young_collections`): the young
+    generation's threshold raised, the older generations' kept."""
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        collector.fewer_young_collections()
+        assert gc.get_threshold() == (collector.YOUNG_COLLECTION_EVERY, 10, 10)
+    finally:
+        gc.set_threshold(*before)

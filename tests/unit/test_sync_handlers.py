@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import gc
 import json
 from datetime import UTC, date, datetime, timedelta
 from functools import partialmethod
@@ -15,7 +14,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from devstack.lambdas import load_handler
 from devstack.monitoring import MonitoringSimulator
 from devstack.template import ROOT
-from powerfactor import plants, sync
+from powerfactor import plants
 from powerfactor.models import Datapoint
 from powerfactor.monitoring import MonitoringClient
 from powerfactor.settings import reset_settings
@@ -154,15 +153,3 @@ def test_worker_lets_go_of_a_plant_whose_lease_another_run_took(
     first, last = written[0].hour.date(), written[-1].hour.date() + timedelta(days=1)
     assert len(written) == 24 and list(datapoints.read_hours(plant.id, first, last)) == written
     assert '"SyncLost"' in capsys.readouterr().out
-
-
-def test_a_sync_process_collects_young_objects_less_often() -> None:
-    """What the worker runs at import (`powerfactor.sync.fewer_collections`): the young
-    generation's threshold raised, the older generations' kept."""
-    before = gc.get_threshold()
-    try:
-        gc.set_threshold(700, 10, 10)
-        sync.fewer_collections()
-        assert gc.get_threshold() == (sync.YOUNG_COLLECTION_EVERY, 10, 10)
-    finally:
-        gc.set_threshold(*before)

@@ -25,14 +25,10 @@ the lease, so this run stops, deletes nothing and reports `lost` (the other run 
 
 After a run's last save, still under the lease, the plant's alerts are judged
 (`powerfactor.alerts.after_sync`, which never raises).
-
-A sync process (the worker, at import) collects its young objects less often (`fewer_collections`):
-a run allocates a few container objects per hour it stores, which kept Python's collector busy.
 """
 
 from __future__ import annotations
 
-import gc
 import math
 import time
 import uuid
@@ -64,20 +60,9 @@ SAVE_EVERY_SECONDS = 5.0
 LEASE_SECONDS = 960  # outlives the worker's longest run: tests/unit/test_lease.py
 MAX_MISSING_RANGES_PER_RUN = 31
 REFRESH_DAYS = 7
-YOUNG_COLLECTION_EVERY = 20_000  # tracked allocations between two young collections (Python's: 2,000)
 
 # busy: another run held the lease at the start; lost: another run took it during this one
 Status = Literal["done", "partial", "failed", "busy", "lost", "deleted"]
-
-
-def fewer_collections() -> None:
-    """Run the cyclic garbage collector's young collection every `YOUNG_COLLECTION_EVERY` net
-    allocations instead of 2,000 (the older generations' thresholds unchanged). Once per process:
-    the sync worker calls it at import. A run allocates a few container objects (an answer's item,
-    its datapoint, ...) per hour, and they live until their month is written: a 10-year backfill
-    ran 114 young, 10 middle and 1 full collection, ~0.1 CPU-s of its ~1.3 s; with this, 4 young
-    ones (~0.006 s). Nothing else changes: every cycle is still collected, a few MB later at most."""
-    gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
 
 
 def years_before(day: date, years: int) -> date:
