@@ -192,7 +192,7 @@ def _rounded(values: Iterable[float]) -> Column:
 _positive = functools.partial(lt, 0.0)  # x > 0; False for NaN
 
 
-def _ratio(numerators: list[float], divisors: list[float], valid: Callable[[float], bool]) -> Column:
+def _ratio(numerators: Sequence[float], divisors: Sequence[float], valid: Callable[[float], bool]) -> Column:
     """round(n / d, DECIMALS), or None where the divisor is not `valid`."""
     if all(map(valid, divisors)):  # the usual case, without a Python loop
         return _rounded(map(truediv, numerators, divisors))
@@ -200,7 +200,7 @@ def _ratio(numerators: list[float], divisors: list[float], valid: Callable[[floa
 
 
 def figures(
-    ee: list[float], ei: list[float], oe: list[float], oi: list[float], capacity: float | None
+    ee: Sequence[float], ei: Sequence[float], oe: Sequence[float], oi: Sequence[float], capacity: float | None
 ) -> list[Column]:
     """What buckets show of their sums (one list per field, one value per bucket), rounded, in
     ReportRow's order: energy expected, observed, observed/expected; irradiation the same;
@@ -274,9 +274,13 @@ class ReportRows:
             items=items, totals=self.totals, next_cursor=self.next_cursor,
         )  # fmt: skip
 
-    def _figures(self) -> list[Column]:
+    def _columns(self) -> list[tuple]:
+        """The buckets' fields, a column per field (`Bucket`'s order)."""
+        return list(zip(*self.buckets, strict=True)) if self.buckets else [()] * 9
+
+    def _figures(self, fields: list[tuple] | None = None) -> list[Column]:
         """The buckets' figures, a column per field (`figures`)."""
-        sums = [[bucket[index] for bucket in self.buckets] for index in range(5, 9)]
+        sums = (fields or self._columns())[5:9]
         return figures(*sums, self.capacity)
 
     def model(self) -> ReportPage:
@@ -291,13 +295,11 @@ class ReportRows:
 
     def json(self) -> str:
         """`self.model().model_dump_json()`, byte for byte."""
-        columns = self._figures()
+        fields = self._columns()
         count = len(self.buckets)
-        texts = _numbers(list(chain.from_iterable(columns)))
+        texts = _numbers(list(chain.from_iterable(self._figures(fields))))
         a, b, c, d, e, f, g, h, i = (texts[k * count : (k + 1) * count] for k in range(9))
-        periods, walls, offsets, present, total = (
-            list(zip(*self.buckets, strict=True))[:5] if count else [()] * 5
-        )
+        periods, walls, offsets, present, total = fields[:5]
         pieces = (
             list(map(str, present)), ',"hours_total":', list(map(str, total)),
             ',"energy":{"expected":', a, ',"observed":', b, ',"observed_to_expected":', c,

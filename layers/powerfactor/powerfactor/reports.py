@@ -43,7 +43,6 @@ from powerfactor.pages import (
     Bucket,
     DataRow,
     DataRows,
-    Offset,
     ReportRows,
     day_clock,
     report_row,
@@ -142,10 +141,15 @@ def _hours(
         if lo < hi:
             walls, offsets = day_clock(day, zone)
             part = values[4 * lo : 4 * hi]
+            expected = part[0::4]
             rows = zip(
-                walls[lo:hi], offsets[lo:hi], part[0::4], part[1::4], part[2::4], part[3::4], strict=True
+                walls[lo:hi], offsets[lo:hi], expected, part[1::4], part[2::4], part[3::4], strict=True
             )
-            yield from (row for row in rows if row[2] == row[2])
+            present = sum(expected)  # NaN if an hour is missing
+            if present == present:  # every hour there (the usual day): the rows as they are
+                yield from rows
+            else:
+                yield from (row for row in rows if row[2] == row[2])
 
 
 def _page[T](rows: Iterable[T], limit: int) -> tuple[list[T], bool]:
@@ -197,18 +201,16 @@ def _bucket(period: str, start: datetime, sums: Sums, hours_total: int) -> Bucke
             sums.observed_energy, sums.observed_irradiation)  # fmt: skip
 
 
-def _hour_period(wall: str, off: Offset, zone: tzinfo) -> str:
-    """An hour bucket's period: `YYYY-MM-DDTHH:00Z` in UTC, else the local start to the minute."""
-    return f"{wall[:13]}:00Z" if zone is UTC else wall[:16] + off.iso
-
-
 def _hour_buckets(
     plant_id: int, first: datetime, end: datetime, zone: tzinfo, after: str | None, limit: int
 ) -> tuple[list[Bucket], bool]:
-    """A page of hour buckets (see `_page`): one per stored hour."""
+    """A page of hour buckets (see `_page`): one per stored hour. A bucket's period is
+    `YYYY-MM-DDTHH:00Z` in UTC, else the local start to the minute with its offset."""
     after_hour = _parse_after(after, _HOUR_CURSOR).replace(tzinfo=UTC) if after is not None else None
     rows, more = _page(_hours(plant_id, first, end, zone, after_hour, limit), limit)
-    return [(_hour_period(wall, off, zone), wall, off, 1, 1, *sums) for wall, off, *sums in rows], more
+    if zone is UTC:
+        return [(f"{w[:13]}:00Z", w, o, 1, 1, ee, ei, oe, oi) for w, o, ee, ei, oe, oi in rows], more
+    return [(w[:16] + o.iso, w, o, 1, 1, ee, ei, oe, oi) for w, o, ee, ei, oe, oi in rows], more
 
 
 def _day_buckets(days: dict[date, Sums], after: str | None) -> Iterable[Bucket]:
