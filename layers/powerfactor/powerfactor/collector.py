@@ -6,8 +6,9 @@ handler imports create ~150,000 tracked objects that live as long as the process
 while they are being created is 5-10 % of a cold start's CPU (20-55 ms of import + first response,
 measured with `gc.callbacks`; bench/README.md). At the end of its imports the handler calls
 `imports_done()`: those objects leave the collector's generations for good (`gc.freeze`), so that
-no later collection traverses them again, and the collector runs as before for everything the
-requests allocate.
+no later collection traverses them again (the data API's full collections, one every few requests
+while it builds a year of hour buckets, took ~10-17 ms each with them, ~3-4 ms without), and the
+collector runs as before for everything the requests allocate.
 
 A sync process (the worker, and the ingest bench's child that stands for it) also collects its
 young objects less often (`fewer_young_collections`).

@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from itertools import chain, repeat
-from operator import lt, truediv
+from operator import attrgetter, is_, lt, truediv
+from typing import Any
 
 import pydantic_core
 
@@ -103,10 +104,59 @@ def _numbers(values: list[float | None]) -> list[str]:
     return pydantic_core.to_json(values, inf_nan_mode="null").decode()[1:-1].split(",")
 
 
-def _splice(envelope: str, items: Iterable[str]) -> str:
-    """The page model's JSON (written with no items) with these items' JSON put in."""
+def _number_columns(columns: Sequence[Sequence[float | None]]) -> list[str | list[str]]:
+    """`_numbers` of each column, in one `to_json` call; a column that is all null (a report's KPIs
+    without a capacity) as the one text `null`, which `_splice` writes as a constant."""
+    constant = [
+        bool(column) and column[0] is None and column.count(None) == len(column) for column in columns
+    ]
+    texts = _numbers(
+        list(chain.from_iterable(c for c, null in zip(columns, constant, strict=True) if not null))
+    )
+    result: list[str | list[str]] = []
+    at = 0
+    for column, null in zip(columns, constant, strict=True):
+        if null:
+            result.append("null")
+        else:
+            result.append(texts[at : at + len(column)])
+            at += len(column)
+    return result
+
+
+def _same_or_each(values: Sequence[object], text: Callable[[Any], str]) -> str | list[str]:
+    """The text of each value, or one str (a constant of `_splice`) if all are the same object
+    (an hour bucket's hours, 1 of 1; the cached `Offset` of a zone without DST)."""
+    if values and all(map(is_, values, repeat(values[0]))):
+        return text(values[0])
+    return list(map(text, values))
+
+
+def _splice(envelope: str, count: int, opening: str, pieces: Sequence[str | Sequence[str]]) -> str:
+    """The page model's JSON (written with no items) with `count` items put in, in one join.
+
+    An item's text is `opening` (`{"key":`), then `pieces` in order: a str is the same in every
+    item, a sequence holds one string per item. The pieces are laid out by slice assignment, so
+    no text is formatted per item (a year of hour buckets is 8,760 items of ~25 pieces)."""
     head, tail = envelope.split('"items":[]', 1)
-    return f'{head}"items":[{",".join(items)}]{tail}'
+    if not count:
+        return f'{head}"items":[]{tail}'
+    merged: list[str | Sequence[str]] = []  # adjacent constants joined: fewer pieces to lay out
+    for piece in pieces:
+        if isinstance(piece, str) and (not merged or isinstance(merged[-1], str)):
+            if merged:
+                merged[-1] += piece
+            else:
+                opening += piece
+        else:
+            merged.append(piece)
+    width = len(merged) + 1
+    parts = [""] * (width * count + 2)
+    parts[1:-1:width] = [f",{opening}"] * count
+    for index, piece in enumerate(merged, 2):
+        parts[index:-1:width] = [piece] * count if isinstance(piece, str) else piece
+    parts[0], parts[1], parts[-1] = f'{head}"items":[', opening, f"]{tail}"  # no comma before the first item
+    return "".join(parts)
 
 
 # A row of /data: the hour's stamp, then expected energy and irradiation, observed energy and
@@ -146,15 +196,14 @@ class DataRows:
 
     def json(self) -> str:
         """`self.model().model_dump_json()`, byte for byte."""
-        numbers = iter(_numbers(list(chain.from_iterable(row[2:] for row in self.rows))))
-        items = (
-            f'{{"datetime":"{wall}{off.json}","expected":{{"energy":{ee},"irradiation":{ei}}},'
-            f'"observed":{{"energy":{oe},"irradiation":{oi}}}}}'
-            for (wall, off, *_), ee, ei, oe, oi in zip(
-                self.rows, numbers, numbers, numbers, numbers, strict=True
-            )
-        )
-        return _splice(self._envelope([]).model_dump_json(), items)
+        numbers = _numbers(list(chain.from_iterable(row[2:] for row in self.rows)))  # row by row
+        walls, offsets = list(zip(*self.rows, strict=True))[:2] if self.rows else ((), ())
+        pieces = (
+            walls, _same_or_each(offsets, attrgetter("json")), '","expected":{"energy":', numbers[0::4],
+            ',"irradiation":', numbers[1::4], '},"observed":{"energy":', numbers[2::4], ',"irradiation":',
+            numbers[3::4], "}}",
+        )  # fmt: skip
+        return _splice(self._envelope([]).model_dump_json(), len(self.rows), '{"datetime":"', pieces)
 
     def csv(self) -> str:
         out = io.StringIO()
@@ -181,7 +230,7 @@ def _rounded(values: Iterable[float]) -> Column:
 _positive = functools.partial(lt, 0.0)  # x > 0; False for NaN
 
 
-def _ratio(numerators: list[float], divisors: list[float], valid: Callable[[float], bool]) -> Column:
+def _ratio(numerators: Sequence[float], divisors: Sequence[float], valid: Callable[[float], bool]) -> Column:
     """round(n / d, DECIMALS), or None where the divisor is not `valid`."""
     if all(map(valid, divisors)):  # the usual case, without a Python loop
         return _rounded(map(truediv, numerators, divisors))
@@ -189,7 +238,7 @@ def _ratio(numerators: list[float], divisors: list[float], valid: Callable[[floa
 
 
 def figures(
-    ee: list[float], ei: list[float], oe: list[float], oi: list[float], capacity: float | None
+    ee: Sequence[float], ei: Sequence[float], oe: Sequence[float], oi: Sequence[float], capacity: float | None
 ) -> list[Column]:
     """What buckets show of their sums (one list per field, one value per bucket), rounded, in
     ReportRow's order: energy expected, observed, observed/expected; irradiation the same;
@@ -263,9 +312,13 @@ class ReportRows:
             items=items, totals=self.totals, next_cursor=self.next_cursor,
         )  # fmt: skip
 
-    def _figures(self) -> list[Column]:
+    def _columns(self) -> list[tuple]:
+        """The buckets' fields, a column per field (`Bucket`'s order)."""
+        return list(zip(*self.buckets, strict=True)) if self.buckets else [()] * 9
+
+    def _figures(self, fields: list[tuple] | None = None) -> list[Column]:
         """The buckets' figures, a column per field (`figures`)."""
-        sums = [[bucket[index] for bucket in self.buckets] for index in range(5, 9)]
+        sums = (fields or self._columns())[5:9]
         return figures(*sums, self.capacity)
 
     def model(self) -> ReportPage:
@@ -280,20 +333,17 @@ class ReportRows:
 
     def json(self) -> str:
         """`self.model().model_dump_json()`, byte for byte."""
-        columns = self._figures()
-        count = len(self.buckets)
-        texts = _numbers(list(chain.from_iterable(columns)))
-        a, b, c, d, e, f, g, h, i = (texts[k * count : (k + 1) * count] for k in range(9))
-        items = (
-            f'{{"hours_present":{n},"hours_total":{total},"energy":{{"expected":{a},"observed":{b},'
-            f'"observed_to_expected":{c}}},"irradiation":{{"expected":{d},"observed":{e},'
-            f'"observed_to_expected":{f}}},"specific_yield":{g},"expected_specific_yield":{h},'
-            f'"performance_ratio":{i},"period":"{period}","start":"{wall}{off.json}"}}'
-            for (period, wall, off, n, total, *_), a, b, c, d, e, f, g, h, i in zip(
-                self.buckets, a, b, c, d, e, f, g, h, i, strict=True
-            )
-        )
-        return _splice(self._envelope([]).model_dump_json(), items)
+        fields = self._columns()
+        a, b, c, d, e, f, g, h, i = _number_columns(self._figures(fields))
+        periods, walls, offsets, present, total = fields[:5]
+        pieces = (
+            _same_or_each(present, str), ',"hours_total":', _same_or_each(total, str),
+            ',"energy":{"expected":', a, ',"observed":', b, ',"observed_to_expected":', c,
+            '},"irradiation":{"expected":', d, ',"observed":', e, ',"observed_to_expected":', f,
+            '},"specific_yield":', g, ',"expected_specific_yield":', h, ',"performance_ratio":', i,
+            ',"period":"', periods, '","start":"', walls, _same_or_each(offsets, attrgetter("json")), '"}',
+        )  # fmt: skip
+        return _splice(self._envelope([]).model_dump_json(), len(self.buckets), '{"hours_present":', pieces)
 
     def csv(self) -> str:
         out = io.StringIO()

@@ -29,7 +29,7 @@ import contextvars
 import functools
 import math
 from calendar import monthrange
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from itertools import islice
@@ -43,7 +43,6 @@ from powerfactor.pages import (
     Bucket,
     DataRow,
     DataRows,
-    Offset,
     ReportRows,
     day_clock,
     report_row,
@@ -124,13 +123,45 @@ def _request(plant_id: int, start: date, last: date, zone: str) -> str:
     return base if zone == "UTC" else f"{base}/{zone}"
 
 
-def _hours(
-    plant_id: int, first: datetime, end: datetime, zone: tzinfo, after: datetime | None, limit: int
-) -> Iterator[DataRow]:
+# The columns a day's rows start with, for its hours [lo, hi): /data's (wall time, offset) or
+# an hour bucket's (period, wall time, offset, hours present, hours spanned).
+_Stamps = Callable[[date, tzinfo, int, int], tuple[Sequence[object], ...]]
+_ONES = (1,) * 24
+_UTC_PERIODS = [f"T{h:02d}:00Z" for h in range(24)]
+
+
+def _data_stamps(day: date, zone: tzinfo, lo: int, hi: int) -> tuple[Sequence[object], ...]:
+    walls, offsets = day_clock(day, zone)
+    return walls[lo:hi], offsets[lo:hi]
+
+
+def _bucket_stamps(day: date, zone: tzinfo, lo: int, hi: int) -> tuple[Sequence[object], ...]:
+    """An hour bucket's period is `YYYY-MM-DDTHH:00Z` in UTC, else the local start to the minute
+    with its offset; each holds 1 of 1 hours."""
+    walls, offsets = day_clock(day, zone)
+    walls, offsets = walls[lo:hi], offsets[lo:hi]
+    if zone is UTC:
+        prefix = day.isoformat()
+        periods = [prefix + tail for tail in _UTC_PERIODS[lo:hi]]
+    else:
+        periods = [wall[:16] + off.iso for wall, off in zip(walls, offsets, strict=True)]
+    return periods, walls, offsets, _ONES[: hi - lo], _ONES[: hi - lo]
+
+
+def _rows(
+    plant_id: int,
+    first: datetime,
+    end: datetime,
+    zone: tzinfo,
+    after: datetime | None,
+    limit: int,
+    stamps: _Stamps,
+) -> Iterator[tuple]:
     """The stored hours of [first, end) (UTC hour starts) after `after` (if any), in time order,
-    stamped in the zone: one Query of the day items, each day's rows zipped from its packed
-    values (NaN: no data). The Query's calls ask for the days a page of `limit` hours needs if
-    they are whole (and one more), and more calls follow only where days lack hours."""
+    as rows of their `stamps` in the zone and their four values: one Query of the day items, each
+    day's rows zipped from its packed values (NaN: no data; a row is built once, in C). The
+    Query's calls ask for the days a page of `limit` hours needs if they are whole (and one
+    more), and more calls follow only where days lack hours."""
     begin, stop = first.date(), _day_after(end)
     if after is not None:
         begin = min(max(after.astimezone(UTC).date(), begin), stop)  # inside the range
@@ -140,12 +171,23 @@ def _hours(
         if after is not None:
             lo = max(lo, (after - midnight) // HOUR + 1)
         if lo < hi:
-            walls, offsets = day_clock(day, zone)
+            columns = stamps(day, zone, lo, hi)
             part = values[4 * lo : 4 * hi]
-            rows = zip(
-                walls[lo:hi], offsets[lo:hi], part[0::4], part[1::4], part[2::4], part[3::4], strict=True
-            )
-            yield from (row for row in rows if row[2] == row[2])
+            expected = part[0::4]
+            rows = zip(*columns, expected, part[1::4], part[2::4], part[3::4], strict=True)
+            present = sum(expected)  # NaN if an hour is missing
+            if present == present:  # every hour there (the usual day): the rows as they are
+                yield from rows
+            else:
+                at = len(columns)  # the expected energy's place in a row
+                yield from (row for row in rows if row[at] == row[at])
+
+
+def _hours(
+    plant_id: int, first: datetime, end: datetime, zone: tzinfo, after: datetime | None, limit: int
+) -> Iterator[DataRow]:
+    """/data's rows of the stored hours (`_rows`)."""
+    return _rows(plant_id, first, end, zone, after, limit, _data_stamps)
 
 
 def _page[T](rows: Iterable[T], limit: int) -> tuple[list[T], bool]:
@@ -197,18 +239,12 @@ def _bucket(period: str, start: datetime, sums: Sums, hours_total: int) -> Bucke
             sums.observed_energy, sums.observed_irradiation)  # fmt: skip
 
 
-def _hour_period(wall: str, off: Offset, zone: tzinfo) -> str:
-    """An hour bucket's period: `YYYY-MM-DDTHH:00Z` in UTC, else the local start to the minute."""
-    return f"{wall[:13]}:00Z" if zone is UTC else wall[:16] + off.iso
-
-
 def _hour_buckets(
     plant_id: int, first: datetime, end: datetime, zone: tzinfo, after: str | None, limit: int
 ) -> tuple[list[Bucket], bool]:
-    """A page of hour buckets (see `_page`): one per stored hour."""
+    """A page of hour buckets (see `_page`): one per stored hour (`_bucket_stamps`)."""
     after_hour = _parse_after(after, _HOUR_CURSOR).replace(tzinfo=UTC) if after is not None else None
-    rows, more = _page(_hours(plant_id, first, end, zone, after_hour, limit), limit)
-    return [(_hour_period(wall, off, zone), wall, off, 1, 1, *sums) for wall, off, *sums in rows], more
+    return _page(_rows(plant_id, first, end, zone, after_hour, limit, _bucket_stamps), limit)
 
 
 def _day_buckets(days: dict[date, Sums], after: str | None) -> Iterable[Bucket]:

@@ -43,6 +43,7 @@ from typing import Any
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError
 from pynamodb.models import Model
+from pynamodb.pagination import ResultIterator
 
 from powerfactor.models import Datapoint
 from powerfactor.settings import get_settings
@@ -446,22 +447,53 @@ def _day_sums(values: list[float] | tuple[float, ...], rest: list[tuple[float, .
     return Sums(int(n), ee, ei, oe, oi, (rest[at], rest[at + 1], rest[at + 2], rest[at + 3]))
 
 
+def _query(
+    model: type[_PeriodItem],
+    plant_id: int,
+    first: str,
+    last: str,
+    attributes: list[str],
+    page_size: int | None = None,
+) -> Iterator[Item]:
+    """`model.query` of the plant's periods `first`..`last` (keys, both inclusive), only these
+    attributes, `page_size` items a call: pynamodb's own calls and pagination, but each item as
+    botocore returns it (DynamoDB's attribute values), without a model object and its attribute
+    deserialization per item (~5 ms of a year of day items' read: 365 objects)."""
+    _bind()
+    return ResultIterator(
+        model._get_connection().query,
+        (model._serialize_keys(plant_id)[0],),
+        {
+            "range_key_condition": model.period.between(first, last),
+            "attributes_to_get": attributes,
+            "limit": page_size,
+        },
+    )
+
+
 def _day_items(
     plant_id: int, start: date, end: date, page_size: int | None = None
 ) -> Iterator[tuple[date, bytes]]:
     """Every stored day of [start, end) in order, with its packed hours: one Query of the day
     items, only their keys and hours read, `page_size` items a call (else DynamoDB's 1 MB pages,
     ~1,100 days), so that a reader that stops early has not had more read than it uses."""
-    _bind()
     if start >= end:
         return
-    for item in _DayItem.query(
-        plant_id,
-        range_key_condition=_DayItem.period.between(_day_key(start), _day_key(end - timedelta(days=1))),
-        attributes_to_get=["period", "hours"],
-        page_size=page_size,
-    ):
-        yield date.fromisoformat(item.period[2:]), item.hours
+    last = _day_key(end - timedelta(days=1))
+    for item in _query(_DayItem, plant_id, _day_key(start), last, ["period", "hours"], page_size):
+        yield date.fromisoformat(item["period"]["S"][2:]), item["hours"]["B"]
+
+
+def _month_items_read(plant_id: int, start: date, last: date) -> Iterator[Item]:
+    """The month summaries of the days `start`..`last`, their days and partials (not the
+    month's own totals), as DynamoDB's attribute values."""
+    return _query(_MonthItem, plant_id, _month_key(start), _month_key(last), ["period", "days", "rest"])
+
+
+def _rest(item: Item) -> bytes | None:
+    """A month item's `rest` (None on an item written before it existed)."""
+    rest = item.get("rest")
+    return None if rest is None else rest["B"]
 
 
 def read_hours(plant_id: int, start: date, end: date) -> Iterator[Datapoint]:
@@ -495,14 +527,12 @@ def read_day_sums(plant_id: int, start: date, end: date) -> dict[date, Sums]:
     if start >= end:
         return result
     last = end - timedelta(days=1)
-    for item in _MonthItem.query(
-        plant_id,
-        range_key_condition=_MonthItem.period.between(_month_key(start), _month_key(last)),
-        attributes_to_get=["period", "days", "rest"],  # not the month's totals: the days' are exact
-    ):
-        year, month = int(item.period[2:6]), int(item.period[7:9])
-        values = _MONTH.unpack(item.days)
-        rest = _unpack_rest(item.rest)
+    # not the month's totals: the days' are exact
+    for item in _month_items_read(plant_id, start, last):
+        period = item["period"]["S"]
+        year, month = int(period[2:6]), int(period[7:9])
+        values = _MONTH.unpack(item["days"]["B"])
+        rest = _unpack_rest(_rest(item))
         for index in range(31):
             if values[5 * index] == 0:
                 continue
@@ -522,14 +552,11 @@ def read_range_sums(plant_id: int, start: date, end: date) -> Sums:
     if start >= end:
         return Sums(0, 0.0, 0.0, 0.0, 0.0)
     last = end - timedelta(days=1)
-    for item in _MonthItem.query(
-        plant_id,
-        range_key_condition=_MonthItem.period.between(_month_key(start), _month_key(last)),
-        attributes_to_get=["period", "days", "rest"],
-    ):
-        first = date(int(item.period[2:6]), int(item.period[7:9]), 1)
+    for item in _month_items_read(plant_id, start, last):
+        period = item["period"]["S"]
+        first = date(int(period[2:6]), int(period[7:9]), 1)
         lo, hi = max(0, (start - first).days), min(31, (last - first).days + 1)
-        values, rest = _MONTH.unpack(item.days), _unpack_rest(item.rest)
+        values, rest = _MONTH.unpack(item["days"]["B"]), _unpack_rest(_rest(item))
         present = values[5 * lo : 5 * hi : 5]  # hours per day; 0: no day (skipped, as read_day_sums does)
         hours += sum(map(int, present))
         for index, column in enumerate(columns):
