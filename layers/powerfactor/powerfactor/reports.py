@@ -138,8 +138,7 @@ def _data_stamps(day: date, zone: tzinfo, lo: int, hi: int) -> tuple[Sequence[ob
 def _bucket_stamps(day: date, zone: tzinfo, lo: int, hi: int) -> tuple[Sequence[object], ...]:
     """An hour bucket's period is `YYYY-MM-DDTHH:00Z` in UTC, else the local start to the minute
     with its offset; each holds 1 of 1 hours."""
-    walls, offsets = day_clock(day, zone)
-    walls, offsets = walls[lo:hi], offsets[lo:hi]
+    walls, offsets = _data_stamps(day, zone, lo, hi)
     if zone is UTC:
         prefix = day.isoformat()
         periods = [prefix + tail for tail in _UTC_PERIODS[lo:hi]]
