@@ -33,8 +33,9 @@ def run(services: Services) -> None:
     from devstack.authorizer import TokenAuthorizer, method_arn
     from devstack.lambdas import FakeContext, load_handler
     from devstack.template import load_template
-    from powerfactor import apikeys, plants
-    from powerfactor.settings import reset_settings
+    from powerfactor.access import keys as apikeys
+    from powerfactor.plants import logic as plants
+    from powerfactor.runtime.settings import reset_settings
 
     template = load_template()
     functions = template.functions()

@@ -143,10 +143,11 @@ def _events(services: Services) -> dict[str, dict[str, Any]]:
     from devstack.authorizer import method_arn
     from devstack.monitoring import hour_values
     from devstack.template import load_template
-    from powerfactor import apikeys, plants
-    from powerfactor.models import Datapoint
-    from powerfactor.settings import reset_settings
-    from powerfactor.storage import datapoints
+    from powerfactor.access import keys as apikeys
+    from powerfactor.datapoints import store as datapoints
+    from powerfactor.plants import logic as plants
+    from powerfactor.plants.schemas import Datapoint
+    from powerfactor.runtime.settings import reset_settings
 
     os.environ.update(services.child_env("PlantsApiFunction"))
     os.environ.update(services.child_env("AuthorizerFunction"))

@@ -111,10 +111,10 @@ def _median_ms(samples: list[float]) -> float:
 
 
 def run(services: Services) -> dict[str, Any]:
-    from powerfactor import plants
-    from powerfactor.monitoring import MonitoringClient
-    from powerfactor.settings import reset_settings
-    from powerfactor.sync import horizon, sync_plant
+    from powerfactor.plants import logic as plants
+    from powerfactor.runtime.settings import reset_settings
+    from powerfactor.sync.run import horizon, sync_plant
+    from powerfactor.sync.vendor import MonitoringClient
 
     os.environ.update(services.child_env("SyncWorkerFunction", **QUIET))
     reset_settings()
@@ -178,7 +178,7 @@ def run(services: Services) -> dict[str, Any]:
     # -- the daily fan-out's read of the plants index, per plant ----------------------------------
     fleet = [plants.create_plant(f"cost fleet {i} {time.time()}").id for i in range(50)]
     meter.take()
-    from powerfactor.storage.plants import plant_ids
+    from powerfactor.plants.store import plant_ids
 
     listed = len(list(plant_ids()))
     _, index_reads, _ = meter.take()
@@ -213,8 +213,8 @@ def _api_calls(services: Services, meter: Meter, plant_id: int, fleet: list[int]
     from devstack.authorizer import method_arn
     from devstack.lambdas import FakeContext, load_handler
     from devstack.template import load_template
-    from powerfactor import apikeys
-    from powerfactor.settings import reset_settings
+    from powerfactor.access import keys as apikeys
+    from powerfactor.runtime.settings import reset_settings
 
     template = load_template()
     functions = template.functions()

@@ -51,11 +51,11 @@ def _count_dynamodb_calls() -> tuple[dict[str, int], dict[str, float]]:
 def child(years: int, today: date, phases: bool, dynamodb_pid: int) -> dict[str, Any]:
     import resource
 
-    from powerfactor import plants
-    from powerfactor.collector import fewer_young_collections
-    from powerfactor.monitoring import MonitoringClient, month_chunks
-    from powerfactor.storage import datapoints
-    from powerfactor.sync import horizon, sync_plant
+    from powerfactor.datapoints import store as datapoints
+    from powerfactor.plants import logic as plants
+    from powerfactor.runtime.gc_policy import fewer_young_collections
+    from powerfactor.sync.run import horizon, sync_plant
+    from powerfactor.sync.vendor import MonitoringClient, month_chunks
 
     fewer_young_collections()  # as the sync worker's process does at import
     calls, units = _count_dynamodb_calls()
@@ -105,8 +105,8 @@ def _real_path(services: Services, years: int, phases: bool = False) -> dict[str
 def _prebuilt_items(plant_id: int, years: int) -> list[dict[str, Any]]:
     """The items the real path writes for these years (days and month summaries), serialized."""
     from devstack.monitoring import hour_values
-    from powerfactor.models import Datapoint
-    from powerfactor.storage import datapoints as store
+    from powerfactor.datapoints import store
+    from powerfactor.plants.schemas import Datapoint
 
     first = date(TODAY.year - years, 1, 1)
     days, sums = [], {}

@@ -356,7 +356,7 @@ def _dynamodb_calls(stack: Any, plant_id: int, token: str) -> dict[str, dict[str
     from devstack.apigateway import build_event, match_route
     from devstack.authorizer import method_arn
     from devstack.lambdas import FakeContext, load_handler
-    from powerfactor.settings import reset_settings
+    from powerfactor.runtime.settings import reset_settings
 
     template = stack.template
     functions = template.functions()

@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, "layers/powerfactor")
     with local_services() as services:
         os.environ.update(services.child_env("DataApiFunction"))
-        from powerfactor import plants
-        from powerfactor.settings import reset_settings
-        from powerfactor.storage import datapoints
+        from powerfactor.datapoints import store as datapoints
+        from powerfactor.plants import logic as plants
+        from powerfactor.runtime.settings import reset_settings
         from tests.support import simulated
 
         reset_settings()

@@ -72,8 +72,8 @@ def _api_caller(services: Services) -> Callable[..., tuple[int, int, float]]:
     from devstack.apigateway import build_event, match_route
     from devstack.lambdas import FakeContext, load_handler
     from devstack.template import load_template
-    from powerfactor import apikeys
-    from powerfactor.settings import reset_settings
+    from powerfactor.access import keys as apikeys
+    from powerfactor.runtime.settings import reset_settings
 
     os.environ.update(services.child_env("DataApiFunction"))
     reset_settings()

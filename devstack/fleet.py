@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from devstack.tables import batch_write
-from powerfactor.sync import horizon
+from powerfactor.sync.run import horizon
 
 PLANTS_TABLE = "PlantsTable"
 

@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate
 
 from devstack.lambdas import load_module
 from devstack.template import ROOT, Template, load_template
-from powerfactor.apikeys import scope_for
+from powerfactor.access.keys import scope_for
 
 TITLE = "PowerFactor API"
 VERSION = "1.0.0"

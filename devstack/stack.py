@@ -34,7 +34,7 @@ from devstack.template import (
 )
 from manage import target
 from manage.keys import ensure_dev_key
-from powerfactor.plants import recount_plants
+from powerfactor.plants.logic import recount_plants
 
 DEV_KEY_FILE = ROOT / ".devstack" / "api-key"
 LOCAL_CREDENTIALS = {

@@ -9,7 +9,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from manage import datapoints, keys, plants, smoke
 from manage.target import LOCAL_ENDPOINT, TargetError, deployed, local
-from powerfactor.errors import PowerFactorError
+from powerfactor.runtime.errors import PowerFactorError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from manage.target import Target, use_tables
-from powerfactor.storage import datapoints
+from powerfactor.datapoints import store as datapoints
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

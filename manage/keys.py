@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from manage.target import Target, use_tables
-from powerfactor import apikeys
+from powerfactor.access import keys as apikeys
 
 DEV_KEY_NAME = "development key (make dev)"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from manage.target import Target, use_tables
-from powerfactor import plants
+from powerfactor.plants import logic as plants
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from manage.target import TargetError, api_url
-from powerfactor import apikeys
+from powerfactor.access import keys as apikeys
 
 LOCAL_URL = "http://127.0.0.1:3000"
 KEY_ENV = "POWERFACTOR_API_KEY"

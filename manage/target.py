@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from powerfactor.settings import reset_settings
+from powerfactor.runtime.settings import reset_settings
 
 LOCAL_ENDPOINT = "http://127.0.0.1:8000"
 # the stack's outputs that name its tables, and the environment variables the layer reads them from

@@ -19,7 +19,7 @@ from devstack.apigateway import build_event, match_route
 from devstack.lambdas import FakeContext, load_handler
 from devstack.stack import function_environment
 from devstack.template import Template, load_template
-from powerfactor.settings import reset_settings
+from powerfactor.runtime.settings import reset_settings
 from tests.support import caller
 
 

@@ -23,9 +23,9 @@ import pytest
 from devstack.dynamodb import free_port
 from devstack.monitoring import hour_values
 from devstack.template import ROOT
-from powerfactor import apikeys
-from powerfactor.models import Datapoint
-from powerfactor.sync import horizon
+from powerfactor.access import keys as apikeys
+from powerfactor.plants.schemas import Datapoint
+from powerfactor.sync.run import horizon
 
 
 def simulated(plant_id: int, start: date, end: date) -> list[Datapoint]:

@@ -21,8 +21,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from powerfactor import apikeys, collector
-from powerfactor.errors import InvalidApiKey
+from powerfactor.access import keys as apikeys
+from powerfactor.runtime import gc_policy as collector
+from powerfactor.runtime.errors import InvalidApiKey
 
 logger = Logger()
 

@@ -14,7 +14,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from powerfactor import collector, lifecycle, tracing
+from powerfactor.runtime import gc_policy as collector
+from powerfactor.runtime import tracing
+from powerfactor.sync import lifecycle
 
 logger = Logger()
 tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)

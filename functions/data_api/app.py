@@ -16,10 +16,20 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AfterValidator, BeforeValidator
 
-from powerfactor import collector, reports, tracing
-from powerfactor.http import create_resolver, documented
-from powerfactor.models import DAY_MAX, DAY_MIN, DataPage, Granularity, ReportPage, day_in_range, iso_day
-from powerfactor.pages import DataRows, ReportRows
+from powerfactor.api.resolver import create_resolver, documented
+from powerfactor.datapoints import reports
+from powerfactor.datapoints.render import DataRows, ReportRows
+from powerfactor.plants.schemas import (
+    DAY_MAX,
+    DAY_MIN,
+    DataPage,
+    Granularity,
+    ReportPage,
+    day_in_range,
+    iso_day,
+)
+from powerfactor.runtime import gc_policy as collector
+from powerfactor.runtime import tracing
 
 logger = Logger()
 tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)

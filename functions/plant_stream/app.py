@@ -20,7 +20,9 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from powerfactor import collector, lifecycle, tracing
+from powerfactor.runtime import gc_policy as collector
+from powerfactor.runtime import tracing
+from powerfactor.sync import lifecycle
 
 logger = Logger()
 tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)

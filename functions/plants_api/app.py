@@ -16,9 +16,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AfterValidator
 
-from powerfactor import alerts, apikeys, collector, plants, tracing
-from powerfactor.http import create_resolver, documented
-from powerfactor.models import (
+from powerfactor.access import keys as apikeys
+from powerfactor.alerts import logic as alerts
+from powerfactor.api.resolver import create_resolver, documented
+from powerfactor.plants import logic as plants
+from powerfactor.plants.schemas import (
     METADATA_FIELDS,
     AlertPage,
     CallerKey,
@@ -30,6 +32,8 @@ from powerfactor.models import (
     Resync,
     ResyncIn,
 )
+from powerfactor.runtime import gc_policy as collector
+from powerfactor.runtime import tracing
 
 logger = Logger()
 tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)
@@ -191,7 +195,7 @@ def list_open_alerts(
     ),
 )
 def resync_plant(plant_id: PlantId, body: ResyncIn) -> Response[Resync]:
-    from powerfactor import resync  # the monitoring client's imports only where a re-sync is asked for
+    from powerfactor.sync import resync  # the monitoring client's imports only where a re-sync is asked for
 
     queued = resync.request(plant_id, body.from_, body.to)
     metrics.add_metric(name="ResyncsQueued", unit=MetricUnit.Count, value=1)

@@ -19,10 +19,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from powerfactor import collector, jobs, resync, tracing
-from powerfactor.monitoring import MonitoringClient
-from powerfactor.settings import get_settings
-from powerfactor.sync import sync_plant
+from powerfactor.runtime import gc_policy as collector
+from powerfactor.runtime import tracing
+from powerfactor.runtime.settings import get_settings
+from powerfactor.sync import jobs, resync
+from powerfactor.sync.run import sync_plant
+from powerfactor.sync.vendor import MonitoringClient
 
 logger = Logger()
 tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from devstack.stack import Stack, function_environment
-from powerfactor.settings import reset_settings
+from powerfactor.runtime.settings import reset_settings
 from tests.support import in_process_stack
 
 

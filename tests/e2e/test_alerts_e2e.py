@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from devstack.stack import Stack
-from powerfactor.models import Datapoint
-from powerfactor.storage import datapoints
+from powerfactor.datapoints import store as datapoints
+from powerfactor.plants.schemas import Datapoint
 from tests.support import (
     fully_synced,
     http,

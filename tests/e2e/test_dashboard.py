@@ -32,7 +32,7 @@ from devstack.apigateway import gateway_response
 from devstack.template import ROOT, load_template
 from manage.target import local as local_target
 from manage.target import use_tables
-from powerfactor import apikeys
+from powerfactor.access import keys as apikeys
 from tests.support import MakeDev, headless_chromium, make_dev, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -24,7 +24,7 @@ from schemathesis import checks
 from devstack.template import ROOT, load_template
 from manage.target import local as local_target
 from manage.target import use_tables
-from powerfactor import apikeys
+from powerfactor.access import keys as apikeys
 from tests.support import make_dev
 
 pytestmark = pytest.mark.e2e

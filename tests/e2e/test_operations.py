@@ -15,7 +15,7 @@ import pytest
 
 from devstack.stack import Stack, aws_client
 from devstack.template import ROOT
-from powerfactor import apikeys
+from powerfactor.access import keys as apikeys
 from tests.support import http, in_process_stack, wait_for
 
 pytestmark = pytest.mark.e2e

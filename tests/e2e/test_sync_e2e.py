@@ -15,9 +15,9 @@ import pytest
 
 from devstack.fleet import seed_synced_plants, synced_since
 from devstack.stack import Stack, aws_client, dynamodb_client
-from powerfactor.storage import datapoints
-from powerfactor.storage import plants as plant_storage
-from powerfactor.sync import horizon
+from powerfactor.datapoints import store as datapoints
+from powerfactor.plants import store as plant_storage
+from powerfactor.sync.run import horizon
 from tests.support import fully_synced, http, simulated, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # the waits' caps decide, not pytest-timeout's 300 s

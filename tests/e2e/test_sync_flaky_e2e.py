@@ -18,8 +18,8 @@ import pytest
 
 from devstack.monitoring import PROFILES
 from devstack.stack import Stack
-from powerfactor.storage import datapoints
-from powerfactor.sync import horizon
+from powerfactor.datapoints import store as datapoints
+from powerfactor.sync.run import horizon
 from tests.support import fully_synced, http, simulated, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # the waits' caps decide, not pytest-timeout's 300 s

@@ -48,7 +48,7 @@ def patient_storage(local_aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
     """Storage calls that wait as long as a busy machine needs. The race tests judge what
     concurrent transactions decide; twenty threads against one JVM on a loaded CI machine can
     outlast the 2 s read timeout made for Lambda (a timeout's own handling is tested in tests/unit)."""
-    from powerfactor.storage import _tables
+    from powerfactor.aws import tables as _tables
 
     monkeypatch.setattr(_tables, "READ_TIMEOUT", 30.0)
     _tables._bound.clear()

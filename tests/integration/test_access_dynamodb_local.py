@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 import pytest
 
 from devstack.template import ROOT
-from powerfactor import apikeys, plants
-from powerfactor.errors import InvalidApiKey, PlantLimitReached
+from powerfactor.access import keys as apikeys
+from powerfactor.plants import logic as plants
+from powerfactor.runtime.errors import InvalidApiKey, PlantLimitReached
 from tests.support import concurrently, error_kinds
 
 CONCURRENCY = 20

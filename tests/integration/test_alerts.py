@@ -12,15 +12,17 @@ import pytest
 
 from devstack.eventbus import EventBus
 from devstack.monitoring import PROFILES
-from powerfactor import alerts, jobs, plants, resync
-from powerfactor.errors import InvalidRange, ResyncPending
-from powerfactor.lifecycle import purge_plant
-from powerfactor.models import Datapoint
-from powerfactor.monitoring import MonitoringClient
-from powerfactor.storage import alerts as alert_storage
-from powerfactor.storage import datapoints
-from powerfactor.storage import plants as plant_storage
-from powerfactor.sync import sync_plant
+from powerfactor.alerts import logic as alerts
+from powerfactor.alerts import store as alert_storage
+from powerfactor.datapoints import store as datapoints
+from powerfactor.plants import logic as plants
+from powerfactor.plants import store as plant_storage
+from powerfactor.plants.schemas import Datapoint
+from powerfactor.runtime.errors import InvalidRange, ResyncPending
+from powerfactor.sync import jobs, resync
+from powerfactor.sync.lifecycle import purge_plant
+from powerfactor.sync.run import sync_plant
+from powerfactor.sync.vendor import MonitoringClient
 from tests.support import simulated, wait_for, webhook_receiver
 
 TODAY = date(2024, 3, 2)

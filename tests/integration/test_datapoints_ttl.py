@@ -9,11 +9,11 @@ from datetime import UTC, date, datetime, timedelta
 
 from devstack.stack import dynamodb_client
 from devstack.template import ROOT
-from powerfactor import plants
-from powerfactor.monitoring import MonitoringClient
-from powerfactor.settings import get_settings
-from powerfactor.storage import datapoints
-from powerfactor.sync import horizon, sync_plant
+from powerfactor.datapoints import store as datapoints
+from powerfactor.plants import logic as plants
+from powerfactor.runtime.settings import get_settings
+from powerfactor.sync.run import horizon, sync_plant
+from powerfactor.sync.vendor import MonitoringClient
 
 TODAY = date(2024, 3, 2)  # the horizon, a year back, starts on 2 March 2023
 

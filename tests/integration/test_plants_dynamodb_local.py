@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from powerfactor import plants
-from powerfactor.errors import NameTaken, PlantNotFound, StorageBusy
+from powerfactor.plants import logic as plants
+from powerfactor.runtime.errors import NameTaken, PlantNotFound, StorageBusy
 from tests.support import concurrently, error_kinds
 
 pytestmark = pytest.mark.usefixtures("local_aws", "patient_storage")
@@ -56,7 +56,7 @@ def test_handler_crud_against_dynamodb_local(api) -> None:
 
 def _name_claims() -> dict[str, int]:
     """Every name claim in the plants table: normalized name -> plant id."""
-    from powerfactor.storage.plants import _bind, _NameClaim
+    from powerfactor.plants.store import _bind, _NameClaim
 
     _bind()
     return {
@@ -137,7 +137,7 @@ def test_rename_racing_a_delete_gives_a_clean_answer() -> None:
 def test_a_rename_from_a_stale_read_retries_rather_than_saying_name_taken(monkeypatch) -> None:
     """Deterministic form of the race: the rename read the plant before another rename moved its
     name claim, so its transaction fails on the plant guard and on the old claim's delete."""
-    from powerfactor.storage import plants as storage
+    from powerfactor.plants import store as storage
 
     plant = plants.create_plant("First")
     stale = storage._load(plant.id)
@@ -164,7 +164,7 @@ def _search_all(text: str, limit: int) -> tuple[list[int], int]:
 
 def test_search_reads_past_query_pages_the_filter_emptied(monkeypatch) -> None:
     """DynamoDB applies a Query's Limit before its filter: pages without a match are read on."""
-    from powerfactor.storage import plants as storage
+    from powerfactor.plants import store as storage
 
     monkeypatch.setattr(storage, "SEARCH_QUERY_ITEMS", 3)
     names = [f"Straße {i}" if i % 5 == 4 else f"Feld {i}" for i in range(25)]

@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
-from powerfactor import plants
-from powerfactor.storage import datapoints
+from powerfactor.datapoints import store as datapoints
+from powerfactor.plants import logic as plants
 from tests.support import simulated
 
 pytestmark = pytest.mark.usefixtures("local_aws")

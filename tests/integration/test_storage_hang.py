@@ -19,7 +19,7 @@ from devstack.dynamodb import DynamoDB, free_port, start_dynamodb
 from devstack.lambdas import FakeContext, load_handler
 from devstack.stack import dynamodb_client, table_names
 from devstack.tables import ensure_tables
-from powerfactor import plants
+from powerfactor.plants import logic as plants
 from tests.support import caller
 
 BASE = "/api/solar-plant"

@@ -9,12 +9,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from devstack.monitoring import PROFILES
-from powerfactor import plants, sync
-from powerfactor.lifecycle import purge_plant
-from powerfactor.monitoring import MonitoringClient, month_chunks
-from powerfactor.storage import datapoints
-from powerfactor.storage import plants as plant_storage
-from powerfactor.sync import REFRESH_DAYS, horizon, sync_plant, years_before
+from powerfactor.datapoints import store as datapoints
+from powerfactor.plants import logic as plants
+from powerfactor.plants import store as plant_storage
+from powerfactor.sync import run as sync
+from powerfactor.sync.lifecycle import purge_plant
+from powerfactor.sync.run import REFRESH_DAYS, horizon, sync_plant, years_before
+from powerfactor.sync.vendor import MonitoringClient, month_chunks
 from tests.support import simulated
 
 TODAY = date(2024, 3, 2)  # the day after a leap day; the horizon crosses 29 February

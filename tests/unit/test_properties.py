@@ -32,12 +32,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from powerfactor import cursors, plants, reports
-from powerfactor.errors import InvalidCursor
-from powerfactor.models import Datapoint, PlantIn
-from powerfactor.monitoring import Value
-from powerfactor.storage import datapoints
-from powerfactor.storage import plants as plant_storage
+from powerfactor.datapoints import reports
+from powerfactor.datapoints import store as datapoints
+from powerfactor.plants import logic as plants
+from powerfactor.plants import store as plant_storage
+from powerfactor.plants.schemas import Datapoint, PlantIn
+from powerfactor.runtime import cursors
+from powerfactor.runtime.errors import InvalidCursor
+from powerfactor.sync.vendor import Value
 from tests.support import expected_row
 
 BASE = "/api/solar-plant"

@@ -288,7 +288,7 @@ def test_the_freshness_alarm_watches_the_metric_the_sync_worker_emits() -> None:
     # Powertools' namespace and `service` dimension from these variables.
     worker = (ROOT / "functions" / "sync_worker" / "app.py").read_text()
     assert 'name=f"Sync{outcome.status.capitalize()}"' in worker
-    assert '"done"' in (ROOT / "layers" / "powerfactor" / "powerfactor" / "sync.py").read_text()
+    assert '"done"' in (ROOT / "layers" / "powerfactor" / "powerfactor" / "sync" / "run.py").read_text()
     variables = cloudformation()["SyncWorkerFunction"]["Properties"]["Environment"]["Variables"]
     namespace, metric, dimensions, *_ = ALARMS["SyncFreshnessAlarm"]
     assert (variables["POWERTOOLS_METRICS_NAMESPACE"], metric) == (namespace, "SyncDone")
@@ -443,5 +443,5 @@ def test_alerts_go_to_the_bus_and_optionally_to_a_webhook_and_mail() -> None:
     (mail,) = resources["AlertTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert mail["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["AlertEmailRule", "Arn"]}}}
     # the code publishes what the rules match (powerfactor/alerts.py)
-    code = (ROOT / "layers" / "powerfactor" / "powerfactor" / "alerts.py").read_text()
+    code = (ROOT / "layers" / "powerfactor" / "powerfactor" / "alerts" / "logic.py").read_text()
     assert 'SOURCE = "powerfactor.alerts"' in code

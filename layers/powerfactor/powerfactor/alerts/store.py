@@ -1,0 +1,251 @@
+"""The alerts table. Its pynamodb models are private; the functions speak the domain (`Alert`).
+
+Key: `plant_id` (N) + `sk` (S), one partition per plant, so a plant's alerts are one Query and
+its deletion removes them by key (see template.yaml `AlertsTable`).
+- `A#<opened_at>#<kind>`: one alert, from its opening to its resolution (`opened_at` is an ISO
+  time with microseconds, so a plant's alerts sort by when they opened). While it is open it
+  carries `open = "open"` and `opened_key`, which put it in the sparse GSI `open_alerts`: the
+  open alerts of every plant, oldest first, without a scan. Resolving removes both and sets
+  `expires_at` (the table's TTL): a resolved alert is kept `RESOLVED_KEPT_DAYS`, then DynamoDB
+  deletes it.
+- `S#runs`: the plant's run counter, `consecutive_failures` of its syncs and the last error.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from powerfactor.aws.tables import bind
+from powerfactor.plants.schemas import Alert
+from powerfactor.runtime.settings import ConfigurationError, Settings
+
+OPEN = "open"
+RESOLVED_KEPT_DAYS = 90
+_RUNS = "S#runs"
+
+
+class _OpenAlerts(GlobalSecondaryIndex["_AlertItem"]):
+    class Meta:
+        index_name = "open_alerts"
+        projection = AllProjection()
+
+    open = UnicodeAttribute(hash_key=True)
+    opened_key = UnicodeAttribute(range_key=True)
+
+
+class _AlertItem(Model):
+    class Meta:
+        table_name = "unbound"
+
+    plant_id = NumberAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    state = UnicodeAttribute()
+    message = UnicodeAttribute()
+    figures = UnicodeAttribute()  # JSON: the figures that triggered it, the latest while open
+    opened_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    resolved_at = UTCDateTimeAttribute(null=True)
+    open = UnicodeAttribute(null=True)
+    opened_key = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+    open_alerts = _OpenAlerts()
+
+    def to_domain(self) -> Alert:
+        return Alert(
+            id=self.sk[2:],
+            plant_id=int(self.plant_id),
+            kind=self.kind,
+            state=self.state,  # type: ignore[arg-type]
+            message=self.message,
+            figures=json.loads(self.figures),
+            opened_at=self.opened_at,
+            updated_at=self.updated_at,
+            resolved_at=self.resolved_at,
+        )
+
+
+class _RunsItem(Model):
+    class Meta:
+        table_name = "unbound"
+
+    plant_id = NumberAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    consecutive_failures = NumberAttribute(default=0)
+    last_error = UnicodeAttribute(null=True)
+
+
+def _table(settings: Settings) -> str:
+    if not settings.alerts_table:
+        raise ConfigurationError("environment variable ALERTS_TABLE is required for alerts")
+    return settings.alerts_table
+
+
+def _bind() -> None:
+    bind((_AlertItem, _RunsItem), _table)
+
+
+def alert_sk(alert_id: str) -> str:
+    return f"A#{alert_id}"
+
+
+def new_alert_id(kind: str, opened_at: datetime) -> str:
+    return f"{opened_at.isoformat(timespec='microseconds')}#{kind}"
+
+
+def record_run(plant_id: int, failed: bool, error: str | None) -> int:
+    """Count a finished run: a failure adds one to the plant's consecutive failures, a success
+    sets them to 0. Returns the count after this run."""
+    _bind()
+    item = _RunsItem(plant_id=plant_id, sk=_RUNS)
+    if failed:
+        actions = [_RunsItem.consecutive_failures.add(1), _RunsItem.last_error.set(error or "unknown")]
+    else:
+        actions = [_RunsItem.consecutive_failures.set(0), _RunsItem.last_error.remove()]
+    item.update(actions=actions)
+    return int(item.consecutive_failures or 0)
+
+
+def record_run_peek(plant_id: int) -> int:
+    """The plant's consecutive failures, unchanged (a run that neither failed nor succeeded)."""
+    _bind()
+    try:
+        return int(_RunsItem.get(plant_id, _RUNS, consistent_read=True).consecutive_failures or 0)
+    except _RunsItem.DoesNotExist:
+        return 0
+
+
+def open_alerts(plant_id: int) -> list[Alert]:
+    """The plant's open alerts (a consistent Query of its partition, open ones only)."""
+    _bind()
+    return [
+        item.to_domain()
+        for item in _AlertItem.query(
+            plant_id,
+            _AlertItem.sk.startswith("A#"),
+            filter_condition=_AlertItem.state == OPEN,
+            consistent_read=True,
+        )
+    ]
+
+
+def insert_alert(alert: Alert) -> bool:
+    """Store a newly opened alert; False if one with its id exists (nothing written)."""
+    _bind()
+    item = _AlertItem(
+        plant_id=alert.plant_id,
+        sk=alert_sk(alert.id),
+        kind=alert.kind,
+        state=OPEN,
+        message=alert.message,
+        figures=json.dumps(alert.figures),
+        opened_at=alert.opened_at,
+        updated_at=alert.updated_at,
+        open=OPEN,
+        opened_key=f"{alert.opened_at.isoformat(timespec='microseconds')}#{alert.plant_id}#{alert.kind}",
+    )
+    try:
+        item.save(condition=_AlertItem.sk.does_not_exist())
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def update_alert(alert: Alert) -> bool:
+    """Record an open alert's latest figures; False if it is no longer open."""
+    _bind()
+    return _update(
+        alert,
+        [
+            _AlertItem.figures.set(json.dumps(alert.figures)),
+            _AlertItem.message.set(alert.message),
+            _AlertItem.updated_at.set(alert.updated_at),
+        ],
+    )
+
+
+def resolve_alert(alert: Alert) -> bool:
+    """Mark an open alert resolved (kept `RESOLVED_KEPT_DAYS`); False if it was not open."""
+    _bind()
+    assert alert.resolved_at is not None
+    expires = int((alert.resolved_at + timedelta(days=RESOLVED_KEPT_DAYS)).timestamp())
+    return _update(
+        alert,
+        [
+            _AlertItem.state.set("resolved"),
+            _AlertItem.figures.set(json.dumps(alert.figures)),
+            _AlertItem.message.set(alert.message),
+            _AlertItem.updated_at.set(alert.updated_at),
+            _AlertItem.resolved_at.set(alert.resolved_at),
+            _AlertItem.open.remove(),
+            _AlertItem.opened_key.remove(),
+            _AlertItem.expires_at.set(expires),
+        ],
+    )
+
+
+def _update(alert: Alert, actions: list) -> bool:
+    item = _AlertItem(plant_id=alert.plant_id, sk=alert_sk(alert.id))
+    try:
+        item.update(actions=actions, condition=_AlertItem.state == OPEN)
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def list_plant_alerts(
+    plant_id: int, limit: int, before: str | None, state: str | None
+) -> tuple[list[Alert], bool]:
+    """Up to `limit` of a plant's alerts, newest first, opened before the alert id `before`;
+    and whether more follow."""
+    _bind()
+    condition = _AlertItem.sk.between("A#", alert_sk(before)) if before else _AlertItem.sk.startswith("A#")
+    items = []
+    for item in _AlertItem.query(
+        plant_id,
+        condition,
+        filter_condition=(_AlertItem.state == state) if state else None,
+        scan_index_forward=False,
+    ):
+        if before and item.sk == alert_sk(before):
+            continue
+        items.append(item)
+        if len(items) > limit:
+            break
+    return [item.to_domain() for item in items[:limit]], len(items) > limit
+
+
+def list_open(limit: int, after: str | None) -> tuple[list[Alert], str | None]:
+    """Up to `limit` open alerts of every plant, oldest first, after the index key `after`;
+    and the index key to continue from (None on the last page)."""
+    _bind()
+    items = list(
+        _AlertItem.open_alerts.query(
+            OPEN,
+            _AlertItem.opened_key > after if after else None,
+            limit=limit + 1,
+        )
+    )
+    more = len(items) > limit
+    items = items[:limit]
+    return [item.to_domain() for item in items], (items[-1].opened_key if more and items else None)
+
+
+def delete_plant_alerts(plant_id: int) -> int:
+    """Delete every item of a plant's partition (its alerts and run counter); how many."""
+    _bind()
+    keys = list(_AlertItem.query(plant_id, attributes_to_get=["plant_id", "sk"]))
+    with _AlertItem.batch_write() as batch:
+        for item in keys:
+            batch.delete(item)
+    return len(keys)

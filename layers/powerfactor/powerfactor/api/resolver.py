@@ -1,0 +1,340 @@
+"""HTTP edge shared by the API functions: the resolver, and the one place errors become responses.
+
+Every error, on every route, has the body `{"error": {"status", "code", "message", "details"}}`.
+
+Before a request is routed, the resolver refuses a body over MAX_BODY_BYTES (413) and checks
+the caller again: API Gateway's authorizer (functions/authorizer) has already refused bad keys,
+and its context names the key and its scopes. A request without that context (a route someone
+deployed without the authorizer) gets 401, a key without the method's scope 403, so a mistake in
+the template cannot open the API. The key's id and name are added to every log line.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import warnings
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from pydantic import BaseModel
+from pynamodb.exceptions import PynamoDBException
+
+from powerfactor.access.keys import scope_for
+from powerfactor.aws.outage import is_outage
+from powerfactor.aws.tables import deadline as storage_deadline
+from powerfactor.plants.schemas import ErrorBody, ErrorDetail, ErrorResponse
+from powerfactor.runtime.errors import (
+    InsufficientScope,
+    InvalidApiKey,
+    InvalidCursor,
+    InvalidName,
+    InvalidRange,
+    NameTaken,
+    NoTimeZone,
+    PayloadTooLarge,
+    PlantLimitReached,
+    PlantNotFound,
+    PowerFactorError,
+    ResyncPending,
+    StorageBusy,
+    StorageDeadline,
+)
+
+# Most API requests add no metric (reads); Powertools would warn about that on every one of them.
+# This is the filter its documentation gives for it.
+warnings.filterwarnings("ignore", "No application metrics to publish*")
+
+# Request bodies are small JSON objects; anything bigger is refused before it is parsed.
+MAX_BODY_BYTES = 16 * 1024
+# Seconds kept, of the Lambda's remaining time, to answer after the last DynamoDB call.
+_RESPONSE_MARGIN = 0.8
+
+_DOMAIN_STATUS: dict[type[PowerFactorError], tuple[HTTPStatus, str]] = {
+    PlantNotFound: (HTTPStatus.NOT_FOUND, "plant_not_found"),
+    NameTaken: (HTTPStatus.CONFLICT, "name_taken"),
+    PlantLimitReached: (HTTPStatus.CONFLICT, "plant_limit_reached"),
+    InvalidName: (HTTPStatus.UNPROCESSABLE_ENTITY, "name_too_long"),
+    PayloadTooLarge: (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large"),
+    InvalidApiKey: (HTTPStatus.UNAUTHORIZED, "unauthorized"),
+    InsufficientScope: (HTTPStatus.FORBIDDEN, "insufficient_scope"),
+    InvalidCursor: (HTTPStatus.BAD_REQUEST, "invalid_cursor"),
+    InvalidRange: (HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_range"),
+    NoTimeZone: (HTTPStatus.UNPROCESSABLE_ENTITY, "no_time_zone"),
+    ResyncPending: (HTTPStatus.CONFLICT, "resync_pending"),
+}
+
+_ERROR_DESCRIPTIONS = {
+    400: "Malformed request: the body is not JSON, or a cursor this API did not return",
+    401: "No valid API key: missing, malformed, unknown, expired or revoked",
+    403: "The API key lacks the scope this method needs (read: GET, HEAD; write: POST, PUT, PATCH, DELETE)",
+    404: "No such plant",
+    409: "Another plant has this name, the deployment holds its maximum of plants, or a re-sync is pending",
+    413: f"The body is larger than {MAX_BODY_BYTES} bytes",
+    415: "The body is declared as something other than JSON",
+    422: "A parameter or the body is invalid",
+    429: "Too many requests; retry after `Retry-After` seconds",
+    503: "Storage is unavailable; retry after `Retry-After` seconds",
+}
+
+
+def documented(
+    status: int,
+    model: type[BaseModel] | None,
+    description: str,
+    errors: tuple[int, ...] = (),
+    csv: bool = False,
+) -> dict[int, dict[str, Any]]:
+    """The OpenAPI `responses` of a route: its success (JSON, and CSV if it offers it) and errors.
+
+    Every route can answer 401, 403, 422, 429 and 503; errors are all ErrorResponse.
+    """
+    content: dict[str, Any] = {"application/json": {"model": model}} if model else {}
+    if csv:
+        content["text/csv"] = {"schema": {"type": "string", "description": "The same rows as CSV."}}
+    success: dict[str, Any] = {"description": description}
+    if content:
+        success["content"] = content
+    error_content = {"application/json": {"model": ErrorResponse}}
+    return {
+        status: success,
+        **{
+            code: {"description": _ERROR_DESCRIPTIONS[code], "content": error_content}
+            for code in sorted({*errors, 401, 403, 422, 429, 503})
+        },
+    }
+
+
+def error_response(
+    status: HTTPStatus,
+    code: str,
+    message: str,
+    details: list[ErrorDetail] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = ErrorResponse(
+        error=ErrorBody(status=status.value, code=code, message=message, details=details or [])
+    )
+    return Response(
+        status_code=status.value,
+        content_type=content_types.APPLICATION_JSON,
+        body=body.model_dump_json(),
+        headers=headers,
+    )
+
+
+def _location(loc: Any) -> str:
+    parts = [str(p) for p in (loc or ())]
+    # pydantic reports the body of a model argument as ("body", <field>...); keep it readable.
+    return ".".join(parts) if parts else "request"
+
+
+def _validation_details(error: RequestValidationError) -> list[ErrorDetail]:
+    return [
+        ErrorDetail(
+            location=_location(item.get("loc")),
+            message=str(item.get("msg") or item.get("type")),
+            type=str(item.get("type")),
+        )
+        for item in error.errors()
+    ]
+
+
+def _allowed_methods(app: APIGatewayRestResolver, path: str) -> list[str]:
+    """Methods of the routes whose path matches, for telling 405 from 404."""
+    routes = app._static_routes + app._dynamic_routes
+    return sorted({route.method for route in routes if route.rule.match(path)})
+
+
+_FORM = "application/x-www-form-urlencoded"
+_JSON = "application/json"
+_MERGE_PATCH = "application/merge-patch+json"  # RFC 7386, read as JSON
+
+
+def _body_kind(content_type: str) -> str:
+    """The content type validation should read a body as: JSON, or unsupported (415)."""
+    lowered = content_type.strip().lower()
+    if not lowered or lowered.startswith((_FORM, _JSON, _MERGE_PATCH)):
+        return _JSON
+    return "application/octet-stream"  # Powertools answers RequestUnsupportedContentType -> 415
+
+
+def _proxy_result(error: PowerFactorError) -> dict[str, Any]:
+    """A refusal as the proxy integration result, for errors found before routing."""
+    status, code = _DOMAIN_STATUS[type(error)]
+    body = ErrorResponse(error=ErrorBody(status=status.value, code=code, message=error.message, details=[]))
+    headers = {"Content-Type": [content_types.APPLICATION_JSON]}
+    if status == HTTPStatus.UNAUTHORIZED:
+        headers["WWW-Authenticate"] = ["Bearer"]
+    return {
+        "statusCode": status.value,
+        "multiValueHeaders": headers,
+        "body": body.model_dump_json(),
+        "isBase64Encoded": False,
+    }
+
+
+def _body_size(event: dict[str, Any]) -> int:
+    body = event.get("body") or ""
+    return len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+
+
+def check_caller(event: dict[str, Any], logger: Logger) -> None:
+    """Refuse a request that API Gateway's authorizer did not pass with the scope its method needs.
+
+    Adds the key's id and name to the log lines of this request.
+    """
+    context = (event.get("requestContext") or {}).get("authorizer") or {}
+    key_id = context.get("key_id")
+    if not key_id:
+        raise InvalidApiKey("no authorizer context")
+    logger.append_keys(key_id=key_id, key_name=context.get("key_name"))
+    needed = scope_for(str(event.get("httpMethod") or ""))
+    if needed not in str(context.get("scopes") or "").split():
+        logger.warning("API key lacks a scope", extra={"needed": needed})
+        raise InsufficientScope(needed)
+
+
+def _json_body(text: str) -> Any:
+    """json.loads, with every way a body can fail to be read as JSON reported as a decode error
+    (Powertools turns it into our 400): nesting too deep for the parser, an integer of more
+    digits than Python converts (4,300), as well as malformed text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except (RecursionError, ValueError) as error:
+        raise json.JSONDecodeError(f"unreadable JSON: {error}", text[:100], 0) from None
+
+
+class JsonApiResolver(APIGatewayRestResolver):
+    """A REST resolver whose bodies are always JSON.
+
+    `curl -d` labels its body as a form; PowerFactor reads every body as JSON, so a form label is
+    rewritten to application/json before validation, and any other non-JSON type (multipart,
+    text, ...) to one Powertools refuses, which becomes a 415. A body
+    that is not UTF-8 cannot be JSON: it reaches validation as text with replacement characters,
+    which fails as malformed JSON (400) instead of crashing the decoder.
+    """
+
+    logger: Logger  # the handler's, set by create_resolver
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            check_caller(event, self.logger)
+            size = _body_size(event)
+            if size > MAX_BODY_BYTES:
+                raise PayloadTooLarge(size, MAX_BODY_BYTES)
+        except (InvalidApiKey, InsufficientScope, PayloadTooLarge) as error:
+            return _proxy_result(error)
+        if event.get("isBase64Encoded") and event.get("body"):
+            try:
+                raw = base64.b64decode(event["body"], validate=True)
+            except binascii.Error:
+                raw = str(event["body"]).encode()
+            event = {**event, "body": raw.decode("utf-8", errors="replace"), "isBase64Encoded": False}
+        for key in ("headers", "multiValueHeaders"):
+            headers = event.get(key) or {}
+            for name, value in headers.items():
+                if name.lower() == "content-type":
+                    values = value if isinstance(value, list) else [value]
+                    kind = _body_kind(str(values[-1]))
+                    headers[name] = [kind] if isinstance(value, list) else kind
+        seconds_left = context.get_remaining_time_in_millis() / 1000 if context is not None else 30.0
+        with storage_deadline(seconds_left - _RESPONSE_MARGIN):
+            return super().resolve(event, context)
+
+
+def create_resolver(logger: Logger) -> JsonApiResolver:
+    """A resolver with request validation and PowerFactor's error mapping, logging to the
+    handler's logger (the key of each request is appended to it)."""
+    app = JsonApiResolver(enable_validation=True, json_body_deserializer=_json_body)
+    app.logger = logger
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_type(error: RequestUnsupportedContentType) -> Response:
+        return error_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as JSON"
+        )
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response:
+        details = _validation_details(error)
+        if any(d.type == "json_invalid" for d in details):
+            return error_response(
+                HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not valid JSON", details
+            )
+        return error_response(
+            HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", "the request is invalid", details
+        )
+
+    @app.exception_handler(ResyncPending)
+    def _resync_pending(error: ResyncPending) -> Response:
+        """409 with the pending re-sync, one detail per field (location `sync.resync.<field>`)."""
+        details = [
+            ErrorDetail(location=f"sync.resync.{name}", message=value, type="resync_pending")
+            for name, value in error.pending.items()
+        ]
+        return error_response(HTTPStatus.CONFLICT, "resync_pending", error.message, details)
+
+    @app.exception_handler(PowerFactorError)
+    def _domain_error(error: PowerFactorError) -> Response:
+        status, code = _DOMAIN_STATUS.get(type(error), (HTTPStatus.BAD_REQUEST, "bad_request"))
+        return error_response(status, code, error.message)
+
+    @app.not_found
+    def _no_route(_: NotFoundError) -> Response:
+        event = app.current_event
+        allowed = _allowed_methods(app, event.path)
+        if allowed:
+            return error_response(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                f"{event.http_method} is not allowed on {event.path}; use {', '.join(allowed)}",
+                headers={"Allow": ", ".join(allowed)},
+            )
+        return error_response(HTTPStatus.NOT_FOUND, "not_found", f"no route for {event.path}")
+
+    def _retry_later(
+        code: str = "storage_unavailable", message: str = "storage is unavailable right now"
+    ) -> Response:
+        return error_response(
+            HTTPStatus.SERVICE_UNAVAILABLE, code, f"{message}; retry shortly", headers={"Retry-After": "1"}
+        )
+
+    @app.exception_handler(StorageBusy)
+    def _busy(error: StorageBusy) -> Response:
+        logger.warning("storage busy", extra={"error": str(error)})
+        return _retry_later("storage_busy", "too many concurrent changes")
+
+    @app.exception_handler(StorageDeadline)
+    def _out_of_time(error: StorageDeadline) -> Response:
+        logger.warning("DynamoDB too slow for this request", extra={"error": str(error)})
+        return _retry_later()
+
+    @app.exception_handler(PynamoDBException)
+    def _storage_error(error: PynamoDBException) -> Response:
+        if is_outage(error):
+            logger.warning("DynamoDB unavailable", extra={"error": str(error), "cause": repr(error.cause)})
+            return _retry_later()
+        return _bug(error)  # DynamoDB refused what we sent: our mistake, not an outage
+
+    @app.exception_handler(Exception)
+    def _bug(error: Exception) -> Response:
+        request_id = (app.current_event.get("requestContext") or {}).get("requestId", "unknown")
+        logger.exception("unhandled error", extra={"request_id": request_id})
+        return error_response(
+            HTTPStatus.INTERNAL_SERVER_ERROR,
+            "internal_error",
+            f"internal error (request {request_id}); it has been logged",
+        )
+
+    return app

@@ -1,0 +1,154 @@
+"""Plants: what a plant is and the rules for creating, listing, changing and deleting one.
+
+A plant has a name and optional metadata (models.PlantCreate: capacity, time zone, location,
+commissioning day). PATCH applies a JSON merge patch (RFC 7386) to it: the fields sent change,
+`null` clears one; the name can be changed but not cleared.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+from typing import Any
+
+from powerfactor.plants import store as storage
+from powerfactor.plants.schemas import METADATA_FIELDS, Plant, PlantPage
+from powerfactor.runtime import cursors
+from powerfactor.runtime.errors import InvalidCursor, InvalidName
+from powerfactor.runtime.settings import get_settings
+
+# What is stored is the normalized key (`NAME#<key>` is a DynamoDB partition key, at most 2,048
+# bytes); NFKC and case folding can make a 100-character name ten times longer (U+FDFA alone
+# becomes 18 characters), so the key is checked, not only the name.
+NAME_KEY_MAX_BYTES = 1024
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+_SPACES = re.compile(r"\s+")
+
+
+def name_key(name: str) -> str:
+    """The form of a name that uniqueness is judged on: NFKC, case-folded, NFKC again (folding
+    can leave a string that is not NFKC: "\u0390" and its capital would differ), spaces collapsed.
+
+    "Solar Park", "solar  park" and "SOLAR PARK" are the same name; the plant keeps the spelling
+    it was given.
+    """
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    return _SPACES.sub(" ", folded).strip()
+
+
+def _checked_key(name: str) -> str:
+    key = name_key(name)
+    size = len(key.encode())
+    if size > NAME_KEY_MAX_BYTES:
+        raise InvalidName(
+            f"the name is {size} bytes once normalized (Unicode NFKC, case folding); "
+            f"at most {NAME_KEY_MAX_BYTES} are allowed"
+        )
+    return key
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_plant(name: str, **metadata: Any) -> Plant:
+    """Create a plant with a fresh id and these metadata fields (models.METADATA_FIELDS).
+
+    NameTaken if another plant has this name; PlantLimitReached if the deployment holds its
+    maximum of plants (MaxPlants) already.
+    """
+    _check_fields(metadata)
+    key = _checked_key(name)
+    plant_id = storage.allocate_plant_id()
+    return storage.insert_plant(plant_id, name, key, _now(), get_settings().max_plants, metadata)
+
+
+def _check_fields(metadata: dict[str, Any]) -> None:
+    unknown = set(metadata) - set(METADATA_FIELDS)
+    if unknown:
+        raise TypeError(f"not metadata fields: {sorted(unknown)}")
+
+
+def recount_plants() -> int:
+    """Make the count the plant cap is checked against equal to the plants that exist."""
+    return storage.recount_plants()
+
+
+def get_plant(plant_id: int) -> Plant:
+    return storage.get_plant(plant_id)
+
+
+def rename_plant(plant_id: int, name: str) -> Plant:
+    return storage.rename_plant(plant_id, name, _checked_key(name), _now())
+
+
+def patch_plant(plant_id: int, changes: dict[str, Any]) -> Plant:
+    """Apply a merge patch's fields: `name` (not None) and metadata fields (None clears one).
+    No fields: the plant as it is, unchanged."""
+    changes = dict(changes)
+    name = changes.pop("name", None)
+    _check_fields(changes)
+    if name is None and not changes:
+        return storage.get_plant(plant_id)
+    key = _checked_key(name) if name is not None else None
+    return storage.update_plant(plant_id, _now(), name, key, changes)
+
+
+def delete_plant(plant_id: int) -> None:
+    storage.delete_plant(plant_id)
+
+
+def _after_id(cursor: str, kind: str = "plants", request: str = "") -> int:
+    after = cursors.decode(cursor, kind, request)
+    if not (after.isascii() and after.isdigit()) or int(after) > 2**53:
+        raise InvalidCursor()
+    return int(after)
+
+
+def list_plants(limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> PlantPage:
+    """One page of plants in id order; `next_cursor` continues where this page ends."""
+    after_id = _after_id(cursor) if cursor else None
+    items, more = storage.list_plants(limit, after_id)
+    next_cursor = cursors.encode("plants", str(items[-1].id)) if more and items else None
+    return PlantPage(items=items, next_cursor=next_cursor)
+
+
+SEARCH_MAX_LENGTH = 100  # characters of `q`, as a name's
+
+
+def search_key(text: str) -> str:
+    """The normalized form of a search text (name_key's, so case, width and repeated spaces do
+    not matter: "STRASSE" finds "Straße"); ValueError if nothing but spaces is left or it is
+    longer than any stored name key can be."""
+    key = name_key(text)
+    if not key:
+        raise ValueError("the search text is empty once spaces are trimmed")
+    size = len(key.encode())
+    if size > NAME_KEY_MAX_BYTES:
+        raise ValueError(
+            f"the search text is {size} bytes once normalized (Unicode NFKC, case folding); "
+            f"no name is longer than {NAME_KEY_MAX_BYTES}"
+        )
+    return key
+
+
+def search_plants(text: str, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> PlantPage:
+    """One page of the plants whose name contains `text` (compared as search_key normalizes both),
+    in id order, paginated as list_plants; a cursor works only for the same normalized text.
+
+    Cost: the plant index is read with a filter, from the cursor on, until limit+1 plants match or
+    the index ends; one page reads at most storage.SEARCH_MAX_QUERIES (10) Query calls of at most
+    SEARCH_QUERY_ITEMS (1,000) plants and 1 MB each: at most 10,000 plants, 10 MB and 1,280 read
+    units (eventually consistent, 0.5 per 4 KB read, matching or not), about a second. Where that
+    runs out first (more than 10,000 plants, or large items) the page is short, possibly empty,
+    and its `next_cursor` continues the search: only a null `next_cursor` means no more matches.
+    ValueError for a text search_key refuses.
+    """
+    key = search_key(text)
+    after_id = _after_id(cursor, "plant-search", key) if cursor else None
+    items, after = storage.search_plants(key, limit, after_id)
+    next_cursor = cursors.encode("plant-search", str(after), key) if after is not None else None
+    return PlantPage(items=items, next_cursor=next_cursor)

@@ -1,0 +1,542 @@
+"""The plants table. Its pynamodb models are private; the functions speak the domain.
+
+Plants table (single-table, key `pk`, see template.yaml):
+- `PLANT#<id>`  the plant: id, name, name_key, timestamps, the optional metadata (capacity_kwp,
+                timezone, latitude, longitude, commissioned_on; absent when unset);
+                `entity = "plant"` puts it in the sparse GSI `by_plant_id`, which lists plants in id order.
+- `NAME#<key>`  the claim on a normalized name; created and deleted in the same transaction as
+                the plant, so DynamoDB itself keeps names unique.
+- `COUNTER#plant` the id counter, incremented atomically; ids are never reused.
+- `COUNT#plants` how many plants exist: incremented in the transaction that inserts a plant, on
+                condition that it is below the deployment's maximum, and decremented in the one
+                that deletes a plant, so the cap holds under concurrent creates.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from typing import Any
+
+from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.constants import ITEMS
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from powerfactor.aws.tables import bind
+from powerfactor.plants.schemas import Plant, Resync, SyncState
+from powerfactor.runtime.errors import NameTaken, PlantLimitReached, PlantNotFound, StorageBusy
+
+_PLANT_ENTITY = "plant"
+_COUNTER_KEY = "COUNTER#plant"
+_COUNT_KEY = "COUNT#plants"
+_TRANSACTION_ATTEMPTS = 10
+
+
+def _plant_pk(plant_id: int) -> str:
+    return f"PLANT#{plant_id}"
+
+
+def _name_pk(name_key: str) -> str:
+    return f"NAME#{name_key}"
+
+
+class _ByPlantId(GlobalSecondaryIndex["_PlantItem"]):
+    class Meta:
+        index_name = "by_plant_id"
+        projection = AllProjection()
+
+    entity = UnicodeAttribute(hash_key=True)
+    plant_id = NumberAttribute(range_key=True)
+
+
+class _PlantItem(Model):
+    class Meta:
+        table_name = "unbound"
+
+    pk = UnicodeAttribute(hash_key=True)
+    entity = UnicodeAttribute(default=_PLANT_ENTITY)
+    plant_id = NumberAttribute()
+    name = UnicodeAttribute()
+    name_key = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    by_plant_id = _ByPlantId()
+    # metadata (see powerfactor.models.PlantCreate); absent when unset
+    capacity_kwp = NumberAttribute(null=True)
+    timezone = UnicodeAttribute(null=True)
+    latitude = NumberAttribute(null=True)
+    longitude = NumberAttribute(null=True)
+    commissioned_on = UnicodeAttribute(null=True)
+    # sync state (see powerfactor.sync)
+    history_from = UnicodeAttribute(null=True)
+    synced_until = UnicodeAttribute(null=True)
+    missing_days = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[var-annotated]
+    last_success_at = UTCDateTimeAttribute(null=True)
+    last_attempt_at = UTCDateTimeAttribute(null=True)
+    last_error = UnicodeAttribute(null=True)
+    lease_owner = UnicodeAttribute(null=True)
+    lease_until = NumberAttribute(null=True)
+    # a re-sync of a range, while queued or running (powerfactor.resync)
+    resync_from = UnicodeAttribute(null=True)
+    resync_to = UnicodeAttribute(null=True)
+    resync_state = UnicodeAttribute(null=True)
+    resync_requested_at = UTCDateTimeAttribute(null=True)
+    resync_error = UnicodeAttribute(null=True)
+
+    def resync(self) -> Resync | None:
+        if self.resync_from is None:
+            return None
+        return Resync(
+            plant_id=int(self.plant_id), from_=self.resync_from, to=self.resync_to,
+            state=self.resync_state or "pending", requested_at=self.resync_requested_at,
+            last_error=self.resync_error,
+        )  # fmt: skip
+
+    def sync_state(self) -> SyncState:
+        return SyncState(
+            resync=self.resync(),
+            history_from=self.history_from,
+            synced_until=self.synced_until,
+            missing_days=self.missing_days or [],
+            last_success_at=self.last_success_at,
+            last_attempt_at=self.last_attempt_at,
+            last_error=self.last_error,
+        )
+
+    def to_domain(self) -> Plant:
+        return Plant(
+            id=int(self.plant_id),
+            name=self.name,
+            capacity_kwp=self.capacity_kwp,
+            timezone=self.timezone,
+            latitude=self.latitude,
+            longitude=self.longitude,
+            commissioned_on=self.commissioned_on,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            sync=self.sync_state(),
+        )
+
+
+class _NameClaim(Model):
+    class Meta:
+        table_name = "unbound"
+
+    pk = UnicodeAttribute(hash_key=True)
+    plant_id = NumberAttribute()
+
+
+class _Counter(Model):
+    class Meta:
+        table_name = "unbound"
+
+    pk = UnicodeAttribute(hash_key=True)
+    value = NumberAttribute(default=0)
+
+
+_MODELS: tuple[type[Model], ...] = (_PlantItem, _NameClaim, _Counter)
+
+
+def _bind() -> None:
+    bind(_MODELS, lambda settings: settings.plants_table)
+
+
+def _reasons(error: TransactWriteError, items: int) -> list[str | None]:
+    """The cancellation reason of each of the transaction's `items` items, None where there is
+    none: a transaction refused as a whole (throttled, malformed) has no reasons at all."""
+    codes = [reason.code if reason else None for reason in (error.cancellation_reasons or [])]
+    return (codes + [None] * items)[:items]
+
+
+def _token() -> str:
+    """A transaction's idempotency token: botocore's retry of a transaction whose answer was lost
+    (a timeout) is then applied at most once."""
+    return str(uuid.uuid4())
+
+
+def _backoff(attempt: int) -> None:
+    """Sleep before retrying a transaction that lost a race: exponential, with full jitter, so
+    that racers do not collide again in step (at most 0.5 s)."""
+    time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
+
+
+def _with_transaction_retries[T](attempt: Callable[[], T]) -> T:
+    """Run a transaction, again when it lost a race with another transaction on the same items.
+
+    DynamoDB cancels concurrent transactions on one item with `TransactionConflict` rather than
+    serializing them; a retry then sees the winner's write and its condition decides the outcome.
+    A failed condition in the same cancellation already decided it (a claimed name stays claimed
+    whatever else conflicted), so that is raised at once.
+    """
+    for n in range(_TRANSACTION_ATTEMPTS):
+        try:
+            return attempt()
+        except TransactWriteError as error:
+            reasons = _reasons(error, 3)
+            if "TransactionConflict" not in reasons or "ConditionalCheckFailed" in reasons:
+                raise
+            if n == _TRANSACTION_ATTEMPTS - 1:
+                raise StorageBusy("concurrent writes kept conflicting") from error
+            _backoff(n)
+    raise AssertionError("unreachable")
+
+
+def allocate_plant_id() -> int:
+    """The next plant id: an atomic counter, so two creates never get the same id."""
+    _bind()
+    counter = _Counter(pk=_COUNTER_KEY)
+    counter.update(actions=[_Counter.value.add(1)])
+    return int(counter.value)
+
+
+def _stored(value: Any) -> Any:
+    """A metadata value as its attribute holds it (days as ISO text)."""
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def insert_plant(
+    plant_id: int,
+    name: str,
+    name_key: str,
+    now: datetime,
+    max_plants: int,
+    metadata: dict[str, Any] | None = None,
+) -> Plant:
+    """Store a new plant, claim its name and count it, in one transaction.
+
+    `metadata` maps metadata fields to values (None: unset). NameTaken if the name is claimed;
+    PlantLimitReached if `max_plants` plants exist already.
+    """
+    _bind()
+    item = _PlantItem(
+        pk=_plant_pk(plant_id),
+        plant_id=plant_id,
+        name=name,
+        name_key=name_key,
+        created_at=now,
+        updated_at=now,
+        **{field: _stored(value) for field, value in (metadata or {}).items() if value is not None},
+    )
+    claim = _NameClaim(pk=_name_pk(name_key), plant_id=plant_id)
+
+    def attempt() -> None:
+        with TransactWrite(
+            connection=_PlantItem._get_connection().connection, client_request_token=_token()
+        ) as tx:
+            tx.save(item, condition=_PlantItem.pk.does_not_exist())
+            tx.save(claim, condition=_NameClaim.pk.does_not_exist())
+            tx.update(
+                _Counter(pk=_COUNT_KEY),
+                actions=[_Counter.value.add(1)],
+                condition=_Counter.value.does_not_exist() | (_Counter.value < max_plants),
+            )
+
+    try:
+        _with_transaction_retries(attempt)
+    except TransactWriteError as error:
+        reasons = _reasons(error, 3)
+        if reasons[1] == "ConditionalCheckFailed":
+            raise NameTaken(name) from None
+        if reasons[2] == "ConditionalCheckFailed":
+            raise PlantLimitReached(max_plants) from None
+        raise
+    return item.to_domain()
+
+
+def _load(plant_id: int) -> _PlantItem:
+    try:
+        return _PlantItem.get(_plant_pk(plant_id), consistent_read=True)
+    except _PlantItem.DoesNotExist:
+        raise PlantNotFound(plant_id) from None
+
+
+def get_plant(plant_id: int) -> Plant:
+    _bind()
+    return _load(plant_id).to_domain()
+
+
+def list_plants(limit: int, after_id: int | None) -> tuple[list[Plant], bool]:
+    """Up to `limit` plants with ids above `after_id`, in id order, and whether more follow."""
+    _bind()
+    range_condition = _PlantItem.plant_id > after_id if after_id is not None else None
+    items = list(
+        _PlantItem.by_plant_id.query(_PLANT_ENTITY, range_key_condition=range_condition, limit=limit + 1)
+    )
+    return [item.to_domain() for item in items[:limit]], len(items) > limit
+
+
+# A search reads the index with a filter: at most this many plants per Query call (and at most
+# 1 MB, DynamoDB's own cap), and at most this many calls per page of results.
+SEARCH_QUERY_ITEMS = 1000
+SEARCH_MAX_QUERIES = 10
+
+
+def search_plants(part: str, limit: int, after_id: int | None) -> tuple[list[Plant], int | None]:
+    """Up to `limit` plants with ids above `after_id` whose name_key contains `part`, in id order,
+    and the id the next page starts after (None: no plant after these can match).
+
+    DynamoDB applies a Query's Limit before its filter, so the index is read a page at a time
+    until limit+1 plants matched or it ends, but for at most SEARCH_MAX_QUERIES calls of
+    SEARCH_QUERY_ITEMS plants each: if those run out first, the page may be short (even empty)
+    and continues after the last plant read.
+    """
+    _bind()
+    range_condition = _PlantItem.plant_id > after_id if after_id is not None else None
+    pages = _PlantItem.by_plant_id.query(
+        _PLANT_ENTITY,
+        range_key_condition=range_condition,
+        filter_condition=_PlantItem.name_key.contains(part),
+        page_size=SEARCH_QUERY_ITEMS,
+    ).page_iter
+    found: list[_PlantItem] = []
+    for queries, page in enumerate(pages, start=1):
+        for raw in page.get(ITEMS) or ():
+            found.append(_PlantItem.from_raw_data(raw))
+            if len(found) > limit:
+                return [item.to_domain() for item in found[:limit]], int(found[limit - 1].plant_id)
+        last = pages.last_evaluated_key
+        if last is None:
+            break
+        if queries >= SEARCH_MAX_QUERIES:
+            return [item.to_domain() for item in found], int(last["plant_id"]["N"])
+    return [item.to_domain() for item in found], None
+
+
+def _mutate_plant(plant_id: int, write: Callable[[_PlantItem, TransactWrite], None]) -> _PlantItem:
+    """Read a plant, then run `write` in a transaction guarded by the name it was read with.
+
+    `write` puts the plant first. If the plant changed in between (a concurrent rename or delete),
+    read it again and retry; if it is gone, PlantNotFound. Whatever the other items' reasons are
+    then, they judged the stale read: the old name's claim is gone once a concurrent rename moved
+    it, so a failed plant guard always means retry, never NameTaken. The other items' failures are
+    raised (for the caller to map) only when the plant was as read. StorageBusy when the attempts
+    run out. Returns the item as it was read for the successful attempt.
+    """
+    for n in range(_TRANSACTION_ATTEMPTS):
+        current = _load(plant_id)
+        try:
+            with TransactWrite(
+                connection=_PlantItem._get_connection().connection, client_request_token=_token()
+            ) as tx:
+                write(current, tx)
+            return current
+        except TransactWriteError as error:
+            reasons = _reasons(error, 3)
+            stale = reasons[0] == "ConditionalCheckFailed"
+            if not stale and ("ConditionalCheckFailed" in reasons or "TransactionConflict" not in reasons):
+                raise
+            _backoff(n)
+    raise StorageBusy(f"plant {plant_id} kept changing during the update")
+
+
+def _unchanged(item: _PlantItem) -> Any:
+    return _PlantItem.pk.exists() & (_PlantItem.name_key == item.name_key)
+
+
+def rename_plant(plant_id: int, name: str, name_key: str, now: datetime) -> Plant:
+    """Rename a plant, moving its name claim in the same transaction; NameTaken if claimed."""
+    return update_plant(plant_id, now, name, name_key)
+
+
+def update_plant(
+    plant_id: int,
+    now: datetime,
+    name: str | None = None,
+    name_key: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Plant:
+    """Change a plant: its name if given (moving its name claim in the same transaction;
+    NameTaken if claimed) and these metadata fields (None: remove the field)."""
+    _bind()
+    metadata = metadata or {}
+
+    def write(current: _PlantItem, tx: TransactWrite) -> None:
+        actions = [_PlantItem.updated_at.set(now)]
+        if name is not None:
+            actions += [_PlantItem.name.set(name), _PlantItem.name_key.set(name_key)]
+        for field, value in metadata.items():
+            actions.append(_set_or_remove(getattr(_PlantItem, field), _stored(value)))
+        tx.update(current, actions=actions, condition=_unchanged(current))
+        if name is not None and current.name_key != name_key:
+            tx.save(
+                _NameClaim(pk=_name_pk(name_key), plant_id=plant_id),
+                condition=_NameClaim.pk.does_not_exist(),
+            )
+            tx.delete(
+                _NameClaim(pk=_name_pk(current.name_key)),
+                condition=_NameClaim.plant_id == plant_id,
+            )
+
+    try:
+        renamed = _mutate_plant(plant_id, write)
+    except TransactWriteError as error:
+        # the plant was as read (_mutate_plant retries otherwise), so only the new claim can fail
+        if _reasons(error, 3)[1] == "ConditionalCheckFailed":
+            raise NameTaken(name) from None
+        raise
+    if name is not None:
+        renamed.name, renamed.name_key = name, name_key
+    renamed.updated_at = now
+    for field, value in metadata.items():
+        setattr(renamed, field, _stored(value))
+    return renamed.to_domain()
+
+
+def delete_plant(plant_id: int) -> None:
+    """Delete a plant and release its name. Its datapoints are removed by the stream consumer."""
+    _bind()
+
+    def write(current: _PlantItem, tx: TransactWrite) -> None:
+        tx.delete(current, condition=_unchanged(current))
+        tx.delete(
+            _NameClaim(pk=_name_pk(current.name_key)),
+            condition=_NameClaim.plant_id == plant_id,
+        )
+        tx.update(_Counter(pk=_COUNT_KEY), actions=[_Counter.value.add(-1)])
+
+    _mutate_plant(plant_id, write)
+
+
+def recount_plants() -> int:
+    """Set the plant count to the plants that exist (for data written before the count was kept,
+    or straight into the table); run it while no plant is being created or deleted."""
+    _bind()
+    count = _PlantItem.by_plant_id.count(_PLANT_ENTITY)
+    _Counter(pk=_COUNT_KEY, value=count).save()
+    return count
+
+
+def plant_ids(page_size: int = 500) -> Iterator[int]:
+    """Every plant id, in order, read a page at a time from the sparse index."""
+    _bind()
+    for item in _PlantItem.by_plant_id.query(
+        _PLANT_ENTITY, attributes_to_get=["plant_id"], page_size=page_size
+    ):
+        yield int(item.plant_id)
+
+
+def _conditional_update(plant_id: int, actions: list[Any], condition: Any) -> _PlantItem | None:
+    """Update a plant if the condition holds; the updated item, or None if it did not hold."""
+    item = _PlantItem(pk=_plant_pk(plant_id))
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise
+    return item
+
+
+def acquire_sync_lease(plant_id: int, owner: str, now: datetime, seconds: int) -> SyncState | None:
+    """Take the plant's sync lease (one sync per plant at a time): its state, or None if another
+    run holds the lease. PlantNotFound if the plant does not exist."""
+    _bind()
+    epoch = int(now.timestamp())
+    item = _conditional_update(
+        plant_id,
+        [
+            _PlantItem.lease_owner.set(owner),
+            _PlantItem.lease_until.set(epoch + seconds),
+            _PlantItem.last_attempt_at.set(now),
+        ],
+        _PlantItem.pk.exists()
+        & (
+            _PlantItem.lease_until.does_not_exist()
+            | (_PlantItem.lease_until < epoch)
+            | (_PlantItem.lease_owner == owner)
+        ),
+    )
+    if item is None:
+        _load(plant_id)  # PlantNotFound if it is gone; otherwise it is busy
+        return None
+    return item.sync_state()
+
+
+def save_sync_state(plant_id: int, owner: str, state: SyncState) -> bool:
+    """Record sync progress while holding the lease; False if the plant was deleted meanwhile."""
+    _bind()
+    actions = [
+        _set_or_remove(_PlantItem.history_from, state.history_from and state.history_from.isoformat()),
+        _set_or_remove(_PlantItem.synced_until, state.synced_until and state.synced_until.isoformat()),
+        _set_or_remove(_PlantItem.missing_days, [d.isoformat() for d in state.missing_days] or None),
+        _set_or_remove(_PlantItem.last_success_at, state.last_success_at),
+        _set_or_remove(_PlantItem.last_error, state.last_error),
+    ]
+    return (
+        _conditional_update(plant_id, actions, _PlantItem.pk.exists() & (_PlantItem.lease_owner == owner))
+        is not None
+    )
+
+
+def release_sync_lease(plant_id: int, owner: str) -> None:
+    _bind()
+    _conditional_update(
+        plant_id,
+        [_PlantItem.lease_owner.remove(), _PlantItem.lease_until.remove()],
+        _PlantItem.pk.exists() & (_PlantItem.lease_owner == owner),
+    )
+
+
+def _set_or_remove(attribute: Any, value: Any) -> Any:
+    return attribute.remove() if value is None else attribute.set(value)
+
+
+_RESYNC_FIELDS = ("resync_from", "resync_to", "resync_state", "resync_requested_at", "resync_error")
+
+
+def request_resync(
+    plant_id: int, start: str, last: str, now: datetime, stale_before: datetime
+) -> Resync | None:
+    """Record a pending re-sync of [start, last] unless one is pending or running (and requested
+    after `stale_before`): None if recorded, else the one there. PlantNotFound if no plant."""
+    _bind()
+    item = _conditional_update(
+        plant_id,
+        [
+            _PlantItem.resync_from.set(start),
+            _PlantItem.resync_to.set(last),
+            _PlantItem.resync_state.set("pending"),
+            _PlantItem.resync_requested_at.set(now),
+            _PlantItem.resync_error.remove(),
+        ],
+        _PlantItem.pk.exists()
+        & (_PlantItem.resync_from.does_not_exist() | (_PlantItem.resync_requested_at < stale_before)),
+    )
+    if item is not None:
+        return None
+    existing = _load(plant_id).resync()  # PlantNotFound if it is gone
+    assert existing is not None  # the condition failed on a pending re-sync
+    return existing
+
+
+def set_resync(plant_id: int, owner: str, state: str, error: str | None = None) -> bool:
+    """Under the lease: mark the re-sync `running` or back to `pending` (with why); False if the
+    lease is not ours or the plant is gone."""
+    _bind()
+    return (
+        _conditional_update(
+            plant_id,
+            [_PlantItem.resync_state.set(state), _set_or_remove(_PlantItem.resync_error, error)],
+            _PlantItem.pk.exists() & (_PlantItem.lease_owner == owner) & _PlantItem.resync_from.exists(),
+        )
+        is not None
+    )
+
+
+def clear_resync(plant_id: int, owner: str) -> bool:
+    """Under the lease: the re-sync is done; False if the lease is not ours."""
+    _bind()
+    return (
+        _conditional_update(
+            plant_id,
+            [getattr(_PlantItem, name).remove() for name in _RESYNC_FIELDS],
+            _PlantItem.pk.exists() & (_PlantItem.lease_owner == owner),
+        )
+        is not None
+    )

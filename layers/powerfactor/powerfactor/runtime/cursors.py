@@ -1,0 +1,37 @@
+"""Opaque pagination cursors: where the next page starts, bound to the request they came from.
+
+A cursor holds the position after which the next page starts and a digest of what it pages
+through (its kind: plants, data, a report's granularity; and the request: plant, range). A cursor
+replayed on another request is refused (InvalidCursor), and the readers clamp a position to the
+request's own range, so a forged cursor can at most skip within what the caller may read anyway.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+
+from powerfactor.runtime.errors import InvalidCursor
+
+
+def _digest(kind: str, request: str) -> str:
+    return hashlib.sha256(f"{kind}\n{request}".encode()).hexdigest()[:16]
+
+
+def encode(kind: str, after: str, request: str = "") -> str:
+    """A cursor for the page after the item `after`, valid only for `kind` and this `request`."""
+    payload = {"k": kind, "after": after, "r": _digest(kind, request)}
+    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+
+
+def decode(cursor: str, kind: str, request: str = "") -> str:
+    """The `after` of a cursor this API returned for `kind` and `request`; InvalidCursor else."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if data["k"] != kind or data["r"] != _digest(kind, request) or not isinstance(data["after"], str):
+            raise ValueError(cursor)
+        return data["after"]
+    except (ValueError, TypeError, KeyError, binascii.Error, RecursionError):
+        raise InvalidCursor() from None
