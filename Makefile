@@ -17,11 +17,13 @@ SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
 # pytest in parallel: 4 workers on 2 cores, because the e2e tests mostly wait on their stacks;
 # each module stays on one worker (tests/conftest.py)
 PYTEST := $(PY) -m pytest -n 4 --dist loadfile
+# the layer's branch coverage under the tests that run it in-process: a figure, not a gate
+COVERAGE := --cov=powerfactor --cov-branch --cov-report=term:skip-covered
 PIP_QUIET := --quiet --disable-pip-version-check
 # pip's index notices about missing local mirrors are noise here
 PIP_FILTER := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
-.PHONY: help browser setup dev dev-clean test lint format validate scan build bench unit quick openapi sync-now keys smoke clean
+.PHONY: help browser setup dev dev-clean test lint types imports format validate scan build bench unit quick openapi sync-now keys smoke clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -77,6 +79,12 @@ lint: $(VENV)/.stamp ## ruff
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+types: $(VENV)/.stamp ## mypy (pydantic plugin) over the layer, the handlers, manage and devstack
+	$(VENV)/bin/mypy
+
+imports: $(VENV)/.stamp ## the dependency rules (import-linter contracts in pyproject.toml; docs/architecture.md)
+	$(VENV)/bin/lint-imports --no-cache
+
 format: $(VENV)/.stamp ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
@@ -115,11 +123,11 @@ quick: lint $(TOOLS)/.stamp node_modules/.stamp $(DASHBOARD) ## the inner loop: 
 	$(PYTEST) tests/unit tests/integration
 
 # the installs run side by side, then the checks, then pytest (`make -j`; each target's output whole)
-test: ## everything CI runs: lint, sam validate, checkov, sam build, all tests
+test: ## everything CI runs: lint, types, import rules, sam validate, checkov, sam build, all tests (with the layer's coverage)
 	$(MAKE) --no-print-directory -j4 --output-sync=target setup
 	$(MAKE) --no-print-directory $(DASHBOARD)
-	$(MAKE) --no-print-directory -j4 --output-sync=target lint validate scan build
-	$(PYTEST)
+	$(MAKE) --no-print-directory -j4 --output-sync=target lint types imports validate scan build
+	$(PYTEST) $(COVERAGE)
 
 clean: ## remove build output and caches (keeps local data)
 	rm -rf .aws-sam .pytest_cache .ruff_cache

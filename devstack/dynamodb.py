@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devstack.template import ROOT
 
@@ -87,8 +88,8 @@ def _die_with_parent() -> None:
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _child_options() -> dict[str, object]:
-    options: dict[str, object] = {"start_new_session": True}
+def _child_options() -> dict[str, Any]:
+    options: dict[str, Any] = {"start_new_session": True}
     if sys.platform.startswith("linux"):
         options["preexec_fn"] = _die_with_parent
     return options

@@ -112,7 +112,7 @@ def bus_targets(template: Template, parameters: dict[str, str]) -> dict[str, lis
                 url = parameters.get(endpoint["Ref"], "") if isinstance(endpoint, dict) else endpoint
                 connection = resources[_ref(dest["ConnectionArn"]) or ""]["Properties"]
                 key = (connection.get("AuthParameters") or {}).get("ApiKeyAuthParameters") or {}
-                headers = ()
+                headers: tuple[tuple[str, str], ...] = ()
                 if key:
                     secret = key["ApiKeyValue"]
                     secret = parameters.get(secret["Ref"], "") if isinstance(secret, dict) else secret

@@ -268,10 +268,10 @@ def guard_moto_queues() -> None:
         with self.get_queue(queue_name)._messages_lock:
             change(self, queue_name, *args, **kwargs)
 
-    Queue.delete_message = delete_message
-    SQSBackend.receive_message = receive_message
-    SQSBackend.change_message_visibility = change_message_visibility
-    Queue._devstack_guarded = True
+    Queue.delete_message = delete_message  # type: ignore[method-assign]
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+    SQSBackend.change_message_visibility = change_message_visibility  # type: ignore[method-assign]
+    Queue._devstack_guarded = True  # type: ignore[attr-defined]
 
 
 class SqsPoller:

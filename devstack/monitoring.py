@@ -54,7 +54,7 @@ def hour_values(plant_id: str, hour: datetime) -> tuple[float, float, float, flo
     # isoformat()[:13] is "%Y-%m-%dT%H" without strftime's cost (the simulator's CPU shares
     # this machine with what the benchmarks measure)
     digest = hashlib.blake2b(f"{plant_id}|{hour.isoformat()[:13]}".encode(), digest_size=16).digest()
-    return tuple(w / 2**32 * VALUE_RANGE for w in _WORDS.unpack(digest))  # type: ignore[return-value]
+    return tuple(w / 2**32 * VALUE_RANGE for w in _WORDS.unpack(digest))
 
 
 def item(plant_id: str, hour: datetime, factor: float = 1.0) -> dict[str, Any]:
@@ -169,7 +169,12 @@ class MonitoringSimulator:
             if self._server is None:
                 return
             server, self._server = self._server, None
-        threading.Thread(target=lambda: (server.shutdown(), server.server_close()), daemon=True).start()
+
+        def stop() -> None:
+            server.shutdown()
+            server.server_close()
+
+        threading.Thread(target=stop, daemon=True).start()
         self._restart = threading.Timer(seconds, self._come_back)
         self._restart.daemon = True
         self._restart.start()

@@ -13,7 +13,7 @@ import sys
 from importlib.resources import files
 
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, SecurityScheme
 from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 
 from devstack.lambdas import load_module
@@ -29,7 +29,7 @@ DESCRIPTION = (
     "`Authorization: Bearer pfk_...`; the `read` scope opens GET, the `write` scope POST, PUT, "
     "PATCH and DELETE (`x-required-scope` of each operation)."
 )
-SECURITY_SCHEMES = {
+SECURITY_SCHEMES: dict[str, SecurityScheme] = {
     "apiKey": HTTPBearer(
         bearerFormat="pfk_<id>_<secret>",
         description="A PowerFactor API key (`python -m manage keys create`); `make dev` prints one.",

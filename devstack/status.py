@@ -46,7 +46,9 @@ def dead_letter_queues(template: Template) -> set[str]:
     for target in targets:
         if isinstance(target, dict) and "Fn::GetAtt" in target:
             names.add(target["Fn::GetAtt"][0])
-    configs = [props for kind in ("DynamoDB", "SQS", "Kinesis") for _, props in template.event_sources(kind)]
+    configs: list[Any] = [
+        props for kind in ("DynamoDB", "SQS", "Kinesis") for _, props in template.event_sources(kind)
+    ]
     configs += [(r.get("Properties") or {}).get("EventInvokeConfig") for r in template.resources.values()]
     return names | {queue for config in configs if (queue := on_failure_queue(config))}
 

@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m manage: {error}", file=sys.stderr)
         return 2
     except PynamoDBException as error:
-        where = f"stack {args.stack}" if args.stack else f"{args.endpoint} (is `make dev` running?)"
-        print(f"python -m manage: DynamoDB of {where} failed: {error}", file=sys.stderr)
+        place = f"stack {args.stack}" if args.stack else f"{args.endpoint} (is `make dev` running?)"
+        print(f"python -m manage: DynamoDB of {place} failed: {error}", file=sys.stderr)
         return 1
 
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -62,7 +63,7 @@ class _AlertItem(Model):
             id=self.sk[2:],
             plant_id=int(self.plant_id),
             kind=self.kind,
-            state=self.state,  # type: ignore[arg-type]
+            state=self.state,
             message=self.message,
             figures=json.loads(self.figures),
             opened_at=self.opened_at,
@@ -104,6 +105,7 @@ def record_run(plant_id: int, failed: bool, error: str | None) -> int:
     sets them to 0. Returns the count after this run."""
     _bind()
     item = _RunsItem(plant_id=plant_id, sk=_RUNS)
+    actions: list[Action]
     if failed:
         actions = [_RunsItem.consecutive_failures.add(1), _RunsItem.last_error.set(error or "unknown")]
     else:

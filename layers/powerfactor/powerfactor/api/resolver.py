@@ -15,8 +15,9 @@ import base64
 import binascii
 import json
 import warnings
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -48,6 +49,13 @@ from powerfactor.runtime.errors import (
     StorageBusy,
     StorageDeadline,
 )
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import (
+        OpenAPIResponse,
+        OpenAPIResponseContentModel,
+        OpenAPIResponseContentSchema,
+    )
 
 # Most API requests add no metric (reads); Powertools would warn about that on every one of them.
 # This is the filter its documentation gives for it.
@@ -92,18 +100,22 @@ def documented(
     description: str,
     errors: tuple[int, ...] = (),
     csv: bool = False,
-) -> dict[int, dict[str, Any]]:
+) -> dict[int, OpenAPIResponse]:
     """The OpenAPI `responses` of a route: its success (JSON, and CSV if it offers it) and errors.
 
     Every route can answer 401, 403, 422, 429 and 503; errors are all ErrorResponse.
     """
-    content: dict[str, Any] = {"application/json": {"model": model}} if model else {}
+    content: dict[str, OpenAPIResponseContentModel | OpenAPIResponseContentSchema] = (
+        {"application/json": {"model": model}} if model else {}
+    )
     if csv:
         content["text/csv"] = {"schema": {"type": "string", "description": "The same rows as CSV."}}
-    success: dict[str, Any] = {"description": description}
+    success: OpenAPIResponse = {"description": description}
     if content:
         success["content"] = content
-    error_content = {"application/json": {"model": ErrorResponse}}
+    error_content: dict[str, OpenAPIResponseContentModel | OpenAPIResponseContentSchema] = {
+        "application/json": {"model": ErrorResponse}
+    }
     return {
         status: success,
         **{
@@ -182,12 +194,12 @@ def _proxy_result(error: PowerFactorError) -> dict[str, Any]:
     }
 
 
-def _body_size(event: dict[str, Any]) -> int:
+def _body_size(event: Mapping[str, Any]) -> int:
     body = event.get("body") or ""
     return len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
 
 
-def check_caller(event: dict[str, Any], logger: Logger) -> None:
+def check_caller(event: Mapping[str, Any], logger: Logger) -> None:
     """Refuse a request that API Gateway's authorizer did not pass with the scope its method needs.
 
     Adds the key's id and name to the log lines of this request.
@@ -227,7 +239,7 @@ class JsonApiResolver(APIGatewayRestResolver):
 
     logger: Logger  # the handler's, set by create_resolver
 
-    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         try:
             check_caller(event, self.logger)
             size = _body_size(event)

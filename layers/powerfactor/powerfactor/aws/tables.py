@@ -103,8 +103,9 @@ def _bind(model: type[Model], table_name: str, settings: Settings, session: boto
     model.Meta.table_name = table_name
     model.Meta.host = settings.dynamodb_endpoint
     model.Meta.region = settings.region
-    model.Meta.connect_timeout_seconds = CONNECT_TIMEOUT
-    model.Meta.read_timeout_seconds = READ_TIMEOUT
+    # pynamodb annotates these int; botocore's Config takes the float
+    model.Meta.connect_timeout_seconds = CONNECT_TIMEOUT  # type: ignore[assignment]
+    model.Meta.read_timeout_seconds = READ_TIMEOUT  # type: ignore[assignment]
     model._connection = None
     connection = model._get_connection().connection
     connection._local.session = session

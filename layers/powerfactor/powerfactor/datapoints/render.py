@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from itertools import chain, repeat
 from operator import attrgetter, is_, lt, truediv
-from typing import Any
+from typing import Any, cast
 
 import pydantic_core
 
@@ -145,7 +145,7 @@ def _splice(envelope: str, count: int, opening: str, pieces: Sequence[str | Sequ
     for piece in pieces:
         if isinstance(piece, str) and (not merged or isinstance(merged[-1], str)):
             if merged:
-                merged[-1] += piece
+                merged[-1] = cast(str, merged[-1]) + piece
             else:
                 opening += piece
         else:
@@ -255,7 +255,8 @@ def figures(
         _ratio(oi, ei, bool),
     ]
     if not capacity:
-        return [*columns, *([[None] * len(ee)] * 3)]
+        blank: Column = [None] * len(ee)
+        return [*columns, *([blank] * 3)]
     final_yield = list(map(truediv, oe, repeat(capacity)))
     reference_yield = list(map(truediv, oi, repeat(1000)))  # kWh/m² over G_stc = 1 kW/m²: hours
     return [
@@ -318,8 +319,8 @@ class ReportRows:
 
     def _figures(self, fields: list[tuple] | None = None) -> list[Column]:
         """The buckets' figures, a column per field (`figures`)."""
-        sums = (fields or self._columns())[5:9]
-        return figures(*sums, self.capacity)
+        ee, ei, oe, oi = (fields or self._columns())[5:9]
+        return figures(ee, ei, oe, oi, self.capacity)
 
     def model(self) -> ReportPage:
         return self._envelope(

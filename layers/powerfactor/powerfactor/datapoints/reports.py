@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from itertools import islice
+from typing import cast, overload
 from zoneinfo import ZoneInfo
 
 from powerfactor.datapoints import store as datapoints
@@ -41,6 +42,7 @@ from powerfactor.datapoints.render import (
     Bucket,
     DataRow,
     DataRows,
+    Offset,
     ReportRows,
     day_clock,
     report_row,
@@ -57,6 +59,10 @@ MAX_LIMIT = 10_000  # 10,000 hours of data is about 1.6 MB of JSON
 _HOUR_CURSOR = "%Y-%m-%dT%H:00Z"  # an hour report's cursor: the UTC start of its last bucket
 
 
+@overload
+def check_tz(value: str) -> str: ...
+@overload
+def check_tz(value: None) -> None: ...
 def check_tz(value: str | None) -> str | None:
     """A `tz` parameter: `UTC`, `local` or an IANA name (ValueError else)."""
     if value is None or value in ("UTC", "local"):
@@ -130,7 +136,7 @@ _ONES = (1,) * 24
 _UTC_PERIODS = [f"T{h:02d}:00Z" for h in range(24)]
 
 
-def _data_stamps(day: date, zone: tzinfo, lo: int, hi: int) -> tuple[Sequence[object], ...]:
+def _data_stamps(day: date, zone: tzinfo, lo: int, hi: int) -> tuple[list[str], list[Offset]]:
     walls, offsets = day_clock(day, zone)
     return walls[lo:hi], offsets[lo:hi]
 
@@ -274,7 +280,7 @@ _Columns = tuple[list[float], list[float], list[float], list[float]]
 def _segments(day: date, lo: int, hi: int, zone: tzinfo) -> Iterator[tuple[int, int, date]]:
     """Hours [lo, hi) of a UTC day split into runs of one local day: (from, to, local day)."""
     midnight = _midnight(day)
-    offset = midnight.astimezone(zone).utcoffset()
+    offset = cast(timedelta, midnight.astimezone(zone).utcoffset())  # an aware datetime's
     if offset == (midnight + 23 * HOUR).astimezone(zone).utcoffset():
         local = midnight + offset  # the local wall time of hour 0, as a naive-like UTC datetime
         seconds = local.hour * 3600 + local.minute * 60 + local.second
@@ -314,10 +320,8 @@ def _local_columns(plant_id: int, first: datetime, end: datetime, zone: tzinfo) 
 
 def _fsums(columns: Iterable[_Columns]) -> Sums:
     columns = list(columns)
-    return Sums(
-        sum(len(c[0]) for c in columns),
-        *(math.fsum(value for c in columns for value in c[index]) for index in range(4)),
-    )
+    ee, ei, oe, oi = (math.fsum(value for c in columns for value in c[index]) for index in range(4))
+    return Sums(sum(len(c[0]) for c in columns), ee, ei, oe, oi)
 
 
 def _local_buckets(

@@ -370,7 +370,7 @@ def _commit(items: list[Item]) -> None:
     data = connection.batch_write_item(put_items=items)
     attempt = 1
     while unprocessed := ((data or {}).get("UnprocessedItems") or {}).get(table):
-        if attempt >= _DayItem.Meta.max_retry_attempts:
+        if attempt >= _DayItem.Meta.max_retry_attempts:  # type: ignore[attr-defined]  # pynamodb's default
             raise PutError("Failed to batch write items: max_retry_attempts exceeded")
         time.sleep(random.uniform(0, _BACKOFF_MS * 2**attempt) / 1000)
         attempt += 1

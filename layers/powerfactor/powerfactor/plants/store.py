@@ -24,6 +24,7 @@ from typing import Any
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.constants import ITEMS
 from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -76,7 +77,7 @@ class _PlantItem(Model):
     # sync state (see powerfactor.sync)
     history_from = UnicodeAttribute(null=True)
     synced_until = UnicodeAttribute(null=True)
-    missing_days = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[var-annotated]
+    missing_days = ListAttribute(of=UnicodeAttribute, null=True)
     last_success_at = UTCDateTimeAttribute(null=True)
     last_attempt_at = UTCDateTimeAttribute(null=True)
     last_error = UnicodeAttribute(null=True)
@@ -357,13 +358,14 @@ def update_plant(
     metadata = metadata or {}
 
     def write(current: _PlantItem, tx: TransactWrite) -> None:
-        actions = [_PlantItem.updated_at.set(now)]
+        actions: list[Action] = [_PlantItem.updated_at.set(now)]
         if name is not None:
+            assert name_key is not None  # given with the name
             actions += [_PlantItem.name.set(name), _PlantItem.name_key.set(name_key)]
         for field, value in metadata.items():
             actions.append(_set_or_remove(getattr(_PlantItem, field), _stored(value)))
         tx.update(current, actions=actions, condition=_unchanged(current))
-        if name is not None and current.name_key != name_key:
+        if name is not None and name_key is not None and current.name_key != name_key:
             tx.save(
                 _NameClaim(pk=_name_pk(name_key), plant_id=plant_id),
                 condition=_NameClaim.pk.does_not_exist(),
@@ -378,7 +380,7 @@ def update_plant(
     except TransactWriteError as error:
         # the plant was as read (_mutate_plant retries otherwise), so only the new claim can fail
         if _reasons(error, 3)[1] == "ConditionalCheckFailed":
-            raise NameTaken(name) from None
+            raise NameTaken(str(name)) from None
         raise
     if name is not None:
         renamed.name, renamed.name_key = name, name_key

@@ -23,7 +23,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, TypedDict, cast
 
 import requests
 from aws_lambda_powertools import Logger, Metrics
@@ -36,6 +36,7 @@ from tenacity import (
     stop_after_attempt,
     wait_exponential_jitter,
 )
+from tenacity.stop import stop_base
 
 from powerfactor.plants.schemas import Datapoint
 
@@ -309,9 +310,9 @@ class MonitoringClient:
             wait=wait_exponential_jitter(
                 multiplier=self.backoff_initial, jitter=self.backoff_initial, max=self.backoff_max
             ),
-            stop=stop_after_attempt(self.max_attempts) | self._out_of_time,
+            stop=stop_after_attempt(self.max_attempts) | cast(stop_base, self._out_of_time),  # callable
             before_sleep=self._on_retry,
-            sleep=cancelled.wait,
+            sleep=cast(Callable[[float], None], cancelled.wait),  # its bool is not used
             reraise=True,
         )
         try:
