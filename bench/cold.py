@@ -145,8 +145,8 @@ def _events(services: Services) -> dict[str, dict[str, Any]]:
     from devstack.template import load_template
     from powerfactor.access import keys as apikeys
     from powerfactor.datapoints import store as datapoints
+    from powerfactor.datapoints.schemas import Datapoint
     from powerfactor.plants import logic as plants
-    from powerfactor.plants.schemas import Datapoint
     from powerfactor.runtime.settings import reset_settings
 
     os.environ.update(services.child_env("PlantsApiFunction"))

@@ -106,7 +106,7 @@ def _prebuilt_items(plant_id: int, years: int) -> list[dict[str, Any]]:
     """The items the real path writes for these years (days and month summaries), serialized."""
     from devstack.monitoring import hour_values
     from powerfactor.datapoints import store
-    from powerfactor.plants.schemas import Datapoint
+    from powerfactor.datapoints.schemas import Datapoint
 
     first = date(TODAY.year - years, 1, 1)
     days, sums = [], {}

@@ -24,7 +24,7 @@ from devstack.dynamodb import free_port
 from devstack.monitoring import hour_values
 from devstack.template import ROOT
 from powerfactor.access import keys as apikeys
-from powerfactor.plants.schemas import Datapoint
+from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.sync.run import horizon
 
 

@@ -19,15 +19,8 @@ from pydantic import AfterValidator, BeforeValidator
 from powerfactor.api.resolver import create_resolver, documented
 from powerfactor.datapoints import reports
 from powerfactor.datapoints.render import DataRows, ReportRows
-from powerfactor.plants.schemas import (
-    DAY_MAX,
-    DAY_MIN,
-    DataPage,
-    Granularity,
-    ReportPage,
-    day_in_range,
-    iso_day,
-)
+from powerfactor.datapoints.schemas import DataPage, Granularity, ReportPage
+from powerfactor.plants.schemas import DAY_MAX, DAY_MIN, day_in_range, iso_day
 from powerfactor.runtime import gc_policy as collector
 from powerfactor.runtime import tracing
 

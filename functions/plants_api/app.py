@@ -17,13 +17,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AfterValidator
 
 from powerfactor.access import keys as apikeys
+from powerfactor.access.schemas import CallerKey
 from powerfactor.alerts import logic as alerts
+from powerfactor.alerts.schemas import AlertPage
 from powerfactor.api.resolver import create_resolver, documented
 from powerfactor.plants import logic as plants
 from powerfactor.plants.schemas import (
     METADATA_FIELDS,
-    AlertPage,
-    CallerKey,
     Plant,
     PlantCreate,
     PlantIn,

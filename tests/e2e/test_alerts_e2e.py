@@ -11,7 +11,7 @@ import pytest
 
 from devstack.stack import Stack
 from powerfactor.datapoints import store as datapoints
-from powerfactor.plants.schemas import Datapoint
+from powerfactor.datapoints.schemas import Datapoint
 from tests.support import (
     fully_synced,
     http,

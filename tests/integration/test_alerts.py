@@ -15,9 +15,9 @@ from devstack.monitoring import PROFILES
 from powerfactor.alerts import logic as alerts
 from powerfactor.alerts import store as alert_storage
 from powerfactor.datapoints import store as datapoints
+from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.plants import logic as plants
 from powerfactor.plants import store as plant_storage
-from powerfactor.plants.schemas import Datapoint
 from powerfactor.runtime.errors import InvalidRange, ResyncPending
 from powerfactor.sync import jobs, resync
 from powerfactor.sync.lifecycle import purge_plant

@@ -34,9 +34,10 @@ from pydantic import TypeAdapter, ValidationError
 
 from powerfactor.datapoints import reports
 from powerfactor.datapoints import store as datapoints
+from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.plants import logic as plants
 from powerfactor.plants import store as plant_storage
-from powerfactor.plants.schemas import Datapoint, PlantIn
+from powerfactor.plants.schemas import PlantIn
 from powerfactor.runtime import cursors
 from powerfactor.runtime.errors import InvalidCursor
 from powerfactor.sync.vendor import Value

@@ -11,8 +11,8 @@ import pytest
 
 from powerfactor.datapoints import reports
 from powerfactor.datapoints import store as datapoints
+from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.plants import logic as plants
-from powerfactor.plants.schemas import Datapoint
 from powerfactor.runtime.settings import get_settings
 from powerfactor.sync.run import horizon
 from tests.support import expected_row

@@ -35,8 +35,8 @@ from hypothesis import strategies as st
 
 from powerfactor.datapoints import render as pages
 from powerfactor.datapoints import store as datapoints
+from powerfactor.datapoints.schemas import DataPage, Datapoint, ReportPage, ReportRow
 from powerfactor.plants import logic as plants
-from powerfactor.plants.schemas import DataPage, Datapoint, ReportPage, ReportRow
 
 GOLDEN = Path(__file__).parent / "data" / "read_bytes.json"
 BASE = "/api/solar-plant"

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from powerfactor.datapoints import store as datapoints
+from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.plants import logic as plants
-from powerfactor.plants.schemas import Datapoint
 from powerfactor.runtime import cursors
 from tests.support import expected_row
 

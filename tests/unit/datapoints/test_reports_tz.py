@@ -15,8 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from powerfactor.datapoints import store as datapoints
+from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.plants import logic as plants
-from powerfactor.plants.schemas import Datapoint
 
 pytestmark = pytest.mark.usefixtures("aws")
 

@@ -11,7 +11,7 @@ from devstack.authorizer import TokenAuthorizer, method_arn, policy_allows
 from devstack.lambdas import InvocationError
 from devstack.template import Authorizer
 from powerfactor.access import keys as apikeys
-from powerfactor.plants.schemas import ErrorResponse
+from powerfactor.api.schemas import ErrorResponse
 from powerfactor.runtime.errors import InvalidApiKey
 
 KEY = "pfk_abcdefghijkl_" + "A" * 40

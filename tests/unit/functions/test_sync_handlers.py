@@ -15,9 +15,9 @@ from devstack.lambdas import load_handler
 from devstack.monitoring import MonitoringSimulator
 from devstack.template import ROOT
 from powerfactor.datapoints import store as datapoints
+from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.plants import logic as plants
 from powerfactor.plants import store as plant_storage
-from powerfactor.plants.schemas import Datapoint
 from powerfactor.runtime.settings import reset_settings
 from powerfactor.sync.run import LEASE_SECONDS, horizon
 from powerfactor.sync.vendor import MonitoringClient

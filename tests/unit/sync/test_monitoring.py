@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from devstack.monitoring import PROFILES, MonitoringSimulator, Profile, _malform, hour_values, item
-from powerfactor.plants.schemas import Datapoint
+from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.sync.vendor import (
     MonitoringClient,
     MonitoringUnavailable,

@@ -43,8 +43,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from powerfactor.alerts import store as storage
+from powerfactor.alerts.schemas import Alert, AlertKind, AlertPage
 from powerfactor.datapoints import store as datapoints
-from powerfactor.plants.schemas import Alert, AlertKind, AlertPage, SyncState
+from powerfactor.plants.schemas import SyncState
 from powerfactor.runtime import cursors
 from powerfactor.runtime.errors import InvalidCursor, PlantNotFound
 from powerfactor.runtime.settings import Settings, get_settings

@@ -22,8 +22,8 @@ from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from powerfactor.alerts.schemas import Alert
 from powerfactor.aws.tables import bind
-from powerfactor.plants.schemas import Alert
 from powerfactor.runtime.settings import ConfigurationError, Settings
 
 OPEN = "open"

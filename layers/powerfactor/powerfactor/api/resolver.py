@@ -30,9 +30,9 @@ from pydantic import BaseModel
 from pynamodb.exceptions import PynamoDBException
 
 from powerfactor.access.keys import scope_for
+from powerfactor.api.schemas import ErrorBody, ErrorDetail, ErrorResponse
 from powerfactor.aws.outage import is_outage
 from powerfactor.aws.tables import deadline as storage_deadline
-from powerfactor.plants.schemas import ErrorBody, ErrorDetail, ErrorResponse
 from powerfactor.runtime.errors import (
     InsufficientScope,
     InvalidApiKey,

@@ -25,7 +25,7 @@ from typing import Any, cast
 
 import pydantic_core
 
-from powerfactor.plants.schemas import (
+from powerfactor.datapoints.schemas import (
     DataItem,
     DataPage,
     Granularity,

@@ -48,9 +48,10 @@ from powerfactor.datapoints.render import (
     report_row,
     stamp,
 )
+from powerfactor.datapoints.schemas import DataPage, Granularity, ReportPage, ReportRow
 from powerfactor.datapoints.store import Sums
 from powerfactor.plants.logic import get_plant
-from powerfactor.plants.schemas import DataPage, Granularity, Plant, ReportPage, ReportRow, iana_zone
+from powerfactor.plants.schemas import Plant, iana_zone
 from powerfactor.runtime import cursors
 from powerfactor.runtime.errors import InvalidCursor, InvalidRange, NoTimeZone
 

@@ -46,7 +46,7 @@ from pynamodb.models import Model
 from pynamodb.pagination import ResultIterator
 
 from powerfactor.aws.tables import bind
-from powerfactor.plants.schemas import Datapoint
+from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.runtime.settings import get_settings
 
 _DAY = struct.Struct("<96d")

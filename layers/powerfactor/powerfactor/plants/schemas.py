@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Annotated, Literal
@@ -35,7 +34,6 @@ PlantName = Annotated[
 ]
 
 
-Granularity = Literal["hour", "day", "month"]
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -202,151 +200,7 @@ class PlantPage(BaseModel):
     )
 
 
-class CallerKey(BaseModel):
-    """The API key a request came with (GET /api/solar-plant/key), as the authorizer passed it."""
-
-    id: str = Field(description="The key's public id, the 12 characters after `pfk_`.")
-    name: str
-    scopes: list[str] = Field(
-        description="`read` opens GET and HEAD, `write` opens POST, PUT, PATCH and DELETE.",
-        examples=[["read", "write"]],
-    )
-    expires_at: datetime | None = Field(default=None, description="When the key stops working; null: never.")
-
-
-class ErrorDetail(BaseModel):
-    location: str = Field(description="Where the problem is, e.g. `body.name` or `query.limit`.")
-    message: str
-    type: str
-
-
-class ErrorBody(BaseModel):
-    status: int
-    code: str
-    message: str
-    details: list[ErrorDetail] = Field(default_factory=list)
-
-
-class ErrorResponse(BaseModel):
-    """The shape of every error PowerFactor returns, on every route."""
-
-    error: ErrorBody
-
-
-@dataclass(frozen=True, slots=True)
-class Datapoint:
-    """One hour of one plant, as the monitoring service measured it (UTC hour, kWh and Wh/m²)."""
-
-    hour: datetime
-    expected_energy: float
-    expected_irradiation: float
-    observed_energy: float
-    observed_irradiation: float
-
-
-class Reading(BaseModel):
-    energy: float = Field(description="kWh")
-    irradiation: float = Field(description="Wh/m²")
-
-
-class DataItem(BaseModel):
-    """One stored hour, in the monitoring service's own shape."""
-
-    hour: datetime = Field(alias="datetime", description="Start of the hour, with the offset of `tz`.")
-    expected: Reading
-    observed: Reading
-
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
-
-
-class DataPage(BaseModel):
-    plant_id: int
-    tz: str = Field(description="The time zone of the days and timestamps: `UTC` or an IANA name.")
-    from_: date = Field(alias="from", description="First day, inclusive (of `tz`).")
-    to: date = Field(description="Last day, inclusive (of `tz`).")
-    items: list[DataItem] = Field(description="Stored hours in time order; absent hours are left out.")
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
-
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
-
-
-class Measure(BaseModel):
-    expected: float = Field(description="Sum of the expected values (6 decimals).")
-    observed: float = Field(description="Sum of the observed values (6 decimals).")
-    observed_to_expected: float | None = Field(
-        description="observed / expected (not a performance ratio); null where expected is zero."
-    )
-
-
-class ReportRow(BaseModel):
-    hours_present: int = Field(description="Hours with data in the bucket.")
-    hours_total: int = Field(description="Hours the bucket spans inside the range.")
-    energy: Measure = Field(description="kWh")
-    irradiation: Measure = Field(description="Wh/m²")
-    specific_yield: float | None = Field(
-        description="Observed energy / capacity_kwp (kWh/kWp); null if the plant has no capacity."
-    )
-    expected_specific_yield: float | None = Field(
-        description="Expected energy / capacity_kwp (kWh/kWp); null if the plant has no capacity."
-    )
-    performance_ratio: float | None = Field(
-        description=(
-            "IEC 61724-1: (observed energy / capacity_kwp) / (observed irradiation / 1 kW/m²), "
-            "irradiation in kWh/m² (Wh/m² / 1000); null without a capacity or irradiation."
-        )
-    )
-
-
-class ReportBucket(ReportRow):
-    period: str = Field(
-        description=(
-            "`YYYY-MM-DDTHH:00Z` (hour, UTC), `YYYY-MM-DDTHH:MM+HH:MM` (hour, other zones: a repeated "
-            "hour appears twice, with its two offsets), `YYYY-MM-DD` (day) or `YYYY-MM` (month)."
-        )
-    )
-    start: datetime = Field(description="Start of the bucket, with the offset of `tz`.")
-
-
-class ReportPage(BaseModel):
-    plant_id: int
-    tz: str = Field(description="The time zone of the days and buckets: `UTC` or an IANA name.")
-    from_: date = Field(alias="from")
-    to: date
-    granularity: Granularity
-    items: list[ReportBucket] = Field(description="Buckets that have data, in time order.")
-    totals: ReportRow = Field(description="The whole range (all pages).")
-    next_cursor: str | None
-
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
-
-
-# ---- alerts and re-syncs (powerfactor.alerts, powerfactor.resync) ----
-
-AlertKind = Literal["underperformance", "data_gap", "sync_failing"]
-AlertState = Literal["open", "resolved"]
-
-
-class Alert(BaseModel):
-    """A condition found after a plant's sync: opened once, updated while it lasts, resolved
-    when a later sync finds it cleared (or the plant is deleted)."""
-
-    id: str = Field(description="Unique within the plant: when it opened and its kind.")
-    plant_id: int
-    kind: AlertKind
-    state: AlertState
-    message: str = Field(description="What is wrong, in words.")
-    figures: dict[str, float | int | str | None] = Field(
-        description="The figures that triggered it (while open, the latest; once resolved, those "
-        "that cleared it) and the limits they were held against."
-    )
-    opened_at: datetime
-    updated_at: datetime = Field(description="The last sync that found it still open, or its resolution.")
-    resolved_at: datetime | None = None
-
-
-class AlertPage(BaseModel):
-    items: list[Alert]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+# ---- re-syncs (powerfactor.sync.resync) ----
 
 
 class ResyncIn(BaseModel):

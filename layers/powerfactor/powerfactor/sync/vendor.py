@@ -38,7 +38,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from powerfactor.plants.schemas import Datapoint
+from powerfactor.datapoints.schemas import Datapoint
 
 logger = Logger(child=True)
 metrics = Metrics(namespace="PowerFactor")

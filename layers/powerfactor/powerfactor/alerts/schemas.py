@@ -1,0 +1,34 @@
+"""Alerts as the API returns them (pydantic; also the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+AlertKind = Literal["underperformance", "data_gap", "sync_failing"]
+AlertState = Literal["open", "resolved"]
+
+
+class Alert(BaseModel):
+    """A condition found after a plant's sync: opened once, updated while it lasts, resolved
+    when a later sync finds it cleared (or the plant is deleted)."""
+
+    id: str = Field(description="Unique within the plant: when it opened and its kind.")
+    plant_id: int
+    kind: AlertKind
+    state: AlertState
+    message: str = Field(description="What is wrong, in words.")
+    figures: dict[str, float | int | str | None] = Field(
+        description="The figures that triggered it (while open, the latest; once resolved, those "
+        "that cleared it) and the limits they were held against."
+    )
+    opened_at: datetime
+    updated_at: datetime = Field(description="The last sync that found it still open, or its resolution.")
+    resolved_at: datetime | None = None
+
+
+class AlertPage(BaseModel):
+    items: list[Alert]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")

@@ -1,0 +1,98 @@
+"""A plant's hours as stored (Datapoint) and the data and report pages the API returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Granularity = Literal["hour", "day", "month"]
+
+
+@dataclass(frozen=True, slots=True)
+class Datapoint:
+    """One hour of one plant, as the monitoring service measured it (UTC hour, kWh and Wh/m²)."""
+
+    hour: datetime
+    expected_energy: float
+    expected_irradiation: float
+    observed_energy: float
+    observed_irradiation: float
+
+
+class Reading(BaseModel):
+    energy: float = Field(description="kWh")
+    irradiation: float = Field(description="Wh/m²")
+
+
+class DataItem(BaseModel):
+    """One stored hour, in the monitoring service's own shape."""
+
+    hour: datetime = Field(alias="datetime", description="Start of the hour, with the offset of `tz`.")
+    expected: Reading
+    observed: Reading
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class DataPage(BaseModel):
+    plant_id: int
+    tz: str = Field(description="The time zone of the days and timestamps: `UTC` or an IANA name.")
+    from_: date = Field(alias="from", description="First day, inclusive (of `tz`).")
+    to: date = Field(description="Last day, inclusive (of `tz`).")
+    items: list[DataItem] = Field(description="Stored hours in time order; absent hours are left out.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class Measure(BaseModel):
+    expected: float = Field(description="Sum of the expected values (6 decimals).")
+    observed: float = Field(description="Sum of the observed values (6 decimals).")
+    observed_to_expected: float | None = Field(
+        description="observed / expected (not a performance ratio); null where expected is zero."
+    )
+
+
+class ReportRow(BaseModel):
+    hours_present: int = Field(description="Hours with data in the bucket.")
+    hours_total: int = Field(description="Hours the bucket spans inside the range.")
+    energy: Measure = Field(description="kWh")
+    irradiation: Measure = Field(description="Wh/m²")
+    specific_yield: float | None = Field(
+        description="Observed energy / capacity_kwp (kWh/kWp); null if the plant has no capacity."
+    )
+    expected_specific_yield: float | None = Field(
+        description="Expected energy / capacity_kwp (kWh/kWp); null if the plant has no capacity."
+    )
+    performance_ratio: float | None = Field(
+        description=(
+            "IEC 61724-1: (observed energy / capacity_kwp) / (observed irradiation / 1 kW/m²), "
+            "irradiation in kWh/m² (Wh/m² / 1000); null without a capacity or irradiation."
+        )
+    )
+
+
+class ReportBucket(ReportRow):
+    period: str = Field(
+        description=(
+            "`YYYY-MM-DDTHH:00Z` (hour, UTC), `YYYY-MM-DDTHH:MM+HH:MM` (hour, other zones: a repeated "
+            "hour appears twice, with its two offsets), `YYYY-MM-DD` (day) or `YYYY-MM` (month)."
+        )
+    )
+    start: datetime = Field(description="Start of the bucket, with the offset of `tz`.")
+
+
+class ReportPage(BaseModel):
+    plant_id: int
+    tz: str = Field(description="The time zone of the days and buckets: `UTC` or an IANA name.")
+    from_: date = Field(alias="from")
+    to: date
+    granularity: Granularity
+    items: list[ReportBucket] = Field(description="Buckets that have data, in time order.")
+    totals: ReportRow = Field(description="The whole range (all pages).")
+    next_cursor: str | None
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
