@@ -282,7 +282,7 @@ class SqsPoller:
     - the function succeeded with it: deleted (a failed delete is tried again);
     - the function failed with it (raised, timed out, or listed it in `batchItemFailures`): left
       to come back after the queue's visibility timeout, as on AWS (a run stopped at its timeout
-      may still hold its plant's lease, which expires before then: tests/unit/test_lease.py);
+      may still hold its plant's lease, which expires before then: tests/unit/sync/test_lease.py);
     - the local stack could not run the function at all (a worker that would not start or
       died, any error outside the handler): made visible again at once.
     """

@@ -1,7 +1,7 @@
 """Which deployment a command works on: the local stack, or a stack deployed with `sam deploy`.
 
 The layer's storage code reads table names and the endpoint from the environment
-(powerfactor/settings.py); `use_tables` sets them for the duration of a command.
+(powerfactor/runtime/settings.py); `use_tables` sets them for the duration of a command.
 """
 
 from __future__ import annotations

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import gc
 
-gc.disable()  # no collections while the imports below run (powerfactor.collector)
+gc.disable()  # no collections while the imports below run (powerfactor/runtime/gc_policy.py)
 
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from powerfactor.access import keys as apikeys
-from powerfactor.runtime import gc_policy as collector
+from powerfactor.runtime import gc_policy
 from powerfactor.runtime.errors import InvalidApiKey
 
 logger = Logger()
@@ -64,4 +64,4 @@ def policy(principal: str, method_arn: str, methods: list[str], context: dict[st
     }
 
 
-collector.imports_done()
+gc_policy.imports_done()

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import gc
 
-gc.disable()  # no collections while the imports below run (powerfactor.collector)
+gc.disable()  # no collections while the imports below run (powerfactor/runtime/gc_policy.py)
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from powerfactor.runtime import gc_policy as collector
-from powerfactor.runtime import tracing
+from powerfactor.runtime import gc_policy, tracing
 from powerfactor.sync import lifecycle
 
 logger = Logger()
-tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)
+tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/runtime/tracing.py)
 metrics = Metrics()
 
 
@@ -33,4 +32,4 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return {"queued": queued}
 
 
-collector.imports_done()
+gc_policy.imports_done()

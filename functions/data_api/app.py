@@ -1,10 +1,10 @@
-"""Data and reports API handler: routes parse the request and call powerfactor.reports."""
+"""Data and reports API handler: routes parse the request and call powerfactor.datapoints.reports."""
 
 from __future__ import annotations
 
 import gc
 
-gc.disable()  # no collections while the imports below run (powerfactor.collector)
+gc.disable()  # no collections while the imports below run (powerfactor/runtime/gc_policy.py)
 
 from datetime import date
 from typing import Annotated, Literal
@@ -21,11 +21,10 @@ from powerfactor.datapoints import reports
 from powerfactor.datapoints.render import DataRows, ReportRows
 from powerfactor.datapoints.schemas import DataPage, Granularity, ReportPage
 from powerfactor.plants.schemas import DAY_MAX, DAY_MIN, day_in_range, iso_day
-from powerfactor.runtime import gc_policy as collector
-from powerfactor.runtime import tracing
+from powerfactor.runtime import gc_policy, tracing
 
 logger = Logger()
-tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)
+tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/runtime/tracing.py)
 metrics = Metrics()
 app = create_resolver(logger)
 
@@ -52,7 +51,7 @@ Format = Annotated[
 
 
 def _reply(page: DataRows | ReportRows, fmt: str | None) -> Response:
-    """The page as CSV or JSON, written from its rows (powerfactor/pages.py: the text of its
+    """The page as CSV or JSON, written from its rows (powerfactor/datapoints/render.py: the text of its
     documented model, without building a model per row)."""
     accept = app.current_event.headers.get("accept") or ""
     if fmt == "csv" or (fmt is None and "text/csv" in accept):
@@ -105,4 +104,4 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
 
 
-collector.imports_done()
+gc_policy.imports_done()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 
-gc.disable()  # no collections while the imports below run (powerfactor.collector)
+gc.disable()  # no collections while the imports below run (powerfactor/runtime/gc_policy.py)
 
 from typing import TYPE_CHECKING
 
@@ -22,15 +22,14 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from powerfactor.runtime import gc_policy as collector
-from powerfactor.runtime import tracing
+from powerfactor.runtime import gc_policy, tracing
 from powerfactor.sync import lifecycle
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 logger = Logger()
-tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)
+tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/runtime/tracing.py)
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -62,4 +61,4 @@ def lambda_handler(event: dict, context: LambdaContext) -> PartialItemFailureRes
     )
 
 
-collector.imports_done()
+gc_policy.imports_done()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-gc.disable()  # no collections while the imports below run (powerfactor.collector)
+gc.disable()  # no collections while the imports below run (powerfactor/runtime/gc_policy.py)
 
 from typing import Annotated, Literal
 
@@ -32,11 +32,10 @@ from powerfactor.plants.schemas import (
     Resync,
     ResyncIn,
 )
-from powerfactor.runtime import gc_policy as collector
-from powerfactor.runtime import tracing
+from powerfactor.runtime import gc_policy, tracing
 
 logger = Logger()
-tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)
+tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/runtime/tracing.py)
 metrics = Metrics()
 app = create_resolver(logger)
 
@@ -214,4 +213,4 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
 
 
-collector.imports_done()
+gc_policy.imports_done()

@@ -3,7 +3,7 @@
 A run cut short by the time budget is queued again as a continuation (its progress is saved on
 the plant); a run the monitoring service failed is reported as a failed item, so SQS retries it
 later and, after the queue's maxReceiveCount, moves it to the dead-letter queue. A `resync` job
-(powerfactor.resync) fetches its range again; a plant busy syncing gets it back a minute later,
+(powerfactor.sync.resync) fetches its range again; a plant busy syncing gets it back a minute later,
 and one cut by the time budget is queued again for the rest of its range.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 
-gc.disable()  # no collections while the imports below run (powerfactor.collector)
+gc.disable()  # no collections while the imports below run (powerfactor/runtime/gc_policy.py)
 
 from typing import TYPE_CHECKING
 
@@ -21,8 +21,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from powerfactor.runtime import gc_policy as collector
-from powerfactor.runtime import tracing
+from powerfactor.runtime import gc_policy, tracing
 from powerfactor.runtime.settings import get_settings
 from powerfactor.sync import jobs, resync
 from powerfactor.sync.run import sync_plant
@@ -32,10 +31,10 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 logger = Logger()
-tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/tracing.py)
+tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/runtime/tracing.py)
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
-collector.fewer_young_collections()  # this process runs syncs
+gc_policy.fewer_young_collections()  # this process runs syncs
 
 
 class SyncFailed(Exception):
@@ -79,4 +78,4 @@ def lambda_handler(event: dict, context: LambdaContext) -> PartialItemFailureRes
     )
 
 
-collector.imports_done()
+gc_policy.imports_done()

@@ -19,7 +19,7 @@ from tests.support import caller
 
 # Every right each function has, as (action, resource): what its code does and nothing more.
 INDEX = "PlantsTable/index/by_plant_id"
-BUS = ("events:PutEvents", "AlertBus")  # alert events (powerfactor/alerts.py)
+BUS = ("events:PutEvents", "AlertBus")  # alert events (powerfactor/alerts/logic.py)
 RIGHTS: dict[str, set[tuple[str, str]]] = {
     "AuthorizerFunction": {("dynamodb:GetItem", "ApiKeysTable")},
     "PlantsApiFunction": {
@@ -442,6 +442,6 @@ def test_alerts_go_to_the_bus_and_optionally_to_a_webhook_and_mail() -> None:
     )
     (mail,) = resources["AlertTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert mail["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["AlertEmailRule", "Arn"]}}}
-    # the code publishes what the rules match (powerfactor/alerts.py)
+    # the code publishes what the rules match (powerfactor/alerts/logic.py)
     code = (ROOT / "layers" / "powerfactor" / "powerfactor" / "alerts" / "logic.py").read_text()
     assert 'SOURCE = "powerfactor.alerts"' in code

@@ -1,4 +1,4 @@
-"""API keys (powerfactor.apikeys) against moto: format, storage, and every way a key is refused."""
+"""API keys (powerfactor.access.keys) against moto: format, storage, and every way a key is refused."""
 
 import hashlib
 import math

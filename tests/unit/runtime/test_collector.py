@@ -1,4 +1,4 @@
-"""powerfactor.collector in every handler that uses the layer: imported first, `imports_done()` last."""
+"""runtime/gc_policy.py in every handler that uses the layer: imported first, `imports_done()` last."""
 
 from __future__ import annotations
 

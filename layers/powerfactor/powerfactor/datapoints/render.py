@@ -1,14 +1,14 @@
 """A page of /data or /report as rows, and its three forms: pydantic models, JSON text, CSV text.
 
 A year of hours is 8,760 rows. Building a pydantic model per row (and per measure inside it)
-and serializing them cost ~20 µs a row, several times the read itself, so the handler writes
+and serializing them cost several times the read itself (bench/README.md), so the handler writes
 the text straight from the rows instead: every number is formatted by pydantic-core (one
 `to_json` call over all of a page's numbers, so the text is pydantic's, `1e-7`, `0.00001`,
 `null` for NaN, not Python's `repr`), the envelope (plant, range, totals, cursor) is the page
 model's own serialization with the items spliced in, and the timestamps are formatted once per
 UTC day (`day_clock`) instead of once per hour. The models stay the OpenAPI schema, the Python
 API (`reports.data_page`, `reports.report`), and the reference the text is tested against byte
-for byte (tests/unit/test_read_bytes.py).
+for byte (tests/unit/datapoints/test_read_bytes.py).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def day_clock(day: date, zone: tzinfo) -> tuple[list[str], list[Offset]]:
 
     A day whose offset is the same at its first and last hour is formatted by string operations
     from its first hour (as `reports._segments` splits it; no zone changes its offset twice in
-    one UTC day, tests/unit/test_read_bytes.py checks tzdata); only a day with a change is
+    one UTC day, tests/unit/datapoints/test_read_bytes.py checks tzdata); only a day with a change is
     converted hour by hour.
     """
     if zone is UTC:

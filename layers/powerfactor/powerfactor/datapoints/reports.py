@@ -13,7 +13,7 @@ cover the range, one Query of their packed hours, and split each UTC day where l
 change (computed once per UTC day, per hour only on a day whose offset changes). Hour reports
 and raw data read day items, a page at a time (an hour report's totals, from the month
 summaries and the partial days at either end, in a thread beside them), and are written as text
-from those rows (powerfactor/pages.py). Sums are exact: math.fsum of the hours (or of
+from those rows (powerfactor/datapoints/render.py). Sums are exact: math.fsum of the hours (or of
 the month summaries' sums and their partials), rounded once. Large results are paginated with a
 cursor, so no response nears API Gateway's 6 MB limit.
 

@@ -458,7 +458,7 @@ def _query(
     """`model.query` of the plant's periods `first`..`last` (keys, both inclusive), only these
     attributes, `page_size` items a call: pynamodb's own calls and pagination, but each item as
     botocore returns it (DynamoDB's attribute values), without a model object and its attribute
-    deserialization per item (~5 ms of a year of day items' read: 365 objects)."""
+    deserialization per item (365 objects for a year of day items)."""
     _bind()
     return ResultIterator(
         model._get_connection().query,

@@ -68,7 +68,7 @@ class _PlantItem(Model):
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     by_plant_id = _ByPlantId()
-    # metadata (see powerfactor.models.PlantCreate); absent when unset
+    # metadata (see powerfactor.plants.schemas.PlantCreate); absent when unset
     capacity_kwp = NumberAttribute(null=True)
     timezone = UnicodeAttribute(null=True)
     latitude = NumberAttribute(null=True)
@@ -83,7 +83,7 @@ class _PlantItem(Model):
     last_error = UnicodeAttribute(null=True)
     lease_owner = UnicodeAttribute(null=True)
     lease_until = NumberAttribute(null=True)
-    # a re-sync of a range, while queued or running (powerfactor.resync)
+    # a re-sync of a range, while queued or running (powerfactor.sync.resync)
     resync_from = UnicodeAttribute(null=True)
     resync_to = UnicodeAttribute(null=True)
     resync_state = UnicodeAttribute(null=True)

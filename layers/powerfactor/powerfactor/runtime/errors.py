@@ -1,4 +1,4 @@
-"""Domain errors, raised where they are discovered. `powerfactor.http` maps them to HTTP."""
+"""Domain errors, raised where they are discovered. `powerfactor.api.resolver` maps them to HTTP."""
 
 from __future__ import annotations
 

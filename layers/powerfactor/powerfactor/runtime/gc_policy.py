@@ -3,11 +3,11 @@
 A handler module stops the collector before its imports (`gc.disable()`, its first statement
 after `import gc`; ruff's E402 is off for `functions/*/app.py` for that): the ~500 modules a
 handler imports create ~150,000 tracked objects that live as long as the process, and collecting
-while they are being created is 5-10 % of a cold start's CPU (20-55 ms of import + first response,
-measured with `gc.callbacks`; bench/README.md). At the end of its imports the handler calls
+while they are being created is a noticeable part of a cold start's CPU (measured with
+`gc.callbacks`: bench/README.md, "Measured"). At the end of its imports the handler calls
 `imports_done()`: those objects leave the collector's generations for good (`gc.freeze`), so that
 no later collection traverses them again (the data API's full collections, one every few requests
-while it builds a year of hour buckets, took ~10-17 ms each with them, ~3-4 ms without), and the
+while it builds a year of hour buckets, are several times shorter without them), and the
 collector runs as before for everything the requests allocate.
 
 A sync process (the worker, and the ingest bench's child that stands for it) also collects its
@@ -33,7 +33,7 @@ def fewer_young_collections() -> None:
     """Run the young collection every `YOUNG_COLLECTION_EVERY` net allocations instead of 2,000
     (the older generations' thresholds unchanged), for the rest of the process. A sync run
     allocates a few container objects (an answer's item, its datapoint, ...) per hour, and they
-    live until their month is written: a 10-year backfill ran 114 young, 10 middle and 1 full
-    collection, ~0.1 CPU-s of its ~1.3 s; with this, 4 young ones (~0.006 s). Every cycle is
-    still collected, a few MB later at most."""
+    live until their month is written: a 10-year backfill ran over a hundred young collections,
+    with this a handful (bench/README.md, "Measured"). Every cycle is still collected, a few MB
+    later at most."""
     gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])

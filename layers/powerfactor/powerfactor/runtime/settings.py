@@ -5,7 +5,7 @@ checked. Empty strings mean "not set" (the template passes empty parameters thro
 missing or malformed variable is a ConfigurationError that names it (every bad one at once),
 raised at the first `get_settings()` of a cold start. Plain Python rather than a pydantic model:
 every function reads its settings, and the authorizer, which needs nothing else of pydantic,
-would otherwise import it (~50-70 ms of its cold start, bench/cold.py).
+would otherwise import it (a large part of its cold start: bench/README.md, "Measured").
 """
 
 from __future__ import annotations

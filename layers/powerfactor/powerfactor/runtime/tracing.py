@@ -1,9 +1,9 @@
 """X-Ray tracing of the handlers, with the X-Ray SDK loaded only when it is wanted.
 
 Powertools' `Tracer()` imports the X-Ray SDK even when tracing is disabled (it makes the SDK its
-provider first, then disables it; with tracing on it also patches botocore and requests): 30-50
-ms, 5-12 % of an API function's import and first response here (bench/cold.py; `-X importtime`
-suggested ~200 ms, counting nested imports twice). Lambda's own active tracing (`Tracing:
+provider first, then disables it; with tracing on it also patches botocore and requests): a
+measurable part of an API function's import and first response (bench/README.md, "Measured").
+Lambda's own active tracing (`Tracing:
 Active`) needs none of it: the trace keeps API Gateway's segment and Lambda's (the function's
 Initialization, Invocation and Overhead). What the SDK adds is the handler's subsegment and one subsegment per
 DynamoDB / SQS / HTTP call, so it is a deploy-time choice (the template's `EnableXRaySdk`, the

@@ -17,14 +17,14 @@ a failing service loses nothing and the next run goes on from there (a run kille
 by a failing DynamoDB, fetches at most those seconds again).
 
 One run per plant at a time: a run holds a lease on the plant (`LEASE_SECONDS`, longer than the
-worker's timeout: tests/unit/test_lease.py ties the two and the queue's visibility timeout), and
+worker's timeout: tests/unit/sync/test_lease.py ties the two and the queue's visibility timeout), and
 every save is conditional on it. A save that fails tells one of two things apart with a
 consistent read of the plant: the plant is gone (deleted during the run), so the run stops and
 removes what it stored, leaving no orphaned data; or the plant is there and another run took
 the lease, so this run stops, deletes nothing and reports `lost` (the other run carries on).
 
 After a run's last save, still under the lease, the plant's alerts are judged
-(`powerfactor.alerts.after_sync`, which never raises).
+(`powerfactor.alerts.logic.after_sync`, which never raises).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from powerfactor.sync.vendor import (
 logger = Logger(child=True)
 
 SAVE_EVERY_SECONDS = 5.0
-LEASE_SECONDS = 960  # outlives the worker's longest run: tests/unit/test_lease.py
+LEASE_SECONDS = 960  # outlives the worker's longest run: tests/unit/sync/test_lease.py
 MAX_MISSING_RANGES_PER_RUN = 31
 REFRESH_DAYS = 7
 
