@@ -1,6 +1,7 @@
 """`make bench`: figures measured on this machine in one run, each beside its reference.
 
-Benchmarks print figures; they never fail on a timing. See bench/README.md.
+Benchmarks print figures; they never fail on a timing. Each run's output is also kept as
+bench/results/<UTC start>.md (`--no-record`: not kept), where the history lives. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -13,18 +14,33 @@ import platform
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.common import record_to, say
 
 SECTIONS = ("cold", "ingest", "reports", "auth", "load", "fanout", "cost", "dashboard")
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--only", choices=SECTIONS, action="append", help="run only these parts")
+    parser.add_argument("--no-record", action="store_true", help="do not keep the output in bench/results/")
     args = parser.parse_args()
     only = set(args.only or SECTIONS)
+    now = datetime.now(UTC)
+    name = f"{now:%Y-%m-%dT%H%MZ}" + ("" if only == set(SECTIONS) else "-" + "-".join(sorted(only)))
+    with contextlib.nullcontext() if args.no_record else record_to(RESULTS / f"{name}.md"):
+        run(only, now)
+    if not args.no_record:
+        print(f"(kept in bench/results/{name}.md)")
+    return 0
+
+
+def run(only: set[str], now: datetime) -> None:
     started = time.monotonic()
-    print(
-        f"# PowerFactor benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
+    say(
+        f"# PowerFactor benchmarks, {now:%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform(terse=True)}"
     )
     if only & {"cold", "ingest", "reports", "auth", "cost"}:
@@ -57,8 +73,7 @@ def main() -> int:
         from bench import fanout
 
         fanout.run()
-    print(f"\n(all of it in {time.monotonic() - started:.0f} s)")
-    return 0
+    say(f"\n(all of it in {time.monotonic() - started:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from bench.common import PY, ROOT, Services, ms, row, table
+from bench.common import PY, ROOT, Services, ms, row, say, table
 
 BASELINE = "ea52372"  # the last commit before issue 13's changes
 
@@ -231,7 +231,7 @@ def cold_start(services: Services) -> None:
         )  # fmt: skip
     bad = {n: s for n, s in statuses.items() if any(not x.endswith(("200", "allow", "-")) for x in s)}
     if bad:
-        print(f"\n(unexpected first answers: {bad})")
+        say(f"\n(unexpected first answers: {bad})")
 
     table(
         "Where today's cold start goes: `-X importtime` self time by top-level package (one process, "
@@ -249,7 +249,7 @@ def cold_start(services: Services) -> None:
 def build_size() -> None:
     build = ROOT / ".aws-sam" / "build"
     if not build.exists():
-        print("\n(no .aws-sam/build: run `make build` for the package sizes)")
+        say("\n(no .aws-sam/build: run `make build` for the package sizes)")
         return
     table("Unzipped size of `sam build` output", "artifact", "size", "largest parts")
     for artifact in sorted(p for p in build.iterdir() if p.is_dir()):

@@ -18,10 +18,25 @@ HOURLY_TABLE = "BenchHourlyRows"  # the original's layout: one item per plant-ho
 
 
 _out: TextIO = sys.stdout  # where the figures go (see quiet_subprocesses)
+_record: list[TextIO] = []  # and a copy: the run's dated file under bench/results/ (record_to)
 
 
 def say(text: str) -> None:
     print(text, file=_out, flush=True)
+    for copy in _record:
+        print(text, file=copy, flush=True)
+
+
+@contextmanager
+def record_to(path: Path) -> Iterator[None]:
+    """While the block runs, every line `say` prints is also written to `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as copy:
+        _record.append(copy)
+        try:
+            yield
+        finally:
+            _record.remove(copy)
 
 
 def row(*cells: object) -> None:

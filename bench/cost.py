@@ -13,7 +13,7 @@ KB written, 1 read unit per started 4 KB read strongly, half that eventually con
 - storage: the size of every item of the 10-year plant by DynamoDB's item size rules (names and
   values, numbers at 1 byte per 2 digits + 1), plus the 100 bytes DynamoDB bills per item.
 Durations are this machine's (x86, shared cores), not arm64 Lambda's: GB-seconds are an order
-of magnitude, not a bill. `PRICES` and the monthly table: see bench/README.md.
+of magnitude, not a bill. `PRICES` and the monthly table: see bench/results/2026-11-26-notebook.md.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ DAYS = 5  # daily runs measured
 API_RUNS = 5
 QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}  # figures only on stdout
 
-# eu-central-1 on-demand, USD (see bench/README.md for which were confirmed and where)
+# eu-central-1 on-demand, USD (see bench/results/2026-11-26-notebook.md for which were confirmed and where)
 PRICES = {
     "wru_per_million": 0.7625,
     "rru_per_million": 0.1525,
