@@ -19,17 +19,16 @@ The figures: bench/README.md, "Measured".
 from __future__ import annotations
 
 import contextvars
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import botocore.loaders
 import botocore.session
 from pynamodb.models import Model
 
+from powerfactor.aws import internals
 from powerfactor.runtime.errors import StorageDeadline
 from powerfactor.runtime.settings import Settings, get_settings
 
@@ -63,29 +62,6 @@ def _check_deadline(**_: Any) -> None:
         raise StorageDeadline(f"no time left for a DynamoDB call ({left:.1f} s to the deadline)")
 
 
-class _Loader(botocore.loaders.Loader):
-    """botocore's data loader (same search paths, files and caches) whose list of available
-    services holds only the one this package makes clients for."""
-
-    SERVICES = ("dynamodb",)
-
-    @botocore.loaders.instance_cache
-    def list_available_services(self, type_name: str) -> list[str]:
-        return [name for name in self.SERVICES if self.list_api_versions(name, type_name)]
-
-
-def _new_session() -> botocore.session.Session:
-    session = botocore.session.get_session()
-    data_path = session.get_config_variable("data_path")  # AWS_DATA_PATH, as botocore reads it
-    extra = (
-        [os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)]
-        if data_path
-        else None
-    )
-    session.register_component("data_loader", _Loader(extra_search_paths=extra))
-    return session
-
-
 def bind(models: tuple[type[Model], ...], table: Callable[[Settings], str]) -> None:
     """Set each model's table, endpoint, region and time budget from the settings; cheap when
     unchanged."""
@@ -95,7 +71,7 @@ def bind(models: tuple[type[Model], ...], table: Callable[[Settings], str]) -> N
         if _bound.get(model) == settings:
             continue
         with _session_lock:
-            _session = _session or _new_session()
+            _session = _session or internals.new_session()
             _bind(model, table(settings), settings, _session)
         _bound[model] = settings
 
@@ -107,15 +83,12 @@ def _bind(model: type[Model], table_name: str, settings: Settings, session: boto
     # pynamodb annotates these int; botocore's Config takes the float
     model.Meta.connect_timeout_seconds = CONNECT_TIMEOUT  # type: ignore[assignment]
     model.Meta.read_timeout_seconds = READ_TIMEOUT  # type: ignore[assignment]
-    model._connection = None
-    connection = model._get_connection().connection
-    connection._local.session = session
+    connection = internals.share_session(model, session)
     # botocore's attempts per call; pynamodb's own max_retry_attempts (3) stays for the
     # unprocessed items of batch calls (pynamodb 6.1 has no Meta option for this)
-    connection._retry_configuration = {"total_max_attempts": ATTEMPTS, "mode": "standard"}
     shared = _clients.get(settings)
+    client = internals.share_client(connection, ATTEMPTS, shared)
     if shared is not None:
-        connection._client = shared
         return
-    connection.client.meta.events.register("before-send.dynamodb", _check_deadline)
-    _clients[settings] = connection.client
+    client.meta.events.register("before-send.dynamodb", _check_deadline)
+    _clients[settings] = client

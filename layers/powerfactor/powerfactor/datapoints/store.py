@@ -45,6 +45,7 @@ from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 from pynamodb.pagination import ResultIterator
 
+from powerfactor.aws import internals
 from powerfactor.aws.tables import bind
 from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.runtime.settings import get_settings
@@ -365,12 +366,12 @@ def _commit(items: list[Item]) -> None:
     model objects and their serialization cost more CPU than the call itself."""
     if not items:
         return
-    connection = _DayItem._get_connection()
+    connection = internals.table_connection(_DayItem)
     table = _DayItem.Meta.table_name
     data = connection.batch_write_item(put_items=items)
     attempt = 1
     while unprocessed := ((data or {}).get("UnprocessedItems") or {}).get(table):
-        if attempt >= _DayItem.Meta.max_retry_attempts:  # type: ignore[attr-defined]  # pynamodb's default
+        if attempt >= internals.batch_attempts(_DayItem):
             raise PutError("Failed to batch write items: max_retry_attempts exceeded")
         time.sleep(random.uniform(0, _BACKOFF_MS * 2**attempt) / 1000)
         attempt += 1
@@ -461,8 +462,8 @@ def _query(
     deserialization per item (365 objects for a year of day items)."""
     _bind()
     return ResultIterator(
-        model._get_connection().query,
-        (model._serialize_keys(plant_id)[0],),
+        internals.table_connection(model).query,
+        (internals.hash_key(model, plant_id),),
         {
             "range_key_condition": model.period.between(first, last),
             "attributes_to_get": attributes,

@@ -29,6 +29,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from powerfactor.aws import internals
 from powerfactor.aws.tables import bind
 from powerfactor.plants.schemas import Plant, Resync, SyncState
 from powerfactor.runtime.errors import NameTaken, PlantLimitReached, PlantNotFound, StorageBusy
@@ -228,7 +229,7 @@ def insert_plant(
 
     def attempt() -> None:
         with TransactWrite(
-            connection=_PlantItem._get_connection().connection, client_request_token=_token()
+            connection=internals.low_level_connection(_PlantItem), client_request_token=_token()
         ) as tx:
             tx.save(item, condition=_PlantItem.pk.does_not_exist())
             tx.save(claim, condition=_NameClaim.pk.does_not_exist())
@@ -323,7 +324,7 @@ def _mutate_plant(plant_id: int, write: Callable[[_PlantItem, TransactWrite], No
         current = _load(plant_id)
         try:
             with TransactWrite(
-                connection=_PlantItem._get_connection().connection, client_request_token=_token()
+                connection=internals.low_level_connection(_PlantItem), client_request_token=_token()
             ) as tx:
                 write(current, tx)
             return current
