@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AfterValidator, BeforeValidator
 
 from powerfactor.api.resolver import create_resolver, documented
+from powerfactor.api.routes import BASE, CURSOR_HELP, PLANT_ID_MAX, PLANT_ID_MIN
 from powerfactor.datapoints import reports
 from powerfactor.datapoints.render import DataRows, ReportRows
 from powerfactor.datapoints.schemas import DataPage, Granularity, ReportPage
@@ -28,7 +29,6 @@ tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/
 metrics = Metrics()
 app = create_resolver(logger)
 
-BASE = "/api/solar-plant"
 DAY_HELP = (
     f"A whole day of `tz`, `YYYY-MM-DD`, from {DAY_MIN} to {DAY_MAX}; `from` and `to` are both inclusive."
 )
@@ -37,13 +37,15 @@ TZ_HELP = (
     "(`Europe/Berlin`). Default: the plant's time zone if it has one, else UTC."
 )
 
-PlantId = Annotated[int, Query(alias="plant-id", ge=1, le=2**53, description="The plant's id.")]
+PlantId = Annotated[
+    int, Query(alias="plant-id", ge=PLANT_ID_MIN, le=PLANT_ID_MAX, description="The plant's id.")
+]
 Day = Annotated[date, Query(description=DAY_HELP), BeforeValidator(iso_day), AfterValidator(day_in_range)]
 From = Annotated[
     date, Query(alias="from", description=DAY_HELP), BeforeValidator(iso_day), AfterValidator(day_in_range)
 ]
 Limit = Annotated[int, Query(ge=1, le=reports.MAX_LIMIT, description="Items per page.")]
-Cursor = Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")]
+Cursor = Annotated[str | None, Query(max_length=200, description=CURSOR_HELP)]
 Tz = Annotated[str | None, Query(max_length=64, description=TZ_HELP), AfterValidator(reports.check_tz)]
 Format = Annotated[
     Literal["json", "csv"] | None, Query(description="`csv` for spreadsheets (or send `Accept: text/csv`).")

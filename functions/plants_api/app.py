@@ -21,6 +21,7 @@ from powerfactor.access.schemas import CallerKey
 from powerfactor.alerts import logic as alerts
 from powerfactor.alerts.schemas import AlertPage
 from powerfactor.api.resolver import create_resolver, documented
+from powerfactor.api.routes import BASE, CURSOR_HELP, PLANT_ID_MAX, PLANT_ID_MIN
 from powerfactor.plants import logic as plants
 from powerfactor.plants.schemas import (
     METADATA_FIELDS,
@@ -39,8 +40,7 @@ tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/
 metrics = Metrics()
 app = create_resolver(logger)
 
-BASE = "/api/solar-plant"
-PlantId = Annotated[int, Path(ge=1, le=2**53, description="The plant's integer id.")]
+PlantId = Annotated[int, Path(ge=PLANT_ID_MIN, le=PLANT_ID_MAX, description="The plant's integer id.")]
 
 
 def _searchable(text: str | None) -> str | None:
@@ -152,7 +152,7 @@ def get_caller_key() -> CallerKey:
 
 
 AlertLimit = Annotated[int, Query(ge=1, le=alerts.MAX_PAGE_SIZE, description="Page size.")]
-Cursor = Annotated[str | None, Query(max_length=300, description="`next_cursor` of the previous page.")]
+Cursor = Annotated[str | None, Query(max_length=300, description=CURSOR_HELP)]
 
 
 @app.get(

@@ -35,9 +35,9 @@ from powerfactor.datapoints.schemas import (
     ReportPage,
     ReportRow,
 )
+from powerfactor.runtime.clock import HOUR
 
 DECIMALS = 6
-HOUR = timedelta(hours=1)
 _DAY = timedelta(days=1)
 _UTC_TAILS = [f"T{h:02d}:00:00" for h in range(24)]
 

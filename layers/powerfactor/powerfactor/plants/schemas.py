@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from functools import cache
 from typing import Annotated, Literal
 from zoneinfo import available_timezones
@@ -17,6 +17,8 @@ from pydantic import (
     StringConstraints,
     field_validator,
 )
+
+from powerfactor.runtime.clock import today_somewhere
 
 PLANT_NAME_MAX = 100
 
@@ -68,13 +70,8 @@ def iana_zone(value: str) -> str:
     return value
 
 
-def _today_somewhere() -> date:
-    """The latest date anywhere on Earth (UTC+14): a day that is today for some plant."""
-    return (datetime.now(UTC) + timedelta(hours=14)).date()
-
-
 def past_day(value: date) -> date:
-    if value > _today_somewhere():
+    if value > today_somewhere():
         raise ValueError("a commissioning day cannot be in the future")
     return value
 

@@ -31,11 +31,12 @@ from powerfactor.alerts import logic as alerts
 from powerfactor.datapoints import store as datapoints
 from powerfactor.plants import store as plants
 from powerfactor.plants.schemas import Resync
+from powerfactor.runtime.clock import utc_today
 from powerfactor.runtime.errors import InvalidRange, PlantNotFound, ResyncPending
 from powerfactor.runtime.settings import get_settings
 from powerfactor.sync import jobs
 from powerfactor.sync.run import LEASE_SECONDS, SyncOutcome, horizon
-from powerfactor.sync.vendor import MonitoringClient, MonitoringError, TimeBudgetExhausted, utc_today
+from powerfactor.sync.vendor import MonitoringClient, MonitoringError, TimeBudgetExhausted
 
 logger = Logger(child=True)
 

@@ -43,6 +43,7 @@ from powerfactor.alerts import logic as alerts
 from powerfactor.datapoints import store as datapoints
 from powerfactor.plants import store as plants
 from powerfactor.plants.schemas import SyncState
+from powerfactor.runtime.clock import utc_today
 from powerfactor.runtime.errors import PlantNotFound
 from powerfactor.runtime.settings import get_settings
 from powerfactor.sync.vendor import (
@@ -52,7 +53,6 @@ from powerfactor.sync.vendor import (
     TimeBudgetExhausted,
     day_ranges,
     month_chunks,
-    utc_today,
 )
 
 logger = Logger(child=True)

@@ -39,6 +39,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from powerfactor.datapoints.schemas import Datapoint
+from powerfactor.runtime.clock import HOUR, utc_today
 
 logger = Logger(child=True)
 metrics = Metrics(namespace="PowerFactor")
@@ -49,8 +50,6 @@ _METRIC_NAMES = {
     "dropped_items": "MonitoringItemsDropped",
     "missing_hours": "MonitoringHoursMissing",
 }
-
-HOUR = timedelta(hours=1)
 
 
 class MonitoringError(Exception):
@@ -120,10 +119,6 @@ class Chunk:
     end: date
     datapoints: list[Datapoint]
     dropped: Counter[str] = field(default_factory=Counter)
-
-
-def utc_today() -> date:
-    return datetime.now(UTC).date()
 
 
 def month_chunks(start: date, end: date) -> Iterator[tuple[date, date]]:
