@@ -35,7 +35,6 @@ import struct
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain, compress
 from typing import Any
@@ -48,6 +47,7 @@ from pynamodb.pagination import ResultIterator
 from powerfactor.aws import internals
 from powerfactor.aws.tables import bind
 from powerfactor.datapoints.schemas import Datapoint
+from powerfactor.datapoints.sums import Sums, residual
 from powerfactor.runtime.settings import get_settings
 
 _DAY = struct.Struct("<96d")
@@ -86,82 +86,6 @@ class _MonthItem(_PeriodItem):
 
 def _bind() -> None:
     bind((_DayItem, _MonthItem), lambda settings: settings.datapoints_table)
-
-
-Residuals = tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], tuple[float, ...]]
-_EXACT: Residuals = ((), (), (), ())
-
-
-@dataclass(frozen=True, slots=True)
-class Sums:
-    """Sums over some hours: how many hours, and the four totals.
-
-    `residuals` holds, per total, float64 partials whose exact sum is what the rounded total lacks
-    (empty: the total is exact, or its remainder is unknown). `Sums.of` uses them, so summing
-    days gives the correctly rounded sum of their hours; its own result carries none.
-    """
-
-    hours: int
-    expected_energy: float
-    expected_irradiation: float
-    observed_energy: float
-    observed_irradiation: float
-    residuals: Residuals = _EXACT
-
-    @staticmethod
-    def of(parts: Iterable[Sums]) -> Sums:
-        parts = list(parts)
-        return Sums(
-            sum(p.hours for p in parts),
-            math.fsum(_chained(parts, 0, "expected_energy")),
-            math.fsum(_chained(parts, 1, "expected_irradiation")),
-            math.fsum(_chained(parts, 2, "observed_energy")),
-            math.fsum(_chained(parts, 3, "observed_irradiation")),
-        )
-
-
-def _chained(parts: list[Sums], index: int, name: str) -> list[float]:
-    values = [getattr(p, name) for p in parts]
-    for p in parts:
-        if p.residuals[index]:
-            values += p.residuals[index]
-    return values
-
-
-def _partials(values: Iterable[float]) -> list[float]:
-    """Non-overlapping float64 values whose exact sum is the exact sum of `values` (Shewchuk's
-    algorithm, the one math.fsum runs; finite values that do not overflow)."""
-    partials: list[float] = []
-    for x in values:
-        i = 0
-        for y in partials:
-            if abs(x) < abs(y):
-                x, y = y, x
-            hi = x + y
-            lo = y - (hi - x)
-            if lo:
-                partials[i] = lo
-                i += 1
-            x = hi
-        partials[i:] = [x]
-    return [p for p in partials if p]
-
-
-def _residual(values: list[float], rounded: float) -> tuple[float, ...]:
-    """Partials of (exact sum of `values`) - `rounded`; () if that is 0 or not finite.
-
-    Almost always that difference is one float64 (it spans the bits below the rounded sum's
-    last one, down to the smallest value's last bit): two math.fsum calls find and check it;
-    Shewchuk's loop in Python (four times a day, per value) only runs when not."""
-    difference = [*values, -rounded]
-    rest = math.fsum(difference)
-    if rest == 0 or not math.isfinite(rest):
-        return ()
-    difference.append(-rest)
-    if math.fsum(difference) == 0:
-        return (rest,)
-    partials = _partials(difference[:-1])
-    return tuple(partials) if all(math.isfinite(r) for r in partials) else ()
 
 
 def years_after(day: date, years: int) -> date:
@@ -222,8 +146,8 @@ def _sums(hours: dict[int, Datapoint]) -> Sums:
         [p.observed_irradiation for p in points],
     )
     ee, ei, oe, oi = (math.fsum(column) for column in columns)
-    residuals = (_residual(columns[0], ee), _residual(columns[1], ei), _residual(columns[2], oe),
-                 _residual(columns[3], oi))  # fmt: skip
+    residuals = (residual(columns[0], ee), residual(columns[1], ei), residual(columns[2], oe),
+                 residual(columns[3], oi))  # fmt: skip
     return Sums(len(hours), ee, ei, oe, oi, residuals)
 
 
@@ -564,8 +488,8 @@ def read_range_sums(plant_id: int, start: date, end: date) -> Sums:
             column.extend(compress(values[5 * lo + 1 + index : 5 * hi : 5], present))
             column.extend(chain.from_iterable(compress(rest[4 * lo + index : 4 * hi : 4], present)))
     ee, ei, oe, oi = (math.fsum(column) for column in columns)
-    residuals = (_residual(columns[0], ee), _residual(columns[1], ei), _residual(columns[2], oe),
-                 _residual(columns[3], oi))  # fmt: skip
+    residuals = (residual(columns[0], ee), residual(columns[1], ei), residual(columns[2], oe),
+                 residual(columns[3], oi))  # fmt: skip
     return Sums(hours, ee, ei, oe, oi, residuals)
 
 
