@@ -67,18 +67,20 @@ $(SCAN)/.stamp: locks/scan.lock requirements-scan.txt | $(UV)
 	$(call install_lock,$(SCAN),locks/scan.lock,requirements-scan.txt)
 	@touch $@
 
-# Re-resolve every lock from its direct requirements (newer versions where the inputs allow).
+# Re-resolve every lock from its direct requirements, to the newest versions their pins allow;
+# `make lock UPGRADE=` keeps every locked version its inputs still allow (after adding a package).
 # The layer's first, for Lambda's arm64 and without what the runtime provides; the dev lock is
 # held to the layer's versions, so the tests run against what Lambda runs.
 RUNTIME_PROVIDED := boto3 botocore s3transfer jmespath python-dateutil six urllib3
-COMPILE = $(UV) pip compile --quiet --generate-hashes --python-version 3.13 --custom-compile-command "make lock"
+UPGRADE ?= --upgrade
+COMPILE = $(UV) pip compile --quiet --generate-hashes --python-version 3.13 --custom-compile-command "make lock" $(UPGRADE)
 lock: $(UV) ## re-resolve every lock (locks/, layers/powerfactor/requirements.lock) from its inputs
-	$(COMPILE) --upgrade --universal locks/bootstrap.txt -o locks/bootstrap.lock
-	$(COMPILE) --upgrade --python-platform aarch64-manylinux2014 $(RUNTIME_PROVIDED:%=--no-emit-package %) \
+	$(COMPILE) --universal locks/bootstrap.txt -o locks/bootstrap.lock
+	$(COMPILE) --python-platform aarch64-manylinux2014 $(RUNTIME_PROVIDED:%=--no-emit-package %) \
 		layers/powerfactor/requirements.txt -o layers/powerfactor/requirements.lock
-	$(COMPILE) --upgrade --universal -c layers/powerfactor/requirements.lock requirements-dev.txt -o locks/dev.lock
-	$(COMPILE) --upgrade --universal requirements-tools.txt -o locks/tools.lock
-	$(COMPILE) --upgrade --universal requirements-scan.txt -o locks/scan.lock
+	$(COMPILE) --universal -c layers/powerfactor/requirements.lock requirements-dev.txt -o locks/dev.lock
+	$(COMPILE) --universal requirements-tools.txt -o locks/tools.lock
+	$(COMPILE) --universal requirements-scan.txt -o locks/scan.lock
 
 node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

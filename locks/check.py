@@ -21,7 +21,7 @@ import re
 import sys
 from pathlib import Path
 
-FIX = "run `make lock` to re-resolve the locks from their inputs"
+FIX = "run `make lock UPGRADE=` to re-resolve the locks from their inputs (`make lock` also upgrades)"
 _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(.*)$")
 
 

@@ -80,7 +80,7 @@ def test_a_lock_without_a_hash_is_refused_by_the_check_and_by_the_installer(tmp_
     lock.write_text(edited)
 
     assert check.problems(lock, [ROOT / "requirements-dev.txt"]) == [
-        f"{lock}: idna==3.21 has no --hash: run `make lock` to re-resolve the locks from their inputs"
+        f"{lock}: idna==3.21 has no --hash: " + check.FIX
     ]
     if not UV.exists():
         pytest.skip("uv is not installed (make setup)")
@@ -100,7 +100,7 @@ def test_a_requirement_the_lock_lacks_or_pins_otherwise_fails_the_check(tmp_path
     (tmp_path / "layers").symlink_to(ROOT / "layers")  # its -r line, relative to the input
 
     found = check.problems(ROOT / "locks" / "dev.lock", [inputs])
-    assert any("lacks pyyaml-include==2.2" in line and "run `make lock`" in line for line in found), found
+    assert any("lacks pyyaml-include==2.2" in line and line.endswith(check.FIX) for line in found), found
     assert any("has pytest==9.2.0, its input asks ==9.3.0" in line for line in found), found
 
     inputs.write_text(original + "requests>=2\n")  # a range is a floating version too
@@ -166,24 +166,25 @@ def test_the_built_layer_is_exactly_its_lock() -> None:
 
 
 def _lock_commands() -> list[list[str]]:
-    """`make lock`'s commands as it would run them."""
+    """`make lock UPGRADE=`'s commands (each lock's versions kept) as it would run them."""
     plan = subprocess.run(
-        ["make", "-s", "-n", "lock"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "-s", "-n", "lock", "UPGRADE="], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     return [shlex.split(line) for line in plan.replace("\\\n", " ").splitlines() if " pip compile " in line]
 
 
 @pytest.mark.parametrize("lock", sorted(LOCKS))
 def test_each_lock_is_exactly_what_make_lock_resolves_from_its_inputs(lock: str, tmp_path: Path) -> None:
-    """`make lock`'s own command, without --upgrade, so the lock's versions are preferred: any
-    package missing, extra, or with other hashes makes a different file."""
+    """`make lock`'s own command, keeping the lock's versions: any package missing, extra, or with
+    other hashes makes a different file."""
     if not UV.exists():
         pytest.skip("uv is not installed (make setup)")
     (command,) = [argv for argv in _lock_commands() if argv[argv.index("-o") + 1] == lock]
     out = tmp_path / Path(lock).name
     out.write_bytes((ROOT / lock).read_bytes())
-    argv = [arg for arg in command if arg != "--upgrade"]
+    argv = [*command]
     argv[argv.index("-o") + 1] = str(out)
+    assert "--upgrade" not in argv  # that would compare with today's newest releases
     # offline when uv's cache knows every candidate; online (PyPI) for what it does not
     if subprocess.run([*argv, "--offline"], cwd=ROOT, capture_output=True).returncode != 0:
         subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True)
