@@ -41,6 +41,7 @@ RIGHTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:GetItem", "PlantsTable"), ("dynamodb:UpdateItem", "PlantsTable"),
         ("dynamodb:Query", "DatapointsTable"), ("dynamodb:BatchGetItem", "DatapointsTable"),
         ("dynamodb:BatchWriteItem", "DatapointsTable"), ("sqs:SendMessage*", "SyncQueue"),
+        ("sqs:ChangeMessageVisibility", "SyncQueue"),  # a failed job back after a short backoff
         # alerts judged after each run: the run counter, open alerts, open / update / resolve
         ("dynamodb:GetItem", "AlertsTable"), ("dynamodb:PutItem", "AlertsTable"),
         ("dynamodb:UpdateItem", "AlertsTable"), ("dynamodb:Query", "AlertsTable"), BUS,

@@ -242,6 +242,10 @@ class MonitoringClient:
         self.stats: Counter[str] = Counter()
 
     # -- time budget -----------------------------------------------------------------------
+    def seconds_left(self) -> float:
+        """Seconds the caller may still spend (inf without a budget)."""
+        return self._seconds_left()
+
     def _seconds_left(self) -> float:
         """Seconds this client may still spend before it must give up (inf without a budget)."""
         if self.remaining_ms is None:
