@@ -56,6 +56,7 @@ def run_job(record: SQSRecord) -> None:
     client = MonitoringClient(
         settings.monitoring_url,
         read_timeout=settings.monitoring_read_timeout,
+        max_response_bytes=settings.monitoring_max_response_bytes,
         remaining_ms=context.get_remaining_time_in_millis if context else None,
     )
     if job.reason == "resync" and job.start and job.end:
