@@ -78,7 +78,7 @@ def run_job(record: SQSRecord) -> None:
         raise SyncFailed(f"plant {job.plant_id}: {outcome.error}")
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(log_event=False)  # never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
