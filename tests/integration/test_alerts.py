@@ -24,6 +24,7 @@ from powerfactor.sync import sync_plant
 from tests.support import simulated, wait_for, webhook_receiver
 
 TODAY = date(2024, 3, 2)
+SECRET = "s3cret-of-at-least-32-characters-0123"
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def hook() -> Iterator[tuple[str, list[dict]]]:
 @pytest.fixture
 def bus(template, hook) -> Iterator[EventBus]:
     """The local EventBridge, delivering the alert rule's events to the webhook receiver."""
-    running = EventBus(template, {"AlertWebhookUrl": hook[0], "AlertWebhookSecret": "s3cret"})
+    running = EventBus(template, {"AlertWebhookUrl": hook[0], "AlertWebhookSecret": SECRET})
     running.start()
     yield running
     running.stop()
@@ -116,7 +117,7 @@ def test_underperformance_opens_once_updates_and_resolves(env, api, client, simu
     ]
     assert got[0]["source"] == "powerfactor.alerts" and got[0]["detail"]["version"] == 1
     assert got[0]["detail"]["alert_id"] == alert["id"] and got[1]["detail"]["reason"] == "cleared"
-    assert hook[1][0]["headers"]["x-powerfactor-webhook-secret"] == "s3cret"
+    assert hook[1][0]["headers"]["x-powerfactor-webhook-secret"] == SECRET
 
 
 def test_a_data_gap_opens_when_the_service_has_nothing_and_resolves_when_it_is_filled(

@@ -74,13 +74,19 @@ XRAY = {
 @cache
 def cloudformation(parameters: str = "{}") -> dict[str, Any]:
     """The translated template's resources, with these parameter values (JSON)."""
+    return translated(parameters)["Resources"]
+
+
+@cache
+def translated(parameters: str = "{}") -> dict[str, Any]:
+    """The whole translated template, with these parameter values (JSON)."""
     python = ROOT / ".venv-tools" / "bin" / "python"
     assert python.exists(), "the SAM CLI's venv is missing: run `make setup`"
     done = subprocess.run(
         [str(python), str(Path(__file__).with_name("sam_translate.py")), str(TEMPLATE), parameters],
         capture_output=True, text=True, check=True, cwd=ROOT,
     )  # fmt: skip
-    return json.loads(done.stdout)["Resources"]
+    return json.loads(done.stdout)
 
 
 def _resource_name(resource: Any) -> str:
@@ -504,3 +510,38 @@ def test_alerts_go_to_the_bus_and_optionally_to_a_webhook_and_mail() -> None:
     # the code publishes what the rules match (powerfactor/alerts.py)
     code = (ROOT / "layers" / "powerfactor" / "powerfactor" / "alerts.py").read_text()
     assert 'SOURCE = "powerfactor.alerts"' in code
+
+
+def _evaluate(node: Any, parameters: dict[str, str]) -> Any:
+    """A rule's condition or assertion (Fn::Not, Fn::Equals, Ref) with these parameter values."""
+    if isinstance(node, dict):
+        ((function, argument),) = node.items()
+        if function == "Ref":
+            return parameters[argument]
+        values = [_evaluate(a, parameters) for a in argument]
+        return {"Fn::Not": lambda: not values[0], "Fn::Equals": lambda: values[0] == values[1]}[function]()
+    return node
+
+
+def _deploy_refused(url: str, secret: str) -> bool:
+    """Would CloudFormation refuse these values: the secret's AllowedPattern or a rule's assertion?"""
+    template = translated()
+    pattern = template["Parameters"]["AlertWebhookSecret"]["AllowedPattern"]
+    if not re.fullmatch(pattern, secret):
+        return True
+    values = {"AlertWebhookUrl": url, "AlertWebhookSecret": secret}
+    return any(
+        _evaluate(rule.get("RuleCondition", True), values)
+        and not all(_evaluate(a["Assert"], values) for a in rule["Assertions"])
+        for rule in template["Rules"].values()
+    )
+
+
+def test_a_webhook_without_a_secret_of_32_characters_is_refused_by_the_template() -> None:
+    url, long_enough = "https://hooks.example.com/powerfactor", "k" * 32
+    assert _deploy_refused(url, "none")  # the default: no secret
+    assert _deploy_refused(url, "k" * 31)
+    assert _deploy_refused(url, "k" * 31 + " ")
+    assert not _deploy_refused(url, long_enough)
+    assert not _deploy_refused("", "none")  # no webhook, no secret needed
+    assert _deploy_refused("", "short")  # a secret is none or long enough, webhook or not

@@ -29,7 +29,7 @@ class SyncJob(BaseModel):
     """Sync one plant. `reason` is for logs: `created` (the plants stream), `daily` (the daily
     sync), `continue` (a run cut short by the time budget), `manual` (a job sent by hand, as
     `events/sync-job.json` is for `sam local invoke`), `resync` (fetch [start, end) again and
-    mirror it: powerfactor.resync)."""
+    store it: powerfactor.resync)."""
 
     plant_id: int
     reason: Literal["created", "daily", "continue", "manual", "resync"]
