@@ -157,7 +157,7 @@ def test_worker_lets_go_of_a_plant_whose_lease_another_run_took(
 
 def test_a_failed_jobs_wait_grows_with_its_receives_and_stays_under_the_visibility_timeout(template) -> None:
     delays = [jobs.retry_delay(receives) for receives in range(1, 7)]
-    assert delays == [20, 60, 180, 540, 1620, 1800]
+    assert delays == [20, 80, 320, 1280, 1800, 1800]
     timeout = int(template.queues()["SyncQueue"]["VisibilityTimeout"])
     assert max(jobs.retry_delay(n) for n in range(1, 50)) <= timeout
 
@@ -166,7 +166,7 @@ def test_a_failed_jobs_wait_grows_with_its_receives_and_stays_under_the_visibili
 def test_a_failed_job_comes_back_after_a_short_backoff_not_the_visibility_timeout(
     aws, template, lambda_context, simulator, monkeypatch
 ) -> None:
-    """The worker changes the failed message's visibility: 20 s after its first receive, 180 s
+    """The worker changes the failed message's visibility: 20 s after its first receive, 320 s
     after its third (instead of the queue's 30 minutes)."""
     plants.create_plant("Solar Park North")
     simulator.force(*["503"] * 40)
@@ -181,7 +181,7 @@ def test_a_failed_job_comes_back_after_a_short_backoff_not_the_visibility_timeou
     (message,) = boto3.client("sqs", region_name="us-east-1").receive_message(
         QueueUrl=aws["SyncQueue"], AttributeNames=["All"]
     )["Messages"]
-    for receives, delay in (("1", 20), ("3", 180)):
+    for receives, delay in (("1", 20), ("3", 320)):
         record = event("sync-job")["Records"][0]
         record.update(messageId=message["MessageId"], receiptHandle=message["ReceiptHandle"])
         record["attributes"]["ApproximateReceiveCount"] = receives

@@ -21,7 +21,7 @@ from powerfactor.settings import Settings, get_settings
 logger = Logger(child=True)
 
 RETRY_FIRST_SECONDS = 20  # after the first failed receive; x RETRY_FACTOR per receive since
-RETRY_FACTOR = 3
+RETRY_FACTOR = 4  # five receives span ~28 minutes: a short fault costs seconds, an outage still waits
 RETRY_MAX_SECONDS = 1800  # the queue's visibility timeout: never later than without a backoff
 
 
@@ -88,8 +88,8 @@ def enqueue(jobs: Iterable[SyncJob], delay_seconds: int = 0) -> int:
 
 
 def retry_delay(receives: int) -> int:
-    """Seconds before a job that failed its `receives`-th delivery comes back: 20, 60, 180, 540,
-    1620 (then at most `RETRY_MAX_SECONDS`)."""
+    """Seconds before a job that failed its `receives`-th delivery comes back: 20, 80, 320, 1280
+    (then at most `RETRY_MAX_SECONDS`)."""
     return min(RETRY_FIRST_SECONDS * RETRY_FACTOR ** max(0, receives - 1), RETRY_MAX_SECONDS)
 
 
