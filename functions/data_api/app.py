@@ -95,7 +95,9 @@ def get_report(  # noqa: ANN201 - a return type would make Powertools validate C
     return _reply(reports.read_report(plant_id, start, to, granularity, limit, cursor, tz), format)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True, log_event=False
+)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:

@@ -185,15 +185,20 @@ def list_open_alerts(
 
 @app.post(
     f"{BASE}/plant/<plant_id>/sync",
-    summary="Re-sync a range: fetch it again and make the store mirror the service",
+    summary="Re-sync a range: fetch it again; stored hours it omits are kept unless remove_missing",
     responses=documented(
-        202, Resync, "Queued; follow it in the plant's `sync.resync`", (400, 404, 409, 413, 415)
+        202,
+        Resync,
+        "Queued; follow it in the plant's `sync.resync`, then `sync.last_resync`",
+        (400, 404, 409, 413, 415),
     ),
 )
 def resync_plant(plant_id: PlantId, body: ResyncIn) -> Response[Resync]:
     from powerfactor import resync  # the monitoring client's imports only where a re-sync is asked for
 
-    queued = resync.request(plant_id, body.from_, body.to)
+    queued = resync.request(
+        plant_id, body.from_, body.to, remove_missing=body.remove_missing, dry_run=body.dry_run
+    )
     metrics.add_metric(name="ResyncsQueued", unit=MetricUnit.Count, value=1)
     return Response(
         status_code=202,
@@ -203,7 +208,9 @@ def resync_plant(plant_id: PlantId, body: ResyncIn) -> Response[Resync]:
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True, log_event=False
+)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from zoneinfo import available_timezones
 
 from pydantic import (
@@ -179,6 +179,9 @@ class SyncState(BaseModel):
     last_error: str | None = Field(default=None, description="Why the last run failed; null after a success.")
     resync: Resync | None = Field(
         default=None, description="A re-sync of a range queued or running (POST .../sync); null when none."
+    )
+    last_resync: ResyncResult | None = Field(
+        default=None, description="What the plant's last finished re-sync (or dry run) did, from and to."
     )
 
 
@@ -359,6 +362,60 @@ class ResyncIn(BaseModel):
     to: Annotated[date, BeforeValidator(iso_day), AfterValidator(day_in_range)] = Field(
         description="Last day to fetch again, inclusive; at most yesterday."
     )
+    remove_missing: bool = Field(
+        default=False,
+        description="Also remove stored hours the service no longer gives (else they are kept, counted "
+        "as `unconfirmed`). Ask for a `dry_run` first.",
+    )
+    dry_run: bool = Field(
+        default=False, description="Fetch and count per day what would change; store nothing."
+    )
+
+
+class ResyncCounts(BaseModel):
+    """Hours a re-sync wrote, changed, removed or left unconfirmed (over a day or a range)."""
+
+    written: int = Field(default=0, description="Hours the service gave (overwriting what was stored).")
+    added: int = Field(default=0, description="Of those, hours not stored before.")
+    changed: int = Field(default=0, description="Of those, stored hours whose values differ.")
+    removed: int = Field(
+        default=0, description="Stored hours the service omitted, removed (`remove_missing`)."
+    )
+    unconfirmed: int = Field(
+        default=0, description="Stored hours the service omitted, kept (without `remove_missing`)."
+    )
+
+    def add(self, other: ResyncCounts) -> None:
+        for name in ResyncCounts.model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class ResyncDay(ResyncCounts):
+    day: date
+
+
+class ResyncResult(ResyncCounts):
+    """What a re-sync did (or, a dry run, would do): totals, and the days where stored hours
+    change, go or are not confirmed (at most `MAX_DAYS`, in order)."""
+
+    MAX_DAYS: ClassVar[int] = 400
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+    dry_run: bool = False
+    remove_missing: bool = False
+    through: date | None = Field(default=None, description="Days before it are counted.")
+    finished_at: datetime | None = None
+    days: list[ResyncDay] = Field(default_factory=list)
+    days_left_out: int = Field(default=0, description="Days with such hours beyond the first `MAX_DAYS`.")
+
+    def note(self, day: date, counts: ResyncCounts) -> None:
+        self.add(counts)
+        if counts.changed or counts.removed or counts.unconfirmed:
+            if len(self.days) < self.MAX_DAYS:
+                self.days.append(ResyncDay(day=day, **counts.model_dump()))
+            else:
+                self.days_left_out += 1
 
 
 class Resync(BaseModel):
@@ -370,6 +427,11 @@ class Resync(BaseModel):
     to: date
     state: Literal["pending", "running"]
     requested_at: datetime
+    remove_missing: bool = False
+    dry_run: bool = False
+    result: ResyncResult | None = Field(
+        default=None, description="Counts so far (a re-sync run in parts or retried goes on from `through`)."
+    )
     last_error: str | None = Field(default=None, description="Why its last attempt failed (it is retried).")
     progress: str | None = Field(
         default=None, description="Where to follow it: the plant, whose `sync.resync` it is until it ends."

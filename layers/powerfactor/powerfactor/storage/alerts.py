@@ -24,6 +24,7 @@ from pynamodb.models import Model
 from powerfactor.models import Alert
 from powerfactor.settings import ConfigurationError, Settings
 from powerfactor.storage._tables import bind
+from powerfactor.storage.outage import response_code
 
 OPEN = "open"
 RESOLVED_KEPT_DAYS = 90
@@ -153,7 +154,7 @@ def insert_alert(alert: Alert) -> bool:
     try:
         item.save(condition=_AlertItem.sk.does_not_exist())
     except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if response_code(error) == "ConditionalCheckFailedException":
             return False
         raise
     return True
@@ -197,7 +198,7 @@ def _update(alert: Alert, actions: list) -> bool:
     try:
         item.update(actions=actions, condition=_AlertItem.state == OPEN)
     except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if response_code(error) == "ConditionalCheckFailedException":
             return False
         raise
     return True
