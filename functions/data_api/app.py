@@ -17,8 +17,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AfterValidator, BeforeValidator
 
 from powerfactor import collector, reports, tracing
-from powerfactor.http import create_resolver, documented
-from powerfactor.models import DAY_MAX, DAY_MIN, DataPage, Granularity, ReportPage, day_in_range, iso_day
+from powerfactor.http import create_resolver, documented, negotiate
+from powerfactor.models import (
+    DAY_MAX,
+    DAY_MIN,
+    DataPage,
+    Granularity,
+    ReportPage,
+    day_in_range,
+    iso_day,
+    strict_int,
+)
 from powerfactor.pages import DataRows, ReportRows
 
 logger = Logger()
@@ -35,12 +44,16 @@ TZ_HELP = (
     "(`Europe/Berlin`). Default: the plant's time zone if it has one, else UTC."
 )
 
-PlantId = Annotated[int, Query(alias="plant-id", ge=1, le=2**53, description="The plant's id.")]
+PlantId = Annotated[
+    int, Query(alias="plant-id", ge=1, le=2**53, description="The plant's id."), BeforeValidator(strict_int)
+]
 Day = Annotated[date, Query(description=DAY_HELP), BeforeValidator(iso_day), AfterValidator(day_in_range)]
 From = Annotated[
     date, Query(alias="from", description=DAY_HELP), BeforeValidator(iso_day), AfterValidator(day_in_range)
 ]
-Limit = Annotated[int, Query(ge=1, le=reports.MAX_LIMIT, description="Items per page.")]
+Limit = Annotated[
+    int, Query(ge=1, le=reports.MAX_LIMIT, description="Items per page."), BeforeValidator(strict_int)
+]
 Cursor = Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")]
 Tz = Annotated[str | None, Query(max_length=64, description=TZ_HELP), AfterValidator(reports.check_tz)]
 Format = Annotated[
@@ -48,11 +61,14 @@ Format = Annotated[
 ]
 
 
+_MEDIA = (content_types.APPLICATION_JSON, "text/csv")  # JSON unless `Accept` prefers CSV
+
+
 def _reply(page: DataRows | ReportRows, fmt: str | None) -> Response:
     """The page as CSV or JSON, written from its rows (powerfactor/pages.py: the text of its
     documented model, without building a model per row)."""
-    accept = app.current_event.headers.get("accept") or ""
-    if fmt == "csv" or (fmt is None and "text/csv" in accept):
+    accept = app.current_event.headers.get("accept")
+    if fmt == "csv" or (fmt is None and negotiate(accept, _MEDIA) == "text/csv"):
         headers = {"X-Next-Cursor": page.next_cursor} if page.next_cursor else {}
         return Response(200, "text/csv; charset=utf-8", page.csv(), headers)
     return Response(200, content_types.APPLICATION_JSON, page.json())

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from powerfactor import alerts, apikeys, collector, plants, tracing
 from powerfactor.http import create_resolver, documented
@@ -29,6 +29,7 @@ from powerfactor.models import (
     PlantPatch,
     Resync,
     ResyncIn,
+    strict_int,
 )
 
 logger = Logger()
@@ -37,7 +38,9 @@ metrics = Metrics()
 app = create_resolver(logger)
 
 BASE = "/api/solar-plant"
-PlantId = Annotated[int, Path(ge=1, le=2**53, description="The plant's integer id.")]
+PlantId = Annotated[
+    int, Path(ge=1, le=2**53, description="The plant's integer id."), BeforeValidator(strict_int)
+]
 
 
 def _searchable(text: str | None) -> str | None:
@@ -82,7 +85,7 @@ def create_plant(body: PlantCreate) -> Response[Plant]:
 )
 def list_plants(
     limit: Annotated[
-        int, Query(ge=1, le=plants.MAX_PAGE_SIZE, description="Page size.")
+        int, Query(ge=1, le=plants.MAX_PAGE_SIZE, description="Page size."), BeforeValidator(strict_int)
     ] = plants.DEFAULT_PAGE_SIZE,
     cursor: Annotated[
         str | None, Query(max_length=200, description="`next_cursor` of the previous page.")
@@ -148,7 +151,9 @@ def get_caller_key() -> CallerKey:
     return CallerKey(**apikeys.caller_key(context))
 
 
-AlertLimit = Annotated[int, Query(ge=1, le=alerts.MAX_PAGE_SIZE, description="Page size.")]
+AlertLimit = Annotated[
+    int, Query(ge=1, le=alerts.MAX_PAGE_SIZE, description="Page size."), BeforeValidator(strict_int)
+]
 Cursor = Annotated[str | None, Query(max_length=300, description="`next_cursor` of the previous page.")]
 
 

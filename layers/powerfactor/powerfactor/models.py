@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
+from importlib import resources
 from typing import Annotated, ClassVar, Literal
-from zoneinfo import available_timezones
 
 from pydantic import (
     AfterValidator,
@@ -21,17 +22,37 @@ from pydantic import (
 
 PLANT_NAME_MAX = 100
 
+# Unicode's control (Cc), format (Cf: zero-width characters, soft hyphen, bidi controls, BOM) and
+# surrogate (Cs) categories: invisible or unencodable, so a name holding one could look exactly
+# like another plant's while its uniqueness key differs. Refused rather than folded: the name
+# shown would still hide them.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
+
+
+def visible_text(value: str) -> str:
+    """Refuse text with a character of Unicode's control, format or surrogate category."""
+    for char in value:
+        if unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+            raise ValueError(
+                f"U+{ord(char):04X} is an invisible or control character (Unicode category "
+                f"{unicodedata.category(char)}); names may not contain one"
+            )
+    return value
+
+
 PlantName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=PLANT_NAME_MAX),
+    StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=PLANT_NAME_MAX),
     Field(
         pattern=r"^[^\x00-\x1f\x7f-\x9f]+$",
         description=(
-            "Display name, 1-100 characters after trimming, no control characters. Unique across "
-            "plants, ignoring case and repeated inner spaces."
+            "Display name, 1-100 characters after trimming, no control or invisible characters "
+            "(Unicode categories Cc, Cf, Cs: zero-width, soft hyphen, bidi controls). Unique "
+            "across plants, ignoring case and repeated inner spaces."
         ),
         examples=["Solar Park North"],
     ),
+    AfterValidator(visible_text),
 ]
 
 
@@ -59,8 +80,12 @@ COORDINATE_DECIMALS = 7  # about 1 cm; also keeps tiny values (1e-200) in Dynamo
 
 @cache
 def timezone_names() -> frozenset[str]:
-    """IANA names of the tz database (the `tzdata` package where the system has none: Lambda)."""
-    return frozenset(available_timezones())
+    """IANA names of the tz database shipped in the layer (the `tzdata` package's list).
+
+    Not zoneinfo.available_timezones(): that adds every file of the host's zone directory, such
+    as `localtime` (the host's own zone), so a name valid on one machine would not be on another.
+    """
+    return frozenset(resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split())
 
 
 def iana_zone(value: str) -> str:
@@ -82,10 +107,27 @@ def past_day(value: date) -> date:
 
 
 def iso_day(value: object) -> object:
-    """Accept a day only as `YYYY-MM-DD` (pydantic alone also takes timestamps and datetimes)."""
-    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
-        raise ValueError("expected a day as YYYY-MM-DD")
+    """Accept a day only as a `YYYY-MM-DD` string (or a date from Python code): pydantic alone
+    also takes numbers as Unix timestamps, and datetimes."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
+        raise ValueError("expected a day as a YYYY-MM-DD string")
     return value
+
+
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+
+
+def strict_int(value: object) -> object:
+    """The one parser of integer path and query parameters: a string of ASCII digits without a
+    sign, leading zero, `_` or space (int() takes all of them), or an int from Python code.
+    Bounds stay the field's (`ge`, `le`)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and len(value) <= 20 and _DECIMAL.fullmatch(value):
+        return int(value)
+    raise ValueError("expected an integer in decimal digits, without sign, spaces or leading zeros")
 
 
 def day_in_range(value: date) -> date:
@@ -95,27 +137,30 @@ def day_in_range(value: date) -> date:
     return value
 
 
+# Numbers are JSON numbers (strict: no booleans, no numeric strings); a JSON integer is a number.
 CapacityKwp = Annotated[
     float,
-    Field(ge=CAPACITY_MIN_KWP, le=CAPACITY_MAX_KWP, allow_inf_nan=False,
+    Field(strict=True, ge=CAPACITY_MIN_KWP, le=CAPACITY_MAX_KWP, allow_inf_nan=False,
           description="DC peak power in kWp (STC).", examples=[4500.0]),
 ]  # fmt: skip
 TimeZone = Annotated[
     str,
-    Field(max_length=64, description="IANA time zone of the site, e.g. `Europe/Berlin`.",
+    Field(strict=True, max_length=64, description="IANA time zone of the site, e.g. `Europe/Berlin`.",
           examples=["Europe/Berlin"]),
     AfterValidator(iana_zone),
 ]  # fmt: skip
 Latitude = Annotated[
     float,
-    Field(ge=-90, le=90, allow_inf_nan=False, description="Degrees north (WGS 84), rounded to 7 decimals."),
+    Field(strict=True, ge=-90, le=90, allow_inf_nan=False,
+          description="Degrees north (WGS 84), rounded to 7 decimals."),
     AfterValidator(lambda v: round(v, COORDINATE_DECIMALS) + 0.0),
-]
+]  # fmt: skip
 Longitude = Annotated[
     float,
-    Field(ge=-180, le=180, allow_inf_nan=False, description="Degrees east (WGS 84), rounded to 7 decimals."),
+    Field(strict=True, ge=-180, le=180, allow_inf_nan=False,
+          description="Degrees east (WGS 84), rounded to 7 decimals."),
     AfterValidator(lambda v: round(v, COORDINATE_DECIMALS) + 0.0),
-]
+]  # fmt: skip
 CommissionedOn = Annotated[
     date,
     Field(description="First day of operation, `YYYY-MM-DD`, not in the future; nothing earlier is synced."),
@@ -353,9 +398,10 @@ class AlertPage(BaseModel):
 
 
 class ResyncIn(BaseModel):
-    """Body of POST /api/solar-plant/plant/{plant_id}/sync: whole UTC days, both inclusive."""
+    """Body of POST /api/solar-plant/plant/{plant_id}/sync: whole UTC days, both inclusive.
+    Only the documented names: `from_` (the Python name) is an unknown field."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", validate_by_name=False, validate_by_alias=True)
     from_: Annotated[date, BeforeValidator(iso_day), AfterValidator(day_in_range)] = Field(
         alias="from", description="First day to fetch again (YYYY-MM-DD), not before the horizon."
     )
@@ -364,11 +410,12 @@ class ResyncIn(BaseModel):
     )
     remove_missing: bool = Field(
         default=False,
+        strict=True,
         description="Also remove stored hours the service no longer gives (else they are kept, counted "
         "as `unconfirmed`). Ask for a `dry_run` first.",
     )
     dry_run: bool = Field(
-        default=False, description="Fetch and count per day what would change; store nothing."
+        default=False, strict=True, description="Fetch and count per day what would change; store nothing."
     )
 
 

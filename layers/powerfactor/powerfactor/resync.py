@@ -1,7 +1,9 @@
 """Re-sync of a range: fetch [from, to] again and store what the service says now.
 
 `request()` (POST /api/solar-plant/plant/{plant_id}/sync) checks the range (whole UTC days, both
-inclusive, from the horizon to yesterday), records it on the plant as its pending re-sync (one
+inclusive, from the horizon to yesterday, and not before the plant's `commissioned_on`: the sync
+never asks for days before it, so such a range is refused, 422 `invalid_range`, not clamped),
+records it on the plant as its pending re-sync (one
 per plant: a conditional write, so a second request gets ResyncPending, 409) and queues a
 `resync` job on the sync queue, the daily sync's own queue and workers: it shares their
 concurrency and waits its turn behind them. A pending re-sync whose attempts all failed (it
@@ -65,6 +67,11 @@ def request(
         raise InvalidRange(f"`from` is before the horizon, {oldest} (SyncUntilYear)")
     if last >= today:
         raise InvalidRange(f"`to` must be before today, {today} (the service has no complete day after it)")
+    commissioned = plants.get_plant(plant_id).commissioned_on  # PlantNotFound
+    if commissioned is not None and start < commissioned:
+        raise InvalidRange(
+            f"`from` is before the plant's commissioning day, {commissioned}: there is no data to fetch"
+        )
     now = datetime.now(UTC)
     pending = plants.request_resync(
         plant_id,

@@ -176,7 +176,8 @@ def update_alert(alert: Alert) -> bool:
 def resolve_alert(alert: Alert) -> bool:
     """Mark an open alert resolved (kept `RESOLVED_KEPT_DAYS`); False if it was not open."""
     _bind()
-    assert alert.resolved_at is not None
+    if alert.resolved_at is None:
+        raise ValueError(f"alert {alert.id} has no resolved_at; set it before resolving")
     expires = int((alert.resolved_at + timedelta(days=RESOLVED_KEPT_DAYS)).timestamp())
     return _update(
         alert,

@@ -505,6 +505,9 @@ _RESYNC_FIELDS = (
     "resync_from", "resync_to", "resync_state", "resync_requested_at", "resync_error",
     "resync_remove_missing", "resync_dry_run", "resync_result",
 )  # fmt: skip
+# Conditional writes of a re-sync request before giving up (StorageBusy, 503): each retry follows
+# a pending re-sync that ended between the refused write and the read of the plant.
+_RESYNC_ATTEMPTS = 5
 
 
 def request_resync(
@@ -518,28 +521,35 @@ def request_resync(
     dry_run: bool = False,
 ) -> Resync | None:
     """Record a pending re-sync of [start, last] unless one is pending or running (and requested
-    after `stale_before`): None if recorded, else the one there. PlantNotFound if no plant."""
+    after `stale_before`): None if recorded, else the one there. PlantNotFound if no plant.
+    Whether it was there is decided by the conditional write alone, retried when the re-read
+    finds none (another writer cleared it in between): a request is recorded (202) or sees the
+    re-sync that blocked it (409)."""
     _bind()
-    item = _conditional_update(
-        plant_id,
-        [
-            _PlantItem.resync_from.set(start),
-            _PlantItem.resync_to.set(last),
-            _PlantItem.resync_state.set("pending"),
-            _PlantItem.resync_requested_at.set(now),
-            _PlantItem.resync_error.remove(),
-            _PlantItem.resync_remove_missing.set(remove_missing),
-            _PlantItem.resync_dry_run.set(dry_run),
-            _PlantItem.resync_result.remove(),
-        ],
-        _PlantItem.pk.exists()
-        & (_PlantItem.resync_from.does_not_exist() | (_PlantItem.resync_requested_at < stale_before)),
-    )
-    if item is not None:
-        return None
-    existing = _load(plant_id).resync()  # PlantNotFound if it is gone
-    assert existing is not None  # the condition failed on a pending re-sync
-    return existing
+    for _ in range(_RESYNC_ATTEMPTS):
+        item = _conditional_update(
+            plant_id,
+            [
+                _PlantItem.resync_from.set(start),
+                _PlantItem.resync_to.set(last),
+                _PlantItem.resync_state.set("pending"),
+                _PlantItem.resync_requested_at.set(now),
+                _PlantItem.resync_error.remove(),
+                _PlantItem.resync_remove_missing.set(remove_missing),
+                _PlantItem.resync_dry_run.set(dry_run),
+                _PlantItem.resync_result.remove(),
+            ],
+            _PlantItem.pk.exists()
+            & (_PlantItem.resync_from.does_not_exist() | (_PlantItem.resync_requested_at < stale_before)),
+        )
+        if item is not None:
+            return None
+        existing = _load(plant_id).resync()  # PlantNotFound if it is gone
+        if existing is not None and existing.requested_at >= stale_before:
+            return existing
+        # The pending re-sync ended (or went stale) between the write and the read: the write
+        # may succeed now; another request may win it again, hence a bounded loop.
+    raise StorageBusy(f"plant {plant_id}: re-sync requests kept racing")
 
 
 def set_resync(
