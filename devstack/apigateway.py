@@ -4,7 +4,10 @@ It matches a request to the template's Api events as API Gateway does (a literal
 `{param}`, which beats `{proxy+}`; a method defined on the resource beats ANY), builds the
 `aws-proxy` event that API Gateway sends (compare `sam local generate-event apigateway aws-proxy`),
 invokes the function and turns its result into the HTTP response. A trailing slash is ignored in
-matching: the original clients call `/api/solar-plant/` and `/api/solar-plant/data/`.
+matching: the original clients call `/api/solar-plant/` and `/api/solar-plant/data/`. As on
+AWS, an encoded slash (`%2F`) does not split segments, and the event's `path` stays
+percent-encoded (a REST API's does; only its path parameters are decoded). A HEAD is sent to the
+function as HEAD; its answer's body is dropped and its length kept in Content-Length.
 
 Before the function, as on AWS: a body over 10 MB is refused (413), the stage's throttling
 answers 429 (the `/*` `*` method settings give each method of each resource its own token bucket
@@ -26,6 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -140,7 +144,7 @@ def build_event(
 ) -> dict[str, Any]:
     """The Lambda proxy integration event API Gateway (REST) sends for this request."""
     split = urlsplit(raw_path)
-    path = unquote(split.path)
+    path = split.path  # percent-encoded, as a REST API sends it (its path parameters decoded)
     query = parse_qsl(split.query, keep_blank_values=True)
     multi_query: dict[str, list[str]] = {}
     for key, value in query:
@@ -304,6 +308,23 @@ class ApiGateway(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: ApiGateway
     protocol_version = "HTTP/1.1"
+    # a request refused before its version is read is answered with a status line and headers
+    # (http.server's default, HTTP/0.9, would send the body alone)
+    default_request_version = "HTTP/1.0"
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's refusals (414 for a request line over 64 KiB, 505 for an unknown HTTP
+        version, 400 for a malformed request line) in API Gateway's plain shape, then close."""
+        self.close_connection = True
+        phrase = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "Error"
+        self.log_error("code %d, message %s", code, message or phrase)
+        status, headers, data = _gateway_error(code, phrase)
+        self.send_response(status)
+        for key, value in [*headers, ("Connection", "close"), ("Content-Length", str(len(data)))]:
+            self.send_header(key, value)
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(data)
 
     def _serve(self) -> None:
         try:
@@ -337,4 +358,7 @@ class _Handler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
-        sys.stderr.write(f"api  {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
+        """One line per request; also for one refused before its request line was read (too
+        long, an unknown HTTP version), which has no method or path yet."""
+        command, path = getattr(self, "command", None) or "-", getattr(self, "path", None) or "-"
+        sys.stderr.write(f"api  {command} {path[:200]} -> {args[1] if len(args) > 1 else ''}\n")

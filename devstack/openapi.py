@@ -57,13 +57,24 @@ def openapi_json(template: Template | None = None) -> str:
     schema = json.loads(merge.get_openapi_json_schema())
     for operations in schema["paths"].values():
         for method, operation in operations.items():
-            operation["x-required-scope"] = scope_for(method)
+            for parameter in operation.get("parameters", []):
+                _bounds_as_json_schema(parameter.get("schema", {}))
+            operation["x-required-scope"] = scope_for(method.upper())
             # Powertools gives every response a JSON content; a 204 has no body at all
             operation.get("responses", {}).get("204", {}).pop("content", None)
             body = operation.get("requestBody", {}).get("content", {})
             if method == "patch" and "application/json" in body:  # a JSON merge patch, RFC 7386
                 body["application/merge-patch+json"] = body["application/json"]
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def _bounds_as_json_schema(schema: dict) -> None:
+    """A parameter with a validator of its own besides its bounds (models.strict_int) gets its
+    pydantic bounds (`ge`, `le`) copied into its schema as they are; JSON Schema says `minimum`
+    and `maximum`, which clients and schemathesis read."""
+    for pydantic_name, json_name in (("ge", "minimum"), ("le", "maximum")):
+        if pydantic_name in schema:
+            schema[json_name] = float(schema.pop(pydantic_name))
 
 
 def swagger_page(spec: str) -> str:

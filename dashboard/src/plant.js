@@ -122,7 +122,7 @@ function writeControls(main, plant) {
           });
         },
       },
-      h("p", {}, "Fetches these UTC days again; the stored hours then mirror the monitoring service."),
+      h("p", {}, "Fetches these UTC days again: the hours it gives overwrite the stored ones; hours it omits are kept."),
       field("From", from),
       field("To", to),
       resyncButton,

@@ -1,8 +1,11 @@
 """API key authorizer (TOKEN type): API Gateway calls it with the `Authorization` header.
 
-A good key gets a policy that allows, on every route of the stage, exactly the methods its
-scopes open (read: GET, HEAD; write: POST, PUT, PATCH, DELETE), because API Gateway caches the
-answer per key for AuthorizerCacheTtl seconds and reuses it for every route. Any other key gets
+A good key gets a policy for every route of the stage that denies the methods of the scopes it
+lacks (read: GET, HEAD; write: POST, PUT, PATCH, DELETE) and allows every other method: those
+its scopes open, and those no scope lists (OPTIONS, ...), which no route has, so that they reach
+the API's 405 with `Allow` instead of a misleading 403 (an explicit Deny wins over the Allow in
+IAM's evaluation). API Gateway caches the answer per key for AuthorizerCacheTtl seconds and
+reuses it for every route, so the policy is the key's whole answer. Any other key gets
 "Unauthorized" (401). The key's id, name, scopes and expiry travel to the API functions in the context.
 
 Kept lean on purpose: it runs before every uncached request, and its cold start is mostly imports
@@ -40,26 +43,29 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise Exception("Unauthorized") from None  # the exact message API Gateway turns into 401
     answer = apikeys.authorizer_context(key)
     logger.info("API key accepted", extra=answer)
-    return policy(key.key_id, event["methodArn"], methods, answer)
+    return policy(key.key_id, event["methodArn"], apikeys.denied_methods(key.scopes), answer)
 
 
-def policy(principal: str, method_arn: str, methods: list[str], context: dict[str, str]) -> dict[str, Any]:
-    """The authorizer's answer: `execute-api:Invoke` allowed for these methods on every resource
-    of the stage that `method_arn` (arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/
-    <method>/<path>) was called on, and nothing else (another stage or API is not covered)."""
+def policy(principal: str, method_arn: str, denied: list[str], context: dict[str, str]) -> dict[str, Any]:
+    """The authorizer's answer: `execute-api:Invoke` on every resource of the stage that
+    `method_arn` (arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/<method>/<path>)
+    was called on, denied for the `denied` methods and allowed for all others; nothing on
+    another stage or API."""
     api, stage = method_arn.split("/", 2)[:2]
+    statements: list[dict[str, Any]] = [
+        {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": [f"{api}/{stage}/*/*"]}
+    ]
+    if denied:
+        statements.append(
+            {
+                "Action": "execute-api:Invoke",
+                "Effect": "Deny",
+                "Resource": [f"{api}/{stage}/{method}/*" for method in denied],
+            }
+        )
     return {
         "principalId": principal,
-        "policyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Action": "execute-api:Invoke",
-                    "Effect": "Allow",
-                    "Resource": [f"{api}/{stage}/{method}/*" for method in methods],
-                }
-            ],
-        },
+        "policyDocument": {"Version": "2012-10-17", "Statement": statements},
         "context": context,
     }
 

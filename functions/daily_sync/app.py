@@ -22,7 +22,7 @@ tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/
 metrics = Metrics()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(log_event=False)  # never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:

@@ -81,4 +81,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _error(404, "not_found", "no such file of the dashboard")
     content_type, body = found
     cache = "no-cache" if name == "index.html" else "public, max-age=31536000, immutable"
-    return _answer(200, "" if method == "HEAD" else body, content_type, **{"Cache-Control": cache})
+    # HEAD gets GET's answer whole: API Gateway sends no body for a HEAD, and the Content-Length
+    # it sends is then the GET's, as HTTP wants (an empty body here would make it 0)
+    return _answer(200, body, content_type, **{"Cache-Control": cache})

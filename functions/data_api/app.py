@@ -16,8 +16,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AfterValidator, BeforeValidator
 
-from powerfactor.api.resolver import create_resolver, documented
-from powerfactor.api.routes import BASE, CURSOR_HELP, PLANT_ID_MAX, PLANT_ID_MIN
+from powerfactor.api.resolver import create_resolver, documented, negotiate
+from powerfactor.api.routes import BASE, CURSOR_HELP, PLANT_ID_MAX, PLANT_ID_MIN, strict_int
 from powerfactor.datapoints import reports
 from powerfactor.datapoints.render import DataRows, ReportRows
 from powerfactor.datapoints.schemas import DataPage, Granularity, ReportPage
@@ -38,13 +38,17 @@ TZ_HELP = (
 )
 
 PlantId = Annotated[
-    int, Query(alias="plant-id", ge=PLANT_ID_MIN, le=PLANT_ID_MAX, description="The plant's id.")
+    int,
+    Query(alias="plant-id", ge=PLANT_ID_MIN, le=PLANT_ID_MAX, description="The plant's id."),
+    BeforeValidator(strict_int),
 ]
 Day = Annotated[date, Query(description=DAY_HELP), BeforeValidator(iso_day), AfterValidator(day_in_range)]
 From = Annotated[
     date, Query(alias="from", description=DAY_HELP), BeforeValidator(iso_day), AfterValidator(day_in_range)
 ]
-Limit = Annotated[int, Query(ge=1, le=reports.MAX_LIMIT, description="Items per page.")]
+Limit = Annotated[
+    int, Query(ge=1, le=reports.MAX_LIMIT, description="Items per page."), BeforeValidator(strict_int)
+]
 Cursor = Annotated[str | None, Query(max_length=200, description=CURSOR_HELP)]
 Tz = Annotated[str | None, Query(max_length=64, description=TZ_HELP), AfterValidator(reports.check_tz)]
 Format = Annotated[
@@ -52,11 +56,14 @@ Format = Annotated[
 ]
 
 
+_MEDIA = (content_types.APPLICATION_JSON, "text/csv")  # JSON unless `Accept` prefers CSV
+
+
 def _reply(page: DataRows | ReportRows, fmt: str | None) -> Response:
     """The page as CSV or JSON, written from its rows (powerfactor/datapoints/render.py: the text of its
     documented model, without building a model per row)."""
-    accept = app.current_event.headers.get("accept") or ""
-    if fmt == "csv" or (fmt is None and "text/csv" in accept):
+    accept = app.current_event.headers.get("accept")
+    if fmt == "csv" or (fmt is None and negotiate(accept, _MEDIA) == "text/csv"):
         headers = {"X-Next-Cursor": page.next_cursor} if page.next_cursor else {}
         return Response(200, "text/csv; charset=utf-8", page.csv(), headers)
     return Response(200, content_types.APPLICATION_JSON, page.json())
@@ -99,7 +106,9 @@ def get_report(  # noqa: ANN201 - a return type would make Powertools validate C
     return _reply(reports.read_report(plant_id, start, to, granularity, limit, cursor, tz), format)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True, log_event=False
+)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:

@@ -52,7 +52,7 @@ def record_handler(record: DynamoDBRecord) -> None:
         logger.info("deleted plant's data removed", extra={"plant_id": plant_id, "items": removed})
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(log_event=False)  # never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:

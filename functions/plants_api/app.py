@@ -14,14 +14,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from powerfactor.access import keys as apikeys
 from powerfactor.access.schemas import CallerKey
 from powerfactor.alerts import logic as alerts
 from powerfactor.alerts.schemas import AlertPage
 from powerfactor.api.resolver import create_resolver, documented
-from powerfactor.api.routes import BASE, CURSOR_HELP, PLANT_ID_MAX, PLANT_ID_MIN
+from powerfactor.api.routes import BASE, CURSOR_HELP, PLANT_ID_MAX, PLANT_ID_MIN, strict_int
 from powerfactor.plants import logic as plants
 from powerfactor.plants.schemas import (
     METADATA_FIELDS,
@@ -40,7 +40,11 @@ tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/
 metrics = Metrics()
 app = create_resolver(logger)
 
-PlantId = Annotated[int, Path(ge=PLANT_ID_MIN, le=PLANT_ID_MAX, description="The plant's integer id.")]
+PlantId = Annotated[
+    int,
+    Path(ge=PLANT_ID_MIN, le=PLANT_ID_MAX, description="The plant's integer id."),
+    BeforeValidator(strict_int),
+]
 
 
 def _searchable(text: str | None) -> str | None:
@@ -85,7 +89,7 @@ def create_plant(body: PlantCreate) -> Response[Plant]:
 )
 def list_plants(
     limit: Annotated[
-        int, Query(ge=1, le=plants.MAX_PAGE_SIZE, description="Page size.")
+        int, Query(ge=1, le=plants.MAX_PAGE_SIZE, description="Page size."), BeforeValidator(strict_int)
     ] = plants.DEFAULT_PAGE_SIZE,
     cursor: Annotated[
         str | None, Query(max_length=200, description="`next_cursor` of the previous page.")
@@ -151,7 +155,9 @@ def get_caller_key() -> CallerKey:
     return CallerKey(**apikeys.caller_key(context))
 
 
-AlertLimit = Annotated[int, Query(ge=1, le=alerts.MAX_PAGE_SIZE, description="Page size.")]
+AlertLimit = Annotated[
+    int, Query(ge=1, le=alerts.MAX_PAGE_SIZE, description="Page size."), BeforeValidator(strict_int)
+]
 Cursor = Annotated[str | None, Query(max_length=300, description=CURSOR_HELP)]
 
 
@@ -188,15 +194,20 @@ def list_open_alerts(
 
 @app.post(
     f"{BASE}/plant/<plant_id>/sync",
-    summary="Re-sync a range: fetch it again and make the store mirror the service",
+    summary="Re-sync a range: fetch it again; stored hours it omits are kept unless remove_missing",
     responses=documented(
-        202, Resync, "Queued; follow it in the plant's `sync.resync`", (400, 404, 409, 413, 415)
+        202,
+        Resync,
+        "Queued; follow it in the plant's `sync.resync`, then `sync.last_resync`",
+        (400, 404, 409, 413, 415),
     ),
 )
 def resync_plant(plant_id: PlantId, body: ResyncIn) -> Response[Resync]:
     from powerfactor.sync import resync  # the monitoring client's imports only where a re-sync is asked for
 
-    queued = resync.request(plant_id, body.from_, body.to)
+    queued = resync.request(
+        plant_id, body.from_, body.to, remove_missing=body.remove_missing, dry_run=body.dry_run
+    )
     metrics.add_metric(name="ResyncsQueued", unit=MetricUnit.Count, value=1)
     return Response(
         status_code=202,
@@ -206,7 +217,9 @@ def resync_plant(plant_id: PlantId, body: ResyncIn) -> Response[Resync]:
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True, log_event=False
+)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:

@@ -2,8 +2,11 @@
 
 A run cut short by the time budget is queued again as a continuation (its progress is saved on
 the plant); a run the monitoring service failed is reported as a failed item, so SQS retries it
-later and, after the queue's maxReceiveCount, moves it to the dead-letter queue. A `resync` job
-(powerfactor.sync.resync) fetches its range again; a plant busy syncing gets it back a minute later,
+later and, after the queue's maxReceiveCount, moves it to the dead-letter queue. A failed job (the
+service, or DynamoDB, failed it) comes back after a short backoff growing with its receives
+(`jobs.retry_later`), not after the queue's visibility timeout. The run's lease is owned by the
+message, so a job that comes back takes over a lease its failed run could not release. A `resync`
+job (powerfactor.sync.resync) fetches its range again; a plant busy syncing gets it back a minute later,
 and one cut by the time budget is queued again for the rest of its range.
 """
 
@@ -42,16 +45,28 @@ class SyncFailed(Exception):
 
 
 def record_handler(record: SQSRecord) -> None:
+    try:
+        run_job(record)
+    except Exception:
+        receives = int(record.attributes.approximate_receive_count or 1)
+        delay = jobs.retry_later(record.receipt_handle, receives)
+        logger.warning("sync job failed", extra={"receives": receives, "back_in_s": delay})
+        raise
+
+
+def run_job(record: SQSRecord) -> None:
     job = jobs.SyncJob.model_validate_json(record.body)
+    owner = f"sqs:{record.message_id}"
     context = processor.lambda_context
     settings = get_settings()
     client = MonitoringClient(
         settings.monitoring_url,
         read_timeout=settings.monitoring_read_timeout,
+        max_response_bytes=settings.monitoring_max_response_bytes,
         remaining_ms=context.get_remaining_time_in_millis if context else None,
     )
     if job.reason == "resync" and job.start and job.end:
-        outcome = resync.run(job.plant_id, client, job.start, job.end)
+        outcome = resync.run(job.plant_id, client, job.start, job.end, owner=owner)
         metrics.add_metric(name=f"Resync{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1)
         if outcome.status == "busy":  # the plant is syncing: again a minute later
             jobs.enqueue([job], delay_seconds=resync.BUSY_DELAY_SECONDS)
@@ -60,7 +75,7 @@ def record_handler(record: SQSRecord) -> None:
         elif outcome.status == "failed":
             raise SyncFailed(f"plant {job.plant_id} re-sync: {outcome.error}")
         return
-    outcome = sync_plant(job.plant_id, client)
+    outcome = sync_plant(job.plant_id, client, owner=owner)
     metrics.add_metric(name=f"Sync{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="HoursStored", unit=MetricUnit.Count, value=outcome.hours_stored)
     if outcome.status == "partial":
@@ -69,7 +84,7 @@ def record_handler(record: SQSRecord) -> None:
         raise SyncFailed(f"plant {job.plant_id}: {outcome.error}")
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(log_event=False)  # never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:

@@ -4,6 +4,7 @@ for over HTTP repairs a corrupted range hour by hour against the simulator."""
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -101,3 +102,37 @@ def test_a_resync_repairs_a_corrupted_range_hour_by_hour(stack, read_storage) ->
     wait_for(lambda: plant_state(stack, plant["id"])["resync"] is None, "the re-sync to finish")
     assert list(datapoints.read_hours(plant["id"], start, end)) == simulated(plant["id"], start, end)
     assert plant_state(stack, plant["id"])["last_error"] is None
+
+
+def test_a_resync_against_a_service_answering_nothing_keeps_every_hour_until_asked(
+    stack, read_storage
+) -> None:
+    """Over the local stack (the simulator's `amnesiac` profile, set through its control URL, as
+    an operator would): a dry run counts what `remove_missing` would remove and changes nothing, a
+    re-sync keeps every stored hour and says how many the answer did not confirm."""
+    status, plant = http(stack, "POST", "/api/solar-plant/", {"name": "Forgotten E2E"})
+    today = datetime.now(UTC).date()
+    wait_for(lambda: fully_synced(stack, plant["id"], today), "the backfill")
+    start, last = today - timedelta(days=39), today - timedelta(days=1)
+    stored = list(datapoints.read_hours(plant["id"], start, today))
+    assert stored == simulated(plant["id"], start, today) and len(stored) == 936
+    control = f"{stack.monitoring.url}__control/profile?name="
+    urllib.request.urlopen(urllib.request.Request(control + "amnesiac", method="POST"), timeout=10).close()
+    try:
+        path = f"/api/solar-plant/plant/{plant['id']}/sync"
+        body = {"from": start.isoformat(), "to": last.isoformat(), "remove_missing": True, "dry_run": True}
+        status, queued = http(stack, "POST", path, body)
+        assert status == 202 and (queued["dry_run"], queued["remove_missing"]) == (True, True), queued
+        wait_for(lambda: plant_state(stack, plant["id"])["last_resync"], "the dry run")
+        dry = plant_state(stack, plant["id"])["last_resync"]
+        assert (dry["removed"], dry["unconfirmed"], dry["written"], len(dry["days"])) == (936, 0, 0, 39)
+        assert list(datapoints.read_hours(plant["id"], start, today)) == stored
+        status, queued = http(stack, "POST", path, {"from": start.isoformat(), "to": last.isoformat()})
+        assert status == 202 and not queued["remove_missing"]
+        wait_for(lambda: not plant_state(stack, plant["id"])["last_resync"]["dry_run"], "the re-sync")
+        kept = plant_state(stack, plant["id"])
+        assert (kept["last_resync"]["unconfirmed"], kept["last_resync"]["removed"]) == (936, 0)
+        assert list(datapoints.read_hours(plant["id"], start, today)) == stored
+        assert kept["missing_days"] == [] and kept["resync"] is None
+    finally:
+        urllib.request.urlopen(urllib.request.Request(control + "quiet", method="POST"), timeout=10).close()

@@ -155,6 +155,24 @@ def axe(browser: webdriver.Chrome, page: str) -> None:
     assert not bad, f"{page}: {json.dumps(bad, indent=1)}"
 
 
+def hidden_yet_shown(browser: webdriver.Chrome) -> list[str]:
+    """Elements that the page marks hidden (the attribute, or under it) but a person still sees:
+    a style that overrides `hidden` makes the DOM say one thing and the screen another."""
+    return browser.execute_script(
+        "return [...document.querySelectorAll('[hidden], [hidden] *')].filter(e => e.checkVisibility())"
+        ".map(e => e.tagName + '.' + e.className + '#' + e.id + ': ' + e.textContent.slice(0, 60))"
+    )
+
+
+def seen(browser: webdriver.Chrome, element) -> bool:
+    """The element is displayed with a size, inside the viewport's width."""
+    box = element.rect
+    width = browser.execute_script("return document.documentElement.clientWidth")
+    return (
+        element.is_displayed() and box["width"] > 0 and box["height"] > 0 and box["x"] + box["width"] <= width
+    )
+
+
 def shot(browser: webdriver.Chrome, name: str) -> None:
     """A screenshot of the whole page (beyond the viewport), into test-artifacts/dashboard/."""
     png = browser.execute_cdp_cmd("Page.captureScreenshot", {"captureBeyondViewport": True, "format": "png"})
@@ -378,11 +396,20 @@ def test_a_write_key_edits_resyncs_and_deletes_after_confirming(dev, browser, pl
     visit(browser, f"{running.url}/dashboard/#/plant/{doomed['id']}")
     wait(browser, lambda b: b.find_element(By.ID, "plant-name").text == "Doomed", "the doomed plant's page")
     drawn(browser)
-    browser.find_element(By.XPATH, "//button[text()='Delete plant…']").click()
-    assert call(running.url, key, f"/api/solar-plant/plant/{doomed['id']}")[0] == 200  # nothing yet
     confirm = browser.find_element(By.CSS_SELECTOR, ".confirm")
-    assert "cannot be undone" in confirm.text
-    confirm.find_element(By.XPATH, ".//button[text()='Delete Doomed']").click()
+    ask = browser.find_element(By.XPATH, "//button[text()='Delete plant…']")
+    # nobody asked yet: the warning and its red button are not on the screen
+    assert seen(browser, ask) and not confirm.is_displayed() and confirm.text == ""
+    assert hidden_yet_shown(browser) == []
+    ask.click()
+    assert call(running.url, key, f"/api/solar-plant/plant/{doomed['id']}")[0] == 200  # nothing yet
+    assert seen(browser, confirm) and "cannot be undone" in confirm.text
+    confirm.find_element(By.XPATH, ".//button[text()='Cancel']").click()
+    assert not confirm.is_displayed() and confirm.text == ""
+    ask.click()
+    yes = confirm.find_element(By.XPATH, ".//button[text()='Delete Doomed']")
+    assert seen(browser, yes)
+    yes.click()
     wait(browser, lambda b: b.current_url.endswith("#/"), "the list after the delete")
     assert call(running.url, key, f"/api/solar-plant/plant/{doomed['id']}")[0] == 404
 
@@ -450,13 +477,14 @@ def test_a_throttled_request_says_how_long_to_wait(dev, browser) -> None:
     assert error_shown(browser) == ("429", "Error: Too many requests: wait 7 s and try again.")
 
 
-def test_usable_on_a_375_px_screen(dev, browser, plant) -> None:
+@pytest.mark.parametrize(("width", "height", "mobile"), [(375, 812, True), (1280, 800, False)])
+def test_usable_on_a_phone_and_a_laptop_screen(dev, browser, plant, width, height, mobile) -> None:
     running, key = dev
     sign_in(browser, running.url, key)
-    # headless Chromium makes no window narrower than 500 px: emulate the phone's viewport
+    # headless Chromium makes no window narrower than 500 px: emulate the device's viewport
     browser.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
-        {"width": 375, "height": 812, "deviceScaleFactor": 1, "mobile": True},
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
     )
     try:
         for page, hash_ in (("plants", "#/"), ("plant", f"#/plant/{plant['id']}")):
@@ -465,7 +493,15 @@ def test_usable_on_a_375_px_screen(dev, browser, plant) -> None:
                 drawn(browser)
             else:
                 wait(browser, lambda b: b.find_elements(By.ID, "plants"), "the list")
-            assert browser.execute_script("return window.innerWidth") == 375
+            assert browser.execute_script("return window.innerWidth") == width
+            assert hidden_yet_shown(browser) == [], page
+            for control in browser.find_elements(By.CSS_SELECTOR, "main h1, main h2, nav a, button.danger"):
+                if control.get_attribute("hidden") is None and not control.find_elements(
+                    By.XPATH, "ancestor::*[@hidden]"
+                ):
+                    assert seen(browser, control), (
+                        f"{page}: {control.text!r} is not shown whole at {width} px"
+                    )
             overflow = browser.execute_script(
                 "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
             )
@@ -474,9 +510,9 @@ def test_usable_on_a_375_px_screen(dev, browser, plant) -> None:
                 "'body *')].filter(e => e.getBoundingClientRect().right > w && !e.closest('.scroll'))"
                 ".map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 10)"
             )
-            assert overflow <= 0, f"{page} scrolls sideways by {overflow} px at 375 px: {wide}"
-            axe(browser, f"{page} at 375 px")
-            shot(browser, f"{page}-375px")
+            assert overflow <= 0, f"{page} scrolls sideways by {overflow} px at {width} px: {wide}"
+            axe(browser, f"{page} at {width} px")
+            shot(browser, f"{page}-{width}px")
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -247,6 +250,54 @@ def test_a_read_key_cannot_write_even_after_a_cached_read(stack) -> None:
     _assert_error(writer("GET", "/api/solar-plant"), 403, "insufficient_scope")
     assert writer("PUT", f"/api/solar-plant/plant/{plant['id']}", {"name": "Written"})[0] == 200
     assert writer("DELETE", f"/api/solar-plant/plant/{plant['id']}") == (204, None)
+
+
+def _raw(client: Client, method: str, path: str, key: str | None) -> tuple[int, dict[str, str], bytes]:
+    """A request as sent (the method's case kept), with its status, headers and body bytes."""
+    request = urllib.request.Request(client.base + path, method=method)
+    if key is not None:
+        request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def test_unrouted_methods_are_405_for_every_key_and_401_without(stack) -> None:
+    """Through the authorizer's policy and the function: a method no route has is not a 403."""
+    _, client = stack
+    keys = [client.key, _new_key(client, "read"), _new_key(client, "write")]
+    for method, key in itertools.product(["OPTIONS", "PROPFIND", "TRACE", "get", "Post"], keys):
+        status, headers, body = _raw(client, method, "/api/solar-plant/", key)
+        assert (status, headers.get("Allow")) == (405, "GET, HEAD, POST"), (method, body)
+        assert json.loads(body)["error"]["code"] == "method_not_allowed"
+        assert _raw(client, method, "/api/solar-plant/", None)[0] == 401
+
+
+def test_head_has_gets_status_and_headers_without_a_body(stack) -> None:
+    _, client = stack
+    reader = _new_key(client, "read")
+    for path in ("/api/solar-plant/", "/api/solar-plant/key", "/dashboard/"):
+        got, head = _raw(client, "GET", path, reader), _raw(client, "HEAD", path, reader)
+        assert head[0] == got[0] == 200 and head[2] == b"" and got[2]
+        for name in ("Content-Type", "Content-Length"):
+            assert head[1][name] == got[1][name], (path, name)
+        assert int(head[1]["Content-Length"]) == len(got[2])
+
+
+def test_the_gateway_answers_malformed_request_lines_and_keeps_encoded_slashes(stack) -> None:
+    _, client = stack
+    host, port = urllib.parse.urlsplit(client.base).netloc.split(":")
+    for line, status in ((b"GET /" + b"a" * (65537 - 5), b"414"), (b"GET / HTTP/3.0\r\n", b"505")):
+        with socket.create_connection((host, int(port)), timeout=30) as conn:
+            conn.sendall(line)
+            answer = b"".join(iter(lambda conn=conn: conn.recv(65536), b""))
+        assert answer.split(b" ")[1] == status, answer[:100]
+    status, plant = client("POST", "/api/solar-plant", {"name": "Encoded slash"})
+    body = {"from": "2024-01-01", "to": "2024-01-02"}
+    assert client("POST", f"/api/solar-plant/plant/{plant['id']}%2Fsync", body)[0] == 405
+    assert client("GET", f"/api/solar-plant/plant/{plant['id']}")[1]["sync"]["resync"] is None
 
 
 def test_a_body_over_the_limit_is_413(stack) -> None:

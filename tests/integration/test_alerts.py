@@ -1,6 +1,6 @@
 """Alerts and re-syncs against DynamoDB Local, the monitoring simulator and the local event bus:
 each kind of alert driven open and closed by the simulator, its events seen by a webhook, and a
-re-sync that repairs (and mirrors) a range hour by hour."""
+re-sync that repairs a range hour by hour and removes nothing unless asked."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from powerfactor.sync.vendor import MonitoringClient
 from tests.support import simulated, wait_for, webhook_receiver
 
 TODAY = date(2024, 3, 2)
+SECRET = "s3cret-of-at-least-32-characters-0123"
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def hook() -> Iterator[tuple[str, list[dict]]]:
 @pytest.fixture
 def bus(template, hook) -> Iterator[EventBus]:
     """The local EventBridge, delivering the alert rule's events to the webhook receiver."""
-    running = EventBus(template, {"AlertWebhookUrl": hook[0], "AlertWebhookSecret": "s3cret"})
+    running = EventBus(template, {"AlertWebhookUrl": hook[0], "AlertWebhookSecret": SECRET})
     running.start()
     yield running
     running.stop()
@@ -118,7 +119,7 @@ def test_underperformance_opens_once_updates_and_resolves(env, api, client, simu
     ]
     assert got[0]["source"] == "powerfactor.alerts" and got[0]["detail"]["version"] == 1
     assert got[0]["detail"]["alert_id"] == alert["id"] and got[1]["detail"]["reason"] == "cleared"
-    assert hook[1][0]["headers"]["x-powerfactor-webhook-secret"] == "s3cret"
+    assert hook[1][0]["headers"]["x-powerfactor-webhook-secret"] == SECRET
 
 
 def test_a_data_gap_opens_when_the_service_has_nothing_and_resolves_when_it_is_filled(
@@ -263,16 +264,83 @@ def test_a_resync_repairs_a_corrupted_range_hour_by_hour(env, api, client, simul
     resync.request(plant.id, start, start, today=TODAY)
 
 
-def test_a_resync_mirrors_hours_the_service_no_longer_has(env, client, simulator, queued) -> None:
-    plant = plants.create_plant("Mirrored")
+def _resync_to_the_end(plant_id: int, client, start: date, end: date) -> list[str]:
+    """Run the queued re-sync of [start, end) as SQS would (a failed run comes back and goes on
+    where it got to) until it is done, at most 30 runs; the statuses of the runs."""
+    statuses: list[str] = []
+    while not statuses or statuses[-1] != "done":
+        assert len(statuses) < 30, statuses
+        statuses.append(resync.run(plant_id, client, start, end, today=TODAY).status)
+    return statuses
+
+
+def test_a_resync_against_a_service_answering_nothing_keeps_every_stored_hour(
+    env, client, simulator, queued
+) -> None:
+    """The report of issue 23: 39 days stored whole, the service then answers `[]`. A dry run
+    says what `remove_missing` would remove, and changes nothing; a re-sync keeps all 936 hours
+    and says it could confirm none; only `remove_missing` removes them."""
+    plant = plants.create_plant("Forgotten by the service")
     sync_plant(plant.id, client, today=TODAY)
-    day = date(2024, 2, 10)
-    simulator.profile = replace(simulator.profile, drop_rate=1.0)
-    resync.request(plant.id, day, day, today=TODAY)
-    assert resync.run(plant.id, client, day, day + timedelta(days=1), today=TODAY).status == "done"
-    assert list(datapoints.read_hours(plant.id, day, day + timedelta(days=1))) == []
-    assert day not in datapoints.read_day_sums(plant.id, day, day + timedelta(days=1))
-    assert day in plants.get_plant(plant.id).sync.missing_days  # the daily sync asks for it again
+    start, end = TODAY - timedelta(days=39), TODAY
+    stored = simulated(plant.id, start, end)
+    assert list(datapoints.read_hours(plant.id, start, end)) == stored and len(stored) == 936
+    missing_before = plants.get_plant(plant.id).sync.missing_days
+    simulator.profile = replace(simulator.profile, drop_rate=1.0)  # every answer is []
+
+    resync.request(plant.id, start, end - timedelta(days=1), today=TODAY, dry_run=True, remove_missing=True)
+    assert _resync_to_the_end(plant.id, client, start, end) == ["done"]
+    dry = plants.get_plant(plant.id).sync.last_resync
+    assert (dry.dry_run, dry.written, dry.removed, dry.unconfirmed, dry.changed) == (True, 0, 936, 0, 0)
+    assert [(d.day, d.removed) for d in dry.days] == [(start + timedelta(days=i), 24) for i in range(39)]
+    assert list(datapoints.read_hours(plant.id, start, end)) == stored  # nothing changed
+
+    resync.request(plant.id, start, end - timedelta(days=1), today=TODAY)
+    assert _resync_to_the_end(plant.id, client, start, end) == ["done"]
+    kept = plants.get_plant(plant.id)
+    assert (kept.sync.last_resync.unconfirmed, kept.sync.last_resync.removed) == (936, 0)
+    assert kept.sync.last_resync.written == 0 and not kept.sync.last_resync.dry_run
+    assert list(datapoints.read_hours(plant.id, start, end)) == stored
+    assert datapoints.read_range_sums(plant.id, start, end).hours == 936
+    assert kept.sync.missing_days == missing_before  # kept hours: no day became missing
+
+    resync.request(plant.id, start, start + timedelta(days=1), today=TODAY, remove_missing=True)
+    assert _resync_to_the_end(plant.id, client, start, start + timedelta(days=2)) == ["done"]
+    assert plants.get_plant(plant.id).sync.last_resync.removed == 48
+    assert list(datapoints.read_hours(plant.id, start, start + timedelta(days=2))) == []
+    assert start not in datapoints.read_day_sums(plant.id, start, start + timedelta(days=1))
+    assert {start, start + timedelta(days=1)} <= set(plants.get_plant(plant.id).sync.missing_days)
+    assert list(datapoints.read_hours(plant.id, start + timedelta(days=2), end)) == stored[48:]
+
+
+def test_a_resync_against_a_flaky_service_keeps_every_correct_hour_and_repairs_what_it_gives(
+    env, client, simulator, queued
+) -> None:
+    """A flaky service (errors, 5xx, slow answers, dropped and malformed hours) re-syncing a range
+    of which some days were stored wrong: every hour it gives is right afterwards, every right
+    hour it left out is still there, and the counts add up."""
+    plant = plants.create_plant("Flaky re-sync")
+    sync_plant(plant.id, client, today=TODAY)
+    start, end = TODAY - timedelta(days=39), TODAY
+    wrong_start, wrong_end = start + timedelta(days=5), start + timedelta(days=8)
+    _corrupt(plant.id, wrong_start, wrong_end)
+    wrong = {p.hour for p in simulated(plant.id, wrong_start, wrong_end)}
+    # half the hours dropped: some are still missing after the client's rounds of asking again
+    simulator.profile = replace(PROFILES["flaky"], slow_seconds=1.0, drop_rate=0.5, malformed_rate=0.02)
+    resync.request(plant.id, start, end - timedelta(days=1), today=TODAY)
+    _resync_to_the_end(plant.id, client, start, end)
+    result = plants.get_plant(plant.id).sync.last_resync
+    assert result.unconfirmed > 0 and result.removed == 0 and result.added == 0
+    assert result.written + result.unconfirmed == 936
+    assert result.changed == 72 - sum(d.unconfirmed for d in result.days if wrong_start <= d.day < wrong_end)
+    truth = {p.hour: p for p in simulated(plant.id, start, end)}
+    now = {p.hour: p for p in datapoints.read_hours(plant.id, start, end)}
+    assert now.keys() == truth.keys()  # no hour lost
+    still_wrong = {hour for hour in truth if now[hour] != truth[hour]}
+    assert still_wrong <= wrong  # only corrupted hours the service did not give again
+    assert len(still_wrong) == sum(d.unconfirmed for d in result.days if wrong_start <= d.day < wrong_end)
+    sums = datapoints.read_range_sums(plant.id, start, end)
+    assert sums.expected_energy == pytest.approx(sum(p.expected_energy for p in now.values()))
 
 
 def test_a_resync_range_is_bounded(env) -> None:

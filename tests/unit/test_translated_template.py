@@ -19,6 +19,7 @@ from tests.support import caller
 
 # Every right each function has, as (action, resource): what its code does and nothing more.
 INDEX = "PlantsTable/index/by_plant_id"
+STREAM = "PlantsTable/stream"
 BUS = ("events:PutEvents", "AlertBus")  # alert events (powerfactor/alerts/logic.py)
 RIGHTS: dict[str, set[tuple[str, str]]] = {
     "AuthorizerFunction": {("dynamodb:GetItem", "ApiKeysTable")},
@@ -32,7 +33,10 @@ RIGHTS: dict[str, set[tuple[str, str]]] = {
     "DataApiFunction": {("dynamodb:GetItem", "PlantsTable"), ("dynamodb:Query", "DatapointsTable")},
     "PlantStreamFunction": {
         ("dynamodb:Query", "DatapointsTable"), ("dynamodb:BatchWriteItem", "DatapointsTable"),
-        ("sqs:SendMessage*", "SyncQueue"), ("sqs:SendMessage", "StreamFailureQueue"),
+        ("sqs:SendMessage", "SyncQueue"), ("sqs:SendMessage", "StreamFailureQueue"),
+        # its event source: the plants stream (what AWSLambdaDynamoDBExecutionRole grants on *)
+        ("dynamodb:DescribeStream", STREAM), ("dynamodb:GetRecords", STREAM),
+        ("dynamodb:GetShardIterator", STREAM),
         # a deleted plant's alerts: resolved (published), then removed
         ("dynamodb:Query", "AlertsTable"), ("dynamodb:UpdateItem", "AlertsTable"),
         ("dynamodb:BatchWriteItem", "AlertsTable"), BUS,
@@ -40,7 +44,11 @@ RIGHTS: dict[str, set[tuple[str, str]]] = {
     "SyncWorkerFunction": {
         ("dynamodb:GetItem", "PlantsTable"), ("dynamodb:UpdateItem", "PlantsTable"),
         ("dynamodb:Query", "DatapointsTable"), ("dynamodb:BatchGetItem", "DatapointsTable"),
-        ("dynamodb:BatchWriteItem", "DatapointsTable"), ("sqs:SendMessage*", "SyncQueue"),
+        ("dynamodb:BatchWriteItem", "DatapointsTable"), ("sqs:SendMessage", "SyncQueue"),
+        # its event source (what AWSLambdaSQSQueueExecutionRole grants on *), and a failed job
+        # back after a short backoff (ChangeMessageVisibility)
+        ("sqs:ReceiveMessage", "SyncQueue"), ("sqs:DeleteMessage", "SyncQueue"),
+        ("sqs:GetQueueAttributes", "SyncQueue"), ("sqs:ChangeMessageVisibility", "SyncQueue"),
         # alerts judged after each run: the run counter, open alerts, open / update / resolve
         ("dynamodb:GetItem", "AlertsTable"), ("dynamodb:PutItem", "AlertsTable"),
         ("dynamodb:UpdateItem", "AlertsTable"), ("dynamodb:Query", "AlertsTable"), BUS,
@@ -53,28 +61,39 @@ RIGHTS: dict[str, set[tuple[str, str]]] = {
 }  # fmt: skip
 PUBLIC = {"/dashboard", "/dashboard/{asset}"}  # the dashboard's files: the only routes without a key
 MANAGED = {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
-MANAGED_BY_SOURCE = {  # what SAM adds for a function's event source
-    "PlantStreamFunction": {"AWSLambdaDynamoDBExecutionRole"},
-    "SyncWorkerFunction": {"AWSLambdaSQSQueueExecutionRole"},
-}
+OWN_ROLES = {"PlantStreamFunction", "SyncWorkerFunction"}  # no managed policy: see template.yaml
+XRAY = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "xray:GetSamplingStatisticSummaries",
+}  # no resource type: on *
 
 
 @cache
 def cloudformation(parameters: str = "{}") -> dict[str, Any]:
     """The translated template's resources, with these parameter values (JSON)."""
+    return translated(parameters)["Resources"]
+
+
+@cache
+def translated(parameters: str = "{}") -> dict[str, Any]:
+    """The whole translated template, with these parameter values (JSON)."""
     python = ROOT / ".venv-tools" / "bin" / "python"
     assert python.exists(), "the SAM CLI's venv is missing: run `make setup`"
     done = subprocess.run(
         [str(python), str(Path(__file__).with_name("sam_translate.py")), str(TEMPLATE), parameters],
         capture_output=True, text=True, check=True, cwd=ROOT,
     )  # fmt: skip
-    return json.loads(done.stdout)["Resources"]
+    return json.loads(done.stdout)
 
 
 def _resource_name(resource: Any) -> str:
     """`{"Fn::GetAtt": ["T", "Arn"]}` -> T; `${T.Arn}/index/i` -> T/index/i; an SQS ARN -> the queue."""
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
-        return resource["Fn::GetAtt"][0]
+        name, attribute = resource["Fn::GetAtt"]
+        return f"{name}/stream" if attribute == "StreamArn" else name
     if isinstance(resource, dict) and "Fn::Sub" in resource:
         sub = resource["Fn::Sub"]
         if isinstance(sub, list):  # SAM's SQS policy template: the queue name as a variable
@@ -83,10 +102,19 @@ def _resource_name(resource: Any) -> str:
     return json.dumps(resource)
 
 
+def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        s for policy in role["Properties"].get("Policies", []) for s in policy["PolicyDocument"]["Statement"]
+    ]
+
+
 def _rights(role: dict[str, Any]) -> set[tuple[str, str]]:
+    """The role's rights but its X-Ray trace writes (checked apart)."""
     rights = set()
     for policy in role["Properties"].get("Policies", []):
         for statement in policy["PolicyDocument"]["Statement"]:
+            if statement["Resource"] == "*":
+                continue
             assert statement["Effect"] == "Allow" and "Condition" not in statement
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             resources = (
@@ -103,8 +131,45 @@ def test_each_function_has_exactly_the_rights_its_code_uses() -> None:
     for function, expected in RIGHTS.items():
         role = resources[f"{function}Role"]
         assert _rights(role) == expected, function
-        managed = {arn.rsplit("/", 1)[1] for arn in role["Properties"]["ManagedPolicyArns"]}
-        assert managed == MANAGED | MANAGED_BY_SOURCE.get(function, set()), function
+        managed = {arn.rsplit("/", 1)[1] for arn in role["Properties"].get("ManagedPolicyArns", [])}
+        assert managed == (set() if function in OWN_ROLES else MANAGED), function
+
+
+def test_no_action_is_granted_on_every_resource_but_x_rays_trace_writes() -> None:
+    """No statement grants an action on `*` (the event sources' managed policies, which do, are
+    replaced by statements on this stack's stream and queue), but X-Ray's, which have no resource
+    type; and the functions with their own roles write logs to their own groups only."""
+    resources = cloudformation()
+    policies = [
+        (name, statement)
+        for name, r in resources.items()
+        if r["Type"] in ("AWS::IAM::Role", "AWS::IAM::Policy")
+        for statement in (
+            _statements(r)
+            if r["Type"] == "AWS::IAM::Role"
+            else r["Properties"]["PolicyDocument"]["Statement"]
+        )
+    ]
+    assert len(policies) > 20
+    for name, statement in policies:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources_of = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        if "*" in resources_of:
+            assert set(actions) <= XRAY, (name, statement)
+        assert not any(a == "*" or a.endswith(":*") for a in actions), (name, statement)
+    for function in OWN_ROLES:
+        role = resources[f"{function}Role"]
+        assert "ManagedPolicyArns" not in role["Properties"], function
+        assert {a for s in _statements(role) if s["Resource"] == "*" for a in s["Action"]} == XRAY, function
+    logs = resources["FunctionLogsPolicy"]["Properties"]
+    assert sorted(r["Ref"] for r in logs["Roles"]) == sorted(f"{f}Role" for f in OWN_ROLES)
+    (statement,) = logs["PolicyDocument"]["Statement"]
+    assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert sorted(_resource_name(r) for r in statement["Resource"]) == sorted(
+        f"{f}LogGroup" for f in OWN_ROLES
+    )
 
 
 def test_event_source_mappings_and_the_schedule() -> None:
@@ -445,3 +510,38 @@ def test_alerts_go_to_the_bus_and_optionally_to_a_webhook_and_mail() -> None:
     # the code publishes what the rules match (powerfactor/alerts/logic.py)
     code = (ROOT / "layers" / "powerfactor" / "powerfactor" / "alerts" / "logic.py").read_text()
     assert 'SOURCE = "powerfactor.alerts"' in code
+
+
+def _evaluate(node: Any, parameters: dict[str, str]) -> Any:
+    """A rule's condition or assertion (Fn::Not, Fn::Equals, Ref) with these parameter values."""
+    if isinstance(node, dict):
+        ((function, argument),) = node.items()
+        if function == "Ref":
+            return parameters[argument]
+        values = [_evaluate(a, parameters) for a in argument]
+        return {"Fn::Not": lambda: not values[0], "Fn::Equals": lambda: values[0] == values[1]}[function]()
+    return node
+
+
+def _deploy_refused(url: str, secret: str) -> bool:
+    """Would CloudFormation refuse these values: the secret's AllowedPattern or a rule's assertion?"""
+    template = translated()
+    pattern = template["Parameters"]["AlertWebhookSecret"]["AllowedPattern"]
+    if not re.fullmatch(pattern, secret):
+        return True
+    values = {"AlertWebhookUrl": url, "AlertWebhookSecret": secret}
+    return any(
+        _evaluate(rule.get("RuleCondition", True), values)
+        and not all(_evaluate(a["Assert"], values) for a in rule["Assertions"])
+        for rule in template["Rules"].values()
+    )
+
+
+def test_a_webhook_without_a_secret_of_32_characters_is_refused_by_the_template() -> None:
+    url, long_enough = "https://hooks.example.com/powerfactor", "k" * 32
+    assert _deploy_refused(url, "none")  # the default: no secret
+    assert _deploy_refused(url, "k" * 31)
+    assert _deploy_refused(url, "k" * 31 + " ")
+    assert not _deploy_refused(url, long_enough)
+    assert not _deploy_refused("", "none")  # no webhook, no secret needed
+    assert _deploy_refused("", "short")  # a secret is none or long enough, webhook or not

@@ -144,11 +144,19 @@ def test_registering_a_given_key_is_idempotent() -> None:
 
 @pytest.mark.parametrize(
     ("method", "scope"),
-    [("GET", "read"), ("head", "read"), ("POST", "write"), ("PUT", "write"), ("PATCH", "write"),
-     ("DELETE", "write"), ("OPTIONS", "write"), ("BREW", "write")],
+    [("GET", "read"), ("HEAD", "read"), ("POST", "write"), ("PUT", "write"), ("PATCH", "write"),
+     ("DELETE", "write"), ("OPTIONS", None), ("BREW", None), ("TRACE", None), ("head", None),
+     ("get", None), ("Post", None)],
 )  # fmt: skip
 def test_the_scope_each_method_needs(method, scope) -> None:
+    """Methods are case-sensitive; one no scope lists needs none (no route has it: 405)."""
     assert apikeys.scope_for(method) == scope
+
+
+def test_methods_each_set_of_scopes_lacks() -> None:
+    assert apikeys.denied_methods({"read"}) == ["POST", "PUT", "PATCH", "DELETE"]
+    assert apikeys.denied_methods({"write"}) == ["GET", "HEAD"]
+    assert apikeys.denied_methods({"read", "write"}) == []
 
 
 def test_methods_each_set_of_scopes_opens() -> None:

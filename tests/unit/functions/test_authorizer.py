@@ -35,16 +35,22 @@ def _concrete(path: str) -> str:
 
 
 @pytest.mark.parametrize("scopes", [("read",), ("write",), ("read", "write")])
-def test_the_policy_opens_exactly_the_scopes_methods_on_every_route(authorize, template, scopes) -> None:
+def test_the_policy_opens_the_scopes_methods_and_those_no_scope_has_on_every_route(
+    authorize, template, scopes
+) -> None:
+    """Methods of a scope the key lacks are refused (403); methods no scope lists (no route has
+    them) pass, so that the API answers them with its 405 and `Allow`."""
     token, key = apikeys.create_key("k", scopes)
     answer = authorize(f"Bearer {token}")  # the first request; API Gateway caches this answer
     assert answer["principalId"] == key.key_id
     assert answer["context"] == apikeys.authorizer_context(key)
     allowed = set(apikeys.allowed_methods(scopes))
+    scoped = {method for methods in apikeys.SCOPES.values() for method in methods}
     paths = {_concrete(route.path) for route in template.api_routes()}
-    for path, method in itertools.product(paths, METHODS):
+    for path, method in itertools.product(paths, [*METHODS, "PROPFIND", "TRACE", "get"]):
         arn = method_arn("Prod", method, path)
-        assert policy_allows(answer["policyDocument"], arn) == (method in allowed), (scopes, method, path)
+        expected = method in allowed or method not in scoped
+        assert policy_allows(answer["policyDocument"], arn) == expected, (scopes, method, path)
     # nor another stage or API
     assert not policy_allows(answer["policyDocument"], method_arn("Other", "GET", "/api/solar-plant"))
 
@@ -117,11 +123,16 @@ def test_the_policy_keeps_the_partition_region_account_api_and_stage_of_the_meth
         {
             "Action": "execute-api:Invoke",
             "Effect": "Allow",
+            "Resource": ["arn:aws-cn:execute-api:cn-north-1:123456789012:a1b2c3/Beta/*/*"],
+        },
+        {
+            "Action": "execute-api:Invoke",
+            "Effect": "Deny",
             "Resource": [
                 "arn:aws-cn:execute-api:cn-north-1:123456789012:a1b2c3/Beta/GET/*",
                 "arn:aws-cn:execute-api:cn-north-1:123456789012:a1b2c3/Beta/HEAD/*",
             ],
-        }
+        },
     ]
     assert answer["principalId"] == "k" and answer["context"] == {"key_id": "k"}
 

@@ -106,7 +106,7 @@ def test_bad_requests_get_a_clear_4xx(api, method, path, body, status, code) -> 
 
 def test_405_says_which_methods_are_allowed(api) -> None:
     status, headers, _ = api("DELETE", BASE)
-    assert status == 405 and headers["Allow"] == "GET, POST"
+    assert status == 405 and headers["Allow"] == "GET, HEAD, POST"
 
 
 def test_a_body_labelled_as_a_form_is_read_as_json(api) -> None:
@@ -252,7 +252,7 @@ def test_the_key_route_gives_the_expiry_the_authorizer_passed(api, monkeypatch) 
 
 def test_other_methods_on_the_key_route_are_405(api) -> None:
     status, headers, body = api("POST", f"{BASE}/key", {})
-    assert status == 405 and headers["Allow"] == "GET"
+    assert status == 405 and headers["Allow"] == "GET, HEAD"
     assert_error(body, 405, "method_not_allowed")
 
 

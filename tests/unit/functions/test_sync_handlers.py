@@ -18,7 +18,8 @@ from powerfactor.datapoints import store as datapoints
 from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.plants import logic as plants
 from powerfactor.plants import store as plant_storage
-from powerfactor.runtime.settings import reset_settings
+from powerfactor.runtime.settings import get_settings, reset_settings
+from powerfactor.sync import jobs
 from powerfactor.sync.run import LEASE_SECONDS, horizon
 from powerfactor.sync.vendor import MonitoringClient
 
@@ -153,3 +154,40 @@ def test_worker_lets_go_of_a_plant_whose_lease_another_run_took(
     first, last = written[0].hour.date(), written[-1].hour.date() + timedelta(days=1)
     assert len(written) == 24 and list(datapoints.read_hours(plant.id, first, last)) == written
     assert '"SyncLost"' in capsys.readouterr().out
+
+
+def test_a_failed_jobs_wait_grows_with_its_receives_and_stays_under_the_visibility_timeout(template) -> None:
+    delays = [jobs.retry_delay(receives) for receives in range(1, 7)]
+    assert delays == [20, 80, 320, 1280, 1800, 1800]
+    timeout = int(template.queues()["SyncQueue"]["VisibilityTimeout"])
+    assert max(jobs.retry_delay(n) for n in range(1, 50)) <= timeout
+
+
+@pytest.mark.loopback
+def test_a_failed_job_comes_back_after_a_short_backoff_not_the_visibility_timeout(
+    aws, template, lambda_context, simulator, monkeypatch
+) -> None:
+    """The worker changes the failed message's visibility: 20 s after its first receive, 320 s
+    after its third (instead of the queue's 30 minutes)."""
+    plants.create_plant("Solar Park North")
+    simulator.force(*["503"] * 40)
+    quick = partialmethod(MonitoringClient.__init__, backoff_initial=0.01, backoff_max=0.02)
+    monkeypatch.setattr(MonitoringClient, "__init__", quick)
+    sqs = jobs._sqs(get_settings())
+    changed: list[dict] = []
+    sqs.meta.events.register(
+        "before-parameter-build.sqs.ChangeMessageVisibility", lambda params, **_: changed.append(params)
+    )
+    jobs.enqueue([jobs.SyncJob(plant_id=1, reason="manual")])
+    (message,) = boto3.client("sqs", region_name="us-east-1").receive_message(
+        QueueUrl=aws["SyncQueue"], AttributeNames=["All"]
+    )["Messages"]
+    for receives, delay in (("1", 20), ("3", 320)):
+        record = event("sync-job")["Records"][0]
+        record.update(messageId=message["MessageId"], receiptHandle=message["ReceiptHandle"])
+        record["attributes"]["ApproximateReceiveCount"] = receives
+        with pytest.raises(BatchProcessingError, match="HTTP 503"):
+            handler(template, "SyncWorkerFunction")({"Records": [record]}, lambda_context)
+        assert changed[-1]["VisibilityTimeout"] == delay
+        assert changed[-1]["ReceiptHandle"] == message["ReceiptHandle"]
+    assert len(changed) == 2

@@ -53,6 +53,7 @@ def test_template_sets_every_variable_settings_read(template) -> None:
         "SYNC_QUEUE_URL",
         "SQS_ENDPOINT",
         "MONITORING_READ_TIMEOUT",
+        "MONITORING_MAX_RESPONSE_BYTES",
         "DYNAMODB_ENDPOINT",
         "MONITORING_SERVICE_URL",
         "SYNC_EVERY_RUN",

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -18,7 +21,9 @@ from devstack.monitoring import PROFILES, MonitoringSimulator, Profile, _malform
 from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.sync.vendor import (
     MonitoringClient,
+    MonitoringError,
     MonitoringUnavailable,
+    ResponseTooLarge,
     TimeBudgetExhausted,
     month_chunks,
     validate_items,
@@ -306,3 +311,104 @@ def test_profiles_are_named_and_quiet_is_quiet() -> None:
     assert set(PROFILES) >= {"quiet", "flaky", "chaos"}
     assert PROFILES["quiet"] == Profile()
     assert not math.isnan(hour_values("1", datetime(2020, 1, 1))[0])
+
+
+# -- only what it asked for ----------------------------------------------------------------------
+
+
+@contextmanager
+def answering(respond: Callable[[BaseHTTPRequestHandler], None]) -> Iterator[tuple[str, list[str]]]:
+    """A server on 127.0.0.1 whose every GET `respond` answers: (its URL, the paths asked for)."""
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            respond(self)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, **headers: str) -> None:
+    handler.send_response(status)
+    for name, value in {"Content-Length": str(len(body)), **headers}.items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def test_a_redirect_is_not_followed(simulator) -> None:
+    def redirect(handler: BaseHTTPRequestHandler) -> None:
+        _send(handler, 302, b"", Location=simulator.url + "?plant-id=1&from=2025-12-01&to=2025-12-02")
+
+    with answering(redirect) as (url, asked):
+        client = MonitoringClient(url, **FAST)
+        with pytest.raises(MonitoringError, match="HTTP 302: a redirect, not followed"):
+            fetch(client, 1, date(2025, 12, 1), date(2025, 12, 2))
+    assert len(asked) == 1 and simulator.requests == 0  # asked once, never where it pointed
+
+
+def test_an_answer_larger_than_the_cap_is_refused_announced_or_streamed() -> None:
+    body = json.dumps([item("1", datetime(2025, 12, 1) + timedelta(hours=h)) for h in range(24)]).encode()
+
+    def announced(handler: BaseHTTPRequestHandler) -> None:
+        _send(handler, 200, body)
+
+    def streamed(handler: BaseHTTPRequestHandler) -> None:  # no length: chunks until the client stops
+        handler.send_response(200)
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        try:
+            for _ in range(10_000):
+                handler.wfile.write(b"10000\r\n" + b" " * 0x10000 + b"\r\n")
+        except OSError:  # the client hung up once it had read its cap
+            pass
+
+    for respond in (announced, streamed):
+        with answering(respond) as (url, asked):
+            client = MonitoringClient(url, max_response_bytes=len(body) - 1, **FAST)
+            with pytest.raises(ResponseTooLarge):
+                fetch(client, 1, date(2025, 12, 1), date(2025, 12, 2))
+            assert len(asked) == 1  # not asked again: a larger answer would be as large
+    with answering(announced) as (url, _):
+        points, _ = fetch(
+            MonitoringClient(url, max_response_bytes=len(body), **FAST),
+            1,
+            date(2025, 12, 1),
+            date(2025, 12, 2),
+        )
+    assert len(points) == 24  # exactly the cap is read
+
+
+@pytest.mark.parametrize("answer", ["refused", "404", "error"])
+def test_error_texts_carry_no_query_string_nor_credentials(answer: str) -> None:
+    def respond(handler: BaseHTTPRequestHandler) -> None:
+        if answer == "404":
+            _send(handler, 404, f"no such page: http://127.0.0.1{handler.path}".encode())
+        else:
+            _send(handler, 200, json.dumps({"error": f"bad request {handler.path}"}).encode())
+
+    with answering(respond) as (url, _):
+        if answer == "refused":
+            with socket.socket() as taken:  # a port nothing listens on
+                taken.bind(("127.0.0.1", 0))
+                url = f"http://127.0.0.1:{taken.getsockname()[1]}/"
+        secret_url = url.replace("http://", "http://operator:pa55word@") + "?token=s3cret"
+        client = MonitoringClient(secret_url, **{**FAST, "max_attempts": 2})
+        with pytest.raises(MonitoringError) as failed:
+            fetch(client, 1, date(2025, 12, 1), date(2025, 12, 2))
+    text = str(failed.value)
+    assert text.startswith("2025-12-01..2025-12-02") or "HTTP 404" in text, text
+    for secret in ("pa55word", "operator", "s3cret", "token", "plant-id", "from=", "2025-12-01&"):
+        assert secret not in text, text

@@ -120,9 +120,17 @@ def allowed_methods(scopes: Iterable[str]) -> list[str]:
     return [method for scope in sorted(set(scopes)) for method in SCOPES.get(scope, ())]
 
 
-def scope_for(method: str) -> str:
-    """The scope a request with this method needs (a method no scope lists needs `write`)."""
-    return next((scope for scope, methods in SCOPES.items() if method.upper() in methods), "write")
+def denied_methods(scopes: Iterable[str]) -> list[str]:
+    """The methods of the scopes a key lacks: refused to it (403) on every route."""
+    wanted = set(scopes)
+    return [method for scope, methods in sorted(SCOPES.items()) if scope not in wanted for method in methods]
+
+
+def scope_for(method: str) -> str | None:
+    """The scope a request with this method needs, compared as sent (methods are case-sensitive:
+    `get` is not GET). None for a method no scope lists (OPTIONS, TRACE, PROPFIND, `get`): no
+    route has one, so a valid key of any scope gets the API's 405 for it, not a 403."""
+    return next((scope for scope, methods in SCOPES.items() if method in methods), None)
 
 
 def _checked(name: str, scopes: Iterable[str], expires_at: datetime | None, now: datetime) -> frozenset[str]:

@@ -13,6 +13,7 @@ from pynamodb.attributes import UnicodeAttribute, UnicodeSetAttribute, UTCDateTi
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.models import Model
 
+from powerfactor.aws.outage import response_code
 from powerfactor.aws.tables import bind
 from powerfactor.runtime.errors import ApiKeyNotFound
 from powerfactor.runtime.settings import ConfigurationError, Settings
@@ -77,7 +78,7 @@ def insert_key(key: ApiKey) -> bool:
     try:
         item.save(condition=_KeyItem.key_id.does_not_exist())
     except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if response_code(error) == "ConditionalCheckFailedException":
             return False
         raise
     return True
@@ -99,7 +100,7 @@ def revoke_key(key_id: str, now: datetime) -> ApiKey:
             condition=_KeyItem.key_id.exists(),
         )
     except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if response_code(error) == "ConditionalCheckFailedException":
             raise ApiKeyNotFound(key_id) from None
         raise
     return item.to_domain()

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -347,6 +348,22 @@ def publish(transitions: list[tuple[str, Alert, str]]) -> int:
 # ---- the API's lists ----------------------------------------------------------------------------
 
 
+# What alert cursors hold: an alert id (`<opened_at>#<kind>`, storage.new_alert_id) and an open
+# alert's index key (`<opened_at>#<plant id>#<kind>`). A forged cursor is refused unless it has
+# that shape: no other text reaches a key condition (DynamoDB refuses keys with lone surrogates).
+_OPENED_AT = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00"
+_KIND = "(?:underperformance|data_gap|sync_failing)"
+_ALERT_ID = re.compile(rf"{_OPENED_AT}#{_KIND}")
+_OPEN_KEY = re.compile(rf"{_OPENED_AT}#[1-9][0-9]{{0,15}}#{_KIND}")
+
+
+def _position(cursor: str, kind: str, request: str, shape: re.Pattern[str]) -> str:
+    after = cursors.decode(cursor, kind, request)
+    if not shape.fullmatch(after):
+        raise InvalidCursor()
+    return after
+
+
 def plant_alerts(
     plant_id: int, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None, state: str | None = None
 ) -> AlertPage:
@@ -355,7 +372,7 @@ def plant_alerts(
 
     get_plant(plant_id)
     request = f"{plant_id}/{state or ''}"
-    before = cursors.decode(cursor, "plant-alerts", request) if cursor else None
+    before = _position(cursor, "plant-alerts", request, _ALERT_ID) if cursor else None
     items, more = storage.list_plant_alerts(plant_id, limit, before, state)
     next_cursor = cursors.encode("plant-alerts", items[-1].id, request) if more and items else None
     return AlertPage(items=items, next_cursor=next_cursor)
@@ -363,8 +380,6 @@ def plant_alerts(
 
 def open_alerts(limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> AlertPage:
     """One page of the open alerts of every plant, oldest first."""
-    after = cursors.decode(cursor, "open-alerts") if cursor else None
-    if after is not None and after.count("#") != 2:
-        raise InvalidCursor()
+    after = _position(cursor, "open-alerts", "", _OPEN_KEY) if cursor else None
     items, last = storage.list_open(limit, after)
     return AlertPage(items=items, next_cursor=cursors.encode("open-alerts", last) if last else None)

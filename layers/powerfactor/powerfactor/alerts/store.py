@@ -23,6 +23,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from powerfactor.alerts.schemas import Alert
+from powerfactor.aws.outage import response_code
 from powerfactor.aws.tables import bind
 from powerfactor.runtime.settings import ConfigurationError, Settings
 
@@ -155,7 +156,7 @@ def insert_alert(alert: Alert) -> bool:
     try:
         item.save(condition=_AlertItem.sk.does_not_exist())
     except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if response_code(error) == "ConditionalCheckFailedException":
             return False
         raise
     return True
@@ -177,7 +178,8 @@ def update_alert(alert: Alert) -> bool:
 def resolve_alert(alert: Alert) -> bool:
     """Mark an open alert resolved (kept `RESOLVED_KEPT_DAYS`); False if it was not open."""
     _bind()
-    assert alert.resolved_at is not None
+    if alert.resolved_at is None:
+        raise ValueError(f"alert {alert.id} has no resolved_at; set it before resolving")
     expires = int((alert.resolved_at + timedelta(days=RESOLVED_KEPT_DAYS)).timestamp())
     return _update(
         alert,
@@ -199,7 +201,7 @@ def _update(alert: Alert, actions: list) -> bool:
     try:
         item.update(actions=actions, condition=_AlertItem.state == OPEN)
     except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if response_code(error) == "ConditionalCheckFailedException":
             return False
         raise
     return True

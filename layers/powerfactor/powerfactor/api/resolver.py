@@ -2,11 +2,19 @@
 
 Every error, on every route, has the body `{"error": {"status", "code", "message", "details"}}`.
 
-Before a request is routed, the resolver refuses a body over MAX_BODY_BYTES (413) and checks
-the caller again: API Gateway's authorizer (functions/authorizer) has already refused bad keys,
-and its context names the key and its scopes. A request without that context (a route someone
+Before a request is routed, the resolver refuses a body over MAX_BODY_BYTES (413), a body that
+is not UTF-8 or declared in another charset (400, 415), and checks the caller again: API
+Gateway's authorizer (functions/authorizer) has already refused bad keys, and its context names
+the key and its scopes. A request without that context (a route someone
 deployed without the authorizer) gets 401, a key without the method's scope 403, so a mistake in
 the template cannot open the API. The key's id and name are added to every log line.
+
+Methods: HEAD is answered as GET (the same status and headers; API Gateway sends no body for a
+HEAD, and its Content-Length is the GET's). A method no route has (OPTIONS, TRACE, PROPFIND,
+`get`: methods are case-sensitive) gets 405 with `Allow` once the key is known to be valid; the
+authorizer lets such methods through for any valid key so that they reach this answer (functions/
+authorizer). Content negotiation (`negotiate`) reads `Accept` as RFC 9110 says: media ranges with
+quality values, case-insensitive, `q=0` meaning "not this"; JSON when nothing offered is acceptable.
 """
 
 from __future__ import annotations
@@ -161,9 +169,10 @@ def _validation_details(error: RequestValidationError) -> list[ErrorDetail]:
 
 
 def _allowed_methods(app: APIGatewayRestResolver, path: str) -> list[str]:
-    """Methods of the routes whose path matches, for telling 405 from 404."""
+    """Methods of the routes whose path matches (HEAD wherever GET is), for telling 405 from 404."""
     routes = app._static_routes + app._dynamic_routes
-    return sorted({route.method for route in routes if route.rule.match(path)})
+    methods = {route.method for route in routes if route.rule.match(path)}
+    return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
 
 
 _FORM = "application/x-www-form-urlencoded"
@@ -171,12 +180,60 @@ _JSON = "application/json"
 _MERGE_PATCH = "application/merge-patch+json"  # RFC 7386, read as JSON
 
 
+def _media_type(value: str) -> tuple[str, dict[str, str]]:
+    """A media type (`type/subtype`, lower case) and its parameters (names lower case, values
+    unquoted), as RFC 9110 section 8.3.1 writes them."""
+    kind, *params = value.split(";")
+    parameters: dict[str, str] = {}
+    for param in params:
+        name, _, param_value = param.partition("=")
+        parameters[name.strip().lower()] = param_value.strip().strip('"')
+    return kind.strip().lower(), parameters
+
+
 def _body_kind(content_type: str) -> str:
-    """The content type validation should read a body as: JSON, or unsupported (415)."""
-    lowered = content_type.strip().lower()
-    if not lowered or lowered.startswith((_FORM, _JSON, _MERGE_PATCH)):
+    """The content type validation should read a body as: JSON, or unsupported (415). A body
+    declared in a charset other than UTF-8 is unsupported too: JSON is UTF-8 (RFC 8259)."""
+    kind, parameters = _media_type(content_type)
+    charset = parameters.get("charset", "utf-8").lower()
+    if kind in ("", _FORM, _JSON, _MERGE_PATCH) and charset in ("utf-8", "utf8"):
         return _JSON
     return "application/octet-stream"  # Powertools answers RequestUnsupportedContentType -> 415
+
+
+def negotiate(accept: str | None, offered: tuple[str, ...]) -> str:
+    """The media type of `offered` (its first is the default) the `Accept` header prefers.
+
+    Each media range (`text/csv`, `text/*`, `*/*`, case-insensitive) has a quality `q` (default 1;
+    0: not acceptable); an offered type takes the quality of the most specific range that matches
+    it, and the highest quality wins, ties going to the earlier offer. When nothing offered is
+    acceptable (or the header is absent or unreadable) the answer is the default: a JSON error
+    or page is more useful than a 406.
+    """
+    if not accept:
+        return offered[0]
+    ranges: list[tuple[str, str, float]] = []
+    for item in accept.split(","):
+        kind, parameters = _media_type(item)
+        main, _, sub = kind.partition("/")
+        try:
+            quality = float(parameters.get("q", "1"))
+        except ValueError:
+            continue
+        if main and sub and 0 <= quality <= 1:
+            ranges.append((main, sub, quality))
+    best, best_quality = offered[0], 0.0
+    for media in offered:
+        main, _, sub = media.partition("/")
+        matches = [
+            (2 if (m, s) == (main, sub) else 1 if (m == main and s == "*") else 0, q)
+            for m, s, q in ranges
+            if (m, s) in ((main, sub), (main, "*"), ("*", "*"))
+        ]
+        quality = max(matches)[1] if matches else 0.0
+        if quality > best_quality:
+            best, best_quality = media, quality
+    return best
 
 
 def _proxy_result(error: PowerFactorError) -> dict[str, Any]:
@@ -192,6 +249,14 @@ def _proxy_result(error: PowerFactorError) -> dict[str, Any]:
         "body": body.model_dump_json(),
         "isBase64Encoded": False,
     }
+
+
+# Methods the routes can have; a request's method is compared as sent (methods are case-sensitive).
+_ROUTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+
+
+class _NotUtf8(Exception):
+    """A body whose bytes are not UTF-8."""
 
 
 def _body_size(event: Mapping[str, Any]) -> int:
@@ -210,7 +275,7 @@ def check_caller(event: Mapping[str, Any], logger: Logger) -> None:
         raise InvalidApiKey("no authorizer context")
     logger.append_keys(key_id=key_id, key_name=context.get("key_name"))
     needed = scope_for(str(event.get("httpMethod") or ""))
-    if needed not in str(context.get("scopes") or "").split():
+    if needed is not None and needed not in str(context.get("scopes") or "").split():
         logger.warning("API key lacks a scope", extra={"needed": needed})
         raise InsufficientScope(needed)
 
@@ -218,13 +283,49 @@ def check_caller(event: Mapping[str, Any], logger: Logger) -> None:
 def _json_body(text: str) -> Any:
     """json.loads, with every way a body can fail to be read as JSON reported as a decode error
     (Powertools turns it into our 400): nesting too deep for the parser, an integer of more
-    digits than Python converts (4,300), as well as malformed text."""
+    digits than Python converts (4,300), as well as malformed text.
+
+    A top-level array comes back as a tuple: Powertools reads a list given for a single model as
+    its first element, and every body here is one object, so an array must fail validation (422
+    `model_type`), not be taken for the object it holds.
+    """
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError:
         raise
     except (RecursionError, ValueError) as error:
         raise json.JSONDecodeError(f"unreadable JSON: {error}", text[:100], 0) from None
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _utf8_body(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The event with its body as text. API Gateway base64-encodes a body that is not valid
+    text; if its bytes are not UTF-8 either, _NotUtf8 (no replacement characters: they would be
+    stored in place of what was sent)."""
+    if not (event.get("isBase64Encoded") and event.get("body")):
+        return event
+    try:
+        raw = base64.b64decode(event["body"], validate=True)
+    except binascii.Error:
+        raw = str(event["body"]).encode()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _NotUtf8() from None
+    return {**event, "body": text, "isBase64Encoded": False}
+
+
+def _method_not_routed(app: APIGatewayRestResolver, method: str, path: str) -> Response:
+    """405 with `Allow` for a method no route has on a path that has routes, else 404."""
+    allowed = _allowed_methods(app, path)
+    if allowed:
+        return error_response(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            f"{method} is not allowed on {path}; use {', '.join(allowed)}",
+            headers={"Allow": ", ".join(allowed)},
+        )
+    return error_response(HTTPStatus.NOT_FOUND, "not_found", f"no route for {path}")
 
 
 class JsonApiResolver(APIGatewayRestResolver):
@@ -232,9 +333,9 @@ class JsonApiResolver(APIGatewayRestResolver):
 
     `curl -d` labels its body as a form; PowerFactor reads every body as JSON, so a form label is
     rewritten to application/json before validation, and any other non-JSON type (multipart,
-    text, ...) to one Powertools refuses, which becomes a 415. A body
-    that is not UTF-8 cannot be JSON: it reaches validation as text with replacement characters,
-    which fails as malformed JSON (400) instead of crashing the decoder.
+    text, a charset other than UTF-8, ...) to one Powertools refuses, which becomes a 415. A body
+    that is not UTF-8 cannot be JSON: it is refused as malformed (400) before validation.
+    HEAD is routed as GET; a method no route has gets 405 (see the module docstring).
     """
 
     logger: Logger  # the handler's, set by create_resolver
@@ -247,12 +348,17 @@ class JsonApiResolver(APIGatewayRestResolver):
                 raise PayloadTooLarge(size, MAX_BODY_BYTES)
         except (InvalidApiKey, InsufficientScope, PayloadTooLarge) as error:
             return _proxy_result(error)
-        if event.get("isBase64Encoded") and event.get("body"):
-            try:
-                raw = base64.b64decode(event["body"], validate=True)
-            except binascii.Error:
-                raw = str(event["body"]).encode()
-            event = {**event, "body": raw.decode("utf-8", errors="replace"), "isBase64Encoded": False}
+        method = str(event.get("httpMethod") or "")
+        if method not in _ROUTED_METHODS:
+            return self._answer(_method_not_routed(self, method, str(event.get("path") or "")))
+        try:
+            event = _utf8_body(event)
+        except _NotUtf8:
+            return self._answer(
+                error_response(HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not UTF-8")
+            )
+        if method == "HEAD":  # as GET; the gateway drops the body and keeps its length
+            event = {**event, "httpMethod": "GET"}
         for key in ("headers", "multiValueHeaders"):
             headers = event.get(key) or {}
             for name, value in headers.items():
@@ -263,6 +369,17 @@ class JsonApiResolver(APIGatewayRestResolver):
         seconds_left = context.get_remaining_time_in_millis() / 1000 if context is not None else 30.0
         with storage_deadline(seconds_left - _RESPONSE_MARGIN):
             return super().resolve(event, context)
+
+    def _answer(self, response: Response) -> dict[str, Any]:
+        """A response built before routing, as the proxy integration result."""
+        headers: dict[str, list[str]] = {"Content-Type": [str(response.content_type)]}
+        headers.update({name: [str(value)] for name, value in (response.headers or {}).items()})
+        return {
+            "statusCode": response.status_code,
+            "multiValueHeaders": headers,
+            "body": response.body,
+            "isBase64Encoded": False,
+        }
 
 
 def create_resolver(logger: Logger) -> JsonApiResolver:
@@ -305,15 +422,7 @@ def create_resolver(logger: Logger) -> JsonApiResolver:
     @app.not_found
     def _no_route(_: NotFoundError) -> Response:
         event = app.current_event
-        allowed = _allowed_methods(app, event.path)
-        if allowed:
-            return error_response(
-                HTTPStatus.METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                f"{event.http_method} is not allowed on {event.path}; use {', '.join(allowed)}",
-                headers={"Allow": ", ".join(allowed)},
-            )
-        return error_response(HTTPStatus.NOT_FOUND, "not_found", f"no route for {event.path}")
+        return _method_not_routed(app, event.http_method, event.path)
 
     def _retry_later(
         code: str = "storage_unavailable", message: str = "storage is unavailable right now"

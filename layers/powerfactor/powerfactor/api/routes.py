@@ -6,6 +6,21 @@ Each handler still declares its own parameters (a path parameter in the plants A
 
 from __future__ import annotations
 
+import re
+
 BASE = "/api/solar-plant"
 PLANT_ID_MIN, PLANT_ID_MAX = 1, 2**53  # integer ids, exact in JavaScript's numbers
 CURSOR_HELP = "`next_cursor` of the previous page."
+
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+
+
+def strict_int(value: object) -> object:
+    """The one parser of integer path and query parameters: a string of ASCII digits without a
+    sign, leading zero, `_` or space (int() takes all of them), or an int from Python code.
+    Bounds stay the field's (`ge`, `le`)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and len(value) <= 20 and _DECIMAL.fullmatch(value):
+        return int(value)
+    raise ValueError("expected an integer in decimal digits, without sign, spaces or leading zeros")

@@ -94,6 +94,36 @@ def _parse_after(after: str, pattern: str) -> datetime:
         raise InvalidCursor() from None
 
 
+def _instant_after(after: datetime, first: datetime, end: datetime) -> datetime:
+    """A data or hour cursor's position as a UTC instant, if it lies in [first, end), the UTC hours
+    of the request's days (a cursor this API wrote always does); InvalidCursor else.
+
+    Cursors are not secret, so one can be forged with any position: its wall-clock day is checked
+    first, by comparison alone, because converting a time at the calendar's edge (year 1 or 9999
+    with an offset) overflows (OverflowError) before any later check could refuse it.
+    """
+    if after.tzinfo is None or not (first.date() - _DAY * 2 <= after.date() <= end.date() + _DAY):
+        raise InvalidCursor()
+    instant = after.astimezone(UTC)
+    if not first <= instant < end:
+        raise InvalidCursor()
+    return instant
+
+
+def _period_after(after: str, granularity: Granularity, start: date, last: date) -> str:
+    """A day or month report cursor's period (its one spelling), if it lies in [start, last];
+    InvalidCursor else (see _instant_after)."""
+    pattern = "%Y-%m-%d" if granularity == "day" else "%Y-%m"
+    day = _parse_after(after, pattern).date()
+    lowest = start if granularity == "day" else start.replace(day=1)
+    if not lowest <= day <= last:
+        raise InvalidCursor()
+    return day.isoformat() if granularity == "day" else f"{day:%Y-%m}"
+
+
+_DAY = timedelta(days=1)
+
+
 def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
@@ -213,8 +243,11 @@ def read_data(
     """Stored hours of [start, last] (whole days of the zone), `limit` per page."""
     _, name, zone = _load(plant_id, start, last, tz)
     request = _request(plant_id, start, last, name)
-    after = _parse_after(cursors.decode(cursor, "data", request), "%Y-%m-%dT%H:%M:%S%z") if cursor else None
     first, end = _hour_range(start, last, zone)
+    after = None
+    if cursor:
+        position = _parse_after(cursors.decode(cursor, "data", request), "%Y-%m-%dT%H:%M:%S%z")
+        after = _instant_after(position, first, end)
     rows, more = _page(_hours(plant_id, first, end, zone, after, limit), limit)
     next_cursor = cursors.encode("data", rows[-1][0] + rows[-1][1].iso, request) if more else None
     return DataRows(plant_id, name, zone, start, last, rows, next_cursor)
@@ -249,7 +282,9 @@ def _hour_buckets(
     plant_id: int, first: datetime, end: datetime, zone: tzinfo, after: str | None, limit: int
 ) -> tuple[list[Bucket], bool]:
     """A page of hour buckets (see `_page`): one per stored hour (`_bucket_stamps`)."""
-    after_hour = _parse_after(after, _HOUR_CURSOR).replace(tzinfo=UTC) if after is not None else None
+    after_hour = None
+    if after is not None:
+        after_hour = _instant_after(_parse_after(after, _HOUR_CURSOR).replace(tzinfo=UTC), first, end)
     return _page(_rows(plant_id, first, end, zone, after_hour, limit, _bucket_stamps), limit)
 
 
@@ -393,10 +428,9 @@ def read_report(
     capacity = plant.capacity_kwp
     request = _request(plant_id, start, last, name)
     after = cursors.decode(cursor, granularity, request) if cursor else None
-    if after is not None:  # in the one spelling periods have (strptime also takes "2024-1-5T3:00Z")
-        pattern = {"hour": _HOUR_CURSOR, "day": "%Y-%m-%d", "month": "%Y-%m"}[granularity]
-        after = _parse_after(after, pattern).strftime(pattern)
     first, end = _hour_range(start, last, zone)
+    if after is not None and granularity != "hour":  # checked, in the one spelling periods have
+        after = _period_after(after, granularity, start, last)
     hours_total = _hours_between(first, end)
     if granularity == "hour":
         totals_read = _beside(_range_totals, plant_id, first, end)  # its Query beside the hours'

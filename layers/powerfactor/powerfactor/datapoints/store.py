@@ -48,6 +48,7 @@ from powerfactor.aws import internals
 from powerfactor.aws.tables import bind
 from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.datapoints.sums import Sums, residual
+from powerfactor.plants.schemas import ResyncCounts
 from powerfactor.runtime.settings import get_settings
 
 _DAY = struct.Struct("<96d")
@@ -244,27 +245,63 @@ def _day_and_month_items(
     return [*days, *_month_items(plant_id, sums, years)], {day: len(hours) for day, hours in by_day.items()}
 
 
-def replace_days(plant_id: int, start: date, end: date, points: Iterable[Datapoint]) -> dict[date, int]:
-    """Make the stored days of [start, end) exactly these datapoints (a re-sync: the store
-    mirrors the service): each day is written whole, without merging what is stored, a day
-    without any point is deleted, and the month summaries are rewritten to match. Returns the
-    hours each day of the range now holds."""
+def resync_days(
+    plant_id: int,
+    start: date,
+    end: date,
+    points: Iterable[Datapoint],
+    *,
+    remove_missing: bool = False,
+    dry_run: bool = False,
+) -> dict[date, tuple[ResyncCounts, int]]:
+    """A re-sync of the days [start, end) with these datapoints (the service's new answer):
+    for each day, its counts (`ResyncCounts`) and how many hours it holds afterwards.
+
+    Hours the answer has overwrite the stored ones. Stored hours it omits are kept and counted
+    `unconfirmed`, unless `remove_missing`: then they are removed (a day left with none is
+    deleted) and counted `removed`. Only days whose hours change are written, with their months'
+    summaries; `dry_run` writes nothing. The stored days are read first (one Query)."""
     _bind()
-    by_day: dict[date, dict[int, Datapoint]] = {}
+    answer: dict[date, dict[int, Datapoint]] = {}
     for p in points:
         if start <= p.hour.date() < end:
-            by_day.setdefault(p.hour.date(), {})[p.hour.hour] = p
+            answer.setdefault(p.hour.date(), {})[p.hour.hour] = p
+    stored = {day: _unpack(day, blob) for day, blob in _day_items(plant_id, start, end)}
     years = get_settings().sync_until_year
-    days = [start + timedelta(days=i) for i in range((end - start).days)]
-    sums = {day: _sums(by_day[day]) if day in by_day else Sums(0, 0.0, 0.0, 0.0, 0.0) for day in days}
-    items = [_day_item(plant_id, day, sums[day], by_day[day], years) for day in days if day in by_day]
-    empty = [_DayItem(plant_id=plant_id, period=_day_key(day)) for day in days if day not in by_day]
-    _batch_write([*items, *_month_items(plant_id, sums, years)])
-    if empty:
-        with _DayItem.batch_write() as batch:
-            for item in empty:
-                batch.delete(item)
-    return {day: len(by_day.get(day, {})) for day in days}
+    result: dict[date, tuple[ResyncCounts, int]] = {}
+    changed_days: dict[date, dict[int, Datapoint]] = {}
+    for day in (start + timedelta(days=i) for i in range((end - start).days)):
+        new, old = answer.get(day, {}), stored.get(day, {})
+        omitted = old.keys() - new.keys()
+        counts = ResyncCounts(
+            written=len(new),
+            added=len(new.keys() - old.keys()),
+            changed=sum(1 for h, p in new.items() if h in old and _values(old[h]) != _values(p)),
+            removed=len(omitted) if remove_missing else 0,
+            unconfirmed=0 if remove_missing else len(omitted),
+        )
+        hours = new if remove_missing else {**old, **new}
+        if counts.added or counts.changed or counts.removed:
+            changed_days[day] = hours
+        result[day] = (counts, len(hours))
+    if changed_days and not dry_run:
+        sums = {
+            day: _sums(hours) if hours else Sums(0, 0.0, 0.0, 0.0, 0.0) for day, hours in changed_days.items()
+        }
+        items = [
+            _day_item(plant_id, day, sums[day], hours, years) for day, hours in changed_days.items() if hours
+        ]
+        _batch_write([*items, *_month_items(plant_id, sums, years)])
+        empty = [day for day, hours in changed_days.items() if not hours]
+        if empty:
+            with _DayItem.batch_write() as batch:
+                for day in empty:
+                    batch.delete(_DayItem(plant_id=plant_id, period=_day_key(day)))
+    return result
+
+
+def _values(p: Datapoint) -> tuple[float, float, float, float]:
+    return (p.expected_energy, p.expected_irradiation, p.observed_energy, p.observed_irradiation)
 
 
 def _batch_write(items: list[Item]) -> None:

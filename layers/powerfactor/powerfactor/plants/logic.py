@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from powerfactor.plants import store as storage
-from powerfactor.plants.schemas import METADATA_FIELDS, Plant, PlantPage
+from powerfactor.plants.schemas import METADATA_FIELDS, Plant, PlantPage, visible_text
 from powerfactor.runtime import cursors
 from powerfactor.runtime.errors import InvalidCursor, InvalidName
 from powerfactor.runtime.settings import get_settings
@@ -122,7 +122,9 @@ SEARCH_MAX_LENGTH = 100  # characters of `q`, as a name's
 def search_key(text: str) -> str:
     """The normalized form of a search text (name_key's, so case, width and repeated spaces do
     not matter: "STRASSE" finds "Straße"); ValueError if nothing but spaces is left or it is
-    longer than any stored name key can be."""
+    longer than any stored name key can be, or if it holds an invisible character no name may
+    hold (models.visible_text)."""
+    visible_text(text)
     key = name_key(text)
     if not key:
         raise ValueError("the search text is empty once spaces are trimmed")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, datetime
 from functools import cache
-from typing import Annotated, Literal
-from zoneinfo import available_timezones
+from importlib import resources
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -22,17 +23,37 @@ from powerfactor.runtime.clock import today_somewhere
 
 PLANT_NAME_MAX = 100
 
+# Unicode's control (Cc), format (Cf: zero-width characters, soft hyphen, bidi controls, BOM) and
+# surrogate (Cs) categories: invisible or unencodable, so a name holding one could look exactly
+# like another plant's while its uniqueness key differs. Refused rather than folded: the name
+# shown would still hide them.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
+
+
+def visible_text(value: str) -> str:
+    """Refuse text with a character of Unicode's control, format or surrogate category."""
+    for char in value:
+        if unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+            raise ValueError(
+                f"U+{ord(char):04X} is an invisible or control character (Unicode category "
+                f"{unicodedata.category(char)}); names may not contain one"
+            )
+    return value
+
+
 PlantName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=PLANT_NAME_MAX),
+    StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=PLANT_NAME_MAX),
     Field(
         pattern=r"^[^\x00-\x1f\x7f-\x9f]+$",
         description=(
-            "Display name, 1-100 characters after trimming, no control characters. Unique across "
-            "plants, ignoring case and repeated inner spaces."
+            "Display name, 1-100 characters after trimming, no control or invisible characters "
+            "(Unicode categories Cc, Cf, Cs: zero-width, soft hyphen, bidi controls). Unique "
+            "across plants, ignoring case and repeated inner spaces."
         ),
         examples=["Solar Park North"],
     ),
+    AfterValidator(visible_text),
 ]
 
 
@@ -59,8 +80,12 @@ COORDINATE_DECIMALS = 7  # about 1 cm; also keeps tiny values (1e-200) in Dynamo
 
 @cache
 def timezone_names() -> frozenset[str]:
-    """IANA names of the tz database (the `tzdata` package where the system has none: Lambda)."""
-    return frozenset(available_timezones())
+    """IANA names of the tz database shipped in the layer (the `tzdata` package's list).
+
+    Not zoneinfo.available_timezones(): that adds every file of the host's zone directory, such
+    as `localtime` (the host's own zone), so a name valid on one machine would not be on another.
+    """
+    return frozenset(resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split())
 
 
 def iana_zone(value: str) -> str:
@@ -77,9 +102,12 @@ def past_day(value: date) -> date:
 
 
 def iso_day(value: object) -> object:
-    """Accept a day only as `YYYY-MM-DD` (pydantic alone also takes timestamps and datetimes)."""
-    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
-        raise ValueError("expected a day as YYYY-MM-DD")
+    """Accept a day only as a `YYYY-MM-DD` string (or a date from Python code): pydantic alone
+    also takes numbers as Unix timestamps, and datetimes."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
+        raise ValueError("expected a day as a YYYY-MM-DD string")
     return value
 
 
@@ -90,27 +118,30 @@ def day_in_range(value: date) -> date:
     return value
 
 
+# Numbers are JSON numbers (strict: no booleans, no numeric strings); a JSON integer is a number.
 CapacityKwp = Annotated[
     float,
-    Field(ge=CAPACITY_MIN_KWP, le=CAPACITY_MAX_KWP, allow_inf_nan=False,
+    Field(strict=True, ge=CAPACITY_MIN_KWP, le=CAPACITY_MAX_KWP, allow_inf_nan=False,
           description="DC peak power in kWp (STC).", examples=[4500.0]),
 ]  # fmt: skip
 TimeZone = Annotated[
     str,
-    Field(max_length=64, description="IANA time zone of the site, e.g. `Europe/Berlin`.",
+    Field(strict=True, max_length=64, description="IANA time zone of the site, e.g. `Europe/Berlin`.",
           examples=["Europe/Berlin"]),
     AfterValidator(iana_zone),
 ]  # fmt: skip
 Latitude = Annotated[
     float,
-    Field(ge=-90, le=90, allow_inf_nan=False, description="Degrees north (WGS 84), rounded to 7 decimals."),
+    Field(strict=True, ge=-90, le=90, allow_inf_nan=False,
+          description="Degrees north (WGS 84), rounded to 7 decimals."),
     AfterValidator(lambda v: round(v, COORDINATE_DECIMALS) + 0.0),
-]
+]  # fmt: skip
 Longitude = Annotated[
     float,
-    Field(ge=-180, le=180, allow_inf_nan=False, description="Degrees east (WGS 84), rounded to 7 decimals."),
+    Field(strict=True, ge=-180, le=180, allow_inf_nan=False,
+          description="Degrees east (WGS 84), rounded to 7 decimals."),
     AfterValidator(lambda v: round(v, COORDINATE_DECIMALS) + 0.0),
-]
+]  # fmt: skip
 CommissionedOn = Annotated[
     date,
     Field(description="First day of operation, `YYYY-MM-DD`, not in the future; nothing earlier is synced."),
@@ -175,6 +206,9 @@ class SyncState(BaseModel):
     resync: Resync | None = Field(
         default=None, description="A re-sync of a range queued or running (POST .../sync); null when none."
     )
+    last_resync: ResyncResult | None = Field(
+        default=None, description="What the plant's last finished re-sync (or dry run) did, from and to."
+    )
 
 
 class Plant(BaseModel):
@@ -201,15 +235,71 @@ class PlantPage(BaseModel):
 
 
 class ResyncIn(BaseModel):
-    """Body of POST /api/solar-plant/plant/{plant_id}/sync: whole UTC days, both inclusive."""
+    """Body of POST /api/solar-plant/plant/{plant_id}/sync: whole UTC days, both inclusive.
+    Only the documented names: `from_` (the Python name) is an unknown field."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", validate_by_name=False, validate_by_alias=True)
     from_: Annotated[date, BeforeValidator(iso_day), AfterValidator(day_in_range)] = Field(
         alias="from", description="First day to fetch again (YYYY-MM-DD), not before the horizon."
     )
     to: Annotated[date, BeforeValidator(iso_day), AfterValidator(day_in_range)] = Field(
         description="Last day to fetch again, inclusive; at most yesterday."
     )
+    remove_missing: bool = Field(
+        default=False,
+        strict=True,
+        description="Also remove stored hours the service no longer gives (else they are kept, counted "
+        "as `unconfirmed`). Ask for a `dry_run` first.",
+    )
+    dry_run: bool = Field(
+        default=False, strict=True, description="Fetch and count per day what would change; store nothing."
+    )
+
+
+class ResyncCounts(BaseModel):
+    """Hours a re-sync wrote, changed, removed or left unconfirmed (over a day or a range)."""
+
+    written: int = Field(default=0, description="Hours the service gave (overwriting what was stored).")
+    added: int = Field(default=0, description="Of those, hours not stored before.")
+    changed: int = Field(default=0, description="Of those, stored hours whose values differ.")
+    removed: int = Field(
+        default=0, description="Stored hours the service omitted, removed (`remove_missing`)."
+    )
+    unconfirmed: int = Field(
+        default=0, description="Stored hours the service omitted, kept (without `remove_missing`)."
+    )
+
+    def add(self, other: ResyncCounts) -> None:
+        for name in ResyncCounts.model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class ResyncDay(ResyncCounts):
+    day: date
+
+
+class ResyncResult(ResyncCounts):
+    """What a re-sync did (or, a dry run, would do): totals, and the days where stored hours
+    change, go or are not confirmed (at most `MAX_DAYS`, in order)."""
+
+    MAX_DAYS: ClassVar[int] = 400
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+    dry_run: bool = False
+    remove_missing: bool = False
+    through: date | None = Field(default=None, description="Days before it are counted.")
+    finished_at: datetime | None = None
+    days: list[ResyncDay] = Field(default_factory=list)
+    days_left_out: int = Field(default=0, description="Days with such hours beyond the first `MAX_DAYS`.")
+
+    def note(self, day: date, counts: ResyncCounts) -> None:
+        self.add(counts)
+        if counts.changed or counts.removed or counts.unconfirmed:
+            if len(self.days) < self.MAX_DAYS:
+                self.days.append(ResyncDay(day=day, **counts.model_dump()))
+            else:
+                self.days_left_out += 1
 
 
 class Resync(BaseModel):
@@ -221,6 +311,11 @@ class Resync(BaseModel):
     to: date
     state: Literal["pending", "running"]
     requested_at: datetime
+    remove_missing: bool = False
+    dry_run: bool = False
+    result: ResyncResult | None = Field(
+        default=None, description="Counts so far (a re-sync run in parts or retried goes on from `through`)."
+    )
     last_error: str | None = Field(default=None, description="Why its last attempt failed (it is retried).")
     progress: str | None = Field(
         default=None, description="Where to follow it: the plant, whose `sync.resync` it is until it ends."

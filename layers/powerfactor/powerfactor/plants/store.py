@@ -21,7 +21,13 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any
 
-from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.constants import ITEMS
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
@@ -30,8 +36,9 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from powerfactor.aws import internals
+from powerfactor.aws.outage import response_code
 from powerfactor.aws.tables import bind
-from powerfactor.plants.schemas import Plant, Resync, SyncState
+from powerfactor.plants.schemas import Plant, Resync, ResyncResult, SyncState
 from powerfactor.runtime.errors import NameTaken, PlantLimitReached, PlantNotFound, StorageBusy
 
 _PLANT_ENTITY = "plant"
@@ -90,6 +97,10 @@ class _PlantItem(Model):
     resync_state = UnicodeAttribute(null=True)
     resync_requested_at = UTCDateTimeAttribute(null=True)
     resync_error = UnicodeAttribute(null=True)
+    resync_remove_missing = BooleanAttribute(null=True)
+    resync_dry_run = BooleanAttribute(null=True)
+    resync_result = UnicodeAttribute(null=True)  # ResyncResult as JSON: the counts so far
+    last_resync = UnicodeAttribute(null=True)  # ResyncResult as JSON: the last finished one
 
     def resync(self) -> Resync | None:
         if self.resync_from is None:
@@ -97,12 +108,15 @@ class _PlantItem(Model):
         return Resync(
             plant_id=int(self.plant_id), from_=self.resync_from, to=self.resync_to,
             state=self.resync_state or "pending", requested_at=self.resync_requested_at,
-            last_error=self.resync_error,
+            last_error=self.resync_error, remove_missing=bool(self.resync_remove_missing),
+            dry_run=bool(self.resync_dry_run),
+            result=ResyncResult.model_validate_json(self.resync_result) if self.resync_result else None,
         )  # fmt: skip
 
     def sync_state(self) -> SyncState:
         return SyncState(
             resync=self.resync(),
+            last_resync=ResyncResult.model_validate_json(self.last_resync) if self.last_resync else None,
             history_from=self.history_from,
             synced_until=self.synced_until,
             missing_days=self.missing_days or [],
@@ -361,7 +375,8 @@ def update_plant(
     def write(current: _PlantItem, tx: TransactWrite) -> None:
         actions: list[Action] = [_PlantItem.updated_at.set(now)]
         if name is not None:
-            assert name_key is not None  # given with the name
+            if name_key is None:
+                raise ValueError("a new name comes with its name key")
             actions += [_PlantItem.name.set(name), _PlantItem.name_key.set(name_key)]
         for field, value in metadata.items():
             actions.append(_set_or_remove(getattr(_PlantItem, field), _stored(value)))
@@ -430,7 +445,7 @@ def _conditional_update(plant_id: int, actions: list[Any], condition: Any) -> _P
     try:
         item.update(actions=actions, condition=condition)
     except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if response_code(error) == "ConditionalCheckFailedException":
             return None
         raise
     return item
@@ -490,55 +505,87 @@ def _set_or_remove(attribute: Any, value: Any) -> Any:
     return attribute.remove() if value is None else attribute.set(value)
 
 
-_RESYNC_FIELDS = ("resync_from", "resync_to", "resync_state", "resync_requested_at", "resync_error")
+_RESYNC_FIELDS = (
+    "resync_from", "resync_to", "resync_state", "resync_requested_at", "resync_error",
+    "resync_remove_missing", "resync_dry_run", "resync_result",
+)  # fmt: skip
+# Conditional writes of a re-sync request before giving up (StorageBusy, 503): each retry follows
+# a pending re-sync that ended between the refused write and the read of the plant.
+_RESYNC_ATTEMPTS = 5
 
 
 def request_resync(
-    plant_id: int, start: str, last: str, now: datetime, stale_before: datetime
+    plant_id: int,
+    start: str,
+    last: str,
+    now: datetime,
+    stale_before: datetime,
+    *,
+    remove_missing: bool = False,
+    dry_run: bool = False,
 ) -> Resync | None:
     """Record a pending re-sync of [start, last] unless one is pending or running (and requested
-    after `stale_before`): None if recorded, else the one there. PlantNotFound if no plant."""
+    after `stale_before`): None if recorded, else the one there. PlantNotFound if no plant.
+    Whether it was there is decided by the conditional write alone, retried when the re-read
+    finds none (another writer cleared it in between): a request is recorded (202) or sees the
+    re-sync that blocked it (409)."""
     _bind()
-    item = _conditional_update(
-        plant_id,
-        [
-            _PlantItem.resync_from.set(start),
-            _PlantItem.resync_to.set(last),
-            _PlantItem.resync_state.set("pending"),
-            _PlantItem.resync_requested_at.set(now),
-            _PlantItem.resync_error.remove(),
-        ],
-        _PlantItem.pk.exists()
-        & (_PlantItem.resync_from.does_not_exist() | (_PlantItem.resync_requested_at < stale_before)),
-    )
-    if item is not None:
-        return None
-    existing = _load(plant_id).resync()  # PlantNotFound if it is gone
-    assert existing is not None  # the condition failed on a pending re-sync
-    return existing
+    for _ in range(_RESYNC_ATTEMPTS):
+        item = _conditional_update(
+            plant_id,
+            [
+                _PlantItem.resync_from.set(start),
+                _PlantItem.resync_to.set(last),
+                _PlantItem.resync_state.set("pending"),
+                _PlantItem.resync_requested_at.set(now),
+                _PlantItem.resync_error.remove(),
+                _PlantItem.resync_remove_missing.set(remove_missing),
+                _PlantItem.resync_dry_run.set(dry_run),
+                _PlantItem.resync_result.remove(),
+            ],
+            _PlantItem.pk.exists()
+            & (_PlantItem.resync_from.does_not_exist() | (_PlantItem.resync_requested_at < stale_before)),
+        )
+        if item is not None:
+            return None
+        existing = _load(plant_id).resync()  # PlantNotFound if it is gone
+        if existing is not None and existing.requested_at >= stale_before:
+            return existing
+        # The pending re-sync ended (or went stale) between the write and the read: the write
+        # may succeed now; another request may win it again, hence a bounded loop.
+    raise StorageBusy(f"plant {plant_id}: re-sync requests kept racing")
 
 
-def set_resync(plant_id: int, owner: str, state: str, error: str | None = None) -> bool:
-    """Under the lease: mark the re-sync `running` or back to `pending` (with why); False if the
-    lease is not ours or the plant is gone."""
+def set_resync(
+    plant_id: int, owner: str, state: str, error: str | None = None, result: ResyncResult | None = None
+) -> bool:
+    """Under the lease: mark the re-sync `running` or back to `pending` (with why, and its counts
+    so far); False if the lease is not ours or the plant is gone."""
     _bind()
+    actions = [_PlantItem.resync_state.set(state), _set_or_remove(_PlantItem.resync_error, error)]
+    if result is not None:
+        actions.append(_PlantItem.resync_result.set(result.model_dump_json(exclude_none=True)))
     return (
         _conditional_update(
             plant_id,
-            [_PlantItem.resync_state.set(state), _set_or_remove(_PlantItem.resync_error, error)],
+            actions,
             _PlantItem.pk.exists() & (_PlantItem.lease_owner == owner) & _PlantItem.resync_from.exists(),
         )
         is not None
     )
 
 
-def clear_resync(plant_id: int, owner: str) -> bool:
-    """Under the lease: the re-sync is done; False if the lease is not ours."""
+def clear_resync(plant_id: int, owner: str, result: ResyncResult | None = None) -> bool:
+    """Under the lease: the re-sync is done (its result kept as the plant's `last_resync`);
+    False if the lease is not ours."""
     _bind()
+    actions = [getattr(_PlantItem, name).remove() for name in _RESYNC_FIELDS]
+    if result is not None:
+        actions.append(_PlantItem.last_resync.set(result.model_dump_json(exclude_none=True)))
     return (
         _conditional_update(
             plant_id,
-            [getattr(_PlantItem, name).remove() for name in _RESYNC_FIELDS],
+            actions,
             _PlantItem.pk.exists() & (_PlantItem.lease_owner == owner),
         )
         is not None

@@ -2,8 +2,11 @@
 
 A cursor holds the position after which the next page starts and a digest of what it pages
 through (its kind: plants, data, a report's granularity; and the request: plant, range). A cursor
-replayed on another request is refused (InvalidCursor), and the readers clamp a position to the
-request's own range, so a forged cursor can at most skip within what the caller may read anyway.
+replayed on another request is refused (InvalidCursor). The digest is no secret, so a cursor
+can be forged for the caller's own request with any position: each reader checks the position's
+shape and that it lies in the request's own range before using it (InvalidCursor else), so a
+forged cursor can at most skip within what the caller may read anyway, and never reaches date
+arithmetic with a day at the calendar's edge.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ class Settings:
     region: str = "us-east-1"
     monitoring_service_url: str | None = None
     monitoring_read_timeout: int = 20
+    monitoring_max_response_bytes: int = 16 * 1024 * 1024
     sync_every_run: int = 1
     sync_until_year: int = 10
     max_plants: int = 10_000
@@ -118,6 +119,7 @@ FIELDS: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "region": (("AWS_REGION", "AWS_DEFAULT_REGION"), _text),
     "monitoring_service_url": (("MONITORING_SERVICE_URL",), _text),
     "monitoring_read_timeout": (("MONITORING_READ_TIMEOUT",), _count),
+    "monitoring_max_response_bytes": (("MONITORING_MAX_RESPONSE_BYTES",), _number(int, 1024)),
     "sync_every_run": (("SYNC_EVERY_RUN",), _count),
     "sync_until_year": (("SYNC_UNTIL_YEAR",), _count),
     "max_plants": (("MAX_PLANTS",), _count),

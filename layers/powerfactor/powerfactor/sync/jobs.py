@@ -1,4 +1,10 @@
-"""Sync jobs: what the daily sync and the plants stream put on the sync queue for the worker."""
+"""Sync jobs: what the daily sync and the plants stream put on the sync queue for the worker.
+
+A job whose run failed comes back after `retry_delay(receives)` seconds (`retry_later` changes
+the message's visibility), growing with each receive, instead of after the queue's 30-minute
+visibility timeout: a fault of a few seconds (DynamoDB hanging, the service down a moment)
+costs seconds, one that lasts still reaches the dead-letter queue after maxReceiveCount.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +13,23 @@ from datetime import date
 from typing import Any, Literal
 
 import boto3
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
 from powerfactor.runtime.settings import Settings, get_settings
+
+logger = Logger(child=True)
+
+RETRY_FIRST_SECONDS = 20  # after the first failed receive; x RETRY_FACTOR per receive since
+RETRY_FACTOR = 4  # five receives span ~28 minutes: a short fault costs seconds, an outage still waits
+RETRY_MAX_SECONDS = 1800  # the queue's visibility timeout: never later than without a backoff
 
 
 class SyncJob(BaseModel):
     """Sync one plant. `reason` is for logs: `created` (the plants stream), `daily` (the daily
     sync), `continue` (a run cut short by the time budget), `manual` (a job sent by hand, as
     `events/sync-job.json` is for `sam local invoke`), `resync` (fetch [start, end) again and
-    mirror it: powerfactor.sync.resync)."""
+    store it: powerfactor.sync.resync)."""
 
     plant_id: int
     reason: Literal["created", "daily", "continue", "manual", "resync"]
@@ -72,3 +85,24 @@ def enqueue(jobs: Iterable[SyncJob], delay_seconds: int = 0) -> int:
     if batch:
         flush()
     return sent
+
+
+def retry_delay(receives: int) -> int:
+    """Seconds before a job that failed its `receives`-th delivery comes back: 20, 80, 320, 1280
+    (then at most `RETRY_MAX_SECONDS`)."""
+    return min(RETRY_FIRST_SECONDS * RETRY_FACTOR ** max(0, receives - 1), RETRY_MAX_SECONDS)
+
+
+def retry_later(receipt_handle: str, receives: int) -> int | None:
+    """Have a failed job's message come back after `retry_delay(receives)`: the delay, or None if
+    SQS refused (then it comes back after the visibility timeout). Never raises."""
+    settings = get_settings()
+    delay = retry_delay(receives)
+    try:
+        _sqs(settings).change_message_visibility(
+            QueueUrl=settings.sync_queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay
+        )
+    except Exception as error:  # the visibility timeout still brings it back
+        logger.warning("could not shorten a failed job's wait", extra={"error": repr(error)})
+        return None
+    return delay

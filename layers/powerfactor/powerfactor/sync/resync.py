@@ -1,7 +1,9 @@
-"""Re-sync of a range: fetch [from, to] again and make the store mirror what the service says now.
+"""Re-sync of a range: fetch [from, to] again and store what the service says now.
 
 `request()` (POST /api/solar-plant/plant/{plant_id}/sync) checks the range (whole UTC days, both
-inclusive, from the horizon to yesterday), records it on the plant as its pending re-sync (one
+inclusive, from the horizon to yesterday, and not before the plant's `commissioned_on`: the sync
+never asks for days before it, so such a range is refused, 422 `invalid_range`, not clamped),
+records it on the plant as its pending re-sync (one
 per plant: a conditional write, so a second request gets ResyncPending, 409) and queues a
 `resync` job on the sync queue, the daily sync's own queue and workers: it shares their
 concurrency and waits its turn behind them. A pending re-sync whose attempts all failed (it
@@ -9,14 +11,19 @@ is dead-lettered) stops blocking new requests `STALE_AFTER` after it was request
 
 `run()` (the sync worker) takes the plant's sync lease like any run (a plant busy syncing gets
 the job back `BUSY_DELAY_SECONDS` later), marks it `running`, fetches the range a month at a
-time and replaces each day whole (`datapoints.replace_days`): corrected values overwrite what is
-stored, and hours the service no longer has are **removed**, so the store mirrors the service.
-A run stopped by the time budget says where it got to (`resume_from`, the end of its last
-replaced month): the worker queues the rest of the range, so a range longer than one run's
-budget still finishes instead of starting over each time.
+time and writes it (`datapoints.resync_days`): values the service gives overwrite what is
+stored, and stored hours it omits are **kept** and counted `unconfirmed` (a degraded service
+answering `[]` or half a day must not erase hours that were right). Only a request with
+`remove_missing` removes them; a `dry_run` writes nothing and only counts, per day, what would
+be written, added, changed, removed or left unconfirmed. The counts so far are saved on the
+plant's pending re-sync after each run (`result`, with `through`, the end of the last month
+counted): a run stopped by the time budget says where it got to (`resume_from`) and the worker
+queues the rest of the range; a failed run retried by SQS goes on from `through` as well, so
+nothing is counted twice and a long range finishes instead of starting over each time.
 Days left incomplete join the plant's `missing_days` (the daily sync asks for them again),
-complete ones leave it. On success the re-sync is cleared from the plant; on a failure it goes
-back to `pending` with its error, and SQS retries the job. Then the plant's alerts are judged.
+complete ones leave it (not on a dry run). On success the re-sync is cleared from the plant and
+its result kept as the plant's `last_resync`; on a failure it goes back to `pending` with its
+error, and SQS retries the job. Then the plant's alerts are judged.
 """
 
 from __future__ import annotations
@@ -28,14 +35,15 @@ from datetime import UTC, date, datetime, timedelta
 from aws_lambda_powertools import Logger
 
 from powerfactor.alerts import logic as alerts
+from powerfactor.aws.outage import StorageError
 from powerfactor.datapoints import store as datapoints
 from powerfactor.plants import store as plants
-from powerfactor.plants.schemas import Resync
+from powerfactor.plants.schemas import Resync, ResyncResult
 from powerfactor.runtime.clock import utc_today
 from powerfactor.runtime.errors import InvalidRange, PlantNotFound, ResyncPending
 from powerfactor.runtime.settings import get_settings
 from powerfactor.sync import jobs
-from powerfactor.sync.run import LEASE_SECONDS, SyncOutcome, horizon
+from powerfactor.sync.run import LEASE_SECONDS, SyncOutcome, horizon, patiently, storage_error
 from powerfactor.sync.vendor import MonitoringClient, MonitoringError, TimeBudgetExhausted
 
 logger = Logger(child=True)
@@ -44,7 +52,15 @@ STALE_AFTER = timedelta(hours=6)  # longer than SQS's five receives 30 minutes a
 BUSY_DELAY_SECONDS = 60
 
 
-def request(plant_id: int, start: date, last: date, today: date | None = None) -> Resync:
+def request(
+    plant_id: int,
+    start: date,
+    last: date,
+    today: date | None = None,
+    *,
+    remove_missing: bool = False,
+    dry_run: bool = False,
+) -> Resync:
     """Queue a re-sync of [start, last]; InvalidRange, PlantNotFound or ResyncPending."""
     today = today or utc_today()
     oldest = horizon(today, get_settings().sync_until_year)
@@ -54,19 +70,38 @@ def request(plant_id: int, start: date, last: date, today: date | None = None) -
         raise InvalidRange(f"`from` is before the horizon, {oldest} (SyncUntilYear)")
     if last >= today:
         raise InvalidRange(f"`to` must be before today, {today} (the service has no complete day after it)")
+    commissioned = plants.get_plant(plant_id).commissioned_on  # PlantNotFound
+    if commissioned is not None and start < commissioned:
+        raise InvalidRange(
+            f"`from` is before the plant's commissioning day, {commissioned}: there is no data to fetch"
+        )
     now = datetime.now(UTC)
-    pending = plants.request_resync(plant_id, start.isoformat(), last.isoformat(), now, now - STALE_AFTER)
+    pending = plants.request_resync(
+        plant_id,
+        start.isoformat(),
+        last.isoformat(),
+        now,
+        now - STALE_AFTER,
+        remove_missing=remove_missing,
+        dry_run=dry_run,
+    )
     if pending is not None:
         raise ResyncPending(plant_id, pending.from_, pending.to, pending.state, pending.requested_at)
     end = last + timedelta(days=1)
     jobs.enqueue([jobs.SyncJob(plant_id=plant_id, reason="resync", start=start, end=end)])
-    logger.info("re-sync queued", extra={"plant_id": plant_id, "from": str(start), "to": str(last)})
+    logger.info(
+        "re-sync queued",
+        extra={"plant_id": plant_id, "from": str(start), "to": str(last), "remove_missing": remove_missing,
+               "dry_run": dry_run},
+    )  # fmt: skip
     return Resync(
         plant_id=plant_id,
         from_=start,
         to=last,
         state="pending",
         requested_at=now,
+        remove_missing=remove_missing,
+        dry_run=dry_run,
         progress=f"/api/solar-plant/plant/{plant_id}",
     )
 
@@ -80,7 +115,7 @@ def run(
     today: date | None = None,
     owner: str | None = None,
 ) -> SyncOutcome:
-    """Fetch [start, end) again and mirror it in the store (see the module docstring)."""
+    """Fetch [start, end) again and store it (see the module docstring)."""
     today = today or utc_today()
     owner = owner or str(uuid.uuid4())
     try:
@@ -91,18 +126,34 @@ def run(
         return SyncOutcome(plant_id, "busy")
     missing = set(state.missing_days)
     hours = 0
-    done_until = start  # days before it are replaced
+    pending = state.resync
+    remove_missing, dry_run = (pending.remove_missing, pending.dry_run) if pending else (False, False)
+    result = (pending and pending.result) or ResyncResult(
+        from_=start, to=end - timedelta(days=1), dry_run=dry_run, remove_missing=remove_missing
+    )
+    if result.through and start < result.through < end:
+        start = result.through  # a retried run: the days before are counted (and written)
+    done_until = start  # days before it are written
     try:
         plants.set_resync(plant_id, owner, "running")
         status, error = "done", None
         try:
             with closing(client.fetch_ranges(plant_id, [(start, min(end, today))])) as chunks:
                 for chunk in chunks:
-                    counts = datapoints.replace_days(plant_id, chunk.start, chunk.end, chunk.datapoints)
-                    hours += len(chunk.datapoints)
-                    for day, n in counts.items():
-                        (missing.add if n < 24 else missing.discard)(day)
-                    done_until = chunk.end
+                    days = datapoints.resync_days(
+                        plant_id,
+                        chunk.start,
+                        chunk.end,
+                        chunk.datapoints,
+                        remove_missing=remove_missing,
+                        dry_run=dry_run,
+                    )
+                    hours += 0 if dry_run else len(chunk.datapoints)
+                    for day, (counts, n) in days.items():
+                        result.note(day, counts)
+                        if not dry_run:
+                            (missing.add if n < 24 else missing.discard)(day)
+                    done_until = result.through = chunk.end
         except TimeBudgetExhausted as exhausted:
             status, error = "partial", str(exhausted)
         except MonitoringError as failure:
@@ -116,14 +167,24 @@ def run(
                 return SyncOutcome(plant_id, "deleted", hours)
             return SyncOutcome(plant_id, "lost", hours, error="the lease was taken by another run")
         if status == "done":
-            plants.clear_resync(plant_id, owner)
+            result.finished_at = datetime.now(UTC)
+            plants.clear_resync(plant_id, owner, result)
         else:
-            plants.set_resync(plant_id, owner, "pending", f"{today}: {error}"[:1000])
+            plants.set_resync(plant_id, owner, "pending", f"{today}: {error}"[:1000], result)
         alerts.after_sync(plant_id, status, error, state, today)
+    except StorageError as failure:  # DynamoDB failed the run: say so where it can
+        status, error = "failed", storage_error(failure)
+        why = f"{today}: {error}"
+        patiently(
+            lambda: plants.set_resync(plant_id, owner, "pending", why, result), client, "record the failure"
+        )
     finally:
-        plants.release_sync_lease(plant_id, owner)
+        patiently(lambda: plants.release_sync_lease(plant_id, owner), client, "release the lease")
     outcome = SyncOutcome(plant_id, status, hours, len(missing), error)  # type: ignore[arg-type]
+    outcome.resync = result
     if status == "partial":
         outcome.resume_from = done_until
-    logger.info(f"re-sync {status}", extra={"from": str(start), "to": str(end), **outcome.__dict__})
+    totals = result.model_dump(include={"written", "added", "changed", "removed", "unconfirmed", "dry_run"})
+    log = {k: v for k, v in outcome.__dict__.items() if k != "resync"}
+    logger.info(f"re-sync {status}", extra={"from": str(start), "to": str(end), **log, **totals})
     return outcome

@@ -25,6 +25,12 @@ the lease, so this run stops, deletes nothing and reports `lost` (the other run 
 
 After a run's last save, still under the lease, the plant's alerts are judged
 (`powerfactor.alerts.logic.after_sync`, which never raises).
+
+DynamoDB failing during a run (a timeout, a hang, throttling past the retries) fails the run
+like a failing service does, and the plant says so: the state last saved (which never covers
+data not stored) is saved again with `last_error`, and the lease released, each tried again for
+up to `STORAGE_RECOVERY_SECONDS` (within the Lambda's time) while DynamoDB comes back; neither
+ever raises. The worker then has SQS hand the job back after a short backoff (powerfactor.sync.jobs).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -40,9 +47,10 @@ from typing import Literal
 from aws_lambda_powertools import Logger
 
 from powerfactor.alerts import logic as alerts
+from powerfactor.aws.outage import StorageError
 from powerfactor.datapoints import store as datapoints
 from powerfactor.plants import store as plants
-from powerfactor.plants.schemas import SyncState
+from powerfactor.plants.schemas import ResyncResult, SyncState
 from powerfactor.runtime.clock import utc_today
 from powerfactor.runtime.errors import PlantNotFound
 from powerfactor.runtime.settings import get_settings
@@ -61,6 +69,7 @@ SAVE_EVERY_SECONDS = 5.0
 LEASE_SECONDS = 960  # outlives the worker's longest run: tests/unit/sync/test_lease.py
 MAX_MISSING_RANGES_PER_RUN = 31
 REFRESH_DAYS = 7
+STORAGE_RECOVERY_SECONDS = 60.0  # how long a failed run tries to record its failure
 
 # busy: another run held the lease at the start; lost: another run took it during this one
 Status = Literal["done", "partial", "failed", "busy", "lost", "deleted"]
@@ -87,6 +96,7 @@ class SyncOutcome:
     missing_days: int = 0
     error: str | None = None
     resume_from: date | None = None  # a partial re-sync: where its next run starts
+    resync: ResyncResult | None = None  # a re-sync's counts (so far)
 
 
 class _PlantDeleted(Exception):
@@ -109,9 +119,11 @@ class _Run:
     saved_at: float = -math.inf
     commissioned_on: date | None = None
     writer: datapoints.DayWriter = field(init=False)
+    saved: SyncState = field(init=False)  # the state as last saved: true of what is stored
 
     def __post_init__(self) -> None:
         self.writer = datapoints.DayWriter(self.plant_id)
+        self.saved = self.state.model_copy(deep=True)
 
     def oldest(self) -> date:
         """The first day the plant's history can have: the horizon, or its commissioning day."""
@@ -144,6 +156,18 @@ class _Run:
                 raise _PlantDeleted() from None
             raise _LeaseLost()
         self.saved_at = time.monotonic()
+        self.saved = self.state.model_copy(deep=True)
+
+    def record_failure(self, error: str) -> SyncState | None:
+        """DynamoDB failed the run: save the state last saved, with `error` as `last_error`, trying
+        again while DynamoDB recovers; the state saved, or None if it could not be (never raises)."""
+        state = self.saved.model_copy(update={"last_error": f"{self.today.isoformat()}: {error}"[:1000]})
+        saved = patiently(
+            lambda: plants.save_sync_state(self.plant_id, self.owner, state),
+            self.client,
+            "record the failure",
+        )
+        return state if saved else None
 
     def checkpoint(self) -> None:
         """Save progress if the last save is `SAVE_EVERY_SECONDS` old (a save after every chunk
@@ -188,6 +212,28 @@ class _Run:
                 self.checkpoint()
 
 
+def patiently(call: Callable[[], bool | None], client: MonitoringClient, what: str) -> bool:
+    """`call()` tried again while DynamoDB fails, at most `STORAGE_RECOVERY_SECONDS` and within
+    the Lambda's time; its result, or False if DynamoDB never answered. Never raises."""
+    give_up = time.monotonic() + min(STORAGE_RECOVERY_SECONDS, max(0.0, client.seconds_left() - 5))
+    delay = 0.5
+    while True:
+        try:
+            return call() is not False
+        except StorageError as failure:
+            if time.monotonic() + delay > give_up:
+                logger.warning(f"DynamoDB failing: could not {what}", extra={"error": storage_error(failure)})
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def storage_error(failure: StorageError) -> str:
+    """What went wrong with DynamoDB, in words for `last_error` (no endpoint, no key values)."""
+    cause = failure.cause
+    return f"storage: {type(failure).__name__} ({type(cause).__name__ if cause else 'no cause'})"
+
+
 def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days)]
 
@@ -228,6 +274,12 @@ def sync_plant(
             state.last_error = f"{today.isoformat()}: {failure}"[:1000]
         run.save()
         alerts.after_sync(plant_id, status, error, state, today)  # under the lease; never raises
+    except StorageError as failure:  # DynamoDB failed the run: say so where it can
+        status, error = "failed", storage_error(failure)
+        logger.warning("sync failed: DynamoDB", extra={**log, "error": error, "cause": repr(failure.cause)})
+        recorded = run.record_failure(error)
+        if recorded is not None:
+            alerts.after_sync(plant_id, status, error, recorded, today)
     except _PlantDeleted:
         removed = datapoints.delete_plant_data(plant_id)
         logger.info("plant deleted during its sync; its data removed", extra={**log, "items": removed})
@@ -239,7 +291,7 @@ def sync_plant(
         )
         return SyncOutcome(plant_id, "lost", run.hours_stored, error="the lease was taken by another run")
     finally:
-        plants.release_sync_lease(plant_id, owner)
+        patiently(lambda: plants.release_sync_lease(plant_id, owner), client, "release the lease")
     outcome = SyncOutcome(plant_id, status, run.hours_stored, len(run.missing), error)
     logger.info(f"sync {status}", extra={**log, **outcome.__dict__})
     return outcome

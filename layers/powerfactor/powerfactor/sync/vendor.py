@@ -9,6 +9,10 @@
   range, four finite numbers, each 0 or in [1e-9, 1e9]. Invalid items are dropped, counted by
   reason and logged; identical duplicates collapse, conflicting ones drop the hour. Hours missing from an
   answer (dropped by the service or invalid) are asked for again, a few rounds, day by day.
+- It accepts only what it asked for: redirects are not followed (a 3xx fails the request), the
+  body is read as a stream and refused past `max_response_bytes` (MonitoringMaxResponseBytes),
+  and no error text carries the URL's query string or credentials (`describe`): they reach
+  `last_error`, alerts, webhooks and e-mails.
 - Ranges are fetched in chunks of one calendar month (`fetch_ranges` yields each as it is
   complete), so a failure never forces earlier chunks to be fetched again; the next chunk is
   fetched while the caller stores the last one.
@@ -16,6 +20,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 from collections import Counter
@@ -58,6 +64,34 @@ class MonitoringError(Exception):
 
 class MonitoringUnavailable(MonitoringError):
     """Every retry failed."""
+
+
+class ResponseTooLarge(MonitoringError):
+    """The answer was larger than the client reads."""
+
+
+_URL_SECRETS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@'\"]*@|\?[^\s'\"()]*")
+
+
+def scrub(text: str) -> str:
+    """`text` without URL credentials (`user:password@`) or query strings (`?plant-id=...&key=...`)."""
+    return _URL_SECRETS.sub(lambda m: m["scheme"] if m["scheme"] else "?...", text)
+
+
+def describe(error: BaseException) -> str:
+    """An error of a request in words fit for `last_error` and alerts: what happened, never the
+    URL (requests' texts quote it, query string and all)."""
+    if isinstance(error, requests.ConnectTimeout):
+        return "connect timeout"
+    if isinstance(error, requests.Timeout):
+        return "read timeout"
+    if isinstance(error, requests.TooManyRedirects):
+        return "too many redirects"
+    if isinstance(error, requests.ConnectionError):
+        return "connection failed"
+    if isinstance(error, requests.RequestException):
+        return f"request failed ({type(error).__name__})"
+    return scrub(str(error))
 
 
 class TimeBudgetExhausted(MonitoringError):
@@ -223,8 +257,10 @@ class MonitoringClient:
         safety_ms: int = 1500,
         today: Callable[[], date] = utc_today,
         session: requests.Session | None = None,
+        max_response_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self.base_url = base_url
+        self.max_response_bytes = max_response_bytes
         self.remaining_ms = remaining_ms
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -238,6 +274,10 @@ class MonitoringClient:
         self.stats: Counter[str] = Counter()
 
     # -- time budget -----------------------------------------------------------------------
+    def seconds_left(self) -> float:
+        """Seconds the caller may still spend (inf without a budget)."""
+        return self._seconds_left()
+
     def _seconds_left(self) -> float:
         """Seconds this client may still spend before it must give up (inf without a budget)."""
         if self.remaining_ms is None:
@@ -257,28 +297,49 @@ class MonitoringClient:
         if left < self.connect_timeout + 1:
             raise TimeBudgetExhausted(f"{left:.1f}s left, not enough for a request")
         self.stats["requests"] += 1
-        response = self.session.get(
+        with self.session.get(
             self.base_url,
             params={"plant-id": str(plant_id), "from": start.isoformat(), "to": end.isoformat()},
             timeout=(self.connect_timeout, max(1.0, min(self.read_timeout, left - self.connect_timeout))),
-        )
-        if response.status_code >= 500 or response.status_code == 429:
-            raise _Retryable(f"HTTP {response.status_code}")
+            allow_redirects=False,
+            stream=True,
+        ) as response:
+            if response.status_code >= 500 or response.status_code == 429:
+                raise _Retryable(f"HTTP {response.status_code}")
+            if 300 <= response.status_code < 400:
+                raise MonitoringError(f"HTTP {response.status_code}: a redirect, not followed")
+            content = self._read(response)
         if response.status_code != 200:
-            raise MonitoringError(f"HTTP {response.status_code}: {response.text[:200]}")
+            text = content[:200].decode("utf-8", "replace")
+            raise MonitoringError(scrub(f"HTTP {response.status_code}: {text}"))
         try:  # the usual answer: parsed and checked in one pass of pydantic-core, ~3x faster
-            return _Valid(_ITEMS.validate_json(response.content))
+            return _Valid(_ITEMS.validate_json(content))
         except ValidationError:
             pass  # an error, or some bad items: read it as before, to tell which and drop them
         try:
-            body = response.json()
+            body = json.loads(content)
         except ValueError:
             raise _Retryable("the body is not JSON") from None
         if isinstance(body, list):
             return body
         if isinstance(body, dict) and "error" in body:
-            raise _Retryable(f"service error: {str(body['error'])[:200]}")
+            raise _Retryable(scrub(f"service error: {str(body['error'])[:200]}"))
         raise _Retryable(f"unexpected body: a JSON {type(body).__name__}")
+
+    def _read(self, response: requests.Response) -> bytes:
+        """The body, read as a stream; ResponseTooLarge past `max_response_bytes` (announced or
+        read), so a huge or endless answer never fills the Lambda's memory."""
+        limit = self.max_response_bytes
+        announced = response.headers.get("Content-Length", "")
+        if announced.isdigit() and int(announced) > limit:
+            raise ResponseTooLarge(f"the answer is {int(announced)} bytes, more than the {limit} read")
+        parts, size = [], 0
+        for part in response.iter_content(chunk_size=64 * 1024):
+            size += len(part)
+            if size > limit:
+                raise ResponseTooLarge(f"the answer is more than the {limit} bytes read")
+            parts.append(part)
+        return b"".join(parts)
 
     def _on_retry(self, state: RetryCallState) -> None:
         self.stats["retries"] += 1
@@ -287,7 +348,7 @@ class MonitoringClient:
             "monitoring request failed, retrying",
             extra={
                 "attempt": state.attempt_number,
-                "error": repr(error),
+                "error": describe(error) if error else None,
                 "sleep_s": round(state.upcoming_sleep, 2),
             },
         )
@@ -318,10 +379,10 @@ class MonitoringClient:
             if attempts < self.max_attempts:
                 raise TimeBudgetExhausted(
                     f"gave up on {start}..{end} after {attempts} attempts to stay within the "
-                    f"Lambda's time ({self._seconds_left():.1f}s left): {error}"
+                    f"Lambda's time ({self._seconds_left():.1f}s left): {describe(error)}"
                 ) from error
             raise MonitoringUnavailable(
-                f"{start}..{end}: all {attempts} attempts failed, last: {error}"
+                f"{start}..{end}: all {attempts} attempts failed, last: {describe(error)}"
             ) from error
 
     # -- ranges ----------------------------------------------------------------------------
@@ -383,7 +444,7 @@ class MonitoringClient:
                 try:
                     raw = self.request(plant_id, day_start, day_end, cancelled=cancelled)
                 except MonitoringError as error:
-                    logger.warning("re-fetch of missing hours failed", extra={"error": str(error)})
+                    logger.warning("re-fetch of missing hours failed", extra={"error": describe(error)})
                     break
                 more, more_dropped = validate_items(raw, day_start, day_end)
                 dropped += more_dropped

@@ -1,0 +1,138 @@
+"""DynamoDB timing out, one call kind at a time: every storage function raises the storage error
+(an outage, answered 503 or retried), never an error of its own error path.
+
+A timeout has no response: pynamodb's `cause_response_code` raised AttributeError on it
+(botocore's ReadTimeoutError has `response = None`), so a timed-out conditional write came out
+of the code meant to tell a failed condition apart as an AttributeError (issue 23).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import botocore.client
+import pytest
+from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+from pynamodb.exceptions import PynamoDBException
+
+from powerfactor.access import keys as apikeys
+from powerfactor.alerts import store as alert_storage
+from powerfactor.alerts.schemas import Alert
+from powerfactor.aws.outage import is_outage, response_code
+from powerfactor.datapoints import store as datapoints
+from powerfactor.datapoints.schemas import Datapoint
+from powerfactor.plants import logic as plants
+from powerfactor.plants import store as plant_storage
+from powerfactor.plants.schemas import SyncState
+
+DAY = date(2024, 5, 1)
+NOW = datetime(2024, 5, 2, tzinfo=UTC)
+
+
+def _hours(count: int) -> list[Datapoint]:
+    first = datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC)
+    return [Datapoint(first + timedelta(hours=h), 1.0, 2.0, 3.0, 4.0) for h in range(count)]
+
+
+def _alert(plant_id: int) -> Alert:
+    return Alert(
+        id=f"{NOW.isoformat()}#data_gap", plant_id=plant_id, kind="data_gap", state="open", message="gap",
+        figures={}, opened_at=NOW, updated_at=NOW,
+    )  # fmt: skip
+
+
+# (DynamoDB operation, what calls it); each gets the plant's id, with its lease held by "owner"
+CALLS: list[tuple[str, str, Callable[[int], Any]]] = [
+    ("GetItem", "get_plant", plants.get_plant),
+    ("UpdateItem", "acquire_sync_lease", lambda p: plant_storage.acquire_sync_lease(p, "other", NOW, 60)),
+    ("UpdateItem", "release_sync_lease", lambda p: plant_storage.release_sync_lease(p, "owner")),
+    ("UpdateItem", "save_sync_state", lambda p: plant_storage.save_sync_state(p, "owner", SyncState())),
+    (
+        "UpdateItem",
+        "request_resync",
+        lambda p: plant_storage.request_resync(p, "2024-05-01", "2024-05-01", NOW, NOW),
+    ),
+    ("UpdateItem", "set_resync", lambda p: plant_storage.set_resync(p, "owner", "running")),
+    ("UpdateItem", "clear_resync", lambda p: plant_storage.clear_resync(p, "owner")),
+    (
+        "UpdateItem",
+        "resolve_alert",
+        lambda p: alert_storage.resolve_alert(_alert(p).model_copy(update={"resolved_at": NOW})),
+    ),
+    ("UpdateItem", "record_run", lambda p: alert_storage.record_run(p, True, "down")),
+    ("PutItem", "insert_alert", lambda p: alert_storage.insert_alert(_alert(p))),
+    ("Query", "read_hours", lambda p: list(datapoints.read_hours(p, DAY, DAY + timedelta(days=1)))),
+    ("Query", "open_alerts", alert_storage.open_alerts),
+    ("BatchGetItem", "write_days (a partial day)", lambda p: datapoints.write_days(p, _hours(3))),
+    ("BatchWriteItem", "write_days", lambda p: datapoints.write_days(p, _hours(24))),
+    ("BatchWriteItem", "delete_plant_data", datapoints.delete_plant_data),
+    ("TransactWriteItems", "create_plant", lambda p: plants.create_plant(f"another than {p}")),
+    ("TransactWriteItems", "delete_plant", plants.delete_plant),
+]
+KEY_CALLS: list[tuple[str, str, Callable[[], Any]]] = [
+    ("PutItem", "create_key", lambda: apikeys.create_key("laptop", ["read"])),
+    ("Scan", "list_keys", apikeys.list_keys),
+    ("UpdateItem", "revoke_key", lambda: apikeys.revoke_key("abcdefghijkl")),
+]
+
+
+@pytest.fixture
+def timing_out(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, type[Exception]], list[str]]:
+    """From now on every DynamoDB call of this kind times out (the others go to moto); the
+    operations called since."""
+
+    def arm(operation: str, timeout: type[Exception] = ReadTimeoutError) -> list[str]:
+        called: list[str] = []
+        original = botocore.client.BaseClient._make_api_call
+
+        def call(self: Any, name: str, params: dict) -> Any:
+            if self.meta.service_model.service_name == "dynamodb":
+                called.append(name)
+                if name == operation:
+                    raise timeout(endpoint_url="http://dynamodb.local")
+            return original(self, name, params)
+
+        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
+        return called
+
+    return arm
+
+
+def _raises_the_outage(call: Callable[[], Any], operation: str, called: list[str]) -> None:
+    with pytest.raises(PynamoDBException) as raised:
+        call()
+    assert operation in called  # the call kind under test was made (and timed out)
+    assert is_outage(raised.value) and response_code(raised.value) is None, repr(raised.value)
+
+
+@pytest.mark.parametrize("timeout", [ReadTimeoutError, ConnectTimeoutError])
+@pytest.mark.parametrize(("operation", "name", "call"), CALLS, ids=[f"{o}-{n}" for o, n, _ in CALLS])
+def test_a_timeout_of_each_call_kind_raises_the_storage_error_not_one_of_its_error_path(
+    aws, use_function_env, timing_out, operation: str, name: str, call: Callable[[int], Any], timeout
+) -> None:
+    use_function_env("SyncWorkerFunction", queue_urls=aws)
+    plant = plants.create_plant("Timing out")
+    assert plant_storage.acquire_sync_lease(plant.id, "owner", NOW, 600) is not None
+    datapoints.write_days(plant.id, _hours(24))
+    called = timing_out(operation, timeout)
+    _raises_the_outage(lambda: call(plant.id), operation, called)
+
+
+@pytest.mark.parametrize(("operation", "name", "call"), KEY_CALLS, ids=[f"{o}-{n}" for o, n, _ in KEY_CALLS])
+def test_a_timeout_of_each_key_call_raises_the_storage_error(
+    aws, use_function_env, timing_out, operation: str, name: str, call: Callable[[], Any]
+) -> None:
+    use_function_env("AuthorizerFunction", queue_urls=aws)
+    called = timing_out(operation)
+    _raises_the_outage(call, operation, called)
+
+
+def test_a_failed_condition_is_still_told_apart(aws, use_function_env) -> None:
+    """The same code path with an answer: DynamoDB's code is read, and the condition decides."""
+    use_function_env("SyncWorkerFunction", queue_urls=aws)
+    plant = plants.create_plant("Held")
+    assert plant_storage.acquire_sync_lease(plant.id, "owner", NOW, 600) is not None
+    assert plant_storage.acquire_sync_lease(plant.id, "other", NOW, 600) is None
+    assert plant_storage.save_sync_state(plant.id, "other", SyncState()) is False
