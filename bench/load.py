@@ -356,7 +356,11 @@ def _dynamodb_calls(stack: Any, plant_id: int, token: str) -> dict[str, dict[str
     from devstack.apigateway import build_event, match_route
     from devstack.authorizer import method_arn
     from devstack.lambdas import FakeContext, load_handler
-    from powerfactor.runtime.settings import reset_settings
+
+    try:
+        from powerfactor.runtime.settings import reset_settings
+    except ModuleNotFoundError:  # the baseline's tree: the layer's modules were flat then
+        from powerfactor.settings import reset_settings
 
     template = stack.template
     functions = template.functions()
