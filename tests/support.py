@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from devstack.dynamodb import free_port
 from devstack.monitoring import hour_values
@@ -26,6 +27,16 @@ from devstack.template import ROOT
 from powerfactor.access import keys as apikeys
 from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.sync.run import horizon
+
+# hypothesis settings of the property tests: pure functions draw many examples; handlers over moto
+# cost tens of milliseconds per call, so few examples, with the fixtures reused across them
+PURE = settings(max_examples=200, deadline=None, database=None)
+MOTO = settings(
+    max_examples=25,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def simulated(plant_id: int, start: date, end: date) -> list[Datapoint]:

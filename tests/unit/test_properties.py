@@ -28,10 +28,11 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
+from powerfactor.api.routes import BASE
 from powerfactor.datapoints import reports
 from powerfactor.datapoints import store as datapoints
 from powerfactor.datapoints.schemas import Datapoint
@@ -41,18 +42,7 @@ from powerfactor.plants.schemas import PlantIn
 from powerfactor.runtime import cursors
 from powerfactor.runtime.errors import InvalidCursor
 from powerfactor.sync.vendor import Value
-from tests.support import expected_row
-
-BASE = "/api/solar-plant"
-
-PURE = settings(max_examples=200, deadline=None, database=None)
-# moto examples cost tens of milliseconds per call: few examples, and the fixtures are reused
-MOTO = settings(
-    max_examples=25,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+from tests.support import MOTO, PURE, expected_row
 
 MAX_FLOAT = sys.float_info.max
 MIN_NORMAL = sys.float_info.min  # 2.2250738585072014e-308

@@ -19,12 +19,13 @@ from pathlib import Path
 from zoneinfo import available_timezones
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from devstack.apigateway import ApiGateway
 from powerfactor.alerts import logic as alerts
 from powerfactor.api.resolver import negotiate
+from powerfactor.api.routes import BASE
 from powerfactor.datapoints import reports
 from powerfactor.plants import logic as plants
 from powerfactor.plants import store as plant_storage
@@ -32,19 +33,12 @@ from powerfactor.plants.schemas import timezone_names
 from powerfactor.runtime import cursors
 from powerfactor.runtime.errors import InvalidCursor, InvalidRange, StorageBusy
 from powerfactor.sync import resync
+from tests.support import MOTO, PURE
 from tests.unit.functions.test_plants_api import assert_error
 
-BASE = "/api/solar-plant"
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.usefixtures("aws")
 
-PURE = settings(max_examples=200, deadline=None, database=None)
-MOTO = settings(
-    max_examples=25,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 
 # Every route of the API with a concrete path, and the body-taking ones with a valid body.
 GET_ROUTES = [
