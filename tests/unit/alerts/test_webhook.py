@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from devstack.lambdas import load_handler
 from powerfactor.alerts import webhook
 from powerfactor.runtime.settings import ConfigurationError, Settings
 from tests.support import WebhookVerifier, webhook_receiver
@@ -142,3 +143,39 @@ def test_a_redirect_is_not_followed_and_an_unreachable_receiver_fails(receiver) 
     assert received == []  # the redirect's target never saw it
     with pytest.raises(webhook.DeliveryFailed, match="unreachable"):
         webhook.deliver(redirecting, [SECRET], BODY)  # closed now: nothing listens
+
+
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:AlertWebhookQueue"
+
+
+def _sqs_event(*bodies: bytes) -> dict:
+    return {
+        "Records": [
+            {"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": body.decode(),
+             "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
+             "eventSource": "aws:sqs", "eventSourceARN": QUEUE_ARN,
+             "awsRegion": "us-east-1"}
+            for i, body in enumerate(bodies)
+        ]
+    }  # fmt: skip
+
+
+@pytest.mark.loopback
+def test_the_handler_posts_each_message_signed_and_reports_what_failed(
+    template, use_function_env, lambda_context, receiver, capsys, caplog
+) -> None:
+    url, received = receiver
+    use_function_env("AlertWebhookFunction", AlertWebhookUrl=url, AlertWebhookSecret=SECRET)
+    handle = load_handler(template.functions()["AlertWebhookFunction"], template.layer_dirs())
+    other = json.dumps({**EVENT, "id": "e-2"}).encode()
+    assert handle(_sqs_event(BODY, other), lambda_context) == {"batchItemFailures": []}
+    assert [r["body"] for r in received] == [BODY, other] and not any(r["refused"] for r in received)
+    # anything but a 2xx is a failed item, which SQS hands out again later
+    with answering(lambda body: 503 if b"e-2" in body else 200) as flaky:
+        use_function_env("AlertWebhookFunction", AlertWebhookUrl=flaky, AlertWebhookSecret=SECRET)
+        assert handle(_sqs_event(BODY, other), lambda_context) == {
+            "batchItemFailures": [{"itemIdentifier": "m1"}]
+        }
+    out, err = capsys.readouterr()
+    logged = out + err + caplog.text  # Powertools prints, or propagates when another test set it so
+    assert "webhook delivery failed" in logged and SECRET not in logged
