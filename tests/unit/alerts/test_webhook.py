@@ -8,7 +8,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from devstack.lambdas import load_handler
+from devstack.template import ROOT
 from powerfactor.alerts import webhook
 from powerfactor.runtime.settings import ConfigurationError, Settings
 from tests.support import WebhookVerifier, webhook_receiver
@@ -179,3 +182,16 @@ def test_the_handler_posts_each_message_signed_and_reports_what_failed(
     out, err = capsys.readouterr()
     logged = out + err + caplog.text  # Powertools prints, or propagates when another test set it so
     assert "webhook delivery failed" in logged and SECRET not in logged
+
+
+def test_the_readmes_snippet_verifies_a_delivery_once_and_refuses_tampering() -> None:
+    text = (ROOT / "README.md").read_text()
+    (code,) = re.findall(r"### Verifying webhooks.*?```python\n(.*?)```", text, re.S)
+    namespace: dict = {}
+    exec(code, namespace)  # our own README
+    verify, seen = namespace["verify"], set()
+    headers = webhook.signed_headers([SECRET], BODY, int(time.time()))
+    assert verify(SECRET.encode(), headers, BODY, seen)
+    assert not verify(SECRET.encode(), headers, BODY, seen)  # the replay
+    assert not verify(SECRET.encode(), headers, BODY + b" ", set())
+    assert not verify(SECRET.encode(), webhook.signed_headers([SECRET], BODY, NOW), BODY, set())  # stale
