@@ -1,4 +1,4 @@
-"""A local EventBridge: the template's event buses, their rules, and API destinations' webhooks.
+"""A local EventBridge: the template's event buses, their rules, and their queue targets.
 
 The functions publish with boto3 (`events.put_events`) as on AWS; the template's `EventsEndpoint`
 points them here. This server answers the PutEvents action of EventBridge's JSON protocol
@@ -8,10 +8,10 @@ logs one line per event (`events  <bus> <detail-type> ...`), keeps the last `KEE
 `GET /events` (and the stack's `/__devstack/events`), and delivers it to the targets of the
 template's rules on that bus whose `EventPattern` matches (eventsources.matches) and whose
 `Condition` holds with the stack's parameters:
-- an `AWS::Events::ApiDestination` target: POSTed as JSON to its `InvocationEndpoint` (the
-  local stack accepts `http://`, e.g. `--param AlertWebhookUrl=http://127.0.0.1:PORT/`), with the
-  connection's API key header, retried with backoff like the rule's RetryPolicy (a few times);
-- any other target (an SNS topic): logged as delivered, nothing sent.
+- an `AWS::SQS::Queue` target: the event as JSON, sent to the queue by `send(queue, body)` (the
+  local stack's SQS; the alert webhook's queue, whose function signs and POSTs it: the local
+  stack accepts `http://`, e.g. `--param AlertWebhookUrl=http://127.0.0.1:PORT/`);
+- any other target (an SNS topic), or a queue without `send`: logged, nothing sent.
 Deliveries run in a background thread, in order, so PutEvents answers at once as on AWS.
 """
 
@@ -21,10 +21,9 @@ import json
 import queue
 import sys
 import threading
-import time
-import urllib.request
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,27 +34,25 @@ from devstack.template import Template
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 KEEP = 1000
-ATTEMPTS = 4
 
 
 def _log(message: str) -> None:
     print(f"events  {message}", file=sys.stderr, flush=True)
 
 
-def condition_holds(template: Template, name: str | None, parameters: dict[str, str]) -> bool:
-    """A template condition with these parameter values (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Ref)."""
-    if name is None:
-        return True
+def evaluate(template: Template, node: Any, parameters: dict[str, str]) -> Any:
+    """A condition or a rule's assertion with these parameter values (Fn::Equals, Fn::Not,
+    Fn::And, Fn::Or, Ref, Condition)."""
     conditions = template.raw.get("Conditions", {})
 
     def value(node: Any) -> Any:
         if isinstance(node, dict) and "Ref" in node:
             return parameters.get(node["Ref"], "")
         if isinstance(node, dict) and "Condition" in node:
-            return evaluate(conditions[node["Condition"]])
-        return evaluate(node) if isinstance(node, dict) else node
+            return walk(conditions[node["Condition"]])
+        return walk(node) if isinstance(node, dict) else node
 
-    def evaluate(node: Any) -> Any:
+    def walk(node: Any) -> Any:
         if isinstance(node, dict):
             ((fn, args),) = node.items()
             if fn == "Fn::Equals":
@@ -69,16 +66,36 @@ def condition_holds(template: Template, name: str | None, parameters: dict[str, 
             return value(node)
         return node
 
-    return bool(evaluate(conditions[name]))
+    return walk(node)
+
+
+def condition_holds(template: Template, name: str | None, parameters: dict[str, str]) -> bool:
+    """A template condition with these parameter values."""
+    if name is None:
+        return True
+    return bool(evaluate(template, template.raw.get("Conditions", {})[name], parameters))
+
+
+def refused_by_rules(template: Template, parameters: dict[str, str]) -> list[str]:
+    """What the template's Rules say of these parameter values (CloudFormation would refuse the
+    deploy): each failed assertion's description."""
+    refused = []
+    for rule in template.raw.get("Rules", {}).values():
+        if evaluate(template, rule.get("RuleCondition", True), parameters):
+            refused += [
+                a.get("AssertDescription", "a rule refuses these parameters")
+                for a in rule["Assertions"]
+                if not evaluate(template, a["Assert"], parameters)
+            ]
+    return refused
 
 
 @dataclass(frozen=True)
 class Target:
     rule: str
     pattern: dict[str, Any]
-    kind: str  # "webhook" or the target's resource type
-    url: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
+    kind: str  # the target's resource type
+    resource: str | None = None  # its logical id
 
 
 def _ref(node: Any) -> str | None:
@@ -106,20 +123,8 @@ def bus_targets(template: Template, parameters: dict[str, str]) -> dict[str, lis
         for target in props.get("Targets", []):
             resource = _ref(target["Arn"])
             spec = resources.get(resource or "", {})
-            if spec.get("Type") == "AWS::Events::ApiDestination":
-                dest = spec["Properties"]
-                endpoint = dest["InvocationEndpoint"]
-                url = parameters.get(endpoint["Ref"], "") if isinstance(endpoint, dict) else endpoint
-                connection = resources[_ref(dest["ConnectionArn"]) or ""]["Properties"]
-                key = (connection.get("AuthParameters") or {}).get("ApiKeyAuthParameters") or {}
-                headers: tuple[tuple[str, str], ...] = ()
-                if key:
-                    secret = key["ApiKeyValue"]
-                    secret = parameters.get(secret["Ref"], "") if isinstance(secret, dict) else secret
-                    headers = ((key["ApiKeyName"], str(secret)),)
-                found.setdefault(bus, []).append(Target(name, props["EventPattern"], "webhook", url, headers))
-            else:
-                found.setdefault(bus, []).append(Target(name, props["EventPattern"], spec.get("Type", "?")))
+            kind = spec.get("Type", "?")
+            found.setdefault(bus, []).append(Target(name, props["EventPattern"], kind, resource))
     return found
 
 
@@ -127,9 +132,15 @@ class EventBus:
     """The server: `start()` on host:port in a thread, `stop()`; `events` holds the last KEEP."""
 
     def __init__(
-        self, template: Template, parameters: dict[str, str], host: str = "127.0.0.1", port: int = 0
+        self,
+        template: Template,
+        parameters: dict[str, str],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        send: Callable[[str, str], None] | None = None,
     ):
         self.host, self.port = host, port
+        self.send = send  # (queue's logical id, message body): a queue target's messages
         # locally a bus is named by its logical id (what `!Ref` of it gives the functions)
         self.buses = {name: name for name in template.event_buses()}
         self.targets = bus_targets(template, parameters)
@@ -193,26 +204,16 @@ class EventBus:
     def _deliver_forever(self) -> None:
         while (work := self._outbox.get()) is not None:
             target, event = work
-            if target.kind != "webhook" or not target.url:
+            if target.kind != "AWS::SQS::Queue" or self.send is None or target.resource is None:
                 _log(f"{target.rule}: {event['detail-type']} to {target.kind} (not sent locally)")
                 continue
-            outcome = "failed"
-            for attempt in range(ATTEMPTS):
-                try:
-                    request = urllib.request.Request(
-                        target.url,
-                        data=json.dumps(event).encode(),
-                        method="POST",
-                        headers={"Content-Type": "application/json", **dict(target.headers)},
-                    )
-                    with urllib.request.urlopen(request, timeout=5) as response:
-                        outcome = f"HTTP {response.status}"
-                        break
-                except Exception as error:
-                    outcome = f"failed: {error}"
-                    time.sleep(0.2 * 2**attempt)
+            try:
+                self.send(target.resource, json.dumps(event))
+                outcome = "queued"
+            except Exception as error:  # the delivery thread must go on
+                outcome = f"failed: {error!r}"
             self.deliveries.append({"rule": target.rule, "event": event["id"], "outcome": outcome})
-            _log(f"{target.rule}: {event['detail-type']} to {target.url}: {outcome}")
+            _log(f"{target.rule}: {event['detail-type']} to {target.resource}: {outcome}")
 
 
 class _Handler(BaseHTTPRequestHandler):

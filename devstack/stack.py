@@ -1,5 +1,5 @@
 """Assemble the local stack: DynamoDB, the template's tables, the functions, the API, the event
-bus (devstack/eventbus.py: the functions' PutEvents, and webhooks of API destinations)."""
+bus (devstack/eventbus.py: the functions' PutEvents, and the rules' queue targets)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from moto.server import ThreadedMotoServer
 from devstack.apigateway import ApiGateway
 from devstack.authorizer import TokenAuthorizer
 from devstack.dynamodb import DynamoDB, StartError, port_in_use, start_dynamodb
-from devstack.eventbus import EventBus
+from devstack.eventbus import EventBus, condition_holds, refused_by_rules
 from devstack.eventsources import Scheduler, SqsPoller, StreamPoller
 from devstack.lambdas import LambdaRuntime
 from devstack.monitoring import MonitoringSimulator
@@ -149,6 +149,9 @@ class Stack:
 
     def _start(self) -> None:
         config = self.config
+        given = {**self.template.parameter_defaults(), **config.parameters}
+        if refused := refused_by_rules(self.template, given):  # as CloudFormation would refuse them
+            raise StartError("; ".join(refused))
         self.dynamodb = start_dynamodb(config.dynamodb_port, config.data_dir)
         ensure_tables(dynamodb_client(self.dynamodb.endpoint), self.template, table_names(self.template))
         local = target.local(self.dynamodb.endpoint)
@@ -180,7 +183,10 @@ class Stack:
             **config.parameters,
         }
         resolved = {**self.template.parameter_defaults(), **parameters}
-        self.eventbus = EventBus(self.template, resolved, config.host)
+        self.eventbus = EventBus(
+            self.template, resolved, config.host,
+            send=lambda queue, body: sqs.send_message(QueueUrl=queue_urls[queue], MessageBody=body),
+        )  # fmt: skip
         self.eventbus.start()
         parameters["EventsEndpoint"] = resolved["EventsEndpoint"] = self.eventbus.url
         self.runtime = LambdaRuntime(
@@ -222,7 +228,14 @@ class Stack:
         )
 
         def sources(kind: str) -> list[tuple[Any, dict[str, Any]]]:
-            return [(f, resolve_parameters(p, parameters)) for f, p in self.template.event_sources(kind)]
+            """The event sources of the functions that exist with these parameters (their Condition)."""
+            return [
+                (f, resolve_parameters(p, parameters))
+                for f, p in self.template.event_sources(kind)
+                if condition_holds(
+                    self.template, self.template.resources[f.logical_id].get("Condition"), parameters
+                )
+            ]
 
         for function, props in sources("DynamoDB"):
             table = props["Stream"]["Fn::GetAtt"][0]

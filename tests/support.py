@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import math
 import os
@@ -183,22 +185,61 @@ def fully_synced(stack: Any, plant_id: int, today: date) -> bool:
     )
 
 
+class WebhookVerifier:
+    """A receiver's verification of signed webhooks, written from the README's recipe and not from
+    powerfactor.alerts.webhook: the HMAC-SHA256 of `<timestamp>.<body>` recomputed, compared with
+    hmac.compare_digest against each `v1=` signature, a timestamp within `window` seconds of now,
+    and each (timestamp, signature) accepted once. `check` gives why a delivery is refused, or
+    None if it is genuine."""
+
+    def __init__(self, secret: str, window: int = 300, clock: Callable[[], float] = time.time) -> None:
+        self.secret, self.window, self.clock = secret.encode(), window, clock
+        self.seen: set[tuple[str, str]] = set()
+
+    def check(self, headers: dict[str, str], body: bytes) -> str | None:
+        headers = {k.lower(): v for k, v in headers.items()}
+        timestamp = headers.get("powerfactor-timestamp", "")
+        signatures = [
+            part.strip()[3:]
+            for part in headers.get("powerfactor-signature", "").split(",")
+            if part.strip().startswith("v1=")
+        ]
+        if not timestamp.isdigit() or not signatures:
+            return "unsigned"
+        if abs(self.clock() - int(timestamp)) > self.window:
+            return "stale"
+        expected = hmac.new(self.secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        matched = [s for s in signatures if hmac.compare_digest(s, expected)]
+        if not matched:
+            return "bad signature"
+        if (timestamp, matched[0]) in self.seen:
+            return "replay"
+        self.seen.add((timestamp, matched[0]))
+        return None
+
+
 @contextmanager
-def webhook_receiver() -> Iterator[tuple[str, list[dict]]]:
-    """An HTTP endpoint on a free port that keeps what is POSTed to it: (its URL, the requests
-    received so far, each {"headers", "event"}), as an alert webhook's receiver sees them."""
-    import threading
+def webhook_receiver(secret: str | None = None) -> Iterator[tuple[str, list[dict]]]:
+    """An HTTP endpoint on a free port of 127.0.0.1 that keeps what is POSTed to it: (its URL, the
+    requests received so far, each {"headers", "body", "event", "refused"}), as an alert webhook's
+    receiver sees them. With a secret it verifies each (WebhookVerifier): 204 if genuine, else 400
+    and `refused` says why."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     received: list[dict] = []
+    verifier = WebhookVerifier(secret) if secret else None
+    lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            received.append(
-                {"headers": {k.lower(): v for k, v in self.headers.items()}, "event": json.loads(body)}
-            )
-            self.send_response(200)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            with lock:
+                refused = verifier.check(headers, body) if verifier else None
+                received.append(
+                    {"headers": headers, "body": body, "event": json.loads(body), "refused": refused}
+                )
+            self.send_response(400 if refused else 204)
             self.send_header("Content-Length", "0")
             self.end_headers()
 

@@ -1,9 +1,11 @@
 """End to end over the local stack (one stack for the module): an alert appears at the API and as
-an event at a webhook within one sync (and deleting the plant resolves it), and a re-sync asked
+an event at a webhook within one sync (and deleting the plant resolves it), delivered by the
+webhook's function with a signature the receiver verifies, a replay of it refused; a re-sync asked
 for over HTTP repairs a corrupted range hour by hour against the simulator."""
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,11 +26,12 @@ from tests.support import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+SECRET = "e2e-webhook-secret-of-more-than-32-characters"
 
 
 @pytest.fixture(scope="module")
 def hook() -> Iterator[tuple[str, list[dict]]]:
-    with webhook_receiver() as receiver:
+    with webhook_receiver(SECRET) as receiver:  # verifies every delivery's signature
         yield receiver
 
 
@@ -40,6 +43,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, hook) -> Iterator[Stack]:
         SyncEveryRun="1",
         MonitoringReadTimeout="2",
         AlertWebhookUrl=hook[0],
+        AlertWebhookSecret=SECRET,
     ) as running:
         yield running
 
@@ -71,6 +75,15 @@ def test_an_alert_appears_at_the_api_and_the_webhook_within_one_sync(stack, hook
     assert resolved["detail-type"] == "alert.underperformance.resolved"
     assert resolved["detail"]["reason"] == "plant_deleted" and resolved["detail"]["alert_id"] == alert["id"]
     assert http(stack, "GET", "/api/solar-plant/alerts?state=open")[1]["items"] == []
+    assert [r["refused"] for r in hook[1]] == [None, None]  # both signatures verified
+    assert hook[1][0]["headers"]["powerfactor-signature"].startswith("v1=")
+    # a captured delivery sent again (within the five minutes) is refused as a replay
+    request = urllib.request.Request(
+        hook[0], data=received["body"], headers=received["headers"], method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 400 and hook[1][-1]["refused"] == "replay"
 
 
 def test_a_resync_repairs_a_corrupted_range_hour_by_hour(stack, read_storage) -> None:

@@ -58,10 +58,15 @@ RIGHTS: dict[str, set[tuple[str, str]]] = {
         ("sqs:SendMessage", "DailySyncFailureQueue"),  # SAM's policy for the on-failure destination
     },
     "DashboardFunction": set(),  # serves its own files: no AWS call at all
+    "AlertWebhookFunction": {  # only with AlertWebhookUrl: its event source (logs: its own policy)
+        ("sqs:ReceiveMessage", "AlertWebhookQueue"), ("sqs:DeleteMessage", "AlertWebhookQueue"),
+        ("sqs:GetQueueAttributes", "AlertWebhookQueue"),
+    },
 }  # fmt: skip
 PUBLIC = {"/dashboard", "/dashboard/{asset}"}  # the dashboard's files: the only routes without a key
 MANAGED = {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
-OWN_ROLES = {"PlantStreamFunction", "SyncWorkerFunction"}  # no managed policy: see template.yaml
+OWN_ROLES = {"PlantStreamFunction", "SyncWorkerFunction", "AlertWebhookFunction"}  # no managed policy
+SHARED_LOGS = OWN_ROLES - {"AlertWebhookFunction"}  # FunctionLogsPolicy; the conditional one: its own
 XRAY = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
@@ -164,12 +169,17 @@ def test_no_action_is_granted_on_every_resource_but_x_rays_trace_writes() -> Non
         assert "ManagedPolicyArns" not in role["Properties"], function
         assert {a for s in _statements(role) if s["Resource"] == "*" for a in s["Action"]} == XRAY, function
     logs = resources["FunctionLogsPolicy"]["Properties"]
-    assert sorted(r["Ref"] for r in logs["Roles"]) == sorted(f"{f}Role" for f in OWN_ROLES)
+    assert sorted(r["Ref"] for r in logs["Roles"]) == sorted(f"{f}Role" for f in SHARED_LOGS)
     (statement,) = logs["PolicyDocument"]["Statement"]
     assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
     assert sorted(_resource_name(r) for r in statement["Resource"]) == sorted(
-        f"{f}LogGroup" for f in OWN_ROLES
+        f"{f}LogGroup" for f in SHARED_LOGS
     )
+    webhook_logs = resources["AlertWebhookFunctionLogsPolicy"]["Properties"]
+    assert webhook_logs["Roles"] == [{"Ref": "AlertWebhookFunctionRole"}]
+    (statement,) = webhook_logs["PolicyDocument"]["Statement"]
+    assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert _resource_name(statement["Resource"]) == "AlertWebhookFunctionLogGroup"
 
 
 def test_event_source_mappings_and_the_schedule() -> None:
@@ -246,7 +256,8 @@ TOPIC = [{"Ref": "AlarmTopic"}]
 ALARMS: dict[str, tuple[str, str, dict[str, str], str, str, float]] = {
     **{
         f"{function}ErrorsAlarm": ("AWS/Lambda", "Errors", {"FunctionName": function}, "Sum", ">",
-                                   10 if function == "SyncWorkerFunction" else 0)  # SQS retries failed syncs
+                                   10 if function in ("SyncWorkerFunction", "AlertWebhookFunction") else 0)
+        # SQS retries failed syncs and deliveries
         for function in RIGHTS
         if function != "AuthorizerFunction"  # in MATH_ALARMS: a refused key is a Lambda error too
     },
@@ -425,7 +436,7 @@ def test_datapoints_expire_and_queues_are_encrypted() -> None:
     ttl = cloudformation()["DatapointsTable"]["Properties"]["TimeToLiveSpecification"]
     assert ttl == {"AttributeName": "expires_at", "Enabled": True}
     queues = _of_type("AWS::SQS::Queue")
-    assert len(queues) == 5  # AlertWebhookDeadLetterQueue only with AlertWebhookUrl
+    assert len(queues) == 6  # AlertWebhookQueue and its dead-letter queue only with AlertWebhookUrl
     for name, queue in queues.items():  # SSE-SQS; checkov's CKV_AWS_27 knows only KMS keys
         assert queue["Properties"]["SqsManagedSseEnabled"] is True, name
 
@@ -471,12 +482,20 @@ def test_alerts_go_to_the_bus_and_optionally_to_a_webhook_and_mail() -> None:
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     (index,) = table["GlobalSecondaryIndexes"]
     assert index["IndexName"] == "open_alerts"
-    for name in (
-        "AlertWebhookConnection", "AlertWebhookDestination", "AlertWebhookRole", "AlertWebhookRule",
-        "AlertWebhookDeadLetterQueue", "AlertWebhookDeadLetterQueuePolicy",
-        "AlertWebhookDeadLetterQueueAlarm",
-    ):  # fmt: skip
+    webhook_resources = {name for name, r in resources.items() if name.startswith("AlertWebhook")}
+    assert webhook_resources == {
+        "AlertWebhookRule", "AlertWebhookQueue", "AlertWebhookQueuePolicy", "AlertWebhookDeadLetterQueue",
+        "AlertWebhookFunction", "AlertWebhookFunctionRole", "AlertWebhookFunctionAlertEvents",
+        "AlertWebhookFunctionLogGroup", "AlertWebhookFunctionLogsPolicy", "AlertWebhookDeadLetterQueueAlarm",
+        "AlertWebhookFunctionErrorsAlarm", "AlertWebhookFunctionThrottlesAlarm",
+    }  # fmt: skip
+    for name in webhook_resources:  # one delivery path, and only with a webhook
         assert resources[name]["Condition"] == "HasAlertWebhook", name
+    assert not [
+        r
+        for r in resources.values()
+        if r["Type"] in ("AWS::Events::ApiDestination", "AWS::Events::Connection")
+    ]
     for name in ("AlertTopic", "AlertEmailSubscription", "AlertTopicPolicy", "AlertEmailRule"):
         assert resources[name]["Condition"] == "HasAlertEmail", name
     webhook = resources["AlertWebhookRule"]["Properties"]
@@ -484,27 +503,30 @@ def test_alerts_go_to_the_bus_and_optionally_to_a_webhook_and_mail() -> None:
         "source": ["powerfactor.alerts"]
     }
     (target,) = webhook["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": ["AlertWebhookDestination", "Arn"]}
-    assert target["RoleArn"] == {"Fn::GetAtt": ["AlertWebhookRole", "Arn"]}
-    # what the webhook never took (20 retries over a day) is dead-lettered, and may be: only this rule
-    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 20, "MaximumEventAgeInSeconds": 86400}
-    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["AlertWebhookDeadLetterQueue", "Arn"]}}
-    queue_policy = resources["AlertWebhookDeadLetterQueuePolicy"]["Properties"]
-    assert queue_policy["Queues"] == [{"Ref": "AlertWebhookDeadLetterQueue"}]
-    (send,) = queue_policy["PolicyDocument"]["Statement"]
+    assert target == {"Id": "webhook", "Arn": {"Fn::GetAtt": ["AlertWebhookQueue", "Arn"]}}
+    queue_policy = resources["AlertWebhookQueuePolicy"]["Properties"]
+    assert queue_policy["Queues"] == [{"Ref": "AlertWebhookQueue"}]
+    (send,) = queue_policy["PolicyDocument"]["Statement"]  # only this rule may send to it
     assert (send["Effect"], send["Principal"], send["Action"], send["Resource"]) == (
         "Allow",
         {"Service": "events.amazonaws.com"},
         "sqs:SendMessage",
-        {"Fn::GetAtt": ["AlertWebhookDeadLetterQueue", "Arn"]},
+        {"Fn::GetAtt": ["AlertWebhookQueue", "Arn"]},
     )
     assert send["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["AlertWebhookRule", "Arn"]}}}
-    (policy,) = resources["AlertWebhookRole"]["Properties"]["Policies"]
-    (statement,) = policy["PolicyDocument"]["Statement"]
-    assert (statement["Action"], statement["Resource"]) == (
-        "events:InvokeApiDestination",
-        {"Fn::GetAtt": ["AlertWebhookDestination", "Arn"]},
-    )
+    # retried for a day (96 receives, 15 minutes apart), then dead-lettered
+    queue = resources["AlertWebhookQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] * queue["RedrivePolicy"]["maxReceiveCount"] == 86400
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["AlertWebhookDeadLetterQueue", "Arn"]
+    }
+    function = resources["AlertWebhookFunction"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    assert function["Environment"]["Variables"]["ALERT_WEBHOOK_SECRET"] == {"Ref": "AlertWebhookSecret"}
+    source = resources["AlertWebhookFunctionAlertEvents"]["Properties"]
+    assert source["EventSourceArn"] == {"Fn::GetAtt": ["AlertWebhookQueue", "Arn"]}
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert translated()["Parameters"]["AlertWebhookSecret"]["NoEcho"] is True
     (mail,) = resources["AlertTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert mail["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["AlertEmailRule", "Arn"]}}}
     # the code publishes what the rules match (powerfactor/alerts/logic.py)

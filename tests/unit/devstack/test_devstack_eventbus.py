@@ -7,8 +7,9 @@ import urllib.request
 
 import pytest
 
-from devstack.eventbus import EventBus, bus_targets, condition_holds
+from devstack.eventbus import EventBus, bus_targets, condition_holds, refused_by_rules
 from devstack.status import dead_letter_queues
+from tests.support import wait_for
 
 
 def test_the_webhook_and_mail_rules_exist_only_with_their_parameters(template) -> None:
@@ -20,11 +21,20 @@ def test_the_webhook_and_mail_rules_exist_only_with_their_parameters(template) -
         "AlertEmail": "a@b.co",
     }
     targets = bus_targets(template, given)["AlertBus"]
-    assert sorted(t.kind for t in targets) == ["AWS::SNS::Topic", "webhook"]
+    assert sorted(t.kind for t in targets) == ["AWS::SNS::Topic", "AWS::SQS::Queue"]
     assert all(t.pattern == {"source": ["powerfactor.alerts"]} for t in targets)
-    hook = next(t for t in targets if t.kind == "webhook")
-    assert hook.url == "http://127.0.0.1:1/h"
-    assert dict(hook.headers) == {"X-PowerFactor-Webhook-Secret": "none"}
+    hook = next(t for t in targets if t.kind == "AWS::SQS::Queue")
+    assert hook.resource == "AlertWebhookQueue"  # AlertWebhookFunction signs and POSTs from there
+
+
+def test_the_local_stack_refuses_a_webhook_without_its_secret_as_cloudformation_does(template) -> None:
+    defaults = template.parameter_defaults()
+    assert refused_by_rules(template, defaults) == []
+    hook = {**defaults, "AlertWebhookUrl": "http://127.0.0.1:1/h"}
+    assert refused_by_rules(template, hook) == [
+        "AlertWebhookUrl needs an AlertWebhookSecret of at least 32 characters"
+    ]
+    assert refused_by_rules(template, {**hook, "AlertWebhookSecret": "k" * 32}) == []
 
 
 def test_the_webhook_rules_dead_letter_queue_is_shown_as_one(template) -> None:
@@ -36,7 +46,9 @@ def test_the_webhook_rules_dead_letter_queue_is_shown_as_one(template) -> None:
 
 @pytest.mark.loopback
 def test_put_events_as_boto3_sends_it(template) -> None:
-    bus = EventBus(template, template.parameter_defaults())
+    sent: list[tuple[str, str]] = []
+    given = {**template.parameter_defaults(), "AlertWebhookUrl": "http://127.0.0.1:1/h"}
+    bus = EventBus(template, given, send=lambda queue, body: sent.append((queue, body)))
     bus.start()
     try:
         entries = [
@@ -63,5 +75,10 @@ def test_put_events_as_boto3_sends_it(template) -> None:
             "alert.data_gap.opened",
             {"plant_id": 1},
         )
+        wait_for(lambda: sent, "the event on the webhook's queue", cap=10)
+        ((queue, body),) = sent
+        assert queue == "AlertWebhookQueue" and json.loads(body) == {
+            k: v for k, v in event.items() if k != "bus"
+        }
     finally:
         bus.stop()

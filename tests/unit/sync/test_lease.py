@@ -26,7 +26,9 @@ MARGIN_SECONDS = 60
 
 def lease_holder(template: Template) -> tuple[Function, dict]:
     """The function that runs the sync (it consumes SyncQueue), and that queue's properties."""
-    ((worker, event),) = template.event_sources("SQS")
+    ((worker, event),) = [
+        (f, e) for f, e in template.event_sources("SQS") if e["Queue"]["Fn::GetAtt"][0] == "SyncQueue"
+    ]  # the other consumer: AlertWebhookFunction, of AlertWebhookQueue
     queue = event["Queue"]["Fn::GetAtt"][0]
     assert (worker.logical_id, queue) == ("SyncWorkerFunction", "SyncQueue")
     return worker, template.queues()[queue]

@@ -10,6 +10,7 @@ would otherwise import it (a large part of its cold start: bench/README.md, "Mea
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -46,6 +47,18 @@ class Settings:
     alert_gap_hours: int = 48
     alert_max_missing_days: int = 3
     alert_failed_runs: int = 3
+    # signed webhook deliveries (powerfactor.alerts.webhook); the secret is never shown
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: str | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def webhook(self) -> tuple[str, list[str]]:
+        """The webhook's URL and signing secrets, which only the delivery function needs (and must have)."""
+        if not self.alert_webhook_url or not self.alert_webhook_secret:
+            raise ConfigurationError(
+                "environment variables ALERT_WEBHOOK_URL and ALERT_WEBHOOK_SECRET are required"
+            )
+        return self.alert_webhook_url, [self.alert_webhook_secret]
 
     @property
     def monitoring_url(self) -> str:
@@ -68,7 +81,8 @@ class Settings:
             try:
                 values[field] = parse(raw.strip())
             except ValueError as error:
-                problems.append(f"{name}: {error}, got {raw.strip()!r}")
+                shown = "" if field in _SECRET else f", got {raw.strip()!r}"  # a secret is never shown
+                problems.append(f"{name}: {error}{shown}")
         if problems:
             raise ConfigurationError("; ".join(problems))
         return cls(**values)  # type: ignore[arg-type]
@@ -108,6 +122,16 @@ def _number(
 
 _count = _number(int, 1)
 
+
+def _secret(value: str) -> str | None:
+    """A signing secret: 32 to 512 characters without spaces (the template's pattern); `none`: unset."""
+    if value == "none":
+        return None
+    if not 32 <= len(value) <= 512 or any(c.isspace() for c in value):
+        raise ValueError("must be 32 to 512 characters without spaces")
+    return value
+
+
 # field -> (its variables, the first one set wins; the parser of its stripped value)
 FIELDS: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "plants_table": (("PLANTS_TABLE",), _text),
@@ -132,7 +156,10 @@ FIELDS: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "alert_gap_hours": (("ALERT_GAP_HOURS",), _count),
     "alert_max_missing_days": (("ALERT_MAX_MISSING_DAYS",), _number(int, 0)),
     "alert_failed_runs": (("ALERT_FAILED_RUNS",), _count),
+    "alert_webhook_url": (("ALERT_WEBHOOK_URL",), _text),
+    "alert_webhook_secret": (("ALERT_WEBHOOK_SECRET",), _secret),
 }
+_SECRET = {"alert_webhook_secret"}
 _REQUIRED = {"plants_table", "datapoints_table"}
 
 
