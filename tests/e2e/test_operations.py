@@ -96,7 +96,9 @@ def test_status_shows_queues_dead_letters_and_each_plants_last_sync(stack, synce
         return got if got["queues"]["SyncDeadLetterQueue"]["visible"] else None
 
     got = wait_for(dead_lettered, "the dead letter in the status")
-    assert set(got["queues"]) == {"SyncQueue", *stack.status.dead_letter}
+    # every queue the local stack made (it makes the webhook's whatever AlertWebhookUrl says)
+    assert set(got["queues"]) == set(stack.status.queue_urls) >= {"SyncQueue", *stack.status.dead_letter}
+    assert got["queues"]["AlertWebhookQueue"]["dead_letter"] is False
     assert got["queues"]["SyncQueue"]["dead_letter"] is False and "messages" not in got["queues"]["SyncQueue"]
     assert {"visible", "in_flight", "delayed"} <= set(got["queues"]["SyncQueue"])
     assert [m["body"] for m in got["queues"]["SyncDeadLetterQueue"]["messages"]] == [body]
