@@ -37,10 +37,15 @@ def test_without_what_the_loader_overrides_a_session_is_botocores(monkeypatch: p
     assert "dynamodb" in services and len(services) > 100
 
 
-def test_models_bound_with_the_same_settings_share_one_session_and_one_client(aws: dict[str, str]) -> None:
+def test_models_bound_with_the_same_settings_share_one_session_and_one_client(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from powerfactor.datapoints import store as datapoints
     from powerfactor.plants import store as plants
 
+    # bound here, in this thread: a model an earlier test bound (maybe in another thread, where
+    # the connection's thread-local session was set) would not be bound again
+    monkeypatch.setattr(tables, "_bound", {})
     plants._bind()
     datapoints._bind()
     first, second = internals.low_level_connection(_PlantItem), internals.low_level_connection(_DayItem)
