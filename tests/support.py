@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from http.server import HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +220,22 @@ class WebhookVerifier:
 
 
 @contextmanager
+def serving[Server: HTTPServer](server: Server) -> Iterator[Server]:
+    """`server` answering in a daemon thread until the block ends, then shut down and closed."""
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def base_url(server: HTTPServer) -> str:
+    """`http://127.0.0.1:PORT/` of a server bound to the loopback address."""
+    return f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+@contextmanager
 def webhook_receiver(secret: str | None = None) -> Iterator[tuple[str, list[dict]]]:
     """An HTTP endpoint on a free port of 127.0.0.1 that keeps what is POSTed to it: (its URL, the
     requests received so far, each {"headers", "body", "event", "refused"}), as an alert webhook's
@@ -246,13 +263,8 @@ def webhook_receiver(secret: str | None = None) -> Iterator[tuple[str, list[dict
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as server:
+        yield base_url(server) + "hook", received
 
 
 @dataclass

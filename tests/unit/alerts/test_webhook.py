@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from devstack.lambdas import load_handler
 from devstack.template import ROOT
 from powerfactor.alerts import webhook
 from powerfactor.runtime.settings import ConfigurationError, Settings
-from tests.support import WebhookVerifier, webhook_receiver
+from tests.support import WebhookVerifier, base_url, serving, webhook_receiver
 
 SECRET = "k" * 20 + "-webhook-secret-0123"  # 40 characters
 NOW = 1_765_000_000
@@ -112,13 +111,8 @@ def answering(status: Callable[[bytes], int], location: str = "") -> Iterator[st
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as server:
+        yield base_url(server) + "hook"
 
 
 @pytest.mark.loopback

@@ -11,7 +11,6 @@ import ast
 import contextlib
 import itertools
 import socket
-import threading
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -33,7 +32,7 @@ from powerfactor.plants.schemas import timezone_names
 from powerfactor.runtime import cursors
 from powerfactor.runtime.errors import InvalidCursor, InvalidRange, StorageBusy
 from powerfactor.sync import resync
-from tests.support import MOTO, PURE
+from tests.support import MOTO, PURE, serving
 from tests.unit.functions.test_plants_api import assert_error
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -673,11 +672,8 @@ def gateway(template):
     server = ApiGateway(
         "127.0.0.1", 0, template.api_routes(), runtime, "Prod", responses=template.gateway_responses()
     )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server, runtime
-    server.shutdown()
-    server.server_close()
+    with serving(server):
+        yield server, runtime
 
 
 def _raw(server, request: bytes) -> bytes:

@@ -28,7 +28,7 @@ from powerfactor.sync.vendor import (
     month_chunks,
     validate_items,
 )
-from tests.support import simulated
+from tests.support import base_url, serving, simulated
 
 pytestmark = pytest.mark.loopback
 
@@ -331,13 +331,8 @@ def answering(respond: Callable[[BaseHTTPRequestHandler], None]) -> Iterator[tup
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/", asked
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as server:
+        yield base_url(server), asked
 
 
 def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, **headers: str) -> None:
