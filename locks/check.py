@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 FIX = "run `make lock UPGRADE=` to re-resolve the locks from their inputs (`make lock` also upgrades)"
 _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(.*)$")
@@ -51,16 +52,25 @@ def direct_requirements(path: Path) -> dict[str, tuple[str, str]]:
     return found
 
 
-def locked(path: Path) -> dict[str, tuple[str, list[str]]]:
-    """`{name: (specifier, hashes)}` of a lock written by `uv pip compile --generate-hashes`."""
-    entries: dict[str, tuple[str, list[str]]] = {}
+class Entry(NamedTuple):
+    """One package of a lock: `==version`, its environment marker ('' for every one), hashes."""
+
+    specifier: str
+    marker: str
+    hashes: list[str]
+
+
+def locked(path: Path) -> dict[str, Entry]:
+    """`{name: Entry}` of a lock written by `uv pip compile --generate-hashes`."""
+    entries: dict[str, Entry] = {}
     for line in logical_lines(path):
         match = _NAME.match(line)
         if match is None:
             raise ValueError(f"{path}: cannot read the entry {line!r}")
-        rest = match[3]
-        hashes = re.findall(r"--hash=(\S+)", rest)
-        entries[canonical(match[1])] = (re.split(r"[;\s]", rest.strip(), maxsplit=1)[0], hashes)
+        requirement = re.sub(r"\s--hash=\S+", "", match[3]).strip()
+        specifier, _, marker = requirement.partition(";")
+        hashes = re.findall(r"--hash=(\S+)", match[3])
+        entries[canonical(match[1])] = Entry(specifier.strip(), marker.strip(), hashes)
     return entries
 
 
@@ -68,11 +78,13 @@ def problems(lock: Path, inputs: list[Path]) -> list[str]:
     """What is wrong with `lock` for `inputs`, one line each: empty when it is sound."""
     found: list[str] = []
     entries = locked(lock)
-    for name, (specifier, hashes) in sorted(entries.items()):
-        if not re.fullmatch(r"==[^,*]+", specifier):
-            found.append(f"{lock}: {name} is not pinned to one version ({specifier or 'no version'}): {FIX}")
-        elif not hashes:
-            found.append(f"{lock}: {name}{specifier} has no --hash: {FIX}")
+    for name, entry in sorted(entries.items()):
+        if not re.fullmatch(r"==[^,*]+", entry.specifier):
+            found.append(
+                f"{lock}: {name} is not pinned to one version ({entry.specifier or 'no version'}): {FIX}"
+            )
+        elif not entry.hashes:
+            found.append(f"{lock}: {name}{entry.specifier} has no --hash: {FIX}")
     wanted: dict[str, tuple[str, str]] = {}
     for path in inputs:
         wanted.update(direct_requirements(path))
@@ -81,8 +93,10 @@ def problems(lock: Path, inputs: list[Path]) -> list[str]:
             found.append(f"{where}: pin it with == (every direct requirement is exact), then {FIX}")
         elif name not in entries:
             found.append(f"{lock} lacks {name}{specifier} ({where}): {FIX}")
-        elif entries[name][0] != specifier:
-            found.append(f"{lock} has {name}{entries[name][0]}, its input asks {specifier} ({where}): {FIX}")
+        elif entries[name].specifier != specifier:
+            found.append(
+                f"{lock} has {name}{entries[name].specifier}, its input asks {specifier} ({where}): {FIX}"
+            )
     return found
 
 

@@ -48,13 +48,11 @@ check = _check_module()
 
 def _pins_for_this_python(lock: Path) -> dict[str, str]:
     """`{name: version}` of the lock's entries whose markers hold for this interpreter."""
-    pins: dict[str, str] = {}
-    text = re.sub(r"\\\n", " ", lock.read_text())
-    for line in text.splitlines():
-        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)\s*(?:;\s*(.*?))?\s*(?:--hash|$)", line)
-        if match and (match[3] is None or Marker(match[3]).evaluate()):
-            pins[canonicalize_name(match[1])] = match[2]
-    return pins
+    return {
+        name: entry.specifier.removeprefix("==")
+        for name, entry in check.locked(lock).items()
+        if not entry.marker or Marker(entry.marker).evaluate()
+    }
 
 
 def _installed(python: Path) -> dict[str, str]:
@@ -173,7 +171,9 @@ def test_the_built_layer_is_exactly_its_lock() -> None:
     for info in built.glob("*.dist-info"):
         name, version = info.name.removesuffix(".dist-info").rsplit("-", 1)
         dists[canonicalize_name(name)] = version
-    assert dists == {name: pin.removeprefix("==") for name, (pin, _) in check.locked(LAYER_LOCK).items()}
+    assert dists == {
+        name: entry.specifier.removeprefix("==") for name, entry in check.locked(LAYER_LOCK).items()
+    }
 
 
 def _lock_commands() -> list[list[str]]:
