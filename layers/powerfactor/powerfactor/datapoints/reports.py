@@ -37,22 +37,14 @@ from typing import cast, overload
 from zoneinfo import ZoneInfo
 
 from powerfactor.datapoints import store as datapoints
-from powerfactor.datapoints.render import (
-    HOUR,
-    Bucket,
-    DataRow,
-    DataRows,
-    Offset,
-    ReportRows,
-    day_clock,
-    report_row,
-    stamp,
-)
+from powerfactor.datapoints.render import DataRows, ReportRows
+from powerfactor.datapoints.rows import Bucket, DataRow, Offset, day_clock, report_row, stamp
 from powerfactor.datapoints.schemas import DataPage, Granularity, ReportPage, ReportRow
 from powerfactor.datapoints.store import Sums
 from powerfactor.plants.logic import get_plant
 from powerfactor.plants.schemas import Plant, iana_zone
 from powerfactor.runtime import cursors
+from powerfactor.runtime.clock import DAY, HOUR, day_after, hour_range, hours_between, midnight, utc_start
 from powerfactor.runtime.errors import InvalidCursor, InvalidRange, NoTimeZone
 
 DEFAULT_LIMIT = 1000
@@ -102,7 +94,7 @@ def _instant_after(after: datetime, first: datetime, end: datetime) -> datetime:
     first, by comparison alone, because converting a time at the calendar's edge (year 1 or 9999
     with an offset) overflows (OverflowError) before any later check could refuse it.
     """
-    if after.tzinfo is None or not (first.date() - _DAY * 2 <= after.date() <= end.date() + _DAY):
+    if after.tzinfo is None or not (first.date() - DAY * 2 <= after.date() <= end.date() + DAY):
         raise InvalidCursor()
     instant = after.astimezone(UTC)
     if not first <= instant < end:
@@ -119,39 +111,6 @@ def _period_after(after: str, granularity: Granularity, start: date, last: date)
     if not lowest <= day <= last:
         raise InvalidCursor()
     return day.isoformat() if granularity == "day" else f"{day:%Y-%m}"
-
-
-_DAY = timedelta(days=1)
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def _utc_start(day: date, zone: tzinfo) -> datetime:
-    """The instant the zone's day begins (a midnight skipped by a DST change: the change)."""
-    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
-
-
-def _hour_ceil(instant: datetime) -> datetime:
-    """The first UTC hour start at or after `instant`."""
-    floor = instant.replace(minute=0, second=0, microsecond=0)
-    return floor if floor == instant else floor + HOUR
-
-
-def _hours_between(a: datetime, b: datetime) -> int:
-    """How many UTC hours start in [a, b)."""
-    return max(0, int((_hour_ceil(b) - _hour_ceil(a)) / HOUR))
-
-
-def _hour_range(start: date, last: date, zone: tzinfo) -> tuple[datetime, datetime]:
-    """[first, end): the UTC hour starts of the zone's days [start, last]."""
-    return _hour_ceil(_utc_start(start, zone)), _hour_ceil(_utc_start(last + timedelta(days=1), zone))
-
-
-def _day_after(end: datetime) -> date:
-    """The exclusive end, in UTC days, of the UTC days that hold hours before `end`."""
-    return (end - HOUR).date() + timedelta(days=1)
 
 
 def _request(plant_id: int, start: date, last: date, zone: str) -> str:
@@ -198,14 +157,14 @@ def _rows(
     day's rows zipped from its packed values (NaN: no data; a row is built once, in C). The
     Query's calls ask for the days a page of `limit` hours needs if they are whole (and one
     more), and more calls follow only where days lack hours."""
-    begin, stop = first.date(), _day_after(end)
+    begin, stop = first.date(), day_after(end)
     if after is not None:
         begin = min(max(after.astimezone(UTC).date(), begin), stop)  # inside the range
     for day, values in datapoints.read_day_values(plant_id, begin, stop, limit // 24 + 3):
-        midnight = _midnight(day)
-        lo, hi = max(0, (first - midnight) // HOUR), min(24, (end - midnight) // HOUR)
+        day_start = midnight(day)
+        lo, hi = max(0, (first - day_start) // HOUR), min(24, (end - day_start) // HOUR)
         if after is not None:
-            lo = max(lo, (after - midnight) // HOUR + 1)
+            lo = max(lo, (after - day_start) // HOUR + 1)
         if lo < hi:
             columns = stamps(day, zone, lo, hi)
             part = values[4 * lo : 4 * hi]
@@ -243,7 +202,7 @@ def read_data(
     """Stored hours of [start, last] (whole days of the zone), `limit` per page."""
     _, name, zone = _load(plant_id, start, last, tz)
     request = _request(plant_id, start, last, name)
-    first, end = _hour_range(start, last, zone)
+    first, end = hour_range(start, last, zone)
     after = None
     if cursor:
         position = _parse_after(cursors.decode(cursor, "data", request), "%Y-%m-%dT%H:%M:%S%z")
@@ -292,7 +251,7 @@ def _day_buckets(days: dict[date, Sums], after: str | None) -> Iterable[Bucket]:
     for day in sorted(days):
         period = day.isoformat()
         if after is None or period > after:
-            yield _bucket(period, _midnight(day), days[day], 24)
+            yield _bucket(period, midnight(day), days[day], 24)
 
 
 def _month_buckets(days: dict[date, Sums], start: date, last: date, after: str | None) -> Iterable[Bucket]:
@@ -305,7 +264,7 @@ def _month_buckets(days: dict[date, Sums], start: date, last: date, after: str |
             continue
         first = max(month, start)
         final = min(month.replace(day=monthrange(month.year, month.month)[1]), last)
-        yield _bucket(period, _midnight(month), Sums.of(parts), ((final - first).days + 1) * 24)
+        yield _bucket(period, midnight(month), Sums.of(parts), ((final - first).days + 1) * 24)
 
 
 # Columns of a local day: expected energy, expected irradiation, observed energy, observed
@@ -315,10 +274,10 @@ _Columns = tuple[list[float], list[float], list[float], list[float]]
 
 def _segments(day: date, lo: int, hi: int, zone: tzinfo) -> Iterator[tuple[int, int, date]]:
     """Hours [lo, hi) of a UTC day split into runs of one local day: (from, to, local day)."""
-    midnight = _midnight(day)
-    offset = cast(timedelta, midnight.astimezone(zone).utcoffset())  # an aware datetime's
-    if offset == (midnight + 23 * HOUR).astimezone(zone).utcoffset():
-        local = midnight + offset  # the local wall time of hour 0, as a naive-like UTC datetime
+    day_start = midnight(day)
+    offset = cast(timedelta, day_start.astimezone(zone).utcoffset())  # an aware datetime's
+    if offset == (day_start + 23 * HOUR).astimezone(zone).utcoffset():
+        local = day_start + offset  # the local wall time of hour 0, as a naive-like UTC datetime
         seconds = local.hour * 3600 + local.minute * 60 + local.second
         split = -(-(86400 - seconds) // 3600)  # the first hour of the next local day
         if lo < min(hi, split):
@@ -328,7 +287,7 @@ def _segments(day: date, lo: int, hi: int, zone: tzinfo) -> Iterator[tuple[int, 
         return
     run_start, run_day = lo, None
     for h in range(lo, hi):  # a day whose offset changes: hour by hour
-        local_day = (midnight + h * HOUR).astimezone(zone).date()
+        local_day = (day_start + h * HOUR).astimezone(zone).date()
         if run_day is not None and local_day != run_day:
             yield run_start, h, run_day
             run_start = h
@@ -341,7 +300,7 @@ def _local_columns(plant_id: int, first: datetime, end: datetime, zone: tzinfo) 
     """The stored hours of [first, end) (UTC hour starts), grouped by the zone's local day."""
     days: dict[date, _Columns] = {}
     last_day = (end - HOUR).date()
-    for day, values in datapoints.read_day_values(plant_id, first.date(), _day_after(end)):
+    for day, values in datapoints.read_day_values(plant_id, first.date(), day_after(end)):
         lo = first.hour if day == first.date() else 0
         hi = (end - HOUR).hour + 1 if day == last_day else 24
         for a, b, local_day in _segments(day, lo, hi, zone):
@@ -379,8 +338,8 @@ def _local_buckets(
             period, following = f"{key:%Y-%m}", key + timedelta(days=monthrange(key.year, key.month)[1])
         if after is not None and period <= after:
             continue
-        begin = _utc_start(key, zone)
-        total = _hours_between(max(begin, first), min(_utc_start(following, zone), end))
+        begin = utc_start(key, zone)
+        total = hours_between(max(begin, first), min(utc_start(following, zone), end))
         sums = _fsums(columns[d] for d in members)
         yield _bucket(period, begin.astimezone(zone), sums, total)
 
@@ -428,10 +387,10 @@ def read_report(
     capacity = plant.capacity_kwp
     request = _request(plant_id, start, last, name)
     after = cursors.decode(cursor, granularity, request) if cursor else None
-    first, end = _hour_range(start, last, zone)
+    first, end = hour_range(start, last, zone)
     if after is not None and granularity != "hour":  # checked, in the one spelling periods have
         after = _period_after(after, granularity, start, last)
-    hours_total = _hours_between(first, end)
+    hours_total = hours_between(first, end)
     if granularity == "hour":
         totals_read = _beside(_range_totals, plant_id, first, end)  # its Query beside the hours'
         items, more = _hour_buckets(plant_id, first, end, zone, after, limit)
