@@ -6,7 +6,8 @@ the text straight from the rows instead: every number is formatted by pydantic-c
 `to_json` call over all of a page's numbers, so the text is pydantic's, `1e-7`, `0.00001`,
 `null` for NaN, not Python's `repr`), the envelope (plant, range, totals, cursor) is the page
 model's own serialization with the items spliced in, and the timestamps come as text in the rows
-(`rows.day_clock`). The models stay the OpenAPI schema, the Python API
+(`rows.day_clock`). Nothing here reads or computes: the figures of a report's buckets come with
+them from the compute stage. The models stay the OpenAPI schema, the Python API
 (`reports.data_page`, `reports.report`), and the reference the text is tested against byte for
 byte (tests/unit/datapoints/test_read_bytes.py).
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass, field
 from datetime import UTC, date, tzinfo
 from itertools import chain, repeat
 from operator import attrgetter, is_
@@ -159,7 +160,9 @@ class DataRows:
 
 @dataclass(frozen=True, slots=True)
 class ReportRows:
-    """One page of buckets, and the totals of the whole range."""
+    """One page of buckets, the totals of the whole range, and what the buckets show of their sums
+    (`figures`: the compute stage's, given as the last argument; else computed from the buckets
+    here, for a caller that builds a page from sums of its own)."""
 
     plant_id: int
     tz: str
@@ -171,11 +174,12 @@ class ReportRows:
     buckets: list[Bucket]
     totals: ReportRow
     next_cursor: str | None
+    given_figures: InitVar[list[Column] | None] = None
+    figures: list[Column] = field(init=False)
 
-    @property
-    def figures(self) -> list[Column]:
-        """What the buckets show of their sums (`rows.figures`)."""
-        return bucket_figures(self.buckets, self.capacity)
+    def __post_init__(self, given_figures: list[Column] | None) -> None:
+        shown = bucket_figures(self.buckets, self.capacity) if given_figures is None else given_figures
+        object.__setattr__(self, "figures", shown)
 
     def _envelope(self, items: list[ReportBucket]) -> ReportPage:
         return ReportPage(

@@ -1,6 +1,9 @@
-"""The rows a page is made of: a /data row, a report bucket, the figures a bucket shows of its
-sums, and how a row's timestamp is written; `reports` makes them, `render` writes them as text.
+"""What the read path's stages hand on: a page's request (`Request`), what the read stage found for
+it (`Stored`), and what compute makes of that for render: a /data row, a report bucket, the
+figures a bucket shows of its sums, and how a row's timestamp is written.
 
+The stages run once each, in this order (`reports` runs them): read (`read.py`, the only one that
+reaches the table) -> compute (`compute.py`, values only) -> render (`render.py`, text only).
 Rows are tuples, not models: a year of hours is 8,760 of them, and a pydantic model per row cost
 several times the read itself (bench/README.md). Timestamps are text from the start, formatted
 once per UTC day (`day_clock`) instead of once per hour: render only lays the text out.
@@ -10,18 +13,59 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from itertools import repeat
-from operator import lt, truediv
+from operator import itemgetter, lt, truediv
 
 import pydantic_core
 
-from powerfactor.datapoints.schemas import Measure, ReportRow
+from powerfactor.datapoints.schemas import Granularity, Measure, ReportRow
+from powerfactor.datapoints.sums import Sums
 from powerfactor.runtime.clock import DAY, HOUR, midnight
 
 DECIMALS = 6
 _UTC_TAILS = [f"T{h:02d}:00:00" for h in range(24)]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A page asked for, resolved: whose, of which days, in which zone, from where, how long.
+
+    `first` and `end` are the UTC hour starts [first, end) of the zone's days [start, last];
+    `begin` is the first hour the page may hold (`first`, or the hour after an hourly cursor's),
+    `after` a day or month report's cursor (the last period shown). `granularity` is None for
+    /data. `capacity` is the plant's (kWp), for the KPIs."""
+
+    plant_id: int
+    granularity: Granularity | None
+    zone: tzinfo
+    start: date
+    last: date
+    first: datetime
+    end: datetime
+    begin: datetime
+    after: str | None
+    limit: int
+    capacity: float | None = None
+
+
+_NO_HOURS = Sums(0, 0.0, 0.0, 0.0, 0.0)
+
+# A stored UTC day: its date and its 96 packed values (per hour: expected energy, expected
+# irradiation, observed energy, observed irradiation; NaN: no data), as the store reads them.
+DayValues = tuple[date, tuple[float, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What the read stage found for a request: the day items' values (hourly pages; day and month
+    reports in a zone other than UTC), the days of the month summaries (day and month reports in
+    UTC), and the exact sums of the whole range (hour reports; else no hours)."""
+
+    days: list[DayValues] = field(default_factory=list)
+    day_sums: dict[date, Sums] = field(default_factory=dict)
+    totals: Sums = _NO_HOURS
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +102,7 @@ def day_clock(day: date, zone: tzinfo) -> tuple[list[str], list[Offset]]:
     """The wall times and offsets, in `zone`, of the 24 hours of a UTC day.
 
     A day whose offset is the same at its first and last hour is formatted by string operations
-    from its first hour (as `reports._segments` splits it; no zone changes its offset twice in
+    from its first hour (as `compute._segments` splits it; no zone changes its offset twice in
     one UTC day, tests/unit/datapoints/test_read_bytes.py checks tzdata); only a day with a change is
     converted hour by hour.
     """
@@ -138,10 +182,9 @@ def figures(
 
 
 def bucket_figures(buckets: Sequence[Bucket], capacity: float | None) -> list[Column]:
-    """`figures` of these buckets' sums."""
-    if not buckets:
-        return figures((), (), (), (), capacity)
-    ee, ei, oe, oi = list(zip(*buckets, strict=True))[5:9]
+    """`figures` of these buckets' sums (each sum's column taken alone, in C, rather than every
+    field of every bucket transposed)."""
+    ee, ei, oe, oi = (list(map(itemgetter(index), buckets)) for index in range(5, 9))
     return figures(ee, ei, oe, oi, capacity)
 
 

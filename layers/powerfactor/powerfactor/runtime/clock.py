@@ -24,6 +24,12 @@ def midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+def hours_of(day: date, begin: datetime, end: datetime) -> tuple[int, int]:
+    """[lo, hi): the hours of a UTC day (0-24) that start in [begin, end); lo >= hi if none."""
+    start = midnight(day)
+    return max(0, (begin - start) // HOUR), min(24, (end - start) // HOUR)
+
+
 def utc_start(day: date, zone: tzinfo) -> datetime:
     """The instant the zone's day begins (a midnight skipped by a DST change: the change)."""
     return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
