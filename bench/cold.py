@@ -10,7 +10,8 @@ Makefile does (unchecked-hash `.pyc`), `app.py` as source, nothing written
 closed local UDP port), so the baseline's Powertools Tracer is on, as it is on AWS.
 
 The baseline is the code of `BASELINE` (before issue 13), extracted with `git archive`, run in
-the same environment with the same events, interleaved with today's code sample by sample.
+the same environment with the same events, interleaved with today's code sample by sample; so is
+the code of each `--against` commit, in a table of its own with the modules each imports.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ import sys
 import tarfile
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from bench.common import PY, ROOT, Services, ms, row, say, table
+from bench.common import PY, ROOT, Services, ms, row, say, short_rev, table
 
 BASELINE = "ea52372"  # the last commit before issue 13's changes
 
@@ -46,6 +48,7 @@ HANDLERS = {
 API = ("AuthorizerFunction", "PlantsApiFunction", "DataApiFunction")
 
 RUNS = 7
+IMPORT_RUNS = 3  # -X importtime processes per handler and code, for the modules each imports
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
 # A fresh process: the handler's import, then (if an event is given) its first answer.
@@ -74,11 +77,11 @@ print(json.dumps(out))
 """
 
 
-def _baseline_tree() -> Path:
-    """The baseline's functions and layer package, extracted from git."""
-    tree = Path(tempfile.mkdtemp(prefix="bench-baseline-"))
+def _tree(rev: str) -> Path:
+    """A commit's functions and layer package, extracted from git."""
+    tree = Path(tempfile.mkdtemp(prefix=f"bench-cold-{rev}-"))
     archive = subprocess.run(
-        ["git", "archive", BASELINE, "functions", "layers/powerfactor/powerfactor"],
+        ["git", "archive", rev, "functions", "layers/powerfactor/powerfactor"],
         cwd=ROOT, capture_output=True, check=True,
     ).stdout  # fmt: skip
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
@@ -126,14 +129,22 @@ def _sample(env: dict[str, str], importtime: bool = False) -> tuple[dict[str, An
     return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
 
-def _breakdown(stderr: str) -> Counter[str]:
-    """Microseconds of `-X importtime`'s self time per top-level package."""
-    spent: Counter[str] = Counter()
+def _imports(stderr: str) -> dict[str, int]:
+    """Each module `-X importtime` saw imported, with its self time (microseconds)."""
+    spent: dict[str, int] = {}
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
         self_us, _, name = line[len("import time:") :].split("|")
-        spent[name.strip().split(".")[0]] += int(self_us)
+        spent[name.strip()] = int(self_us)
+    return spent
+
+
+def _breakdown(stderr: str) -> Counter[str]:
+    """Microseconds of `-X importtime`'s self time per top-level package."""
+    spent: Counter[str] = Counter()
+    for name, self_us in _imports(stderr).items():
+        spent[name.split(".")[0]] += self_us
     return spent
 
 
@@ -182,22 +193,23 @@ def _events(services: Services) -> dict[str, dict[str, Any]]:
     }
 
 
-def cold_start(services: Services) -> None:
+def cold_start(services: Services, against: Sequence[str] = ()) -> None:
     events = _events(services)
-    baseline = _baseline_tree()
+    baseline = _tree(BASELINE)
+    refs = {short_rev(rev): _tree(rev) for rev in against}
     results: dict[str, dict[str, list[float]]] = {}
     cpus: dict[str, dict[str, list[float]]] = {}  # the same window's CPU time: steadier on a shared machine
     breakdowns: dict[str, Counter[str]] = {}
+    imported: dict[str, dict[str, dict[str, int]]] = {}  # handler -> variant -> module -> self us
     statuses: dict[str, set[str]] = {}
     for name, path in HANDLERS.items():
         event = events.get(name)
-        old, new = _staged(baseline, path), _staged(ROOT, path)
-        variants = {
-            "baseline": _env(services, name, old, event),
-            "now": _env(services, name, new, event),
-        }
+        staged = {"baseline": _staged(baseline, path), "now": _staged(ROOT, path)}
+        staged |= {ref: _staged(tree, path) for ref, tree in refs.items()}
+        variants = {variant: _env(services, name, code, event) for variant, code in staged.items()}
         if name in API:  # what the X-Ray SDK costs when a deployment turns it on
-            variants["now, X-Ray SDK on"] = _env(services, name, new, event, POWERFACTOR_XRAY_SDK="true")
+            sdk_on = _env(services, name, staged["now"], event, POWERFACTOR_XRAY_SDK="true")
+            variants["now, X-Ray SDK on"] = sdk_on
         samples: dict[str, list[float]] = {v: [] for v in variants}
         cpu: dict[str, list[float]] = {v: [] for v in variants}
         for _ in range(RUNS):  # interleaved: a slow moment of the machine hits every variant alike
@@ -208,10 +220,17 @@ def cold_start(services: Services) -> None:
                 statuses.setdefault(name, set()).add(f"{variant}: {out.get('status', '-')}")
         results[name] = samples
         cpus[name] = cpu
-        _, stderr = _sample(variants["now"], importtime=True)
-        breakdowns[name] = _breakdown(stderr)
-        shutil.rmtree(old), shutil.rmtree(new)
-    shutil.rmtree(baseline)
+        imported[name] = {}
+        for variant in ["now", *refs]:  # each module's median self time of a few processes
+            runs = [_sample(variants[variant], importtime=True)[1] for _ in range(IMPORT_RUNS)]
+            if variant == "now":
+                breakdowns[name] = _breakdown(runs[0])
+            seen = [_imports(stderr) for stderr in runs]
+            imported[name][variant] = {m: int(statistics.median(s.get(m, 0) for s in seen)) for m in seen[0]}
+        for code in staged.values():
+            shutil.rmtree(code)
+    for tree in [baseline, *refs.values()]:
+        shutil.rmtree(tree)
 
     table(
         f"Cold start: import + first response (API functions, authorizer) or import (the others); "
@@ -233,6 +252,9 @@ def cold_start(services: Services) -> None:
     if bad:
         say(f"\n(unexpected first answers: {bad})")
 
+    for ref in refs:
+        _beside(ref, results, cpus, imported)
+
     table(
         "Where today's cold start goes: `-X importtime` self time by top-level package (one process, "
         "import + first response)",
@@ -244,6 +266,34 @@ def cold_start(services: Services) -> None:
         largest = [(pkg, us) for pkg, us in spent.most_common(8) if pkg not in ("powerfactor", "app")]
         top = ", ".join(f"{pkg} {us / 1000:.0f} ms" for pkg, us in largest)
         row(name, f"{total / 1000:.0f} ms", top, f"{own / 1000:.0f} ms ({own / total * 100:.0f} %)")
+
+
+def _beside(
+    ref: str,
+    results: dict[str, dict[str, list[float]]],
+    cpus: dict[str, dict[str, list[float]]],
+    imported: dict[str, dict[str, dict[str, int]]],
+) -> None:
+    """Today's cold starts beside one `--against` commit's, and the modules each imported (one
+    `-X importtime` process each: all modules; the layer's own, and their self time)."""
+    table(
+        f"Cold start beside {ref} (same run, interleaved; median of {RUNS}); modules imported by import "
+        "+ first response",
+        "handler", ref, "now", "now / " + ref, f"CPU: {ref}, now, ratio", "modules: all",
+        "modules: powerfactor's", "powerfactor's self time",
+    )  # fmt: skip
+    for name, samples in results.items():
+        was, now = statistics.median(samples[ref]), statistics.median(samples["now"])
+        cpu_was, cpu_now = statistics.median(cpus[name][ref]), statistics.median(cpus[name]["now"])
+        old, new = imported[name][ref], imported[name]["now"]
+        own_old = {m: us for m, us in old.items() if m.split(".")[0] == "powerfactor"}
+        own_new = {m: us for m, us in new.items() if m.split(".")[0] == "powerfactor"}
+        row(
+            name, ms(was), ms(now), f"**{now / was:.2f} x**",
+            f"{ms(cpu_was)}, {ms(cpu_now)}, {cpu_now / cpu_was:.2f} x",
+            f"{len(old)} -> {len(new)}", f"{len(own_old)} -> {len(own_new)}",
+            f"{sum(own_old.values()) / 1000:.1f} -> {sum(own_new.values()) / 1000:.1f} ms",
+        )  # fmt: skip
 
 
 def build_size() -> None:

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import shutil
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TextIO
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 REGION = "us-east-1"
 HOURLY_TABLE = "BenchHourlyRows"  # the original's layout: one item per plant-hour
+# The code `make bench` runs beside today's by default (`--against`): the last commit before the
+# layer was grouped by capability (issue 22), the flat layout the regrouping must not slow down.
+BEFORE = "3408b30"
 
 
 _out: TextIO = sys.stdout  # where the figures go (see quiet_subprocesses)
@@ -168,3 +178,41 @@ def hourly_row(plant_id: int, hour: Any, values: Sequence[float]) -> dict[str, A
         "oe": {"N": repr(oe)},
         "oi": {"N": repr(oi)},
     }
+
+
+def short_rev(rev: str) -> str:
+    """A commit's short hash (`main` -> `6a6d69e`), as the tables label a reference."""
+    return subprocess.run(
+        ["git", "rev-parse", "--short", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True, text=True,
+        check=True,
+    ).stdout.strip()  # fmt: skip
+
+
+@contextmanager
+def code_at(rev: str) -> Iterator[Path]:
+    """The whole tree of commit `rev` (git archive) with today's bench/ and node_modules, so that
+    the same measurements run on that code; removed after the block."""
+    tree = Path(tempfile.mkdtemp(prefix=f"bench-{rev}-"))
+    try:
+        archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True).stdout
+        with tarfile.open(fileobj=BytesIO(archive)) as tar:
+            tar.extractall(tree, filter="data")
+        shutil.rmtree(tree / "bench", ignore_errors=True)
+        skip = shutil.ignore_patterns("__pycache__", "results")
+        shutil.copytree(ROOT / "bench", tree / "bench", ignore=skip)
+        (tree / "node_modules").symlink_to(ROOT / "node_modules")
+        yield tree
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def layer_module(name: str, *older: str) -> ModuleType:
+    """The layer's module `name`, or the first of its `older` names that the code running imports
+    (the layer was flat before issue 22: `powerfactor.settings` for `powerfactor.runtime.settings`)."""
+    for candidate in (name, *older):
+        try:
+            return importlib.import_module(candidate)
+        except ModuleNotFoundError as missing:
+            if missing.name is None or not candidate.startswith(missing.name):
+                raise
+    raise ModuleNotFoundError(f"none of {name}, {', '.join(older)}")

@@ -1,26 +1,42 @@
 """1, 2, 5. Ingest throughput, write cost and memory of a plant's backfill.
 
 The parent (`run`) measures the references with plain boto3; the real path runs in a child
-process (`python -m bench.ingest YEARS TODAY`) so its peak RSS is its own.
+process (`python -m bench.ingest YEARS TODAY`) so its peak RSS is its own. The 10-year backfill
+also runs on each `--against` commit's code (its tree from `git archive`), in turns with today's.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from bench.common import HOURLY_TABLE, PY, Services, hourly_row, proc_cpu_seconds, row, table
+from bench.common import (
+    HOURLY_TABLE,
+    PY,
+    ROOT,
+    Services,
+    code_at,
+    hourly_row,
+    proc_cpu_seconds,
+    row,
+    short_rev,
+    table,
+)
 
 TODAY = date(2026, 1, 1)  # the 10-year backfill then covers 2016-01-01 .. 2025-12-31
 PER_ROW_SAMPLE = 1500  # rows written one by one for the original's rate
 SYNC_CPU_BEFORE = 3.96  # CPU-s of the 10-year backfill's sync process before issue 13 (the issue's figure)
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+SIDE_RUNS = 2  # 10-year backfills per code beside an `--against` commit
 
 
 # -- the child: the real path ----------------------------------------------------------------------
@@ -49,23 +65,24 @@ def _count_dynamodb_calls() -> tuple[dict[str, int], dict[str, float]]:
 
 
 def child(years: int, today: date, phases: bool, dynamodb_pid: int) -> dict[str, Any]:
+    """The real path, on the code of the tree this process runs in (today's or an older commit's)."""
     import resource
 
-    from powerfactor.datapoints import store as datapoints
-    from powerfactor.plants import logic as plants
-    from powerfactor.runtime.gc_policy import fewer_young_collections
-    from powerfactor.sync.run import horizon, sync_plant
-    from powerfactor.sync.vendor import MonitoringClient, month_chunks
+    from bench.common import layer_module
 
-    fewer_young_collections()  # as the sync worker's process does at import
+    datapoints = layer_module("powerfactor.datapoints.store", "powerfactor.storage.datapoints")
+    plants = layer_module("powerfactor.plants.logic", "powerfactor.plants")
+    sync = layer_module("powerfactor.sync.run", "powerfactor.sync")
+    vendor = layer_module("powerfactor.sync.vendor", "powerfactor.monitoring")
+    layer_module("powerfactor.runtime.gc_policy", "powerfactor.collector").fewer_young_collections()
     calls, units = _count_dynamodb_calls()
     plant = plants.create_plant(f"bench {years}y {time.time()}")
     calls.clear(), units.clear()
-    client = MonitoringClient(os.environ["MONITORING_SERVICE_URL"], today=lambda: today)
+    client = vendor.MonitoringClient(os.environ["MONITORING_SERVICE_URL"], today=lambda: today)
     processes = {"sync process": os.getpid(), "simulator": os.getppid(), "DynamoDB Local": dynamodb_pid}
     cpu = {name: proc_cpu_seconds(pid) for name, pid in processes.items()}
     started = time.perf_counter()
-    outcome = sync_plant(plant.id, client, today=today)
+    outcome = sync.sync_plant(plant.id, client, today=today)
     cpu = {name: proc_cpu_seconds(pid) - cpu[name] for name, pid in processes.items()}
     result: dict[str, Any] = {
         "plant_id": plant.id,
@@ -79,9 +96,10 @@ def child(years: int, today: date, phases: bool, dynamodb_pid: int) -> dict[str,
         "capacity_units": dict(units),
     }
     if phases:  # the same months again, fetch alone, then write alone (to another plant id)
-        months = list(reversed(list(month_chunks(horizon(today, years), today))))
+        months = list(reversed(list(vendor.month_chunks(sync.horizon(today, years), today))))
         started = time.perf_counter()
-        chunks = list(MonitoringClient(client.base_url, today=lambda: today).fetch_ranges(plant.id, months))
+        again = vendor.MonitoringClient(client.base_url, today=lambda: today)
+        chunks = list(again.fetch_ranges(plant.id, months))
         result["fetch_only_seconds"] = time.perf_counter() - started
         started = time.perf_counter()
         for chunk in chunks:
@@ -94,11 +112,13 @@ def child(years: int, today: date, phases: bool, dynamodb_pid: int) -> dict[str,
 # -- the parent: references and the table ----------------------------------------------------------
 
 
-def _real_path(services: Services, years: int, phases: bool = False) -> dict[str, Any]:
+def _real_path(services: Services, years: int, phases: bool = False, root: Path = ROOT) -> dict[str, Any]:
+    """A backfill of `years` by the code of `root`, in a child process."""
     env = services.child_env(SYNC_EVERY_RUN=str(years), SYNC_UNTIL_YEAR=str(years))
+    env["PYTHONPATH"] = f"{root / 'layers/powerfactor'}:{root}"
     args = [PY, "-m", "bench.ingest", str(years), TODAY.isoformat(), str(services.dynamodb_pid)]
     args += ["--phases"] if phases else []
-    out = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(args, env=env, cwd=root, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -138,7 +158,7 @@ def backfilled(services: Services) -> int:
     return _real_path(services, 10)["plant_id"]
 
 
-def run(services: Services) -> dict[str, Any]:
+def run(services: Services, against: Sequence[str] = ()) -> dict[str, Any]:
     """Print the ingest tables; return the 10-year run (its plant is used by the report bench)."""
     from devstack.monitoring import hour_values
 
@@ -235,7 +255,38 @@ def run(services: Services) -> dict[str, Any]:
         "a 256 MB Lambda",
         "fits with room to spare",
     )
+    for rev in against:
+        _beside(services, rev)
     return ten
+
+
+def _beside(services: Services, rev: str) -> None:
+    """The 10-year backfill by today's code and by `rev`'s, in turns, `SIDE_RUNS` each."""
+    ref = short_rev(rev)
+    runs: dict[str, list[dict[str, Any]]] = {"now": [], ref: []}
+    with code_at(rev) as root:
+        for _ in range(SIDE_RUNS):
+            for label, code in (("now", ROOT), (ref, root)):
+                result = _real_path(services, 10, root=code)
+                assert result["status"] == "done", result
+                runs[label].append(result)
+
+    def median(label: str, figure: Callable[[dict[str, Any]], float]) -> float:
+        return statistics.median(figure(r) for r in runs[label])
+
+    table(
+        f"Ingest beside {ref}: the 10-year backfill, {SIDE_RUNS} runs each in turns (medians)",
+        "figure", "now", ref, "now / " + ref,
+    )  # fmt: skip
+    figures: list[tuple[str, Callable[[dict[str, Any]], float], str]] = [
+        ("datapoints/s", lambda r: r["hours"] / r["seconds"], "{:,.0f}"),
+        ("CPU of the sync process", lambda r: r["cpu"]["sync process"], "{:.2f} s"),
+        ("peak RSS", lambda r: r["peak_rss_mb"], "{:.0f} MB"),
+        ("DynamoDB calls", lambda r: sum(r["dynamodb_calls"].values()), "{:,.0f}"),
+    ]
+    for name, figure, shown in figures:
+        now, was = median("now", figure), median(ref, figure)
+        row(name, shown.format(now), shown.format(was), f"**{now / was:.2f} x**")
 
 
 if __name__ == "__main__":

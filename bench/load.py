@@ -15,19 +15,28 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from bench.common import PY, ROOT, median_p95, ms, proc_cpu_seconds, quiet_subprocesses, row, table
+from bench.common import (
+    PY,
+    ROOT,
+    code_at,
+    median_p95,
+    ms,
+    proc_cpu_seconds,
+    quiet_subprocesses,
+    row,
+    short_rev,
+    table,
+)
 
 CLIENTS = 32
 REQUESTS = 800
@@ -252,29 +261,21 @@ def _measured(root: Path) -> dict[str, Any]:
         return json.loads(Path(result.name).read_text())
 
 
-def _baseline_root() -> Path:
-    """The baseline's whole tree (git archive), with today's bench/ and node_modules."""
+def run(against: Sequence[str] = ()) -> None:
+    """The same load against the baseline's local stack, each `--against` commit's and today's,
+    one after the other (each tree from `git archive`, with today's bench/)."""
     from bench.cold import BASELINE
 
-    tree = Path(tempfile.mkdtemp(prefix="bench-load-baseline-"))
-    archive = subprocess.run(["git", "archive", BASELINE], cwd=ROOT, capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(tree, filter="data")
-    shutil.rmtree(tree / "bench")
-    shutil.copytree(ROOT / "bench", tree / "bench", ignore=shutil.ignore_patterns("__pycache__"))
-    (tree / "node_modules").symlink_to(ROOT / "node_modules")
-    return tree
-
-
-def run() -> None:
-    """The same load against the baseline's local stack and today's, one after the other."""
-    baseline_root = _baseline_root()
-    try:
-        baseline = _measured(baseline_root)
-    finally:
-        shutil.rmtree(baseline_root)
+    with code_at(BASELINE) as root:
+        baseline = _measured(root)
+    refs = {}
+    for rev in against:
+        with code_at(rev) as root:
+            refs[short_rev(rev)] = _measured(root)
     now = _measured(ROOT)
     _report(now, baseline)
+    for ref, figures in refs.items():
+        _beside(now, ref, figures)
 
 
 def _summary(figures: dict[str, Any]) -> dict[str, Any]:
@@ -323,6 +324,20 @@ def _report(now: dict[str, Any], baseline: dict[str, Any]) -> None:
         row(route, _ops(ops), _ops(baseline["calls"].get(route, {})))
 
 
+def _beside(now: dict[str, Any], ref: str, was: dict[str, Any]) -> None:
+    n, b = _summary(now), _summary(was)
+    table(f"Local stack under load beside {ref} (the same run, one after the other)", "figure", "now", ref,
+          "now / " + ref)  # fmt: skip
+    row("throughput", f"{n['rps']:.1f} req/s", f"{b['rps']:.1f} req/s", f"**{n['rps'] / b['rps']:.2f} x**")
+    row("latency median", ms(n["p50"]), ms(b["p50"]), f"{n['p50'] / b['p50']:.2f} x")
+    row("latency p95", ms(n["p95"]), ms(b["p95"]), f"{n['p95'] / b['p95']:.2f} x")
+    cpu_now, cpu_was = (sum(f["cpu"].values()) / len(f["out"]["results"]) for f in (now, was))
+    row("CPU per request (all processes)", ms(cpu_now), ms(cpu_was), f"{cpu_now / cpu_was:.2f} x")
+    row("answers", _statuses(n["statuses"]), _statuses(b["statuses"]), "")
+    for route, ops in now["calls"].items():
+        row(f"DynamoDB calls: {route}", _ops(ops), _ops(was["calls"].get(route, {})), "")
+
+
 def _cpu(figures: dict[str, Any]) -> str:
     cpu = figures.get("cpu")
     if not cpu:
@@ -352,15 +367,13 @@ def _dynamodb_calls(stack: Any, plant_id: int, token: str) -> dict[str, dict[str
     counted."""
     from pynamodb.connection.base import Connection
 
+    from bench.common import layer_module
     from bench.ingest import _count_dynamodb_calls
     from devstack.apigateway import build_event, match_route
     from devstack.authorizer import method_arn
     from devstack.lambdas import FakeContext, load_handler
 
-    try:
-        from powerfactor.runtime.settings import reset_settings
-    except ModuleNotFoundError:  # the baseline's tree: the layer's modules were flat then
-        from powerfactor.settings import reset_settings
+    reset_settings = layer_module("powerfactor.runtime.settings", "powerfactor.settings").reset_settings
 
     template = stack.template
     functions = template.functions()

@@ -147,16 +147,14 @@ class EventBus:
         self.events: deque[dict[str, Any]] = deque(maxlen=KEEP)
         self.deliveries: deque[dict[str, Any]] = deque(maxlen=KEEP)
         self._outbox: queue.Queue[tuple[Target, dict[str, Any]] | None] = queue.Queue()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
-        server = ThreadingHTTPServer((self.host, self.port), _Handler)
-        server.daemon_threads = True
-        server.bus = self  # type: ignore[attr-defined]
+        server = _Server((self.host, self.port), self)
         self.port = server.server_address[1]
         self._server = server
         threading.Thread(
@@ -216,8 +214,19 @@ class EventBus:
             _log(f"{target.rule}: {event['detail-type']} to {target.resource}: {outcome}")
 
 
+class _Server(ThreadingHTTPServer):
+    """The bus's HTTP server; its handlers find the bus on it."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], bus: EventBus) -> None:
+        super().__init__(address, _Handler)
+        self.bus = bus
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    server: _Server
 
     def _send(self, status: int, body: dict[str, Any] | list[Any]) -> None:
         data = json.dumps(body).encode()
@@ -228,7 +237,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_POST(self) -> None:
-        bus: EventBus = self.server.bus  # type: ignore[attr-defined]
+        bus = self.server.bus
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         action = (self.headers.get("X-Amz-Target") or "").rsplit(".", 1)[-1]
         if action != "PutEvents":
@@ -237,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, bus.put_events(body.get("Entries", [])))
 
     def do_GET(self) -> None:
-        bus: EventBus = self.server.bus  # type: ignore[attr-defined]
+        bus = self.server.bus
         self._send(200, {"events": list(bus.events), "deliveries": list(bus.deliveries)})
 
     def log_message(self, format: str, *args: Any) -> None:

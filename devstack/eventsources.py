@@ -16,12 +16,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -248,30 +251,33 @@ def guard_moto_queues() -> None:
     """
     from moto.sqs.models import Queue, SQSBackend
 
-    if getattr(Queue, "_devstack_guarded", False):
+    if getattr(Queue, _GUARDED, False):
         return
-    delete, receive, change = (
-        Queue.delete_message,
-        SQSBackend.receive_message,
-        SQSBackend.change_message_visibility,
-    )
 
-    def delete_message(self: Any, receipt_handle: str) -> None:
-        with self._messages_lock:
-            delete(self, receipt_handle)
+    def queue_lock(backend: SQSBackend, queue_name: str, *_: object, **__: object) -> threading.Condition:
+        return backend.get_queue(queue_name)._messages_lock
 
-    def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
-        with self.get_queue(queue_name)._messages_lock:
-            return receive(self, queue_name, *args, **kwargs)
+    _hold_lock(Queue, "delete_message", lambda queue, *_, **__: queue._messages_lock)
+    _hold_lock(SQSBackend, "receive_message", queue_lock)
+    _hold_lock(SQSBackend, "change_message_visibility", queue_lock)
+    setattr(Queue, _GUARDED, True)
 
-    def change_message_visibility(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> None:
-        with self.get_queue(queue_name)._messages_lock:
-            change(self, queue_name, *args, **kwargs)
 
-    Queue.delete_message = delete_message  # type: ignore[method-assign]
-    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
-    SQSBackend.change_message_visibility = change_message_visibility  # type: ignore[method-assign]
-    Queue._devstack_guarded = True  # type: ignore[attr-defined]
+_GUARDED = "_devstack_guarded"  # set on moto's Queue once its methods hold its lock
+
+
+def _hold_lock(owner: type, name: str, lock_of: Callable[..., AbstractContextManager[object]]) -> None:
+    """Replace `owner`'s method `name` with one that runs it holding the lock `lock_of` finds for
+    the call (given the same arguments). The wrapper takes the arguments as they come, so it is
+    put in place by name: mypy rightly refuses an assignment to a method."""
+    method = getattr(owner, name)
+
+    @functools.wraps(method)
+    def locked(self: object, *args: Any, **kwargs: Any) -> Any:
+        with lock_of(self, *args, **kwargs):
+            return method(self, *args, **kwargs)
+
+    setattr(owner, name, locked)
 
 
 class SqsPoller:

@@ -134,7 +134,7 @@ class MonitoringSimulator:
         self.profile = PROFILES[profile] if isinstance(profile, str) else profile
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._restart: threading.Timer | None = None
         self.requests = 0
@@ -147,9 +147,7 @@ class MonitoringSimulator:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        server = ThreadingHTTPServer((self.host, self.port), _Handler)
-        server.daemon_threads = True
-        server.simulator = self  # type: ignore[attr-defined]
+        server = _Server((self.host, self.port), self)
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(
@@ -277,12 +275,23 @@ def _malform(good: dict[str, Any], kind: str | None) -> list[dict[str, Any]]:
     return [bad]
 
 
+class _Server(ThreadingHTTPServer):
+    """The simulator's HTTP server; its handlers find the simulator on it."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], simulator: MonitoringSimulator) -> None:
+        super().__init__(address, _Handler)
+        self.simulator = simulator
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    server: _Server
 
     @property
     def simulator(self) -> MonitoringSimulator:
-        return self.server.simulator  # type: ignore[attr-defined]
+        return self.server.simulator
 
     def _send(self, status: int, body: bytes) -> None:
         self.send_response(status)

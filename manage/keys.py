@@ -16,6 +16,7 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypedDict
 
 from manage.target import Target, use_tables
 from powerfactor.access import keys as apikeys
@@ -47,15 +48,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     revoke.add_argument("key_id")
 
 
-def _record(key: apikeys.ApiKey) -> dict[str, object]:
+class _Record(TypedDict):
+    """A key as `list` and `create --json` print it (no secret, no hash)."""
+
+    id: str
+    name: str
+    scopes: list[str]
+    status: str
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+
+
+def _record(key: apikeys.ApiKey) -> _Record:
     return {
         "id": key.key_id,
         "name": key.name,
         "scopes": sorted(key.scopes),
         "status": apikeys.status(key),
         "created_at": key.created_at.isoformat(),
-        "expires_at": key.expires_at and key.expires_at.isoformat(),
-        "revoked_at": key.revoked_at and key.revoked_at.isoformat(),
+        "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
     }
 
 
@@ -80,7 +93,7 @@ def _list(args: argparse.Namespace) -> None:
     row = "{:<12}  {:<8}  {:<11}  {:<19}  {:<19}  {}"
     print(row.format("id", "status", "scopes", "created", "expires", "name"))
     for r in records:
-        scopes = " ".join(r["scopes"])  # type: ignore[arg-type]
+        scopes = " ".join(r["scopes"])
         created, expires = str(r["created_at"])[:19], str(r["expires_at"] or "-")[:19]
         print(row.format(r["id"], r["status"], scopes, created, expires, r["name"]))
 

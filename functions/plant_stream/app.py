@@ -35,7 +35,10 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def _plant_id(record: DynamoDBRecord) -> int:
-    image = record.dynamodb.new_image or record.dynamodb.old_image  # type: ignore[union-attr]
+    stream = record.dynamodb
+    if stream is None:  # DynamoDB Streams always sends it: a record without one fails alone
+        raise ValueError(f"stream record {record.event_id} has no `dynamodb`")
+    image = stream.new_image or stream.old_image
     return int(image["plant_id"])
 
 

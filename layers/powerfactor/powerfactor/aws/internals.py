@@ -45,7 +45,7 @@ def _dynamodb_only_loader() -> type[botocore.loaders.Loader] | None:
     ):
         return None
 
-    class DynamoDbOnlyLoader(loader):  # type: ignore[misc, valid-type]  # botocore has no types
+    class DynamoDbOnlyLoader(botocore.loaders.Loader):
         SERVICES = ("dynamodb",)
 
         @botocore.loaders.instance_cache

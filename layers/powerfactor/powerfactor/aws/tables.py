@@ -80,9 +80,8 @@ def _bind(model: type[Model], table_name: str, settings: Settings, session: boto
     model.Meta.table_name = table_name
     model.Meta.host = settings.dynamodb_endpoint
     model.Meta.region = settings.region
-    # pynamodb annotates these int; botocore's Config takes the float
-    model.Meta.connect_timeout_seconds = CONNECT_TIMEOUT  # type: ignore[assignment]
-    model.Meta.read_timeout_seconds = READ_TIMEOUT  # type: ignore[assignment]
+    model.Meta.connect_timeout_seconds = CONNECT_TIMEOUT  # type: ignore[assignment]  # pynamodb says int; botocore takes float
+    model.Meta.read_timeout_seconds = READ_TIMEOUT  # type: ignore[assignment]  # pynamodb says int; botocore takes float
     connection = internals.share_session(model, session)
     # botocore's attempts per call; pynamodb's own max_retry_attempts (3) stays for the
     # unprocessed items of batch calls (pynamodb 6.1 has no Meta option for this)

@@ -1,100 +1,45 @@
-"""A page of /data or /report as rows, and its three forms: pydantic models, JSON text, CSV text.
+"""The read path's last stage: a page's rows (`rows.py`) as text, JSON or CSV, or as its pydantic model.
 
 A year of hours is 8,760 rows. Building a pydantic model per row (and per measure inside it)
 and serializing them cost several times the read itself (bench/README.md), so the handler writes
 the text straight from the rows instead: every number is formatted by pydantic-core (one
 `to_json` call over all of a page's numbers, so the text is pydantic's, `1e-7`, `0.00001`,
 `null` for NaN, not Python's `repr`), the envelope (plant, range, totals, cursor) is the page
-model's own serialization with the items spliced in, and the timestamps are formatted once per
-UTC day (`day_clock`) instead of once per hour. The models stay the OpenAPI schema, the Python
-API (`reports.data_page`, `reports.report`), and the reference the text is tested against byte
-for byte (tests/unit/datapoints/test_read_bytes.py).
+model's own serialization with the items spliced in, and the timestamps come as text in the rows
+(`rows.day_clock`). Nothing here reads or computes: the figures of a report's buckets come with
+them from the compute stage. The models stay the OpenAPI schema, the Python API
+(`reports.data_page`, `reports.report`), and the reference the text is tested against byte for
+byte (tests/unit/datapoints/test_read_bytes.py).
 """
 
 from __future__ import annotations
 
 import csv
-import functools
 import io
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from collections.abc import Callable, Sequence
+from dataclasses import InitVar, dataclass, field
+from datetime import UTC, date, tzinfo
 from itertools import chain, repeat
-from operator import attrgetter, is_, lt, truediv
+from operator import attrgetter, is_
 from typing import Any, cast
 
 import pydantic_core
 
+# HOUR, day_clock and report_row are the row format's (rows.py), named here too for the callers
+# that write a page from rows of their own
+from powerfactor.datapoints.rows import HOUR as HOUR
+from powerfactor.datapoints.rows import Bucket, Column, DataRow, bucket_figures, instant, row_fields
+from powerfactor.datapoints.rows import day_clock as day_clock
+from powerfactor.datapoints.rows import report_row as report_row
 from powerfactor.datapoints.schemas import (
     DataItem,
     DataPage,
     Granularity,
-    Measure,
     Reading,
     ReportBucket,
     ReportPage,
     ReportRow,
 )
-from powerfactor.runtime.clock import HOUR
-
-DECIMALS = 6
-_DAY = timedelta(days=1)
-_UTC_TAILS = [f"T{h:02d}:00:00" for h in range(24)]
-
-
-@dataclass(frozen=True, slots=True)
-class Offset:
-    """A UTC offset as text: `iso` as datetime.isoformat writes it (`+00:00`, seconds if any),
-    `json` as pydantic-core writes it after a datetime (`Z` for zero, minutes only)."""
-
-    delta: timedelta
-    iso: str
-    json: str
-
-
-@functools.cache
-def offset(delta: timedelta) -> Offset:
-    stamp = datetime(2000, 1, 1, tzinfo=timezone(delta))
-    return Offset(delta, stamp.isoformat()[19:], pydantic_core.to_json(stamp).decode()[20:-1])
-
-
-# A timestamp of the zone: its wall time `YYYY-MM-DDTHH:MM:SS` and its offset.
-Stamp = tuple[str, Offset]
-
-
-def stamp(instant: datetime) -> Stamp:
-    """The stamp of an aware datetime, in the zone it carries."""
-    return instant.isoformat()[:19], offset(instant.utcoffset() or timedelta(0))
-
-
-def instant(wall: str, off: Offset, zone: tzinfo) -> datetime:
-    """The datetime a stamp stands for, in `zone` (datetime.UTC for UTC)."""
-    return datetime.fromisoformat(wall + off.iso).astimezone(zone)
-
-
-def day_clock(day: date, zone: tzinfo) -> tuple[list[str], list[Offset]]:
-    """The wall times and offsets, in `zone`, of the 24 hours of a UTC day.
-
-    A day whose offset is the same at its first and last hour is formatted by string operations
-    from its first hour (as `reports._segments` splits it; no zone changes its offset twice in
-    one UTC day, tests/unit/datapoints/test_read_bytes.py checks tzdata); only a day with a change is
-    converted hour by hour.
-    """
-    if zone is UTC:
-        prefix = day.isoformat()
-        return [prefix + tail for tail in _UTC_TAILS], [offset(timedelta(0))] * 24
-    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    delta = midnight.astimezone(zone).utcoffset()
-    if delta is not None and delta == (midnight + 23 * HOUR).astimezone(zone).utcoffset():
-        local = midnight + delta  # the wall time of hour 0, as a UTC datetime
-        today, tomorrow = f"{local.date().isoformat()}T", f"{(local.date() + _DAY).isoformat()}T"
-        tail = f":{local.minute:02d}:{local.second:02d}"
-        walls = [
-            f"{today if h < 24 else tomorrow}{h % 24:02d}{tail}" for h in range(local.hour, local.hour + 24)
-        ]
-        return walls, [offset(delta)] * 24
-    stamps = [stamp((midnight + h * HOUR).astimezone(zone)) for h in range(24)]
-    return [wall for wall, _ in stamps], [off for _, off in stamps]
 
 
 def _numbers(values: list[float | None]) -> list[str]:
@@ -159,11 +104,6 @@ def _splice(envelope: str, count: int, opening: str, pieces: Sequence[str | Sequ
     return "".join(parts)
 
 
-# A row of /data: the hour's stamp, then expected energy and irradiation, observed energy and
-# irradiation.
-DataRow = tuple[str, Offset, float, float, float, float]
-
-
 @dataclass(frozen=True, slots=True)
 class DataRows:
     """One page of stored hours."""
@@ -218,83 +158,11 @@ class DataRows:
         return out.getvalue()
 
 
-Column = list[float | None]
-
-
-def _rounded(values: Iterable[float]) -> Column:
-    """round(x, DECIMALS) of each float (float.__round__ itself: a quarter faster than round's
-    dispatch, 9 times per hour of an hour report)."""
-    return list(map(float.__round__, values, repeat(DECIMALS)))
-
-
-_positive = functools.partial(lt, 0.0)  # x > 0; False for NaN
-
-
-def _ratio(numerators: Sequence[float], divisors: Sequence[float], valid: Callable[[float], bool]) -> Column:
-    """round(n / d, DECIMALS), or None where the divisor is not `valid`."""
-    if all(map(valid, divisors)):  # the usual case, without a Python loop
-        return _rounded(map(truediv, numerators, divisors))
-    return [round(n / d, DECIMALS) if valid(d) else None for n, d in zip(numerators, divisors, strict=True)]
-
-
-def figures(
-    ee: Sequence[float], ei: Sequence[float], oe: Sequence[float], oi: Sequence[float], capacity: float | None
-) -> list[Column]:
-    """What buckets show of their sums (one list per field, one value per bucket), rounded, in
-    ReportRow's order: energy expected, observed, observed/expected; irradiation the same;
-    specific yield (E/P0), expected specific yield, and the IEC 61724-1 performance ratio
-    (E/P0) / (H/G_stc), with H in kWh/m² (the Wh/m² / 1000) and G_stc = 1 kW/m². A ratio is null
-    where its divisor is 0, the KPIs without a capacity. Column by column, so that the 9 roundings
-    of each of a year's 8,760 hours run in C."""
-    columns = [
-        _rounded(ee),
-        _rounded(oe),
-        _ratio(oe, ee, bool),
-        _rounded(ei),
-        _rounded(oi),
-        _ratio(oi, ei, bool),
-    ]
-    if not capacity:
-        blank: Column = [None] * len(ee)
-        return [*columns, *([blank] * 3)]
-    final_yield = list(map(truediv, oe, repeat(capacity)))
-    reference_yield = list(map(truediv, oi, repeat(1000)))  # kWh/m² over G_stc = 1 kW/m²: hours
-    return [
-        *columns,
-        _rounded(final_yield),
-        _rounded(map(truediv, ee, repeat(capacity))),
-        _ratio(final_yield, reference_yield, _positive),
-    ]
-
-
-def report_row(
-    hours_present: int, hours_total: int, ee: float, ei: float, oe: float, oi: float, capacity: float | None
-) -> ReportRow:
-    return ReportRow(
-        **_fields(hours_present, hours_total, [c[0] for c in figures([ee], [ei], [oe], [oi], capacity)])
-    )
-
-
-def _fields(hours_present: int, hours_total: int, f: Sequence[float | None]) -> dict[str, object]:
-    return {
-        "hours_present": hours_present,
-        "hours_total": hours_total,
-        "energy": Measure(expected=f[0], observed=f[1], observed_to_expected=f[2]),
-        "irradiation": Measure(expected=f[3], observed=f[4], observed_to_expected=f[5]),
-        "specific_yield": f[6],
-        "expected_specific_yield": f[7],
-        "performance_ratio": f[8],
-    }
-
-
-# A bucket of /report: its period, its start's stamp, hours present and spanned, then its sums
-# of expected energy and irradiation, observed energy and irradiation.
-Bucket = tuple[str, str, Offset, int, int, float, float, float, float]
-
-
 @dataclass(frozen=True, slots=True)
 class ReportRows:
-    """One page of buckets, and the totals of the whole range."""
+    """One page of buckets, the totals of the whole range, and what the buckets show of their sums
+    (`figures`: the compute stage's, given as the last argument; else computed from the buckets
+    here, for a caller that builds a page from sums of its own)."""
 
     plant_id: int
     tz: str
@@ -306,6 +174,12 @@ class ReportRows:
     buckets: list[Bucket]
     totals: ReportRow
     next_cursor: str | None
+    given_figures: InitVar[list[Column] | None] = None
+    figures: list[Column] = field(init=False)
+
+    def __post_init__(self, given_figures: list[Column] | None) -> None:
+        shown = bucket_figures(self.buckets, self.capacity) if given_figures is None else given_figures
+        object.__setattr__(self, "figures", shown)
 
     def _envelope(self, items: list[ReportBucket]) -> ReportPage:
         return ReportPage(
@@ -317,17 +191,12 @@ class ReportRows:
         """The buckets' fields, a column per field (`Bucket`'s order)."""
         return list(zip(*self.buckets, strict=True)) if self.buckets else [()] * 9
 
-    def _figures(self, fields: list[tuple] | None = None) -> list[Column]:
-        """The buckets' figures, a column per field (`figures`)."""
-        ee, ei, oe, oi = (fields or self._columns())[5:9]
-        return figures(ee, ei, oe, oi, self.capacity)
-
     def model(self) -> ReportPage:
         return self._envelope(
             [
-                ReportBucket(period=period, start=instant(wall, off, self.zone), **_fields(n, total, f))
+                ReportBucket(period=period, start=instant(wall, off, self.zone), **row_fields(n, total, f))
                 for (period, wall, off, n, total, *_), f in zip(
-                    self.buckets, zip(*self._figures(), strict=True), strict=True
+                    self.buckets, zip(*self.figures, strict=True), strict=True
                 )
             ]
         )
@@ -335,7 +204,7 @@ class ReportRows:
     def json(self) -> str:
         """`self.model().model_dump_json()`, byte for byte."""
         fields = self._columns()
-        a, b, c, d, e, f, g, h, i = _number_columns(self._figures(fields))
+        a, b, c, d, e, f, g, h, i = _number_columns(self.figures)
         periods, walls, offsets, present, total = fields[:5]
         pieces = (
             _same_or_each(present, str), ',"hours_total":', _same_or_each(total, str),
@@ -356,7 +225,7 @@ class ReportRows:
                          "performance_ratio"])  # fmt: skip
         writer.writerows(
             (bucket[0], bucket[3], bucket[4], *("" if x is None else x for x in f))
-            for bucket, f in zip(self.buckets, zip(*self._figures(), strict=True), strict=True)
+            for bucket, f in zip(self.buckets, zip(*self.figures, strict=True), strict=True)
         )
         if self.next_cursor is None:
             t = self.totals

@@ -85,7 +85,7 @@ class Settings:
                 problems.append(f"{name}: {error}{shown}")
         if problems:
             raise ConfigurationError("; ".join(problems))
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)  # type: ignore[arg-type]  # each value has its field's type, as FIELDS parses it
 
 
 def _given(value: object) -> bool:

@@ -43,7 +43,7 @@ from powerfactor.runtime.clock import utc_today
 from powerfactor.runtime.errors import InvalidRange, PlantNotFound, ResyncPending
 from powerfactor.runtime.settings import get_settings
 from powerfactor.sync import jobs
-from powerfactor.sync.run import LEASE_SECONDS, SyncOutcome, horizon, patiently, storage_error
+from powerfactor.sync.run import LEASE_SECONDS, Status, SyncOutcome, horizon, patiently, storage_error
 from powerfactor.sync.vendor import MonitoringClient, MonitoringError, TimeBudgetExhausted
 
 logger = Logger(child=True)
@@ -134,6 +134,8 @@ def run(
     if result.through and start < result.through < end:
         start = result.through  # a retried run: the days before are counted (and written)
     done_until = start  # days before it are written
+    status: Status
+    error: str | None
     try:
         plants.set_resync(plant_id, owner, "running")
         status, error = "done", None
@@ -180,7 +182,7 @@ def run(
         )
     finally:
         patiently(lambda: plants.release_sync_lease(plant_id, owner), client, "release the lease")
-    outcome = SyncOutcome(plant_id, status, hours, len(missing), error)  # type: ignore[arg-type]
+    outcome = SyncOutcome(plant_id, status, hours, len(missing), error)
     outcome.resync = result
     if status == "partial":
         outcome.resume_from = done_until

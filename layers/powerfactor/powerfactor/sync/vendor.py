@@ -29,7 +29,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, TypedDict, cast
+from typing import Annotated, Any, Literal, TypedDict, cast
 
 import requests
 from aws_lambda_powertools import Logger, Metrics
@@ -123,8 +123,9 @@ Value = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False), AfterValida
 # was a third of the validation's time): the rest of `Value`, the gap between 0 and VALUE_MIN, is
 # checked in `validate_items`, with the same reason (`value_error`).
 _Bounded = Annotated[float, Strict(), Field(ge=0, le=VALUE_MAX, allow_inf_nan=False)]
-_READINGS = (("expected", "energy"), ("expected", "irradiation"), ("observed", "energy"),
-             ("observed", "irradiation"))  # fmt: skip
+_READINGS: tuple[tuple[Literal["expected", "observed"], Literal["energy", "irradiation"]], ...] = (
+    ("expected", "energy"), ("expected", "irradiation"), ("observed", "energy"), ("observed", "irradiation"),
+)  # fmt: skip
 
 
 class _Reading(TypedDict):
@@ -214,7 +215,7 @@ def validate_items(raw: list[Any], start: date, end: date) -> tuple[dict[datetim
         ee, ei = expected["energy"], expected["irradiation"]
         oe, oi = observed["energy"], observed["irradiation"]
         if 0 < ee < VALUE_MIN or 0 < ei < VALUE_MIN or 0 < oe < VALUE_MIN or 0 < oi < VALUE_MIN:
-            group, name = next((g, n) for g, n in _READINGS if 0 < item[g][n] < VALUE_MIN)  # type: ignore[literal-required]
+            group, name = next((g, n) for g, n in _READINGS if 0 < item[g][n] < VALUE_MIN)
             dropped[f"{group}.{name}:value_error"] += 1
             continue
         try:  # the pattern fixed the format; this catches days that do not exist (2023-02-30)
