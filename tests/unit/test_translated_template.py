@@ -45,6 +45,7 @@ RIGHTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:GetItem", "PlantsTable"), ("dynamodb:UpdateItem", "PlantsTable"),
         ("dynamodb:Query", "DatapointsTable"), ("dynamodb:BatchGetItem", "DatapointsTable"),
         ("dynamodb:BatchWriteItem", "DatapointsTable"), ("sqs:SendMessage", "SyncQueue"),
+        ("dynamodb:PutItem", "DatapointsTable"),  # a changed day, its revision and month: one transaction
         # its event source (what AWSLambdaSQSQueueExecutionRole grants on *), and a failed job
         # back after a short backoff (ChangeMessageVisibility)
         ("sqs:ReceiveMessage", "SyncQueue"), ("sqs:DeleteMessage", "SyncQueue"),
