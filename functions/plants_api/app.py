@@ -206,7 +206,13 @@ def resync_plant(plant_id: PlantId, body: ResyncIn) -> Response[Resync]:
     from powerfactor.sync import resync  # the monitoring client's imports only where a re-sync is asked for
 
     queued = resync.request(
-        plant_id, body.from_, body.to, remove_missing=body.remove_missing, dry_run=body.dry_run
+        plant_id,
+        body.from_,
+        body.to,
+        remove_missing=body.remove_missing,
+        dry_run=body.dry_run,
+        key_id=_caller_key_id(),
+        reason=body.reason,
     )
     metrics.add_metric(name="ResyncsQueued", unit=MetricUnit.Count, value=1)
     return Response(
@@ -215,6 +221,11 @@ def resync_plant(plant_id: PlantId, body: ResyncIn) -> Response[Resync]:
         body=queued,
         headers={"Location": queued.progress or f"{BASE}/plant/{plant_id}"},
     )
+
+
+def _caller_key_id() -> str:
+    """The id of the API key this request came with (the authorizer's context, checked)."""
+    return str(app.current_event.raw_event["requestContext"]["authorizer"]["key_id"])
 
 
 @logger.inject_lambda_context(

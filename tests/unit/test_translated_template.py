@@ -501,7 +501,7 @@ def test_alerts_go_to_the_bus_and_optionally_to_a_webhook_and_mail() -> None:
         assert resources[name]["Condition"] == "HasAlertEmail", name
     webhook = resources["AlertWebhookRule"]["Properties"]
     assert webhook["EventBusName"] == {"Ref": "AlertBus"} and webhook["EventPattern"] == {
-        "source": ["powerfactor.alerts"]
+        "source": ["powerfactor.alerts", "powerfactor.data"]  # alerts, and data.revised
     }
     (target,) = webhook["Targets"]
     assert target == {"Id": "webhook", "Arn": {"Fn::GetAtt": ["AlertWebhookQueue", "Arn"]}}
@@ -532,7 +532,9 @@ def test_alerts_go_to_the_bus_and_optionally_to_a_webhook_and_mail() -> None:
     assert mail["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["AlertEmailRule", "Arn"]}}}
     # the code publishes what the rules match (powerfactor/alerts/logic.py)
     code = (ROOT / "layers" / "powerfactor" / "powerfactor" / "alerts" / "logic.py").read_text()
-    assert 'SOURCE = "powerfactor.alerts"' in code
+    assert 'SOURCE = "powerfactor.alerts"' in code and 'DATA_SOURCE = "powerfactor.data"' in code
+    mail_rule = resources["AlertEmailRule"]["Properties"]  # a mail per alert only
+    assert mail_rule["EventPattern"] == {"source": ["powerfactor.alerts"]}
 
 
 def _evaluate(node: Any, parameters: dict[str, str]) -> Any:
