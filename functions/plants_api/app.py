@@ -32,6 +32,8 @@ from powerfactor.plants.schemas import (
     PlantPatch,
     Resync,
     ResyncIn,
+    RevertIn,
+    RevertResult,
 )
 from powerfactor.runtime import gc_policy, tracing
 
@@ -226,6 +228,32 @@ def resync_plant(plant_id: PlantId, body: ResyncIn) -> Response[Resync]:
 def _caller_key_id() -> str:
     """The id of the API key this request came with (the authorizer's context, checked)."""
     return str(app.current_event.raw_event["requestContext"]["authorizer"]["key_id"])
+
+
+ResyncId = Annotated[
+    str,
+    Path(
+        pattern=r"^\d{8}-\d{8}-\d{8}T\d{12}Z$",
+        description="The re-sync's `id` (the plant's `sync.resync` or `sync.last_resync`).",
+    ),
+]
+
+
+@app.post(
+    f"{BASE}/plant/<plant_id>/resyncs/<resync_id>/revert",
+    summary="Revert a re-sync: every hour it changed, removed or restored gets its value from before",
+    description=(
+        "Refused (409) if an hour it changed has changed again since (`revision_conflict`, the hours "
+        "in `details`; nothing is written), if it was reverted already (`already_reverted`), is still "
+        "queued or running (`resync_pending`), or the plant is syncing (`plant_busy`, retry after "
+        "`Retry-After`). Each hour put back is a revision (cause `revert`)."
+    ),
+    responses=documented(200, RevertResult, "Reverted", (400, 404, 409, 413, 415)),
+)
+def revert_resync(plant_id: PlantId, resync_id: ResyncId, body: RevertIn | None = None) -> RevertResult:
+    from powerfactor.sync import revert  # the sync's imports only where a revert is asked for
+
+    return revert.revert(plant_id, resync_id, _caller_key_id(), body.reason if body else None)
 
 
 @logger.inject_lambda_context(

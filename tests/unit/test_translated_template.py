@@ -29,6 +29,9 @@ RIGHTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:Query", INDEX),
         ("dynamodb:Query", "AlertsTable"), ("dynamodb:Query", "AlertsTable/index/open_alerts"),  # the lists
         ("sqs:SendMessage*", "SyncQueue"),  # a re-sync's job
+        # a revert: revisions and days read, each month's changes put in one transaction, its event
+        ("dynamodb:Query", "DatapointsTable"), ("dynamodb:BatchGetItem", "DatapointsTable"),
+        ("dynamodb:PutItem", "DatapointsTable"), ("dynamodb:BatchWriteItem", "DatapointsTable"), BUS,
     },
     "DataApiFunction": {("dynamodb:GetItem", "PlantsTable"), ("dynamodb:Query", "DatapointsTable")},
     "PlantStreamFunction": {
@@ -219,7 +222,7 @@ def test_every_route_is_behind_the_authorizer_and_gateway_errors_are_shaped() ->
     (api,) = [r for r in cloudformation().values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     body = api["Properties"]["Body"]
     operations = [(path, method, op) for path, ops in body["paths"].items() for method, op in ops.items()]
-    assert len(operations) == 24
+    assert len(operations) == 26
     for path, method, operation in operations:
         if path in PUBLIC:
             assert method == "x-amazon-apigateway-any-method" and operation["security"] == [{"NONE": []}]

@@ -359,5 +359,27 @@ class Resync(BaseModel):
     )
 
 
+class RevertIn(BaseModel):
+    """Body of POST .../plant/{plant_id}/resyncs/{resync_id}/revert (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: Reason = Field(default=None, description="Why (1-500 characters): kept with each revision.")
+
+
+class RevertResult(BaseModel):
+    """What a revert put back (powerfactor.sync.revert)."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    plant_id: int
+    resync_id: str
+    from_: date = Field(alias="from", description="The first day with an hour reverted.")
+    to: date = Field(description="The last day with an hour reverted.")
+    changed: int = Field(description="Hours whose values the re-sync had replaced, given their old values.")
+    restored: int = Field(description="Hours the re-sync had removed, stored again.")
+    removed: int = Field(description="Hours the re-sync had restored, removed again.")
+    reverted_at: datetime
+    revisions: str = Field(description="The revisions of those days, the revert's own among them.")
+
+
 SyncState.model_rebuild()
 Plant.model_rebuild()
