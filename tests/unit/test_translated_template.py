@@ -222,7 +222,7 @@ def test_every_route_is_behind_the_authorizer_and_gateway_errors_are_shaped() ->
     (api,) = [r for r in cloudformation().values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     body = api["Properties"]["Body"]
     operations = [(path, method, op) for path, ops in body["paths"].items() for method, op in ops.items()]
-    assert len(operations) == 26
+    assert len(operations) == 28
     for path, method, operation in operations:
         if path in PUBLIC:
             assert method == "x-amazon-apigateway-any-method" and operation["security"] == [{"NONE": []}]
