@@ -21,7 +21,7 @@ from powerfactor.api.resolver import create_resolver, documented, negotiate
 from powerfactor.api.routes import BASE, CURSOR_HELP, PLANT_ID_MAX, PLANT_ID_MIN, strict_int
 from powerfactor.datapoints import history, reports
 from powerfactor.datapoints.render import DataRows, ReportRows
-from powerfactor.datapoints.schemas import DataPage, Granularity, ReportPage, RevisionPage
+from powerfactor.datapoints.schemas import DataPage, Granularity, ProvenanceDataPage, ReportPage, RevisionPage
 from powerfactor.plants.schemas import DAY_MAX, DAY_MIN, day_in_range, iso_day
 from powerfactor.runtime import gc_policy, tracing
 
@@ -84,7 +84,13 @@ def _reply(page: DataRows | ReportRows | history.ProvenanceRows, fmt: str | None
 @app.get(
     f"{BASE}/data",
     summary="Stored hourly datapoints of a plant",
-    responses=documented(200, DataPage, "One page of hours", (400, 404), csv=True),
+    responses=documented(
+        200,
+        DataPage | ProvenanceDataPage,
+        "One page of hours (`fields=provenance`: each with its provenance)",
+        (400, 404),
+        csv=True,
+    ),
 )
 def get_data(  # noqa: ANN201 - a return type would make Powertools validate CSV bodies as JSON
     plant_id: PlantId,

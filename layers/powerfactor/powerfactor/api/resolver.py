@@ -25,6 +25,7 @@ import json
 import warnings
 from collections.abc import Mapping
 from http import HTTPStatus
+from types import UnionType
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -115,12 +116,13 @@ _ERROR_DESCRIPTIONS = {
 
 def documented(
     status: int,
-    model: type[BaseModel] | None,
+    model: type[BaseModel] | UnionType | None,
     description: str,
     errors: tuple[int, ...] = (),
     csv: bool = False,
 ) -> dict[int, OpenAPIResponse]:
-    """The OpenAPI `responses` of a route: its success (JSON, and CSV if it offers it) and errors.
+    """The OpenAPI `responses` of a route: its success (JSON, one model or a union of them, and CSV
+    if it offers it) and errors.
 
     Every route can answer 401, 403, 422, 429 and 503; errors are all ErrorResponse.
     """
