@@ -18,7 +18,8 @@ The rules:
 Hours the re-sync stored where none was (a gap filled) are not revisions and stay.
 
 It runs in the API request, under the plant's sync lease (`LEASE_SECONDS`, the longest an API
-request lives, so a request killed outright blocks the plant's syncs a minute at most). The
+request lives, so a request killed outright blocks the plant's syncs a minute at most; a daily
+run that meets it is skipped, as for any busy plant, and the next day's refreshes the week). The
 writes go month by month, each month's days, revisions and summary in one transaction: a revert
 cut short (DynamoDB failing, the request's time up) has reverted whole months, and asking again
 finishes it (the hours done are skipped). Then one data.revised event (cause `revert`).
