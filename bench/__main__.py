@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.common import record_to, say
 
-SECTIONS = ("cold", "ingest", "reports", "auth", "load", "fanout", "cost", "dashboard")
+SECTIONS = ("cold", "ingest", "reports", "auth", "load", "fanout", "cost", "history", "dashboard")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -43,8 +43,8 @@ def run(only: set[str], now: datetime) -> None:
         f"# PowerFactor benchmarks, {now:%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform(terse=True)}"
     )
-    if only & {"cold", "ingest", "reports", "auth", "cost"}:
-        from bench import auth, cold, cost, ingest, reports
+    if only & {"cold", "ingest", "reports", "auth", "cost", "history"}:
+        from bench import auth, cold, cost, history, ingest, reports
         from bench.common import local_services
 
         with local_services() as services:
@@ -61,6 +61,8 @@ def run(only: set[str], now: datetime) -> None:
                 # go to the original stdout (bench.common.say)
                 with contextlib.redirect_stdout(io.StringIO()):
                     cost.run(services)
+            if "history" in only:
+                history.run(services)
     if "load" in only:
         from bench import load
 
