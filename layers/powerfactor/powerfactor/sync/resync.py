@@ -11,7 +11,7 @@ is dead-lettered) stops blocking new requests `STALE_AFTER` after it was request
 
 `run()` (the sync worker) takes the plant's sync lease like any run (a plant busy syncing gets
 the job back `BUSY_DELAY_SECONDS` later), marks it `running`, fetches the range a month at a
-time and writes it (`datapoints.resync_days`): values the service gives overwrite what is
+time and writes it (a `datapoints.DayWriter`, `resync`): values the service gives overwrite what is
 stored, and stored hours it omits are **kept** and counted `unconfirmed` (a degraded service
 answering `[]` or half a day must not erase hours that were right). Only a request with
 `remove_missing` removes them; a `dry_run` writes nothing and only counts, per day, what would
