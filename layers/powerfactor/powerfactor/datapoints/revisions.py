@@ -174,11 +174,18 @@ class DayPlan:
     written: int = 0
     added: int = 0
     unconfirmed: int = 0
+    known_attributes: Item | None = None  # `attributes()`, when known beforehand (a new day)
 
     @property
     def dirty(self) -> bool:
         """Whether the day item must be written (a revision, or an hour stored for the first time)."""
         return bool(self.changes or self.added)
+
+    def attributes(self) -> Item:
+        """The day item's provenance attributes."""
+        if self.known_attributes is not None:
+            return self.known_attributes
+        return self.provenance.attributes([h in self.hours for h in range(24)])
 
 
 def plan_day(
@@ -223,10 +230,11 @@ def plan_day(
 
 
 def new_day(hours: dict[int, Datapoint], now: int) -> DayPlan:
-    """`plan_day` of a day nothing was ever stored in: every hour added, first stored now."""
-    present = [h in hours for h in range(24)]
-    prov = DayProvenance(first=[now if here else 0 for here in present])
-    return DayPlan(hours, prov, [], written=len(hours), added=len(hours))
+    """`plan_day` of a day nothing was ever stored in: every hour added, first stored now (the
+    backfill's every day: kept cheap)."""
+    first = [now] * 24 if len(hours) == 24 else [now if h in hours else 0 for h in range(24)]
+    attributes: Item = {"f": {"N": str(now)}} if hours else {}
+    return DayPlan(hours, DayProvenance(first=first), [], len(hours), len(hours), 0, attributes)
 
 
 # ---- the revision items --------------------------------------------------------------------------

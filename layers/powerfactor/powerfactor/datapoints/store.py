@@ -42,7 +42,6 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain, compress
 from typing import Any, cast
@@ -215,12 +214,24 @@ def write_days(plant_id: int, points: Iterable[Datapoint], cause: revisions.Caus
 _Month = tuple[list[float], list[tuple[float, ...]]]  # a month summary's days and partials
 
 
-@dataclass(frozen=True, slots=True)
 class _Stored:
-    """A stored day as the writer knows it: its packed hours and their provenance."""
+    """A stored day as the writer knows it: its packed hours and their provenance (decoded from
+    the item's attributes when first asked for: an unchanged day never needs it)."""
 
-    blob: bytes
-    provenance: revisions.DayProvenance
+    __slots__ = ("_attributes", "_provenance", "blob")
+
+    def __init__(self, blob: bytes, provenance: revisions.DayProvenance | Item) -> None:
+        self.blob = blob
+        self._provenance = provenance if isinstance(provenance, revisions.DayProvenance) else None
+        self._attributes = provenance if isinstance(provenance, dict) else None
+
+    @property
+    def provenance(self) -> revisions.DayProvenance:
+        if self._provenance is None:
+            self._provenance = revisions.DayProvenance.of(
+                self._attributes or {}, revisions.present_hours(self.blob)
+            )
+        return self._provenance
 
 
 class DayWriter:
@@ -361,6 +372,11 @@ class DayWriter:
             known = self._stored[day]
             if known is None and None not in hours.values():
                 plans[day] = revisions.new_day(cast(dict[int, Datapoint], hours), now)
+            elif known is not None and not replace and _same(hours, known.blob):
+                # the usual refreshed day: the very values stored, nothing to compare hour by hour
+                plans[day] = revisions.DayPlan(
+                    cast(dict[int, Datapoint], hours), known.provenance, [], len(hours)
+                )
             else:
                 stored = _unpack(day, known.blob) if known else {}
                 provenance = known.provenance if known else None
@@ -412,11 +428,12 @@ class DayWriter:
 
     def _summaries(self, sums: dict[date, Sums], years: int) -> list[Item]:
         """`_month_items` from the summaries the writer knows (read, or as it last wrote them)."""
-        self._load_months(set(_partial_months(sums)))
-        known = {
+        partial = _partial_months(sums)
+        self._load_months(set(partial))
+        known = {  # copies: _month_items merges into them
             _month_key(month): (list(state[0]), list(state[1]))
-            for month, state in self._months.items()
-            if state is not None
+            for month in partial
+            if (state := self._months[month]) is not None
         }
         items = _month_items(self.plant_id, sums, years, known)
         for item in items:
@@ -436,9 +453,7 @@ class DayWriter:
         sums = {day: _sums(plan.hours) for day, plan in plans.items()}
         items = {}
         for day, plan in plans.items():
-            present = [h in plan.hours for h in range(24)]
-            items[day] = _day_item(self.plant_id, day, sums[day], plan.hours, years,
-                                   plan.provenance.attributes(present))  # fmt: skip
+            items[day] = _day_item(self.plant_id, day, sums[day], plan.hours, years, plan.attributes())
         entries = {**repairs, **sums}  # what the month summaries get
         revised = sorted({day.replace(day=1) for day, plan in plans.items() if plan.changes})
         plain = {day: s for day, s in entries.items() if day.replace(day=1) not in revised}
@@ -470,6 +485,13 @@ class DayWriter:
         full = len(items) - len(items) % _BATCH
         _batch_write(items[:full])
         self._waiting = items[full:]
+
+
+def _same(hours: dict[int, Datapoint | None], blob: bytes) -> bool:
+    """Whether these 24 hours are exactly the day stored as `blob` (bit for bit)."""
+    return (
+        len(hours) == 24 and None not in hours.values() and _pack(cast(dict[int, Datapoint], hours)) == blob
+    )
 
 
 def resync_days(
@@ -512,7 +534,7 @@ def _stored_days(plant_id: int, start: date, end: date) -> Iterator[tuple[date, 
     for item in items:
         blob = item["hours"]["B"]
         day = date.fromisoformat(item["period"]["S"][2:])
-        yield day, _Stored(blob, revisions.DayProvenance.of(item, revisions.present_hours(blob)))
+        yield day, _Stored(blob, item)
 
 
 def _transact(items: list[Item]) -> None:
