@@ -31,8 +31,8 @@ from bench.common import PY, ROOT, Services, row, say, table
 
 BASELINE = "6a6d69e"  # main before issue 23's revisions (items 2-4)
 TODAY = date(2026, 1, 1)
-DAYS = 5
-ROUNDS = 3
+DAYS = 10
+ROUNDS = 5
 PRICES = {"wru": 0.7625e-6, "rru": 0.1525e-6}  # eu-central-1 on-demand, USD per unit (bench/cost.py)
 
 
