@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.common import BEFORE, record_to, say, short_rev
 
-SECTIONS = ("cold", "ingest", "reports", "auth", "load", "fanout", "cost", "dashboard")
+SECTIONS = ("cold", "ingest", "reports", "auth", "load", "fanout", "cost", "history", "dashboard")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -56,8 +56,8 @@ def run(only: set[str], now: datetime, against: list[str]) -> None:
     say(f"\ncode: {short_rev('HEAD')}{' with changes not committed' * _dirty()}" + "".join(
         f"; beside {short_rev(rev)} ({rev})" for rev in against
     ) + f"; load average at the start {_load()}")  # fmt: skip
-    if only & {"cold", "ingest", "reports", "auth", "cost"}:
-        from bench import auth, cold, cost, ingest, reports
+    if only & {"cold", "ingest", "reports", "auth", "cost", "history"}:
+        from bench import auth, cold, cost, history, ingest, reports
         from bench.common import local_services
 
         with local_services() as services:
@@ -75,6 +75,8 @@ def run(only: set[str], now: datetime, against: list[str]) -> None:
                 # go to the original stdout (bench.common.say)
                 with contextlib.redirect_stdout(io.StringIO()):
                     cost.run(services)
+            if "history" in only:
+                history.run(services)
     if "load" in only:
         from bench import load
 

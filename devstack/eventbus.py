@@ -191,7 +191,12 @@ class EventBus:
             }
             self.events.append({"bus": bus, **event})
             detail = event["detail"]
-            _log(f"{bus} {event['detail-type']} plant {detail.get('plant_id')}: {detail.get('message')}")
+            said = detail.get("message") or (  # an alert's message; a data.revised event's counts
+                f"{detail.get('cause')} {detail.get('from')}..{detail.get('to')}: "
+                f"{detail.get('changed')} changed, {detail.get('removed')} removed, "
+                f"{detail.get('restored')} restored"
+            )
+            _log(f"{bus} {event['detail-type']} plant {detail.get('plant_id')}: {said}")
             for target in self.targets.get(self.buses[bus], []):
                 if matches(target.pattern, event):
                     self._outbox.put((target, event))

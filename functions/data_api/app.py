@@ -1,4 +1,5 @@
-"""Data and reports API handler: routes parse the request and call powerfactor.datapoints.reports."""
+"""Data and reports API handler: routes parse the request and call powerfactor.datapoints.reports
+(and .history: a plant's revisions, and /data with `fields=provenance`)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,16 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AfterValidator, BeforeValidator
 
 from powerfactor.api.resolver import create_resolver, documented, negotiate
 from powerfactor.api.routes import BASE, CURSOR_HELP, PLANT_ID_MAX, PLANT_ID_MIN, strict_int
-from powerfactor.datapoints import reports
+from powerfactor.datapoints import history, reports
 from powerfactor.datapoints.render import DataRows, ReportRows
-from powerfactor.datapoints.schemas import DataPage, Granularity, ReportPage
+from powerfactor.datapoints.schemas import DataPage, Granularity, ProvenanceDataPage, ReportPage, RevisionPage
 from powerfactor.plants.schemas import DAY_MAX, DAY_MIN, day_in_range, iso_day
 from powerfactor.runtime import gc_policy, tracing
 
@@ -56,10 +57,21 @@ Format = Annotated[
 ]
 
 
+Fields = Annotated[
+    Literal["provenance"] | None,
+    Query(
+        description=(
+            "`provenance`: each hour also gets `provenance`, when it was first stored, last changed "
+            "and how many revisions it has (CSV: three columns more)."
+        )
+    ),
+]
+
+
 _MEDIA = (content_types.APPLICATION_JSON, "text/csv")  # JSON unless `Accept` prefers CSV
 
 
-def _reply(page: DataRows | ReportRows, fmt: str | None) -> Response:
+def _reply(page: DataRows | ReportRows | history.ProvenanceRows, fmt: str | None) -> Response:
     """The page as CSV or JSON, written from its rows (powerfactor/datapoints/render.py: the text of its
     documented model, without building a model per row)."""
     accept = app.current_event.headers.get("accept")
@@ -72,7 +84,13 @@ def _reply(page: DataRows | ReportRows, fmt: str | None) -> Response:
 @app.get(
     f"{BASE}/data",
     summary="Stored hourly datapoints of a plant",
-    responses=documented(200, DataPage, "One page of hours", (400, 404), csv=True),
+    responses=documented(
+        200,
+        DataPage | ProvenanceDataPage,
+        "One page of hours (`fields=provenance`: each with its provenance)",
+        (400, 404),
+        csv=True,
+    ),
 )
 def get_data(  # noqa: ANN201 - a return type would make Powertools validate CSV bodies as JSON
     plant_id: PlantId,
@@ -82,7 +100,10 @@ def get_data(  # noqa: ANN201 - a return type would make Powertools validate CSV
     cursor: Cursor = None,
     format: Format = None,
     tz: Tz = None,
+    fields: Fields = None,
 ):
+    if fields == "provenance":
+        return _reply(history.read_data(plant_id, start, to, limit, cursor, tz), format)
     return _reply(reports.read_data(plant_id, start, to, limit, cursor, tz), format)
 
 
@@ -104,6 +125,38 @@ def get_report(  # noqa: ANN201 - a return type would make Powertools validate C
     tz: Tz = None,
 ):
     return _reply(reports.read_report(plant_id, start, to, granularity, limit, cursor, tz), format)
+
+
+UTC_DAY_HELP = "A whole UTC day, `YYYY-MM-DD`, of the hours changed; `from` and `to` are both inclusive."
+UtcFrom = Annotated[
+    date,
+    Query(alias="from", description=UTC_DAY_HELP),
+    BeforeValidator(iso_day),
+    AfterValidator(day_in_range),
+]
+UtcTo = Annotated[
+    date, Query(description=UTC_DAY_HELP), BeforeValidator(iso_day), AfterValidator(day_in_range)
+]
+PathPlantId = Annotated[
+    int,
+    Path(ge=PLANT_ID_MIN, le=PLANT_ID_MAX, description="The plant's integer id."),
+    BeforeValidator(strict_int),
+]
+
+
+@app.get(
+    f"{BASE}/plant/<plant_id>/revisions",
+    summary="Revisions of a plant's stored hours: each change, removal or restoration, old and new values",
+    responses=documented(200, RevisionPage, "One page of revisions", (400, 404)),
+)
+def list_revisions(
+    plant_id: PathPlantId,
+    start: UtcFrom,
+    to: UtcTo,
+    limit: Limit = history.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> RevisionPage:
+    return history.revision_page(plant_id, start, to, limit, cursor)
 
 
 @logger.inject_lambda_context(

@@ -32,6 +32,8 @@ from powerfactor.plants.schemas import (
     PlantPatch,
     Resync,
     ResyncIn,
+    RevertIn,
+    RevertResult,
 )
 from powerfactor.runtime import gc_policy, tracing
 
@@ -206,7 +208,13 @@ def resync_plant(plant_id: PlantId, body: ResyncIn) -> Response[Resync]:
     from powerfactor.sync import resync  # the monitoring client's imports only where a re-sync is asked for
 
     queued = resync.request(
-        plant_id, body.from_, body.to, remove_missing=body.remove_missing, dry_run=body.dry_run
+        plant_id,
+        body.from_,
+        body.to,
+        remove_missing=body.remove_missing,
+        dry_run=body.dry_run,
+        key_id=_caller_key_id(),
+        reason=body.reason,
     )
     metrics.add_metric(name="ResyncsQueued", unit=MetricUnit.Count, value=1)
     return Response(
@@ -215,6 +223,37 @@ def resync_plant(plant_id: PlantId, body: ResyncIn) -> Response[Resync]:
         body=queued,
         headers={"Location": queued.progress or f"{BASE}/plant/{plant_id}"},
     )
+
+
+def _caller_key_id() -> str:
+    """The id of the API key this request came with (the authorizer's context, checked)."""
+    return str(app.current_event.raw_event["requestContext"]["authorizer"]["key_id"])
+
+
+ResyncId = Annotated[
+    str,
+    Path(
+        pattern=r"^\d{8}-\d{8}-\d{8}T\d{12}Z$",
+        description="The re-sync's `id` (the plant's `sync.resync` or `sync.last_resync`).",
+    ),
+]
+
+
+@app.post(
+    f"{BASE}/plant/<plant_id>/resyncs/<resync_id>/revert",
+    summary="Revert a re-sync: every hour it changed, removed or restored gets its value from before",
+    description=(
+        "Refused (409) if an hour it changed has changed again since (`revision_conflict`, the hours "
+        "in `details`; nothing is written), if it was reverted already (`already_reverted`), is still "
+        "queued or running (`resync_pending`), or the plant is syncing (`plant_busy`, retry after "
+        "`Retry-After`). Each hour put back is a revision (cause `revert`)."
+    ),
+    responses=documented(200, RevertResult, "Reverted", (400, 404, 409, 413, 415)),
+)
+def revert_resync(plant_id: PlantId, resync_id: ResyncId, body: RevertIn | None = None) -> RevertResult:
+    from powerfactor.sync import revert  # the sync's imports only where a revert is asked for
+
+    return revert.revert(plant_id, resync_id, _caller_key_id(), body.reason if body else None)
 
 
 @logger.inject_lambda_context(

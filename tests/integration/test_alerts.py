@@ -98,7 +98,14 @@ def alerts_of(api, plant_id: int, state: str | None = None) -> list[dict]:
 
 
 def events(hook, kind: str | None = None) -> list[dict]:
-    return [r["event"] for r in hook[1] if kind is None or r["event"]["detail"]["kind"] == kind]
+    """The alert events the webhook received (of this kind)."""
+    alerts_only = [r["event"] for r in hook[1] if r["event"]["source"] == "powerfactor.alerts"]
+    return [e for e in alerts_only if kind is None or e["detail"]["kind"] == kind]
+
+
+def revised(hook) -> list[dict]:
+    """The data.revised events the webhook received."""
+    return [r["event"] for r in hook[1] if r["event"]["source"] == "powerfactor.data"]
 
 
 def test_underperformance_opens_once_updates_and_resolves(env, api, client, simulator, hook) -> None:
@@ -127,7 +134,13 @@ def test_underperformance_opens_once_updates_and_resolves(env, api, client, simu
     ]
     assert got[0]["source"] == "powerfactor.alerts" and got[0]["detail"]["version"] == 1
     assert got[0]["detail"]["alert_id"] == alert["id"] and got[1]["detail"]["reason"] == "cleared"
-    assert [r["refused"] for r in hook[1]] == [None, None]  # each signature verified
+    # each factor change revised the refreshed week (7 days of hours), announced on the same path
+    changes = wait_for(lambda: len(revised(hook)) == 2 and revised(hook), "both data.revised events", cap=20)
+    week = (str(TODAY - timedelta(days=7)), str(TODAY - timedelta(days=1)))
+    keys = ("cause", "changed", "from", "to")
+    seen = [(e["detail-type"], *(e["detail"][k] for k in keys)) for e in changes]
+    assert seen == [("data.revised", "daily", 168, *week)] * 2
+    assert [r["refused"] for r in hook[1]] == [None] * 4  # each signature verified
 
 
 def test_a_data_gap_opens_when_the_service_has_nothing_and_resolves_when_it_is_filled(

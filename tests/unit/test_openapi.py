@@ -15,7 +15,8 @@ def test_schema_documents_every_route_and_the_error_shape() -> None:
     assert set(schema["paths"]) == {
         base, f"{base}/plant/{{plant_id}}", f"{base}/data", f"{base}/report",
         f"{base}/plant/{{plant_id}}/alerts", f"{base}/alerts", f"{base}/plant/{{plant_id}}/sync",
-        f"{base}/key",
+        f"{base}/key", f"{base}/plant/{{plant_id}}/revisions",
+        f"{base}/plant/{{plant_id}}/resyncs/{{resync_id}}/revert",
     }  # fmt: skip
     assert "ErrorResponse" in schema["components"]["schemas"]
     report = schema["paths"]["/api/solar-plant/report"]["get"]

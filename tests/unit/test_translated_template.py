@@ -29,6 +29,9 @@ RIGHTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:Query", INDEX),
         ("dynamodb:Query", "AlertsTable"), ("dynamodb:Query", "AlertsTable/index/open_alerts"),  # the lists
         ("sqs:SendMessage*", "SyncQueue"),  # a re-sync's job
+        # a revert: revisions and days read, each month's changes put in one transaction, its event
+        ("dynamodb:Query", "DatapointsTable"), ("dynamodb:BatchGetItem", "DatapointsTable"),
+        ("dynamodb:PutItem", "DatapointsTable"), ("dynamodb:BatchWriteItem", "DatapointsTable"), BUS,
     },
     "DataApiFunction": {("dynamodb:GetItem", "PlantsTable"), ("dynamodb:Query", "DatapointsTable")},
     "PlantStreamFunction": {
@@ -45,6 +48,7 @@ RIGHTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:GetItem", "PlantsTable"), ("dynamodb:UpdateItem", "PlantsTable"),
         ("dynamodb:Query", "DatapointsTable"), ("dynamodb:BatchGetItem", "DatapointsTable"),
         ("dynamodb:BatchWriteItem", "DatapointsTable"), ("sqs:SendMessage", "SyncQueue"),
+        ("dynamodb:PutItem", "DatapointsTable"),  # a changed day, its revision and month: one transaction
         # its event source (what AWSLambdaSQSQueueExecutionRole grants on *), and a failed job
         # back after a short backoff (ChangeMessageVisibility)
         ("sqs:ReceiveMessage", "SyncQueue"), ("sqs:DeleteMessage", "SyncQueue"),
@@ -218,7 +222,7 @@ def test_every_route_is_behind_the_authorizer_and_gateway_errors_are_shaped() ->
     (api,) = [r for r in cloudformation().values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     body = api["Properties"]["Body"]
     operations = [(path, method, op) for path, ops in body["paths"].items() for method, op in ops.items()]
-    assert len(operations) == 24
+    assert len(operations) == 28
     for path, method, operation in operations:
         if path in PUBLIC:
             assert method == "x-amazon-apigateway-any-method" and operation["security"] == [{"NONE": []}]
@@ -500,7 +504,7 @@ def test_alerts_go_to_the_bus_and_optionally_to_a_webhook_and_mail() -> None:
         assert resources[name]["Condition"] == "HasAlertEmail", name
     webhook = resources["AlertWebhookRule"]["Properties"]
     assert webhook["EventBusName"] == {"Ref": "AlertBus"} and webhook["EventPattern"] == {
-        "source": ["powerfactor.alerts"]
+        "source": ["powerfactor.alerts", "powerfactor.data"]  # alerts, and data.revised
     }
     (target,) = webhook["Targets"]
     assert target == {"Id": "webhook", "Arn": {"Fn::GetAtt": ["AlertWebhookQueue", "Arn"]}}
@@ -531,7 +535,9 @@ def test_alerts_go_to_the_bus_and_optionally_to_a_webhook_and_mail() -> None:
     assert mail["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["AlertEmailRule", "Arn"]}}}
     # the code publishes what the rules match (powerfactor/alerts/logic.py)
     code = (ROOT / "layers" / "powerfactor" / "powerfactor" / "alerts" / "logic.py").read_text()
-    assert 'SOURCE = "powerfactor.alerts"' in code
+    assert 'SOURCE = "powerfactor.alerts"' in code and 'DATA_SOURCE = "powerfactor.data"' in code
+    mail_rule = resources["AlertEmailRule"]["Properties"]  # a mail per alert only
+    assert mail_rule["EventPattern"] == {"source": ["powerfactor.alerts"]}
 
 
 def _evaluate(node: Any, parameters: dict[str, str]) -> Any:

@@ -48,12 +48,16 @@ GET_ROUTES = [
     f"{BASE}/key",
     f"{BASE}/data/?plant-id={{id}}&from=2024-01-01&to=2024-01-02",
     f"{BASE}/report/?plant-id={{id}}&from=2024-01-01&to=2024-01-02",
+    f"{BASE}/data/?plant-id={{id}}&from=2024-01-01&to=2024-01-02&fields=provenance",
+    f"{BASE}/plant/{{id}}/revisions?from=2024-01-01&to=2024-01-02",
 ]
+REVERT = f"{BASE}/plant/{{id}}/resyncs/20240101-20240102-20240103T000000000000Z/revert"
 BODY_ROUTES = [
     ("POST", f"{BASE}/", {"name": "Fresh"}),
     ("PUT", f"{BASE}/plant/{{id}}", {"name": "Renamed"}),
     ("PATCH", f"{BASE}/plant/{{id}}", {"capacity_kwp": 10}),
     ("POST", f"{BASE}/plant/{{id}}/sync", {"from": "2024-01-01", "to": "2024-01-02"}),
+    ("POST", REVERT, {"reason": "a wrong correction"}),
 ]
 
 
@@ -634,7 +638,7 @@ UNROUTED = ["OPTIONS", "TRACE", "PROPFIND", "CONNECT", "BREW", "get", "Get", "po
 
 
 @pytest.mark.parametrize("method", UNROUTED)
-@pytest.mark.parametrize("path", [p for p in GET_ROUTES] + [f"{BASE}/plant/{{id}}/sync"])
+@pytest.mark.parametrize("path", [p for p in GET_ROUTES] + [f"{BASE}/plant/{{id}}/sync", REVERT])
 def test_a_method_no_route_has_is_a_405_with_allow(api, method, path) -> None:
     plant_id = _plant(api)
     for scopes in (("read", "write"), ("read",), ("write",)):

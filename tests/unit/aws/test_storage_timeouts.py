@@ -31,9 +31,9 @@ DAY = date(2024, 5, 1)
 NOW = datetime(2024, 5, 2, tzinfo=UTC)
 
 
-def _hours(count: int) -> list[Datapoint]:
-    first = datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC)
-    return [Datapoint(first + timedelta(hours=h), 1.0, 2.0, 3.0, 4.0) for h in range(count)]
+def _hours(count: int, day: date = DAY, value: float = 1.0) -> list[Datapoint]:
+    first = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return [Datapoint(first + timedelta(hours=h), value, 2.0, 3.0, 4.0) for h in range(count)]
 
 
 def _alert(plant_id: int) -> Alert:
@@ -65,8 +65,22 @@ CALLS: list[tuple[str, str, Callable[[int], Any]]] = [
     ("PutItem", "insert_alert", lambda p: alert_storage.insert_alert(_alert(p))),
     ("Query", "read_hours", lambda p: list(datapoints.read_hours(p, DAY, DAY + timedelta(days=1)))),
     ("Query", "open_alerts", alert_storage.open_alerts),
-    ("BatchGetItem", "write_days (a partial day)", lambda p: datapoints.write_days(p, _hours(3))),
-    ("BatchWriteItem", "write_days", lambda p: datapoints.write_days(p, _hours(24))),
+    ("Query", "write_days (the stored days, read first)", lambda p: datapoints.write_days(p, _hours(24))),
+    (
+        "BatchGetItem",
+        "write_days (a new day of a partial month: its summary)",
+        lambda p: datapoints.write_days(p, _hours(3, DAY + timedelta(days=1))),
+    ),
+    (
+        "BatchWriteItem",
+        "write_days (new days)",
+        lambda p: datapoints.write_days(p, _hours(24, DAY + timedelta(days=1))),
+    ),
+    (
+        "TransactWriteItems",
+        "write_days (a changed hour: day, revision, month at once)",
+        lambda p: datapoints.write_days(p, _hours(1, DAY, 9.0)),
+    ),
     ("BatchWriteItem", "delete_plant_data", datapoints.delete_plant_data),
     ("TransactWriteItems", "create_plant", lambda p: plants.create_plant(f"another than {p}")),
     ("TransactWriteItems", "delete_plant", plants.delete_plant),

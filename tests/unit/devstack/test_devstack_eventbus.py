@@ -22,9 +22,11 @@ def test_the_webhook_and_mail_rules_exist_only_with_their_parameters(template) -
     }
     targets = bus_targets(template, given)["AlertBus"]
     assert sorted(t.kind for t in targets) == ["AWS::SNS::Topic", "AWS::SQS::Queue"]
-    assert all(t.pattern == {"source": ["powerfactor.alerts"]} for t in targets)
     hook = next(t for t in targets if t.kind == "AWS::SQS::Queue")
     assert hook.resource == "AlertWebhookQueue"  # AlertWebhookFunction signs and POSTs from there
+    assert hook.pattern == {"source": ["powerfactor.alerts", "powerfactor.data"]}  # and data.revised
+    mail = next(t for t in targets if t.kind == "AWS::SNS::Topic")
+    assert mail.pattern == {"source": ["powerfactor.alerts"]}  # a mail per alert only
 
 
 def test_the_local_stack_refuses_a_webhook_without_its_secret_as_cloudformation_does(template) -> None:

@@ -29,6 +29,15 @@ Every opening and resolution is published to the stack's EventBridge bus (`ALERT
 (version 1; a field's meaning never changes within a version). The event is also logged ("alert
 event"). The state is stored first: an event whose PutEvents failed is logged, not retried, so
 delivery is at most once; the API's lists are the record.
+
+A sync run, re-sync or revert that changed stored history publishes, on the same bus (and so to
+the webhook), `source` "powerfactor.data", `detail-type` "data.revised", one per cause:
+
+    {"version": 1, "plant_id", "cause": "daily" | "backfill" | "resync" | "revert", "resync_id",
+     "key_id", "why", "changed", "removed", "restored" (hours), "from", "to" (the first and last
+     day revised), "revisions": "/api/solar-plant/plant/<id>/revisions?from=...&to=..."}
+
+(`publish_revised`; the revision log, powerfactor.datapoints.revisions, is the record.)
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ from aws_lambda_powertools import Logger
 from powerfactor.alerts import store as storage
 from powerfactor.alerts.schemas import Alert, AlertKind, AlertPage
 from powerfactor.datapoints import store as datapoints
+from powerfactor.datapoints.revisions import Revised
 from powerfactor.plants.schemas import SyncState
 from powerfactor.runtime import cursors
 from powerfactor.runtime.errors import InvalidCursor, PlantNotFound
@@ -54,6 +64,7 @@ from powerfactor.runtime.settings import Settings, get_settings
 logger = Logger(child=True)
 
 SOURCE = "powerfactor.alerts"
+DATA_SOURCE = "powerfactor.data"  # data.revised events
 DETAIL_VERSION = 1
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -328,6 +339,11 @@ def publish(transitions: list[tuple[str, Alert, str]]) -> int:
                 "EventBusName": settings.alert_bus_name or "default",
             }
         )
+    return _put(entries, settings)
+
+
+def _put(entries: list[dict[str, Any]], settings: Settings) -> int:
+    """PutEvents of these entries, ten at a time; how many the bus took (none without a bus)."""
     if not entries or not settings.alert_bus_name:
         return 0
     taken = 0
@@ -336,13 +352,53 @@ def publish(transitions: list[tuple[str, Alert, str]]) -> int:
         try:
             response = _events(settings).put_events(Entries=batch)
         except Exception:
-            logger.exception("alert events not published", extra={"events": len(batch)})
+            logger.exception("events not published", extra={"events": len(batch)})
             continue
         failed = int(response.get("FailedEntryCount", 0))
         if failed:
-            logger.error("alert events refused", extra={"entries": response.get("Entries")})
+            logger.error("events refused", extra={"entries": response.get("Entries")})
         taken += len(batch) - failed
     return taken
+
+
+def revised_detail(plant_id: int, revised: Revised) -> dict[str, Any]:
+    """The `detail` of a data.revised event (schema in the module docstring)."""
+    first, last = revised.first, revised.last
+    return {
+        "version": DETAIL_VERSION,
+        "plant_id": plant_id,
+        "cause": revised.cause.kind,
+        "resync_id": revised.cause.resync_id,
+        "key_id": revised.cause.key_id,
+        "why": revised.cause.why,
+        **revised.counts,
+        "from": first.isoformat() if first else None,
+        "to": last.isoformat() if last else None,
+        "revisions": f"/api/solar-plant/plant/{plant_id}/revisions?from={first}&to={last}",
+    }
+
+
+def publish_revised(plant_id: int, revised: list[Revised]) -> int:
+    """One data.revised event per cause that changed stored history; how many the bus took.
+    Never raises: the revisions are stored, an event lost is logged."""
+    try:
+        settings = get_settings()
+        entries = []
+        for each in revised:
+            detail = revised_detail(plant_id, each)
+            logger.info("data revised", extra={"detail": detail})
+            entries.append(
+                {
+                    "Source": DATA_SOURCE,
+                    "DetailType": "data.revised",
+                    "Detail": json.dumps(detail),
+                    "EventBusName": settings.alert_bus_name or "default",
+                }
+            )
+        return _put(entries, settings)
+    except Exception:
+        logger.exception("data.revised events not published", extra={"plant_id": plant_id})
+        return 0
 
 
 # ---- the API's lists ----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import json
 import warnings
 from collections.abc import Mapping
 from http import HTTPStatus
+from types import UnionType
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -42,6 +43,7 @@ from powerfactor.api.schemas import ErrorBody, ErrorDetail, ErrorResponse
 from powerfactor.aws.outage import is_outage
 from powerfactor.aws.tables import deadline as storage_deadline
 from powerfactor.runtime.errors import (
+    AlreadyReverted,
     InsufficientScope,
     InvalidApiKey,
     InvalidCursor,
@@ -50,10 +52,13 @@ from powerfactor.runtime.errors import (
     NameTaken,
     NoTimeZone,
     PayloadTooLarge,
+    PlantBusy,
     PlantLimitReached,
     PlantNotFound,
     PowerFactorError,
+    ResyncNotFound,
     ResyncPending,
+    RevisionConflict,
     StorageBusy,
     StorageDeadline,
 )
@@ -86,14 +91,21 @@ _DOMAIN_STATUS: dict[type[PowerFactorError], tuple[HTTPStatus, str]] = {
     InvalidRange: (HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_range"),
     NoTimeZone: (HTTPStatus.UNPROCESSABLE_ENTITY, "no_time_zone"),
     ResyncPending: (HTTPStatus.CONFLICT, "resync_pending"),
+    ResyncNotFound: (HTTPStatus.NOT_FOUND, "resync_not_found"),
+    AlreadyReverted: (HTTPStatus.CONFLICT, "already_reverted"),
+    PlantBusy: (HTTPStatus.CONFLICT, "plant_busy"),
+    RevisionConflict: (HTTPStatus.CONFLICT, "revision_conflict"),
 }
 
 _ERROR_DESCRIPTIONS = {
     400: "Malformed request: the body is not JSON, or a cursor this API did not return",
     401: "No valid API key: missing, malformed, unknown, expired or revoked",
     403: "The API key lacks the scope this method needs (read: GET, HEAD; write: POST, PUT, PATCH, DELETE)",
-    404: "No such plant",
-    409: "Another plant has this name, the deployment holds its maximum of plants, or a re-sync is pending",
+    404: "No such plant (or, for a revert, no revision of that re-sync)",
+    409: (
+        "Another plant has this name, the deployment holds its maximum of plants, a re-sync is pending, "
+        "or a revert is refused: reverted already, hours changed again since, the plant syncing"
+    ),
     413: f"The body is larger than {MAX_BODY_BYTES} bytes",
     415: "The body is declared as something other than JSON",
     422: "A parameter or the body is invalid",
@@ -104,12 +116,13 @@ _ERROR_DESCRIPTIONS = {
 
 def documented(
     status: int,
-    model: type[BaseModel] | None,
+    model: type[BaseModel] | UnionType | None,
     description: str,
     errors: tuple[int, ...] = (),
     csv: bool = False,
 ) -> dict[int, OpenAPIResponse]:
-    """The OpenAPI `responses` of a route: its success (JSON, and CSV if it offers it) and errors.
+    """The OpenAPI `responses` of a route: its success (JSON, one model or a union of them, and CSV
+    if it offers it) and errors.
 
     Every route can answer 401, 403, 422, 429 and 503; errors are all ErrorResponse.
     """
@@ -413,6 +426,19 @@ def create_resolver(logger: Logger) -> JsonApiResolver:
             for name, value in error.pending.items()
         ]
         return error_response(HTTPStatus.CONFLICT, "resync_pending", error.message, details)
+
+    @app.exception_handler(RevisionConflict)
+    def _revision_conflict(error: RevisionConflict) -> Response:
+        """409 with the hours changed again since the re-sync, one detail each (`revisions.<hour>`)."""
+        details = [
+            ErrorDetail(location=f"revisions.{hour}", message=since, type="revision_conflict")
+            for hour, since in error.conflicts
+        ]
+        return error_response(HTTPStatus.CONFLICT, "revision_conflict", error.message, details)
+
+    @app.exception_handler(PlantBusy)
+    def _plant_busy(error: PlantBusy) -> Response:
+        return error_response(HTTPStatus.CONFLICT, "plant_busy", error.message, headers={"Retry-After": "60"})
 
     @app.exception_handler(PowerFactorError)
     def _domain_error(error: PowerFactorError) -> Response:

@@ -96,3 +96,65 @@ class ReportPage(BaseModel):
     next_cursor: str | None
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+# ---- history: revisions and provenance (powerfactor.datapoints.history) ----
+
+
+class HourValues(BaseModel):
+    """An hour's four values."""
+
+    expected: Reading
+    observed: Reading
+
+
+class RevisionItem(BaseModel):
+    """One change to one stored hour."""
+
+    hour: datetime = Field(description="The hour changed (its start, UTC).")
+    kind: Literal["changed", "removed", "restored"] = Field(
+        description="`changed`: other values; `removed`: the hour taken away (`remove_missing`, or a "
+        "revert); `restored`: an hour once removed stored again."
+    )
+    changed_at: datetime = Field(description="When the change was stored.")
+    cause: Literal["daily", "backfill", "resync", "revert"] = Field(
+        description="What made it: the daily sync (its refresh of the last days, or a missing day), "
+        "a backfill, a re-sync, or the revert of one."
+    )
+    resync_id: str | None = Field(description="The re-sync (or the re-sync reverted).")
+    key_id: str | None = Field(description="The API key of whoever asked for the re-sync or revert.")
+    why: str
+    old: HourValues | None = Field(description="The values before; null for a restored hour.")
+    new: HourValues | None = Field(description="The values after; null for a removed hour.")
+
+
+class RevisionPage(BaseModel):
+    plant_id: int
+    from_: date = Field(alias="from", description="First day of the hours listed (UTC), inclusive.")
+    to: date = Field(description="Last day of the hours listed (UTC), inclusive.")
+    items: list[RevisionItem] = Field(
+        description="By the hour's day, then in the order the changes were made, then by hour."
+    )
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class Provenance(BaseModel):
+    first_stored: datetime | None = Field(
+        description="When the hour was first stored (null: before provenance was kept)."
+    )
+    last_changed: datetime | None = Field(description="When its values last changed (null: never).")
+    revisions: int = Field(description="How many times it changed, was removed or restored.")
+
+
+class ProvenanceDataItem(DataItem):
+    provenance: Provenance
+
+
+class ProvenanceDataPage(DataPage):
+    """A page of /data with `fields=provenance`."""
+
+    items: list[ProvenanceDataItem] = Field(  # type: ignore[assignment]
+        description="Stored hours in time order, each with its provenance; absent hours are left out."
+    )

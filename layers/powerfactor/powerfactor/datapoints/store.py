@@ -15,6 +15,12 @@ Key: `plant_id` (N) + `period` (S).
   partials. A month or total over many days is then the fsum of the days' sums and their
   partials: the correctly rounded sum of the hours, rounded once, as if summed hour by hour. (A
   month item written before `rest` existed sums the rounded day sums until it is rewritten.)
+- `R#<day>#<changed_at>`: a revision, and the day item's provenance attributes (`f`, `fh`, `ch`,
+  `rv`): the revision log, `powerfactor.datapoints.revisions`. A day whose hours were all removed
+  stays as a day item without hours (`n` 0), for their provenance.
+
+Writes go through `DayWriter`, which reads what is stored first and writes only what changes,
+recording every change to a stored hour (revisions.py).
 
 Every item carries `expires_at` (epoch seconds, the table's TTL attribute): the end of the
 period it covers plus `SYNC_UNTIL_YEAR` years, the first moment the sync's horizon
@@ -33,11 +39,12 @@ import math
 import random
 import struct
 import time
-from collections.abc import Callable, Iterable, Iterator
+import uuid
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain, compress
-from typing import Any
+from typing import Any, cast
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError
@@ -46,6 +53,7 @@ from pynamodb.pagination import ResultIterator
 
 from powerfactor.aws import internals
 from powerfactor.aws.tables import bind
+from powerfactor.datapoints import revisions
 from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.datapoints.sums import Sums, residual
 from powerfactor.plants.schemas import ResyncCounts
@@ -170,43 +178,305 @@ def _attrs(plant_id: int, period: str, sums: Sums, expiry: int) -> Item:
     }
 
 
-def _day_item(plant_id: int, day: date, sums: Sums, hours: dict[int, Datapoint], years: int) -> Item:
+def _day_item(
+    plant_id: int,
+    day: date,
+    sums: Sums,
+    hours: dict[int, Datapoint],
+    years: int,
+    provenance: Item | None = None,
+) -> Item:
     item = _attrs(plant_id, _day_key(day), sums, expires_at(day + timedelta(days=1), years))
     item["hours"] = {"B": _pack(hours)}
+    if provenance:
+        item.update(provenance)
     return item
 
 
-def write_days(plant_id: int, points: Iterable[Datapoint]) -> dict[date, int]:
-    """Upsert these datapoints; return, for each day written, how many hours it now holds.
+DAILY = revisions.Cause("daily", why="the monitoring service's answer differs from the stored hours")
 
-    A day the points cover completely is written as it is. A day they cover only in part is
-    merged with what is stored, so a response that lacks an hour never erases it. The days and
-    the summaries of their months go out together (`_batch_write`; unprocessed items are sent
-    again). A run of many writes to one plant uses `DayWriter`, which fills its batches.
+
+def write_days(plant_id: int, points: Iterable[Datapoint], cause: revisions.Cause = DAILY) -> dict[date, int]:
+    """Upsert these datapoints; return, for each day given, how many hours it now holds.
+
+    Hours given overwrite the stored ones; stored hours not given are kept, so a response that
+    lacks an hour never erases it. Only the days whose hours change are written, with the
+    summaries of their months, and every change to a stored hour is recorded as a revision of
+    this `cause` (`DayWriter`). A run of many writes to one plant uses one `DayWriter`, which
+    fills its batches.
     """
-    items, counts = _day_and_month_items(plant_id, points, lambda: None)
-    _batch_write(items)
+    writer = DayWriter(plant_id, cause)
+    counts = writer.write(points)
+    writer.flush()
     return counts
 
 
-class DayWriter:
-    """`write_days` for a run of writes to one plant (a sync's chunks), with full batches.
+_Month = tuple[list[float], list[tuple[float, ...]]]  # a month summary's days and partials
 
-    Each `write` sends its items 25 to a call, as `write_days` does, except a last partial
-    batch, which waits for the next write's items (a backfill month is 32 items: ten years take
-    152 calls instead of 241). `flush` sends what waits: the caller flushes before it records
-    anything as stored. Before reading the table (a partial day or month to merge) and before
-    sending a key already waiting, the writer flushes itself, so every read sees every earlier
-    write and no call holds a key twice: the table ends as with `write_days`, write by write.
+
+class _Stored:
+    """A stored day as the writer knows it: its packed hours and their provenance (decoded from
+    the item's attributes when first asked for: an unchanged day never needs it)."""
+
+    __slots__ = ("_attributes", "_provenance", "blob")
+
+    def __init__(self, blob: bytes, provenance: revisions.DayProvenance | Item) -> None:
+        self.blob = blob
+        self._provenance = provenance if isinstance(provenance, revisions.DayProvenance) else None
+        self._attributes = provenance if isinstance(provenance, dict) else None
+
+    @property
+    def provenance(self) -> revisions.DayProvenance:
+        if self._provenance is None:
+            self._provenance = revisions.DayProvenance.of(
+                self._attributes or {}, revisions.present_hours(self.blob)
+            )
+        return self._provenance
+
+
+class DayWriter:
+    """The writer of one plant's days (a sync's chunks, a re-sync, a revert), and of the revision
+    log of what it changes (powerfactor.datapoints.revisions).
+
+    Before writing a day it knows what is stored: `expect(start, end)` reads a range's days in one
+    strongly consistent Query up front (a sync run expects the ranges it is about to fetch: for a
+    new plant's backfill a year of nothing, one read unit), and a write of days it does not know
+    yet reads them first (one Query of their span). Then only what changes is written: a day whose
+    values are all the same is not written at all (the daily sync fetches the last 7 days again
+    every day), a day with new hours only goes in the batches below, and a day whose stored values
+    change, with its revision item and its month's summary, goes in one transaction per month
+    (revisions.py, "Consistency"). `cause` (changeable between writes: a run's refresh, then its
+    backfill) is recorded with each revision; `tally` counts them for the run's event.
+
+    Batches: each write sends its items 25 to a call, except a last partial batch, which waits
+    for the next write's items (a backfill month is 32 items: ten years take 152 calls instead of
+    241). `flush` sends what waits: the caller flushes before it records anything as stored.
+    Before sending a key already waiting, or a transaction, the writer flushes itself, so no call
+    holds a key twice and a transaction never overtakes a batch. It reads only days and month
+    summaries it has not written (strongly consistent): its own view of what it wrote, held back
+    or not, answers its later writes. One plant's writes come from one writer at a time (the
+    plant's sync lease).
+
+    Days and month summaries go in batches sent side by side: a run that failed between them
+    may leave a day without its month entry. A later write of that day, unchanged, does not
+    write the day, but compares its entry and rewrites the summary if it disagrees
+    (`_month_repairs`), as rewriting every fetched day used to repair it.
     """
 
-    def __init__(self, plant_id: int) -> None:
+    def __init__(self, plant_id: int, cause: revisions.Cause = DAILY) -> None:
         self.plant_id = plant_id
+        self.cause = cause
+        self.tally = revisions.Tally()
         self._waiting: list[Item] = []
+        self._stored: dict[date, _Stored | None] = {}  # None: known to hold nothing
+        self._months: dict[date, _Month | None] = {}  # summaries read or written; None: none stored
+        self._last_change: datetime | None = None
+
+    def expect(self, start: date, end: date) -> None:
+        """Read the stored days of [start, end) now (one Query), for the writes to come."""
+        unknown = [day for day in _days_of(start, end) if day not in self._stored]
+        if unknown:
+            self._read(unknown)
+
+    def stored(self, day: date) -> dict[int, Datapoint]:
+        """The hours of a day as stored (after this writer's writes; read if unknown)."""
+        if day not in self._stored:
+            self._read([day])
+        known = self._stored[day]
+        return _unpack(day, known.blob) if known else {}
 
     def write(self, points: Iterable[Datapoint]) -> dict[date, int]:
-        """`write_days(self.plant_id, points)`, its last partial batch kept back for the next."""
-        items, counts = _day_and_month_items(self.plant_id, points, self.flush)
+        """Write these datapoints (stored hours they lack are kept); each day's hours afterwards.
+        Its last partial batch is kept back for the next write."""
+        by_day: dict[date, dict[int, Datapoint | None]] = {}
+        for p in points:
+            by_day.setdefault(p.hour.date(), {})[p.hour.hour] = p
+        plans = self._apply(by_day, replace=False)
+        return {day: len(plan.hours) for day, plan in plans.items()}
+
+    def resync(
+        self,
+        start: date,
+        end: date,
+        points: Iterable[Datapoint],
+        *,
+        remove_missing: bool = False,
+        dry_run: bool = False,
+    ) -> dict[date, tuple[ResyncCounts, int]]:
+        """A re-sync of the days [start, end) with these datapoints (the service's new answer):
+        for each day, its counts (`ResyncCounts`) and how many hours it holds afterwards.
+
+        Hours the answer has overwrite the stored ones. Stored hours it omits are kept and counted
+        `unconfirmed`, unless `remove_missing`: then they are removed (a day left with none stays
+        as an item without hours, which keeps their provenance) and counted `removed`. Only days
+        whose hours change are written; `dry_run` writes nothing. Everything is sent before it
+        returns."""
+        answer: dict[date, dict[int, Datapoint | None]] = {day: {} for day in _days_of(start, end)}
+        for p in points:
+            if start <= p.hour.date() < end:
+                answer[p.hour.date()][p.hour.hour] = p
+        self.expect(start, end)
+        plans = self._apply(answer, replace=remove_missing, dry_run=dry_run)
+        self.flush()
+        result = {}
+        for day, plan in plans.items():
+            kinds = {kind: sum(1 for c in plan.changes if c.kind == kind) for kind in revisions.KINDS}
+            counts = ResyncCounts(
+                written=plan.written,
+                added=plan.added + kinds["restored"],
+                changed=kinds["changed"],
+                removed=kinds["removed"],
+                unconfirmed=plan.unconfirmed,
+            )
+            result[day] = (counts, len(plan.hours))
+        return result
+
+    def apply(self, edits: dict[date, dict[int, Datapoint | None]]) -> dict[date, revisions.DayPlan]:
+        """Set these hours of these days (None: remove the hour), other hours kept; what each day
+        became. Everything is sent before it returns."""
+        plans = self._apply(edits, replace=False)
+        self.flush()
+        return plans
+
+    def flush(self) -> None:
+        """Send the items still waiting (at most a batch)."""
+        waiting, self._waiting = self._waiting, []
+        _batch_write(waiting)
+
+    def _now(self) -> datetime:
+        """This write's time, later than the writer's previous one (revision keys never collide)."""
+        now = datetime.now(UTC)
+        if self._last_change is not None and now <= self._last_change:
+            now = self._last_change + timedelta(microseconds=1)
+        self._last_change = now
+        return now
+
+    def _read(self, days: list[date]) -> None:
+        """Learn what is stored for these days (a strongly consistent Query of their span)."""
+        first, last = min(days), max(days)
+        found = dict(_stored_days(self.plant_id, first, last + timedelta(days=1)))
+        for day in _days_of(first, last + timedelta(days=1)):
+            if day not in self._stored:
+                self._stored[day] = found.get(day)
+
+    def _apply(
+        self, edits: dict[date, dict[int, Datapoint | None]], *, replace: bool, dry_run: bool = False
+    ) -> dict[date, revisions.DayPlan]:
+        unknown = [day for day in edits if day not in self._stored]
+        if unknown:
+            self._read(unknown)
+        changed_at = self._now()
+        now = int(changed_at.timestamp())
+        plans = {}
+        for day, hours in edits.items():
+            known = self._stored[day]
+            if known is None and None not in hours.values():
+                plans[day] = revisions.new_day(cast(dict[int, Datapoint], hours), now)
+            elif known is not None and not replace and _same(hours, known.blob):
+                # the usual refreshed day: the very values stored, nothing to compare hour by hour
+                plans[day] = revisions.DayPlan(
+                    cast(dict[int, Datapoint], hours), known.provenance, [], len(hours)
+                )
+            else:
+                stored = _unpack(day, known.blob) if known else {}
+                provenance = known.provenance if known else None
+                plans[day] = revisions.plan_day(stored, provenance, hours, replace=replace, now=now)
+        if not dry_run:
+            dirty = {day: plan for day, plan in plans.items() if plan.dirty}
+            self._commit(dirty, self._month_repairs(plans, dirty), changed_at)
+        return plans
+
+    def _month_repairs(
+        self, plans: dict[date, revisions.DayPlan], dirty: dict[date, revisions.DayPlan]
+    ) -> dict[date, Sums]:
+        """The sums of the stored days left as they are whose month summary disagrees with them.
+
+        A day and its month summary are not written at once (two batches, sent side by side):
+        a run that failed between the two left a day without its entry, and the day, fetched
+        again unchanged, is not written again. Its entry is then written (not the day). The
+        summaries are read for it, with those of the months about to be written in part.
+        """
+        quiet = {
+            day: plan for day, plan in plans.items() if day not in dirty and self._stored[day] is not None
+        }
+        self._load_months({day.replace(day=1) for day in quiet} | set(_partial_months(dirty)))
+        repairs = {}
+        for day, plan in quiet.items():
+            sums = _sums(plan.hours)
+            month = self._months[day.replace(day=1)]
+            entry = month[0][5 * (day.day - 1) : 5 * day.day] if month else [0.0] * 5
+            if entry != [sums.hours, sums.expected_energy, sums.expected_irradiation, sums.observed_energy,
+                         sums.observed_irradiation]:  # fmt: skip
+                repairs[day] = sums
+        return repairs
+
+    def _load_months(self, months: set[date]) -> None:
+        """Learn the stored summaries of these months (one strongly consistent BatchGetItem)."""
+        unknown = sorted(month for month in months if month not in self._months)
+        if not unknown:
+            return
+        found = {
+            item.period: (list(_MONTH.unpack(item.days)), _unpack_rest(item.rest))
+            for item in _MonthItem.batch_get(
+                [(self.plant_id, _month_key(m)) for m in unknown],
+                consistent_read=True,
+                attributes_to_get=["period", "days", "rest"],
+            )
+        }
+        for month in unknown:
+            self._months[month] = found.get(_month_key(month))
+
+    def _summaries(self, sums: dict[date, Sums], years: int) -> list[Item]:
+        """`_month_items` from the summaries the writer knows (read, or as it last wrote them)."""
+        partial = _partial_months(sums)
+        self._load_months(set(partial))
+        known = {  # copies: _month_items merges into them
+            _month_key(month): (list(state[0]), list(state[1]))
+            for month in partial
+            if (state := self._months[month]) is not None
+        }
+        items = _month_items(self.plant_id, sums, years, known)
+        for item in items:
+            month = date.fromisoformat(item["period"]["S"][2:] + "-01")
+            self._months[month] = (list(_MONTH.unpack(item["days"]["B"])), _unpack_rest(item["rest"]["B"]))
+        return items
+
+    def _commit(
+        self, plans: dict[date, revisions.DayPlan], repairs: dict[date, Sums], changed_at: datetime
+    ) -> None:
+        """Write these days, and the month entries of `repairs`: the revised days by month in
+        transactions, the others in batches."""
+        if not plans and not repairs:
+            return
+        settings = get_settings()
+        years = settings.sync_until_year
+        sums = {day: _sums(plan.hours) for day, plan in plans.items()}
+        items = {}
+        for day, plan in plans.items():
+            items[day] = _day_item(self.plant_id, day, sums[day], plan.hours, years, plan.attributes())
+        entries = {**repairs, **sums}  # what the month summaries get
+        revised = sorted({day.replace(day=1) for day, plan in plans.items() if plan.changes})
+        plain = {day: s for day, s in entries.items() if day.replace(day=1) not in revised}
+        if plain:
+            self._put([*(items[day] for day in plain if day in items), *self._summaries(plain, years)])
+        for month in revised:
+            self.flush()
+            days = {day: s for day, s in entries.items() if day.replace(day=1) == month}
+            logged = [
+                revisions.revision_item(
+                    self.plant_id, day, changed_at, self.cause, plans[day].changes,
+                    revisions.expiry(changed_at, settings.revision_retention_days,
+                                     expires_at(day + timedelta(days=1), years)),
+                )
+                for day in days if day in plans and plans[day].changes
+            ]  # fmt: skip
+            _transact([*(items[day] for day in days if day in items), *logged, *self._summaries(days, years)])
+        for day, plan in plans.items():
+            self._stored[day] = _Stored(items[day]["hours"]["B"], plan.provenance)
+            self.tally.add(self.cause, day, plan.changes)
+
+    def _put(self, items: list[Item]) -> None:
+        """Send these items in full batches; keep a last partial one back for the next write."""
         if self._waiting:
             waiting = {item["period"]["S"] for item in self._waiting}
             if any(item["period"]["S"] in waiting for item in items):
@@ -215,34 +485,13 @@ class DayWriter:
         full = len(items) - len(items) % _BATCH
         _batch_write(items[:full])
         self._waiting = items[full:]
-        return counts
-
-    def flush(self) -> None:
-        """Send the items still waiting (at most a batch)."""
-        waiting, self._waiting = self._waiting, []
-        _batch_write(waiting)
 
 
-def _day_and_month_items(
-    plant_id: int, points: Iterable[Datapoint], before_read: Callable[[], None]
-) -> tuple[list[Item], dict[date, int]]:
-    """The day items and month summaries `write_days` writes for these points, and each day's
-    hours; `before_read` is called once before the table is read (partial days or months)."""
-    _bind()
-    by_day: dict[date, dict[int, Datapoint]] = {}
-    for p in points:
-        by_day.setdefault(p.hour.date(), {})[p.hour.hour] = p
-    partial = [day for day, hours in by_day.items() if len(hours) < 24]
-    if partial or _partial_months(by_day):
-        before_read()
-    if partial:
-        for item in _DayItem.batch_get([(plant_id, _day_key(d)) for d in partial]):
-            day = date.fromisoformat(item.period[2:])
-            by_day[day] = {**_unpack(day, item.hours), **by_day[day]}
-    years = get_settings().sync_until_year
-    sums = {day: _sums(hours) for day, hours in by_day.items()}
-    days = [_day_item(plant_id, day, sums[day], hours, years) for day, hours in by_day.items()]
-    return [*days, *_month_items(plant_id, sums, years)], {day: len(hours) for day, hours in by_day.items()}
+def _same(hours: dict[int, Datapoint | None], blob: bytes) -> bool:
+    """Whether these 24 hours are exactly the day stored as `blob` (bit for bit)."""
+    return (
+        len(hours) == 24 and None not in hours.values() and _pack(cast(dict[int, Datapoint], hours)) == blob
+    )
 
 
 def resync_days(
@@ -253,55 +502,52 @@ def resync_days(
     *,
     remove_missing: bool = False,
     dry_run: bool = False,
+    cause: revisions.Cause = DAILY,
 ) -> dict[date, tuple[ResyncCounts, int]]:
-    """A re-sync of the days [start, end) with these datapoints (the service's new answer):
-    for each day, its counts (`ResyncCounts`) and how many hours it holds afterwards.
+    """`DayWriter.resync` of one range by a writer of its own."""
+    writer = DayWriter(plant_id, cause)
+    return writer.resync(start, end, points, remove_missing=remove_missing, dry_run=dry_run)
 
-    Hours the answer has overwrite the stored ones. Stored hours it omits are kept and counted
-    `unconfirmed`, unless `remove_missing`: then they are removed (a day left with none is
-    deleted) and counted `removed`. Only days whose hours change are written, with their months'
-    summaries; `dry_run` writes nothing. The stored days are read first (one Query)."""
+
+def _days_of(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days)]
+
+
+_STORED = ["period", "hours", "f", "fh", "ch", "rv"]  # a day item's hours and their provenance
+
+
+def _stored_days(plant_id: int, start: date, end: date) -> Iterator[tuple[date, _Stored]]:
+    """The stored days of [start, end) with their provenance, read strongly consistent (what a
+    writer compares its new values with must be the last write's)."""
     _bind()
-    answer: dict[date, dict[int, Datapoint]] = {}
-    for p in points:
-        if start <= p.hour.date() < end:
-            answer.setdefault(p.hour.date(), {})[p.hour.hour] = p
-    stored = {day: _unpack(day, blob) for day, blob in _day_items(plant_id, start, end)}
-    years = get_settings().sync_until_year
-    result: dict[date, tuple[ResyncCounts, int]] = {}
-    changed_days: dict[date, dict[int, Datapoint]] = {}
-    for day in (start + timedelta(days=i) for i in range((end - start).days)):
-        new, old = answer.get(day, {}), stored.get(day, {})
-        omitted = old.keys() - new.keys()
-        counts = ResyncCounts(
-            written=len(new),
-            added=len(new.keys() - old.keys()),
-            changed=sum(1 for h, p in new.items() if h in old and _values(old[h]) != _values(p)),
-            removed=len(omitted) if remove_missing else 0,
-            unconfirmed=0 if remove_missing else len(omitted),
-        )
-        hours = new if remove_missing else {**old, **new}
-        if counts.added or counts.changed or counts.removed:
-            changed_days[day] = hours
-        result[day] = (counts, len(hours))
-    if changed_days and not dry_run:
-        sums = {
-            day: _sums(hours) if hours else Sums(0, 0.0, 0.0, 0.0, 0.0) for day, hours in changed_days.items()
-        }
-        items = [
-            _day_item(plant_id, day, sums[day], hours, years) for day, hours in changed_days.items() if hours
-        ]
-        _batch_write([*items, *_month_items(plant_id, sums, years)])
-        empty = [day for day, hours in changed_days.items() if not hours]
-        if empty:
-            with _DayItem.batch_write() as batch:
-                for day in empty:
-                    batch.delete(_DayItem(plant_id=plant_id, period=_day_key(day)))
-    return result
+    items: Iterator[Item] = ResultIterator(
+        internals.table_connection(_DayItem).query,
+        (internals.hash_key(_DayItem, plant_id),),
+        {
+            "range_key_condition": _DayItem.period.between(
+                _day_key(start), _day_key(end - timedelta(days=1))
+            ),
+            "attributes_to_get": _STORED,
+            "consistent_read": True,
+        },
+    )
+    for item in items:
+        blob = item["hours"]["B"]
+        day = date.fromisoformat(item["period"]["S"][2:])
+        yield day, _Stored(blob, item)
 
 
-def _values(p: Datapoint) -> tuple[float, float, float, float]:
-    return (p.expected_energy, p.expected_irradiation, p.observed_energy, p.observed_irradiation)
+def _transact(items: list[Item]) -> None:
+    """Put these items all or none (TransactWriteItems: at most 100, each at twice the write units)."""
+    connection = internals.low_level_connection(_DayItem)
+    table = _DayItem.Meta.table_name
+    connection.transact_write_items(
+        condition_check_items=[],
+        delete_items=[],
+        put_items=[{"TableName": table, "Item": item} for item in items],
+        update_items=[],
+        client_request_token=uuid.uuid4().hex,
+    )
 
 
 def _batch_write(items: list[Item]) -> None:
@@ -341,20 +587,27 @@ def _commit(items: list[Item]) -> None:
         )
 
 
-def _month_items(plant_id: int, days: dict[date, Sums], years: int) -> list[Item]:
+def _month_items(
+    plant_id: int, days: dict[date, Sums], years: int, stored: dict[str, _Month] | None = None
+) -> list[Item]:
     """The summaries of the months these days fall in, with these days' sums put in.
 
-    A month the days cover completely (a backfill month) is built from them alone; for any
-    other month the stored summary is read first (one BatchGetItem) and keeps its other days.
+    A month the days cover completely (a backfill month) is built from them alone; any other
+    keeps the other days of its summary in `stored` (by key; a writer's, which it mutates),
+    else of the stored one (read first, one BatchGetItem).
     """
     months: dict[date, dict[int, Sums]] = {}
     for day, sums in days.items():
         months.setdefault(day.replace(day=1), {})[day.day] = sums
     partial = _partial_months(days)
-    stored = {
-        item.period: (list(_MONTH.unpack(item.days)), _unpack_rest(item.rest))
-        for item in (_MonthItem.batch_get([(plant_id, _month_key(m)) for m in partial]) if partial else [])
-    }
+    if stored is None:
+        stored = {
+            item.period: (list(_MONTH.unpack(item.days)), _unpack_rest(item.rest))
+            for item in (
+                _MonthItem.batch_get([(plant_id, _month_key(m)) for m in partial]) if partial else []
+            )
+        }
+    stored = {_month_key(m): stored[_month_key(m)] for m in partial if _month_key(m) in stored}
     summaries = []
     for month, covered in sorted(months.items()):
         values, rest = stored.get(_month_key(month)) or ([0.0] * 155, [()] * 124)
@@ -556,6 +809,8 @@ def refresh_expiry(years: int, workers: int = 8) -> tuple[int, int]:
     _bind()
     seen, stale = 0, []
     for item in _DayItem.scan(attributes_to_get=["plant_id", "period", "expires_at"]):
+        if item.period.startswith("R#"):
+            continue  # a revision expires with the retention it was written with (datapoints.revisions)
         seen += 1
         wanted = expires_at(_period_end(item.period), years)
         if item.expires_at != wanted:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from importlib import resources
 from typing import Annotated, ClassVar, Literal
@@ -233,6 +233,33 @@ class PlantPage(BaseModel):
 
 # ---- re-syncs (powerfactor.sync.resync) ----
 
+REASON_MAX = 500
+Reason = Annotated[
+    str | None,
+    StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=REASON_MAX),
+    Field(pattern=r"^[^\x00-\x1f\x7f-\x9f]+$"),
+]
+_RESYNC_ID = re.compile(r"(\d{8})-(\d{8})-\d{8}T\d{12}Z")
+
+
+def resync_id(start: date, last: date, requested_at: datetime) -> str:
+    """A re-sync's id: its range and when it was requested (one re-sync per plant at a time, so
+    unique per plant), `20260101-20260131-20260207T031502123456Z`. The range in it is what a
+    revert reads (powerfactor.sync.revert)."""
+    return f"{start:%Y%m%d}-{last:%Y%m%d}-{requested_at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}"
+
+
+def resync_range(value: str) -> tuple[date, date] | None:
+    """The range of a re-sync id (`resync_id`), or None if `value` is not one."""
+    match = _RESYNC_ID.fullmatch(value)
+    if match is None:
+        return None
+    try:
+        start, last = (datetime.strptime(part, "%Y%m%d").date() for part in match.groups())
+    except ValueError:
+        return None
+    return (start, last) if start <= last else None
+
 
 class ResyncIn(BaseModel):
     """Body of POST /api/solar-plant/plant/{plant_id}/sync: whole UTC days, both inclusive.
@@ -253,6 +280,10 @@ class ResyncIn(BaseModel):
     )
     dry_run: bool = Field(
         default=False, strict=True, description="Fetch and count per day what would change; store nothing."
+    )
+    reason: Reason = Field(
+        default=None,
+        description="Why (1-500 characters): kept with each revision it makes (`GET .../revisions`).",
     )
 
 
@@ -284,6 +315,7 @@ class ResyncResult(ResyncCounts):
 
     MAX_DAYS: ClassVar[int] = 400
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    id: str | None = Field(default=None, description="The re-sync's id (`POST .../resyncs/{id}/revert`).")
     from_: date | None = Field(default=None, alias="from")
     to: date | None = None
     dry_run: bool = False
@@ -306,6 +338,9 @@ class Resync(BaseModel):
     """A re-sync of a range: queued, then run by the sync worker under the plant's lease."""
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    id: str | None = Field(
+        default=None, description="Its id: its revisions carry it; `POST .../resyncs/{id}/revert` undoes it."
+    )
     plant_id: int
     from_: date = Field(alias="from")
     to: date
@@ -313,6 +348,8 @@ class Resync(BaseModel):
     requested_at: datetime
     remove_missing: bool = False
     dry_run: bool = False
+    key_id: str | None = Field(default=None, description="The id of the API key that asked for it.")
+    reason: str | None = Field(default=None, description="Why, as the request said.")
     result: ResyncResult | None = Field(
         default=None, description="Counts so far (a re-sync run in parts or retried goes on from `through`)."
     )
@@ -320,6 +357,28 @@ class Resync(BaseModel):
     progress: str | None = Field(
         default=None, description="Where to follow it: the plant, whose `sync.resync` it is until it ends."
     )
+
+
+class RevertIn(BaseModel):
+    """Body of POST .../plant/{plant_id}/resyncs/{resync_id}/revert (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: Reason = Field(default=None, description="Why (1-500 characters): kept with each revision.")
+
+
+class RevertResult(BaseModel):
+    """What a revert put back (powerfactor.sync.revert)."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    plant_id: int
+    resync_id: str
+    from_: date = Field(alias="from", description="The first day with an hour reverted.")
+    to: date = Field(description="The last day with an hour reverted.")
+    changed: int = Field(description="Hours whose values the re-sync had replaced, given their old values.")
+    restored: int = Field(description="Hours the re-sync had removed, stored again.")
+    removed: int = Field(description="Hours the re-sync had restored, removed again.")
+    reverted_at: datetime
+    revisions: str = Field(description="The revisions of those days, the revert's own among them.")
 
 
 SyncState.model_rebuild()

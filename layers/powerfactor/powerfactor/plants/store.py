@@ -38,7 +38,7 @@ from pynamodb.transactions import TransactWrite
 from powerfactor.aws import internals
 from powerfactor.aws.outage import response_code
 from powerfactor.aws.tables import bind
-from powerfactor.plants.schemas import Plant, Resync, ResyncResult, SyncState
+from powerfactor.plants.schemas import Plant, Resync, ResyncResult, SyncState, resync_id
 from powerfactor.runtime.errors import NameTaken, PlantLimitReached, PlantNotFound, StorageBusy
 
 _PLANT_ENTITY = "plant"
@@ -100,16 +100,20 @@ class _PlantItem(Model):
     resync_remove_missing = BooleanAttribute(null=True)
     resync_dry_run = BooleanAttribute(null=True)
     resync_result = UnicodeAttribute(null=True)  # ResyncResult as JSON: the counts so far
+    resync_key_id = UnicodeAttribute(null=True)  # the API key that asked for it
+    resync_reason = UnicodeAttribute(null=True)
     last_resync = UnicodeAttribute(null=True)  # ResyncResult as JSON: the last finished one
 
     def resync(self) -> Resync | None:
         if self.resync_from is None:
             return None
         return Resync(
+            id=resync_id(date.fromisoformat(self.resync_from), date.fromisoformat(self.resync_to),
+                         self.resync_requested_at),
             plant_id=int(self.plant_id), from_=self.resync_from, to=self.resync_to,
             state=self.resync_state or "pending", requested_at=self.resync_requested_at,
             last_error=self.resync_error, remove_missing=bool(self.resync_remove_missing),
-            dry_run=bool(self.resync_dry_run),
+            dry_run=bool(self.resync_dry_run), key_id=self.resync_key_id, reason=self.resync_reason,
             result=ResyncResult.model_validate_json(self.resync_result) if self.resync_result else None,
         )  # fmt: skip
 
@@ -507,7 +511,7 @@ def _set_or_remove(attribute: Any, value: Any) -> Any:
 
 _RESYNC_FIELDS = (
     "resync_from", "resync_to", "resync_state", "resync_requested_at", "resync_error",
-    "resync_remove_missing", "resync_dry_run", "resync_result",
+    "resync_remove_missing", "resync_dry_run", "resync_result", "resync_key_id", "resync_reason",
 )  # fmt: skip
 # Conditional writes of a re-sync request before giving up (StorageBusy, 503): each retry follows
 # a pending re-sync that ended between the refused write and the read of the plant.
@@ -523,6 +527,8 @@ def request_resync(
     *,
     remove_missing: bool = False,
     dry_run: bool = False,
+    key_id: str | None = None,
+    reason: str | None = None,
 ) -> Resync | None:
     """Record a pending re-sync of [start, last] unless one is pending or running (and requested
     after `stale_before`): None if recorded, else the one there. PlantNotFound if no plant.
@@ -542,6 +548,8 @@ def request_resync(
                 _PlantItem.resync_remove_missing.set(remove_missing),
                 _PlantItem.resync_dry_run.set(dry_run),
                 _PlantItem.resync_result.remove(),
+                _set_or_remove(_PlantItem.resync_key_id, key_id),
+                _set_or_remove(_PlantItem.resync_reason, reason),
             ],
             _PlantItem.pk.exists()
             & (_PlantItem.resync_from.does_not_exist() | (_PlantItem.resync_requested_at < stale_before)),

@@ -102,3 +102,38 @@ class ResyncPending(PowerFactorError):
             "state": state,
             "requested_at": str(requested_at),
         }
+
+
+class ResyncNotFound(PowerFactorError):
+    """No revision of this re-sync is kept for the plant (powerfactor.sync.revert)."""
+
+    def __init__(self, plant_id: int, resync_id: str) -> None:
+        super().__init__(
+            f"plant {plant_id} has no revision made by re-sync {resync_id}: it changed no stored hour, "
+            "is not one of this plant's, or its revisions expired (RevisionRetentionDays)"
+        )
+
+
+class AlreadyReverted(PowerFactorError):
+    def __init__(self, resync_id: str, reverted_at: object) -> None:
+        super().__init__(f"re-sync {resync_id} was reverted already, at {reverted_at}: nothing to do")
+
+
+class PlantBusy(PowerFactorError):
+    """The plant's sync lease is held: a sync or re-sync of it is running."""
+
+    def __init__(self, plant_id: int) -> None:
+        super().__init__(f"plant {plant_id} is being synced right now; retry in a minute")
+
+
+class RevisionConflict(PowerFactorError):
+    """An hour a re-sync changed has changed again since: its revert would undo that too."""
+
+    def __init__(self, resync_id: str, conflicts: list[tuple[str, str]]) -> None:
+        super().__init__(
+            f"{len(conflicts)} hours re-sync {resync_id} changed have changed again since; nothing was "
+            "reverted (see the plant's revisions; a re-sync of the range fetches the service's values again)"
+        )
+        self.conflicts = conflicts  # (hour, what changed it since), at most MAX_SHOWN
+
+    MAX_SHOWN = 100

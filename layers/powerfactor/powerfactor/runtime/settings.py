@@ -36,6 +36,7 @@ class Settings:
     monitoring_max_response_bytes: int = 16 * 1024 * 1024
     sync_every_run: int = 1
     sync_until_year: int = 10
+    revision_retention_days: int = 365  # revisions of stored hours (powerfactor.datapoints.revisions)
     max_plants: int = 10_000
     # alerts (powerfactor.alerts) and their events
     alerts_table: str | None = None
@@ -146,6 +147,7 @@ FIELDS: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "monitoring_max_response_bytes": (("MONITORING_MAX_RESPONSE_BYTES",), _number(int, 1024)),
     "sync_every_run": (("SYNC_EVERY_RUN",), _count),
     "sync_until_year": (("SYNC_UNTIL_YEAR",), _count),
+    "revision_retention_days": (("REVISION_RETENTION_DAYS",), _number(int, 1, 3653)),
     "max_plants": (("MAX_PLANTS",), _count),
     "alerts_table": (("ALERTS_TABLE",), _text),
     "alert_bus_name": (("ALERT_BUS_NAME",), _text),

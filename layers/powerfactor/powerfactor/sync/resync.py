@@ -11,7 +11,7 @@ is dead-lettered) stops blocking new requests `STALE_AFTER` after it was request
 
 `run()` (the sync worker) takes the plant's sync lease like any run (a plant busy syncing gets
 the job back `BUSY_DELAY_SECONDS` later), marks it `running`, fetches the range a month at a
-time and writes it (`datapoints.resync_days`): values the service gives overwrite what is
+time and writes it (a `datapoints.DayWriter`, `resync`): values the service gives overwrite what is
 stored, and stored hours it omits are **kept** and counted `unconfirmed` (a degraded service
 answering `[]` or half a day must not erase hours that were right). Only a request with
 `remove_missing` removes them; a `dry_run` writes nothing and only counts, per day, what would
@@ -24,6 +24,11 @@ Days left incomplete join the plant's `missing_days` (the daily sync asks for th
 complete ones leave it (not on a dry run). On success the re-sync is cleared from the plant and
 its result kept as the plant's `last_resync`; on a failure it goes back to `pending` with its
 error, and SQS retries the job. Then the plant's alerts are judged.
+
+Every stored hour it changes, removes or restores is a revision with cause `resync`, its id (the
+range and request time: `plants.schemas.resync_id`), the key that asked for it and its `reason`
+(powerfactor.datapoints.revisions); a run that revised history publishes a data.revised event.
+`POST .../resyncs/{id}/revert` undoes it (powerfactor.sync.revert).
 """
 
 from __future__ import annotations
@@ -37,8 +42,9 @@ from aws_lambda_powertools import Logger
 from powerfactor.alerts import logic as alerts
 from powerfactor.aws.outage import StorageError
 from powerfactor.datapoints import store as datapoints
+from powerfactor.datapoints.revisions import Cause
 from powerfactor.plants import store as plants
-from powerfactor.plants.schemas import Resync, ResyncResult
+from powerfactor.plants.schemas import Resync, ResyncResult, resync_id
 from powerfactor.runtime.clock import utc_today
 from powerfactor.runtime.errors import InvalidRange, PlantNotFound, ResyncPending
 from powerfactor.runtime.settings import get_settings
@@ -60,8 +66,11 @@ def request(
     *,
     remove_missing: bool = False,
     dry_run: bool = False,
+    key_id: str | None = None,
+    reason: str | None = None,
 ) -> Resync:
-    """Queue a re-sync of [start, last]; InvalidRange, PlantNotFound or ResyncPending."""
+    """Queue a re-sync of [start, last] asked for by the API key `key_id`, for `reason`;
+    InvalidRange, PlantNotFound or ResyncPending."""
     today = today or utc_today()
     oldest = horizon(today, get_settings().sync_until_year)
     if start > last:
@@ -84,6 +93,8 @@ def request(
         now - STALE_AFTER,
         remove_missing=remove_missing,
         dry_run=dry_run,
+        key_id=key_id,
+        reason=reason,
     )
     if pending is not None:
         raise ResyncPending(plant_id, pending.from_, pending.to, pending.state, pending.requested_at)
@@ -95,6 +106,7 @@ def request(
                "dry_run": dry_run},
     )  # fmt: skip
     return Resync(
+        id=resync_id(start, last, now),
         plant_id=plant_id,
         from_=start,
         to=last,
@@ -102,7 +114,22 @@ def request(
         requested_at=now,
         remove_missing=remove_missing,
         dry_run=dry_run,
+        key_id=key_id,
+        reason=reason,
         progress=f"/api/solar-plant/plant/{plant_id}",
+    )
+
+
+def cause(pending: Resync | None, start: date, end: date) -> Cause:
+    """The cause its revisions record: the re-sync's id, the key that asked, and why."""
+    if pending is None:  # its request is gone (a stale job): the job's range names it
+        return Cause("resync", why=f"re-sync of {start}..{end - timedelta(days=1)}")
+    why = f"re-sync of {pending.from_}..{pending.to}" + (", remove_missing" if pending.remove_missing else "")
+    return Cause(
+        "resync",
+        resync_id=pending.id,
+        key_id=pending.key_id,
+        why=f"{why}: {pending.reason}" if pending.reason else why,
     )
 
 
@@ -129,8 +156,13 @@ def run(
     pending = state.resync
     remove_missing, dry_run = (pending.remove_missing, pending.dry_run) if pending else (False, False)
     result = (pending and pending.result) or ResyncResult(
-        from_=start, to=end - timedelta(days=1), dry_run=dry_run, remove_missing=remove_missing
+        id=pending.id if pending else None,
+        from_=start,
+        to=end - timedelta(days=1),
+        dry_run=dry_run,
+        remove_missing=remove_missing,
     )
+    writer = datapoints.DayWriter(plant_id, cause(pending, start, end))
     if result.through and start < result.through < end:
         start = result.through  # a retried run: the days before are counted (and written)
     done_until = start  # days before it are written
@@ -142,8 +174,7 @@ def run(
         try:
             with closing(client.fetch_ranges(plant_id, [(start, min(end, today))])) as chunks:
                 for chunk in chunks:
-                    days = datapoints.resync_days(
-                        plant_id,
+                    days = writer.resync(
                         chunk.start,
                         chunk.end,
                         chunk.datapoints,
@@ -182,6 +213,7 @@ def run(
         )
     finally:
         patiently(lambda: plants.release_sync_lease(plant_id, owner), client, "release the lease")
+    alerts.publish_revised(plant_id, writer.tally.take())  # what it changed, even if it failed
     outcome = SyncOutcome(plant_id, status, hours, len(missing), error)
     outcome.resync = result
     if status == "partial":

@@ -26,6 +26,12 @@ the lease, so this run stops, deletes nothing and reports `lost` (the other run 
 After a run's last save, still under the lease, the plant's alerts are judged
 (`powerfactor.alerts.logic.after_sync`, which never raises).
 
+The writer reads what is stored before it writes (one strongly consistent Query per phase's
+range, asked for up front: `_Run.expect`) and writes only days whose values differ; every change
+to a stored hour is a revision, whose cause is the phase: `daily` (recent and missing days) or
+`backfill` (powerfactor.datapoints.revisions). A run that revised history publishes a
+data.revised event per cause at its end (`alerts.logic.publish_revised`, never raises).
+
 DynamoDB failing during a run (a timeout, a hang, throttling past the retries) fails the run
 like a failing service does, and the plant says so: the state last saved (which never covers
 data not stored) is saved again with `last_error`, and the lease released, each tried again for
@@ -49,6 +55,7 @@ from aws_lambda_powertools import Logger
 from powerfactor.alerts import logic as alerts
 from powerfactor.aws.outage import StorageError
 from powerfactor.datapoints import store as datapoints
+from powerfactor.datapoints.revisions import Cause
 from powerfactor.plants import store as plants
 from powerfactor.plants.schemas import ResyncResult, SyncState
 from powerfactor.runtime.clock import utc_today
@@ -70,6 +77,8 @@ LEASE_SECONDS = 960  # outlives the worker's longest run: tests/unit/sync/test_l
 MAX_MISSING_RANGES_PER_RUN = 31
 REFRESH_DAYS = 7
 STORAGE_RECOVERY_SECONDS = 60.0  # how long a failed run tries to record its failure
+DAILY = Cause("daily", why="daily sync: the monitoring service's answer differs from the stored hours")
+BACKFILL = Cause("backfill", why="backfill: the monitoring service's answer differs from the stored hours")
 
 # busy: another run held the lease at the start; lost: another run took it during this one
 Status = Literal["done", "partial", "failed", "busy", "lost", "deleted"]
@@ -175,13 +184,34 @@ class _Run:
         if time.monotonic() - self.saved_at >= SAVE_EVERY_SECONDS:
             self.save()
 
-    def recent(self) -> None:
+    def recent_start(self) -> date:
+        """The first day `recent` fetches."""
         yesterday = self.today - timedelta(days=1)
         if self.state.synced_until is None:
             start = yesterday  # a new plant: yesterday first, then the backfill
         else:
             start = min(self.state.synced_until, self.today - timedelta(days=REFRESH_DAYS))
-        start = max(start, self.oldest())
+        return max(start, self.oldest())
+
+    def backfill_range(self, history_from: date) -> tuple[date, date]:
+        """The days `backfill` fetches, [target, history_from): `SyncEveryRun` years before it."""
+        target = max(self.oldest(), years_before(history_from, get_settings().sync_every_run))
+        return target, history_from
+
+    def expect(self) -> None:
+        """Have the writer read, up front, what is stored where this run will write: the recent
+        days, and the backfill's year before them (one Query where the two touch: a new plant)."""
+        start = self.recent_start()
+        target, history_from = self.backfill_range(self.state.history_from or start)
+        if history_from == start:
+            self.writer.expect(min(target, start), self.today)
+            return
+        self.writer.expect(start, self.today)
+        self.writer.expect(target, history_from)
+
+    def recent(self) -> None:
+        self.writer.cause = DAILY
+        start = self.recent_start()
         with closing(self.client.fetch_chunks(self.plant_id, start, self.today)) as chunks:
             for chunk in chunks:
                 self.store(chunk)
@@ -190,6 +220,7 @@ class _Run:
                 self.checkpoint()
 
     def retry_missing(self) -> None:
+        self.writer.cause = DAILY
         oldest = self.oldest()
         self.missing = {d for d in self.missing if d >= oldest}
         refreshed = self.today - timedelta(days=REFRESH_DAYS)
@@ -200,10 +231,8 @@ class _Run:
                 self.checkpoint()
 
     def backfill(self) -> None:
-        settings = get_settings()
-        oldest = self.oldest()
-        history_from = self.state.history_from or self.today
-        target = max(oldest, years_before(history_from, settings.sync_every_run))
+        self.writer.cause = BACKFILL
+        target, history_from = self.backfill_range(self.state.history_from or self.today)
         months = reversed(list(month_chunks(target, history_from)))
         with closing(self.client.fetch_ranges(self.plant_id, months)) as chunks:
             for chunk in chunks:
@@ -262,6 +291,7 @@ def sync_plant(
     status: Status
     try:
         try:
+            run.expect()
             run.recent()
             run.retry_missing()
             run.backfill()
@@ -289,9 +319,11 @@ def sync_plant(
             "sync lease taken by another run; this run stopped, its data kept",
             extra={**log, "hours_stored": run.hours_stored},
         )
+        alerts.publish_revised(plant_id, run.writer.tally.take())
         return SyncOutcome(plant_id, "lost", run.hours_stored, error="the lease was taken by another run")
     finally:
         patiently(lambda: plants.release_sync_lease(plant_id, owner), client, "release the lease")
+    alerts.publish_revised(plant_id, run.writer.tally.take())  # what it changed, even if it failed
     outcome = SyncOutcome(plant_id, status, run.hours_stored, len(run.missing), error)
     logger.info(f"sync {status}", extra={**log, **outcome.__dict__})
     return outcome
