@@ -17,6 +17,14 @@ REGION = "us-east-1"
 HOURLY_TABLE = "BenchHourlyRows"  # the original's layout: one item per plant-hour
 
 
+def owner() -> Any:
+    """The principal the benchmarks create and read plants as: a read + write key of the default
+    account (imported here, not at the top: a baseline's processes import their own layer)."""
+    from powerfactor.access.principal import DEFAULT_ACCOUNT, Principal
+
+    return Principal(DEFAULT_ACCOUNT, "benchkey0000", "bench", frozenset({"read", "write"}))
+
+
 _out: TextIO = sys.stdout  # where the figures go (see quiet_subprocesses)
 _record: list[TextIO] = []  # and a copy: the run's dated file under bench/results/ (record_to)
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from bench.common import HOURLY_TABLE, PY, Services, hourly_row, proc_cpu_seconds, row, table
+from bench.common import HOURLY_TABLE, PY, Services, hourly_row, owner, proc_cpu_seconds, row, table
 
 TODAY = date(2026, 1, 1)  # the 10-year backfill then covers 2016-01-01 .. 2025-12-31
 PER_ROW_SAMPLE = 1500  # rows written one by one for the original's rate
@@ -59,7 +59,7 @@ def child(years: int, today: date, phases: bool, dynamodb_pid: int) -> dict[str,
 
     fewer_young_collections()  # as the sync worker's process does at import
     calls, units = _count_dynamodb_calls()
-    plant = plants.create_plant(f"bench {years}y {time.time()}")
+    plant = plants.create_plant(owner(), f"bench {years}y {time.time()}")
     calls.clear(), units.clear()
     client = MonitoringClient(os.environ["MONITORING_SERVICE_URL"], today=lambda: today)
     processes = {"sync process": os.getpid(), "simulator": os.getppid(), "DynamoDB Local": dynamodb_pid}

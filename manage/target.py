@@ -19,11 +19,15 @@ _OUTPUTS = {
     "PlantsTableName": "PLANTS_TABLE",
     "DatapointsTableName": "DATAPOINTS_TABLE",
     "ApiKeysTableName": "API_KEYS_TABLE",
+    "AccountsTableName": "ACCOUNTS_TABLE",
+    "AlertsTableName": "ALERTS_TABLE",
 }
 _LOCAL_TABLES = {
     "PLANTS_TABLE": "PlantsTable",
     "DATAPOINTS_TABLE": "DatapointsTable",
     "API_KEYS_TABLE": "ApiKeysTable",
+    "ACCOUNTS_TABLE": "AccountsTable",
+    "ALERTS_TABLE": "AlertsTable",
 }
 _LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",

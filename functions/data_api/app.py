@@ -83,7 +83,7 @@ def get_data(  # noqa: ANN201 - a return type would make Powertools validate CSV
     format: Format = None,
     tz: Tz = None,
 ):
-    return _reply(reports.read_data(plant_id, start, to, limit, cursor, tz), format)
+    return _reply(reports.read_data(app.principal, plant_id, start, to, limit, cursor, tz), format)
 
 
 @app.get(
@@ -103,7 +103,8 @@ def get_report(  # noqa: ANN201 - a return type would make Powertools validate C
     format: Format = None,
     tz: Tz = None,
 ):
-    return _reply(reports.read_report(plant_id, start, to, granularity, limit, cursor, tz), format)
+    page = reports.read_report(app.principal, plant_id, start, to, granularity, limit, cursor, tz)
+    return _reply(page, format)
 
 
 @logger.inject_lambda_context(

@@ -36,6 +36,7 @@ from itertools import islice
 from typing import cast, overload
 from zoneinfo import ZoneInfo
 
+from powerfactor.access.principal import Principal
 from powerfactor.datapoints import store as datapoints
 from powerfactor.datapoints.render import (
     HOUR,
@@ -79,10 +80,12 @@ def _zone(tz: str | None, plant: Plant) -> tuple[str, tzinfo]:
     return name, (UTC if name == "UTC" else ZoneInfo(name))
 
 
-def _load(plant_id: int, start: date, last: date, tz: str | None) -> tuple[Plant, str, tzinfo]:
+def _load(
+    principal: Principal, plant_id: int, start: date, last: date, tz: str | None
+) -> tuple[Plant, str, tzinfo]:
     if start > last:
         raise InvalidRange("`from` is after `to`")
-    plant = get_plant(plant_id)  # PlantNotFound for an unknown plant
+    plant = get_plant(principal, plant_id)  # PlantNotFound for an unknown plant, or one not the caller's
     return plant, *_zone(tz, plant)
 
 
@@ -233,6 +236,7 @@ def _page[T](rows: Iterable[T], limit: int) -> tuple[list[T], bool]:
 
 
 def read_data(
+    principal: Principal,
     plant_id: int,
     start: date,
     last: date,
@@ -241,19 +245,24 @@ def read_data(
     tz: str | None = None,
 ) -> DataRows:
     """Stored hours of [start, last] (whole days of the zone), `limit` per page."""
-    _, name, zone = _load(plant_id, start, last, tz)
+    _, name, zone = _load(principal, plant_id, start, last, tz)
     request = _request(plant_id, start, last, name)
     first, end = _hour_range(start, last, zone)
     after = None
     if cursor:
-        position = _parse_after(cursors.decode(cursor, "data", request), "%Y-%m-%dT%H:%M:%S%z")
+        position = _parse_after(
+            cursors.decode(cursor, "data", request, principal.scope_key), "%Y-%m-%dT%H:%M:%S%z"
+        )
         after = _instant_after(position, first, end)
     rows, more = _page(_hours(plant_id, first, end, zone, after, limit), limit)
-    next_cursor = cursors.encode("data", rows[-1][0] + rows[-1][1].iso, request) if more else None
+    next_cursor = (
+        cursors.encode("data", rows[-1][0] + rows[-1][1].iso, request, principal.scope_key) if more else None
+    )
     return DataRows(plant_id, name, zone, start, last, rows, next_cursor)
 
 
 def data_page(
+    principal: Principal,
     plant_id: int,
     start: date,
     last: date,
@@ -262,7 +271,7 @@ def data_page(
     tz: str | None = None,
 ) -> DataPage:
     """`read_data` as the page model."""
-    return read_data(plant_id, start, last, limit, cursor, tz).model()
+    return read_data(principal, plant_id, start, last, limit, cursor, tz).model()
 
 
 def _row(sums: Sums, hours_total: int, capacity: float | None) -> ReportRow:
@@ -415,6 +424,7 @@ def _range_totals(plant_id: int, first: datetime, end: datetime) -> Sums:
 
 
 def read_report(
+    principal: Principal,
     plant_id: int,
     start: date,
     last: date,
@@ -424,10 +434,10 @@ def read_report(
     tz: str | None = None,
 ) -> ReportRows:
     """Sums of [start, last] (whole days of the zone) by hour, day or month, `limit` buckets per page."""
-    plant, name, zone = _load(plant_id, start, last, tz)
+    plant, name, zone = _load(principal, plant_id, start, last, tz)
     capacity = plant.capacity_kwp
     request = _request(plant_id, start, last, name)
-    after = cursors.decode(cursor, granularity, request) if cursor else None
+    after = cursors.decode(cursor, granularity, request, principal.scope_key) if cursor else None
     first, end = _hour_range(start, last, zone)
     if after is not None and granularity != "hour":  # checked, in the one spelling periods have
         after = _period_after(after, granularity, start, last)
@@ -452,7 +462,7 @@ def read_report(
         period, wall, off = items[-1][:3]
         if granularity == "hour":  # the UTC start of the last bucket
             period = datetime.fromisoformat(wall + off.iso).astimezone(UTC).strftime(_HOUR_CURSOR)
-        next_cursor = cursors.encode(granularity, period, request)
+        next_cursor = cursors.encode(granularity, period, request, principal.scope_key)
     totals_row = _row(totals, hours_total, capacity)
     return ReportRows(
         plant_id, name, zone, start, last, granularity, capacity, items, totals_row, next_cursor
@@ -460,6 +470,7 @@ def read_report(
 
 
 def report(
+    principal: Principal,
     plant_id: int,
     start: date,
     last: date,
@@ -469,4 +480,4 @@ def report(
     tz: str | None = None,
 ) -> ReportPage:
     """`read_report` as the page model."""
-    return read_report(plant_id, start, last, granularity, limit, cursor, tz).model()
+    return read_report(principal, plant_id, start, last, granularity, limit, cursor, tz).model()
