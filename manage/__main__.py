@@ -7,7 +7,7 @@ import sys
 
 from pynamodb.exceptions import PynamoDBException
 
-from manage import datapoints, keys, plants, smoke
+from manage import accounts, datapoints, keys, migrate, plants, smoke
 from manage.target import LOCAL_ENDPOINT, TargetError, deployed, local
 from powerfactor.runtime.errors import PowerFactorError
 
@@ -22,7 +22,15 @@ def main(argv: list[str] | None = None) -> int:
         options.add_argument("--region", default=region, help="its AWS region (default: AWS config's)")
         options.add_argument("--endpoint", default=endpoint, help=f"the local DynamoDB ({LOCAL_ENDPOINT})")
     commands = parser.add_subparsers(dest="command", required=True)
+    accounts.add_arguments(
+        commands.add_parser("accounts", parents=[where], help="accounts: create, list, change")
+    )
     keys.add_arguments(commands.add_parser("keys", parents=[where], help="API keys: create, list, revoke"))
+    migrate.add_arguments(
+        commands.add_parser(
+            "migrate", parents=[where], help="move data from before accounts to the default one"
+        )
+    )
     plants.add_arguments(commands.add_parser("plants", parents=[where], help="plants: recount (for the cap)"))
     smoke.add_arguments(commands.add_parser("smoke", parents=[where], help="read-only checks of an API"))
     datapoints.add_arguments(commands.add_parser("datapoints", parents=[where], help="datapoints: retention"))
@@ -31,7 +39,14 @@ def main(argv: list[str] | None = None) -> int:
         return smoke.run(args)
     try:
         target = deployed(args.stack, args.region) if args.stack else local(args.endpoint)
-        return {"keys": keys, "plants": plants, "datapoints": datapoints}[args.command].run(args, target)
+        command = {
+            "accounts": accounts,
+            "keys": keys,
+            "migrate": migrate,
+            "plants": plants,
+            "datapoints": datapoints,
+        }
+        return command[args.command].run(args, target)
     except (TargetError, PowerFactorError) as error:
         print(f"python -m manage: {error}", file=sys.stderr)
         return 2

@@ -44,9 +44,11 @@ def test_the_cap_holds_under_twenty_concurrent_creates_at_its_edge(
     assert len(results) == 1 and len(errors) == 4
 
 
-def _manage(endpoint: str, *args: str, where_after: bool = False) -> subprocess.CompletedProcess:
+def _manage(
+    endpoint: str, *args: str, where_after: bool = False, command: str = "keys"
+) -> subprocess.CompletedProcess:
     """`python -m manage --endpoint E keys ARGS`, or `... keys --endpoint E ARGS` (both work)."""
-    where = ["keys", "--endpoint", endpoint] if where_after else ["--endpoint", endpoint, "keys"]
+    where = [command, "--endpoint", endpoint] if where_after else ["--endpoint", endpoint, command]
     return subprocess.run(
         [sys.executable, "-m", "manage", *where, *args], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
@@ -71,6 +73,40 @@ def test_keys_command_creates_lists_and_revokes(local_aws, use_function_env) -> 
     with pytest.raises(InvalidApiKey):
         apikeys.authenticate(f"Bearer {token}")
     assert json.loads(_manage(local_aws, "list", "--json").stdout)[0]["status"] == "revoked"
+
+
+def test_accounts_and_their_keys_from_the_command_line(local_aws, use_function_env) -> None:
+    """An operator creates an account and its first (admin) key, limits it, and restricts a key
+    to one of its plants; a plant of another account is refused as a missing one."""
+    from tests.support import principal
+
+    use_function_env("PlantsApiFunction", DynamoDbEndpoint=local_aws)
+    made = _manage(
+        local_aws, "create", "--name", "Acme Solar", "--id", "acme", "--max-plants", "3", command="accounts"
+    )
+    assert made.returncode == 0 and "Created account acme (Acme Solar)" in made.stdout, made.stderr
+    again = _manage(local_aws, "create", "--name", "Other", "--id", "acme", command="accounts")
+    assert again.returncode == 2 and "exists already" in again.stderr
+    mine = plants.create_plant(principal("acme"), "Acme One").id
+    theirs = plants.create_plant(OWNER, "Default One").id
+    admin = _manage(local_aws, "create", "--account", "acme", "--name", "admin", "--scope", "read",
+                    "--scope", "write", "--scope", "admin", "--json")  # fmt: skip
+    assert json.loads(admin.stdout)["account_id"] == "acme", admin.stderr
+    pinned = _manage(local_aws, "create", "--account", "acme", "--name", "site", "--scope", "read",
+                     "--plant", str(mine), "--json")  # fmt: skip
+    key = apikeys.authenticate(f"Bearer {json.loads(pinned.stdout)['key']}")
+    assert (key.account_id, key.plants) == ("acme", frozenset({mine}))
+    refused = _manage(
+        local_aws, "create", "--account", "acme", "--name", "x", "--scope", "read", "--plant", str(theirs)
+    )
+    assert refused.returncode == 2 and f"plant {theirs} does not exist" in refused.stderr
+    nowhere = _manage(local_aws, "create", "--account", "initech", "--name", "x", "--scope", "read")
+    assert nowhere.returncode == 2 and "no account with id 'initech'" in nowhere.stderr
+    listed = json.loads(_manage(local_aws, "list", "--account", "acme", "--json").stdout)
+    assert {r["name"] for r in listed} == {"admin", "site"} and {r["account_id"] for r in listed} == {"acme"}
+    assert _manage(local_aws, "limit", "acme", "none", command="accounts").returncode == 0
+    (acme,) = [a for a in json.loads(_manage(local_aws, "list", "--json", command="accounts").stdout)]
+    assert (acme["id"], acme["plants"], acme["max_plants"]) == ("acme", 1, None)
 
 
 def test_keys_command_says_what_is_wrong(local_aws) -> None:

@@ -88,3 +88,14 @@ def plant_limit(account_id: str, ceiling: int) -> int:
     found = storage.get_account(account_id)
     own = found.max_plants if found is not None else None
     return ceiling if own is None else min(own, ceiling)
+
+
+def adopt_legacy_keys(dry_run: bool = False) -> tuple[int, int]:
+    """Give the keys written before accounts existed to the default account: (found, adopted).
+    Safe to repeat and to stop at any point (each key is one conditional write)."""
+    from powerfactor.access import store as keys_storage
+
+    found = keys_storage.keys_without_account()
+    if dry_run:
+        return len(found), 0
+    return len(found), sum(keys_storage.adopt_key(key_id, DEFAULT_ACCOUNT) for key_id in found)

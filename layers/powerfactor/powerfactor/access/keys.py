@@ -216,6 +216,10 @@ def create_key(
     return token, key
 
 
+def get_key(key_id: str) -> ApiKey | None:
+    return storage.get_key(key_id)
+
+
 def list_keys(account_id: str | None = None) -> list[ApiKey]:
     """Every key (operators), or one account's."""
     keys = storage.list_keys()

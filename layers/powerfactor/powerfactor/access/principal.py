@@ -146,6 +146,12 @@ class Principal:
         return "write" in self.scopes and self.reach(plant) is Reach.OWN
 
 
+def operator(account_id: str) -> Principal:
+    """What an operator with AWS credentials (`python -m manage`) acts as within an account: every
+    scope, no restriction; its key id is none a key can have, so no key's cursor is its."""
+    return Principal(account_id, "operator", "python -m manage", frozenset({"read", "write", "admin"}))
+
+
 def _ids(text: str) -> frozenset[int]:
     try:
         return frozenset(int(part) for part in text.split())

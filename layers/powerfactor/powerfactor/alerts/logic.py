@@ -44,7 +44,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from powerfactor.access.principal import Principal
+from powerfactor.access.principal import DEFAULT_ACCOUNT, Principal
 from powerfactor.alerts import store as storage
 from powerfactor.alerts.schemas import Alert, AlertKind, AlertPage
 from powerfactor.datapoints import store as datapoints
@@ -188,6 +188,27 @@ def after_sync(
         publish([(t, a, "opened" if t == "opened" else "cleared") for t, a in transitions])
     except Exception:
         logger.exception("alert evaluation failed", extra={"plant_id": plant_id})
+
+
+def adopt_legacy_alerts(dry_run: bool = False) -> tuple[int, int]:
+    """Give the open alerts opened before accounts existed their plant's account, which lists
+    them among its open alerts from then on: (found, adopted). Safe to repeat and to stop at any
+    point. An alert whose plant is gone (its purge is under way) goes to the default account."""
+    from powerfactor.plants import store as plants
+
+    found = storage.open_alerts_without_account()
+    if dry_run:
+        return len(found), 0
+    owners: dict[int, str] = {}
+    adopted = 0
+    for plant_id, sk in found:
+        if plant_id not in owners:
+            try:
+                owners[plant_id] = plants.get_plant(plant_id).account_id
+            except PlantNotFound:
+                owners[plant_id] = DEFAULT_ACCOUNT
+        adopted += storage.adopt_alert(plant_id, sk, owners[plant_id])
+    return len(found), adopted
 
 
 def _plant_exists(plant_id: int) -> bool:

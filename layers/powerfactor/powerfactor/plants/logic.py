@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from powerfactor.access import accounts
-from powerfactor.access.principal import PlantRef, Principal
+from powerfactor.access.principal import DEFAULT_ACCOUNT, PlantRef, Principal
 from powerfactor.plants import store as storage
 from powerfactor.plants.schemas import METADATA_FIELDS, Plant, PlantPage, visible_text
 from powerfactor.runtime import cursors
@@ -91,6 +91,27 @@ def _check_fields(metadata: dict[str, Any]) -> None:
 def recount_plants() -> int:
     """Make the count the deployment's plant cap is checked against equal to the plants that exist."""
     return storage.recount_plants()
+
+
+def recount_account(account_id: str) -> int:
+    """Make the account's plant count equal to its plants."""
+    return storage.recount_account(account_id)
+
+
+def adopt_legacy_plants(dry_run: bool = False) -> tuple[int, int]:
+    """Give the plants written before accounts existed to the default account, each counted there
+    in the same transaction: (found, adopted). Safe to repeat and to stop at any point: a plant
+    is adopted (and counted) once, whoever creates or deletes plants meanwhile."""
+    found = list(storage.plants_without_account())
+    if dry_run:
+        return len(found), 0
+    return len(found), sum(storage.adopt_plant(plant_id, DEFAULT_ACCOUNT) for plant_id in found)
+
+
+def account_plants_counted(account_id: str) -> tuple[int, int]:
+    """(the account's plant count, its plants in the index): equal unless plants were written
+    straight into the table (then recount_account, while nobody creates or deletes its plants)."""
+    return storage.account_plant_count(account_id), storage.recount_account(account_id, dry_run=True)
 
 
 def _reached(principal: Principal, plant: Plant) -> Plant:

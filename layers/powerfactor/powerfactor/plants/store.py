@@ -520,12 +520,13 @@ def recount_plants() -> int:
     return count
 
 
-def recount_account(account_id: str) -> int:
-    """Set the account's plant count to its plants (migrated ones: those with its `account_id`);
-    run it while nobody creates or deletes the account's plants."""
+def recount_account(account_id: str, dry_run: bool = False) -> int:
+    """Set the account's plant count to its plants (those with its `account_id`), unless
+    `dry_run`: then only count them. Run it while nobody creates or deletes the account's plants."""
     _bind()
     count = _PlantItem.by_account.count(account_id)
-    _Counter(pk=_account_count_pk(account_id), value=count).save()
+    if not dry_run:
+        _Counter(pk=_account_count_pk(account_id), value=count).save()
     return count
 
 
