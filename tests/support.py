@@ -147,14 +147,16 @@ def kpis(points: list[Datapoint], capacity: float | None) -> dict:
 
 
 @contextmanager
-def in_process_stack(key_dir: Path, **parameters: str) -> Iterator[object]:
-    """The whole local stack in this process, on free ports, with these template parameters."""
+def in_process_stack(key_dir: Path, profile: str = "quiet", **parameters: str) -> Iterator[object]:
+    """The whole local stack in this process, on free ports, with these template parameters (and
+    this profile of the monitoring simulator)."""
     from devstack.dynamodb import free_port
     from devstack.stack import Stack, StackConfig
 
     config = StackConfig(
         api_port=free_port(), dynamodb_port=free_port(), monitoring_port=free_port(), sqs_port=free_port(),
         parameters=parameters, schedule_interval=3600, dev_key_file=key_dir / "api-key",
+        monitoring_profile=profile,
     )  # fmt: skip
     running = Stack(config)
     running.start()

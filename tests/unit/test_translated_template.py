@@ -27,7 +27,7 @@ RIGHTS: dict[str, set[tuple[str, str]]] = {
     "PlantsApiFunction": {
         ("dynamodb:GetItem", "PlantsTable"), ("dynamodb:PutItem", "PlantsTable"),
         ("dynamodb:UpdateItem", "PlantsTable"), ("dynamodb:DeleteItem", "PlantsTable"),
-        ("dynamodb:Query", ACCOUNT_PLANTS),
+        ("dynamodb:Query", ACCOUNT_PLANTS), ("dynamodb:BatchGetItem", "PlantsTable"),  # a restricted key's
         # the alert lists: a plant's partition, the account's open alerts
         ("dynamodb:Query", "AlertsTable"), ("dynamodb:Query", "AlertsTable/index/open_by_account"),
         ("sqs:SendMessage*", "SyncQueue"),  # a re-sync's job

@@ -21,7 +21,6 @@ import json
 from datetime import datetime, timedelta
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.constants import ITEMS
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -249,38 +248,40 @@ def list_plant_alerts(
     return [item.to_domain() for item in items[:limit]], len(items) > limit
 
 
-# A restricted key's open alerts are read with a filter: at most this many calls per page.
-_FILTERED_MAX_QUERIES = 10
-
-
 def list_open(
     account_id: str, limit: int, after: str | None, only: frozenset[int] | None = None
 ) -> tuple[list[Alert], str | None]:
     """Up to `limit` open alerts of the account's plants (with `only`, of those plants alone),
     oldest first, after the index key `after`; and the index key to continue from (None on the
     last page)."""
+    if only is not None:
+        return _open_of_plants(account_id, only, limit, after)
     _bind()
     condition = _AlertItem.opened_key > after if after else None
-    if only is None:
-        items = list(_AlertItem.open_by_account.query(account_id, condition, limit=limit + 1))
-        more = len(items) > limit
-        items = items[:limit]
-        return [item.to_domain() for item in items], (items[-1].opened_key if more and items else None)
-    restriction = _AlertItem.plant_id.is_in(*sorted(only)) if only else _AlertItem.plant_id < 0
-    pages = _AlertItem.open_by_account.query(
-        account_id, condition, filter_condition=restriction, page_size=limit + 1
-    ).page_iter
-    found: list[_AlertItem] = []
-    for queries, page in enumerate(pages, start=1):
-        found += [_AlertItem.from_raw_data(raw) for raw in page.get(ITEMS) or ()]
-        if len(found) > limit:
-            return [item.to_domain() for item in found[:limit]], found[limit - 1].opened_key
-        last = pages.last_evaluated_key
-        if last is None:
-            break
-        if queries >= _FILTERED_MAX_QUERIES:  # a short page; it goes on where the reading stopped
-            return [item.to_domain() for item in found], last["opened_key"]["S"]
-    return [item.to_domain() for item in found], None
+    items = list(_AlertItem.open_by_account.query(account_id, condition, limit=limit + 1))
+    more = len(items) > limit
+    items = items[:limit]
+    return [item.to_domain() for item in items], (items[-1].opened_key if more and items else None)
+
+
+def _open_of_plants(
+    account_id: str, plants: frozenset[int], limit: int, after: str | None
+) -> tuple[list[Alert], str | None]:
+    """list_open for a key restricted to some plants (at most 100): each plant's partition, its
+    open alerts (a plant has at most one per kind), the account's alone, in the index's order."""
+    _bind()
+    found = [
+        item
+        for plant_id in sorted(plants)
+        for item in _AlertItem.query(
+            plant_id, _AlertItem.sk.startswith("A#"), filter_condition=_AlertItem.state == OPEN
+        )
+        if item.open_account == account_id and (after is None or (item.opened_key or "") > after)
+    ]
+    found.sort(key=lambda item: item.opened_key or "")
+    more = len(found) > limit
+    found = found[:limit]
+    return [item.to_domain() for item in found], (found[-1].opened_key if more and found else None)
 
 
 def open_alerts_without_account() -> list[tuple[int, str]]:

@@ -330,26 +330,36 @@ def get_plant(plant_id: int) -> Plant:
     return _load(plant_id).to_domain()
 
 
-def _only(plants: frozenset[int] | None) -> Any:
-    """The filter of a key restricted to these plants (None: no filter)."""
-    if plants is None:
-        return None
-    return _PlantItem.plant_id.is_in(*sorted(plants)) if plants else _PlantItem.plant_id < 0
-
-
 def list_plants(
     account_id: str, limit: int, after_id: int | None, only: frozenset[int] | None = None
 ) -> tuple[list[Plant], int | None]:
     """Up to `limit` of the account's plants with ids above `after_id`, in id order, and the id
-    the next page starts after (None: this is the last); with `only`, those plants alone (read as
-    search_plants reads, a filter on the account's partition)."""
+    the next page starts after (None: this is the last); with `only`, those plants alone."""
     if only is not None:
-        return _filtered(account_id, None, limit, after_id, only)
+        return _restricted(account_id, only, None, limit, after_id)
     _bind()
     range_condition = _PlantItem.plant_id > after_id if after_id is not None else None
     found = list(
         _PlantItem.by_account.query(account_id, range_key_condition=range_condition, limit=limit + 1)
     )
+    items = [item.to_domain() for item in found[:limit]]
+    return items, (items[-1].id if len(found) > limit and items else None)
+
+
+def _restricted(
+    account_id: str, only: frozenset[int], part: str | None, limit: int, after_id: int | None
+) -> tuple[list[Plant], int | None]:
+    """list_plants and search_plants for a key restricted to `only` (at most 100 plants): those
+    plants read by key (BatchGetItem: DynamoDB filters on no key attribute of the index, and a
+    restricted key needs none of the account's other plants), the account's alone, in id order."""
+    _bind()
+    wanted = sorted(i for i in only if after_id is None or i > after_id)
+    found = [
+        item
+        for item in _PlantItem.batch_get([_plant_pk(i) for i in wanted])
+        if item.account_id == account_id and (part is None or part in item.name_key)
+    ]
+    found.sort(key=lambda item: int(item.plant_id))
     items = [item.to_domain() for item in found[:limit]]
     return items, (items[-1].id if len(found) > limit and items else None)
 
@@ -364,7 +374,7 @@ def search_plants(
     account_id: str, part: str, limit: int, after_id: int | None, only: frozenset[int] | None = None
 ) -> tuple[list[Plant], int | None]:
     """Up to `limit` of the account's plants with ids above `after_id` whose name_key contains
-    `part` (and, with `only`, that are among those), in id order, and the id the next page starts
+    `part` (with `only`: among those plants alone), in id order, and the id the next page starts
     after (None: no plant after these can match).
 
     DynamoDB applies a Query's Limit before its filter, so the account's partition of the index
@@ -372,17 +382,10 @@ def search_plants(
     SEARCH_MAX_QUERIES calls of SEARCH_QUERY_ITEMS plants each: if those run out first, the page
     may be short (even empty) and continues after the last plant read.
     """
-    return _filtered(account_id, _PlantItem.name_key.contains(part), limit, after_id, only)
-
-
-def _filtered(
-    account_id: str, condition: Any, limit: int, after_id: int | None, only: frozenset[int] | None
-) -> tuple[list[Plant], int | None]:
-    """search_plants' reading of the account's partition with a filter (`condition` and `only`)."""
+    if only is not None:
+        return _restricted(account_id, only, part, limit, after_id)
     _bind()
-    restriction = _only(only)
-    if restriction is not None:
-        condition = restriction if condition is None else condition & restriction
+    condition = _PlantItem.name_key.contains(part)
     range_condition = _PlantItem.plant_id > after_id if after_id is not None else None
     pages = _PlantItem.by_account.query(
         account_id,
