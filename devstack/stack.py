@@ -270,8 +270,9 @@ class Stack:
             self._spawn(poller.run, type(poller).__name__)
 
     def control(self, method: str, path: str) -> tuple[int, str, bytes] | None:
-        """The local stack's own pages: Swagger UI, the OpenAPI schema, firing the schedules, the
-        operational status (devstack/status.py)."""
+        """The local stack's own pages: Swagger UI, the OpenAPI schema, firing the schedules,
+        flushing the authorizer cache (`manage keys revoke` does), the operational status
+        (devstack/status.py)."""
         if method == "GET" and path in ("/swagger", "/swagger/"):
             return 200, "text/html; charset=utf-8", swagger_page(openapi_json(self.template)).encode()
         if method == "GET" and path == "/openapi.json":
@@ -282,6 +283,9 @@ class Stack:
         if method == "GET" and path == "/__devstack/events" and self.eventbus is not None:
             body = {"events": list(self.eventbus.events), "deliveries": list(self.eventbus.deliveries)}
             return 200, "application/json", json.dumps(body, indent=2).encode()
+        if method == "DELETE" and path == "/__devstack/authorizer-cache" and self.api and self.api.authorizer:
+            flushed = {"flushed": self.api.authorizer.flush()}  # as FlushStageAuthorizersCache does on AWS
+            return 200, "application/json", json.dumps(flushed).encode()
         if method == "GET" and path == "/__devstack/status" and self.status is not None:
             return 200, "application/json", json.dumps(self.status.snapshot(), indent=2).encode()
         return None

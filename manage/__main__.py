@@ -8,7 +8,7 @@ import sys
 from pynamodb.exceptions import PynamoDBException
 
 from manage import accounts, datapoints, keys, migrate, plants, smoke
-from manage.target import LOCAL_ENDPOINT, TargetError, deployed, local
+from manage.target import LOCAL_API, LOCAL_ENDPOINT, TargetError, deployed, local
 from powerfactor.runtime.errors import PowerFactorError
 
 
@@ -16,11 +16,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m manage", description=__doc__)
     # where: before or after the command (`--stack X keys list` or `keys --stack X list`)
     where = argparse.ArgumentParser(add_help=False)
-    for options, defaults in ((parser, (None, None, LOCAL_ENDPOINT)), (where, (argparse.SUPPRESS,) * 3)):
-        stack, region, endpoint = defaults
+    for options, defaults in (
+        (parser, (None, None, LOCAL_ENDPOINT, LOCAL_API)),
+        (where, (argparse.SUPPRESS,) * 4),
+    ):
+        stack, region, endpoint, api = defaults
         options.add_argument("--stack", default=stack, help="a deployed stack's name (default: local)")
         options.add_argument("--region", default=region, help="its AWS region (default: AWS config's)")
         options.add_argument("--endpoint", default=endpoint, help=f"the local DynamoDB ({LOCAL_ENDPOINT})")
+        options.add_argument(
+            "--api", default=api, help=f"the local API, whose key cache a revocation flushes ({LOCAL_API})"
+        )
     commands = parser.add_subparsers(dest="command", required=True)
     accounts.add_arguments(
         commands.add_parser("accounts", parents=[where], help="accounts: create, list, change")
@@ -38,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "smoke":  # over HTTP only: no tables to bind
         return smoke.run(args)
     try:
-        target = deployed(args.stack, args.region) if args.stack else local(args.endpoint)
+        target = deployed(args.stack, args.region) if args.stack else local(args.endpoint, args.api)
         command = {
             "accounts": accounts,
             "keys": keys,

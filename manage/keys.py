@@ -5,7 +5,7 @@ deployed stack.
     python -m manage keys create --account acme --name admin --scope read --scope write --scope admin
     python -m manage keys create --account acme --name "site 7" --scope read --plant 7
     python -m manage keys list [--account acme]
-    python -m manage keys revoke <key id>
+    python -m manage keys revoke <key id>      # and flushes the API's authorizer cache: refused at once
 
 A key belongs to an account (`--account`, default `default`: the account today's data is in) and
 may be restricted to some of its plants (`--plant`, repeatable). Without `--stack` it works on the
@@ -22,7 +22,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from manage.target import Target, use_tables
+from manage.target import Target, TargetError, flush_authorizer_cache, use_tables
 from powerfactor.access import accounts
 from powerfactor.access import keys as apikeys
 from powerfactor.access.principal import DEFAULT_ACCOUNT, operator
@@ -127,8 +127,14 @@ def run(args: argparse.Namespace, target: Target) -> int:
             _list(args)
         else:
             key = apikeys.revoke_key(args.key_id)
-            print(f"Revoked key {key.key_id} ({key.name}) on {target.description}. The API's authorizer")
-            print("cache may let it through until it expires (AuthorizerCacheTtl, 300 s by default).")
+            print(
+                f"Revoked key {key.key_id} ({key.name}) of account {key.account_id} on {target.description};"
+            )
+            try:
+                print(flush_authorizer_cache(target) + ".")
+            except TargetError as error:
+                print(f"{error}: it works until the API's authorizer cache forgets it (AuthorizerCacheTtl).")
+                return 1
     return 0
 
 

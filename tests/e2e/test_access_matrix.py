@@ -19,6 +19,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -31,6 +33,7 @@ from typing import Any
 import pytest
 
 from devstack.stack import Stack, function_environment
+from devstack.template import ROOT
 from manage import target
 from powerfactor.access import accounts
 from powerfactor.access import keys as apikeys
@@ -351,3 +354,21 @@ def test_creating_plants_and_keys_stays_within_the_account(world) -> None:
         {"name": "x", "scopes": ["read"], "plants": [world.other]},
     )
     assert (wider.status, wider.json()["error"]["code"]) == (404, "plant_not_found")
+
+
+def test_manage_keys_revoke_flushes_the_gateways_cache_so_the_key_is_refused_at_once(world) -> None:
+    """A key whose answer the gateway caches (AuthorizerCacheTtl, 300 s here) is refused on the
+    request right after `python -m manage keys revoke`: the command flushes the cache, as it
+    flushes the stage's on AWS."""
+    made = call(world.stack, world.keys["admin"], "POST", "/keys", {"name": "to revoke", "scopes": ["read"]})
+    key, key_id = made.json()["key"], made.json()["id"]
+    assert call(world.stack, key, "GET", "/").status == 200  # cached from here on
+    assert world.stack.dynamodb is not None
+    revoked = subprocess.run(
+        [sys.executable, "-m", "manage", "--endpoint", world.stack.dynamodb.endpoint,
+         "--api", world.stack.api_url, "keys", "revoke", key_id],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert revoked.returncode == 0 and "authorizer cache was flushed" in revoked.stdout, revoked.stderr
+    reply = call(world.stack, key, "GET", "/")
+    assert (reply.status, reply.json()["error"]["code"]) == (401, "unauthorized")
