@@ -138,7 +138,7 @@ def test_make_devs_keys_read_write_and_manage_keys_as_their_scopes_say(stack) ->
     read, write = admin.with_key(admin.keys["Read"]), admin.with_key(admin.keys["Write"])
     assert read("GET", "/api/solar-plant/")[0] == 200
     _assert_error(read("POST", "/api/solar-plant/", {"name": "Read only"}), 403, "insufficient_scope")
-    status, plant = write("POST", "/api/solar-plant/", {"name": "Written"})
+    status, plant = write("POST", "/api/solar-plant/", {"name": "Written by make dev's write key"})
     assert status == 201 and read("GET", f"/api/solar-plant/plant/{plant['id']}")[0] == 200
     _assert_error(write("GET", "/api/solar-plant/keys"), 403, "insufficient_scope")
     status, page = admin("GET", "/api/solar-plant/keys")

@@ -10,6 +10,7 @@ import pytest
 
 from powerfactor.access import accounts
 from powerfactor.access import keys as apikeys
+from powerfactor.access.principal import Principal
 from powerfactor.alerts import logic as alerts
 from powerfactor.datapoints import reports
 from powerfactor.plants import logic as plants
@@ -160,6 +161,14 @@ def test_admin_keys_manage_their_accounts_keys_only(two_accounts) -> None:
         apikeys.create_account_key(narrow, "wider", ["read", "write"])
     with pytest.raises(NotPermitted):
         apikeys.create_account_key(narrow, "unrestricted", ["read"])
+    with pytest.raises(NotPermitted):
+        apikeys.create_account_key(narrow, "elsewhere", ["read"], frozenset({1, 2}))
+    assert apikeys.create_account_key(narrow, "within", ["read"], frozenset({1}))[1].plants == {1}
+    in_portfolio = Principal(
+        "acme", "acmeadmin003", "p", frozenset({"read", "admin"}), portfolios=frozenset({"n"})
+    )
+    with pytest.raises(NotPermitted):  # whatever its portfolios hold, an unrestricted key is wider
+        apikeys.create_account_key(in_portfolio, "unrestricted", ["read"])
 
 
 # ---- over HTTP: the same bytes for another account's plant as for a missing one ----

@@ -268,8 +268,15 @@ def create_account_key(
     for scope in sorted(wanted - principal.scopes):
         principal.require_scope(scope)  # InsufficientScope: not wider than the creator
     restriction = frozenset(plants) if plants is not None else None
-    if principal.plants is not None and (restriction is None or not restriction <= principal.plants):
-        raise NotPermitted("a key restricted to plants can only create keys restricted to some of them")
+    if principal.restricted and (
+        restriction is None  # wider than the creator, whatever it is restricted to
+        or (
+            principal.portfolios is None
+            and principal.plants is not None
+            and not restriction <= principal.plants
+        )
+    ):
+        raise NotPermitted("a restricted key can only create keys restricted to some of its plants")
     return create_key(name, wanted, expires_at, account_id=principal.account_id, plants=restriction)
 
 
