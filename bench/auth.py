@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.common import Services, median_p95, ms, row, table
+from bench.common import Services, median_p95, ms, new_plant, row, table
 
 RUNS = 300
 
@@ -43,7 +43,7 @@ def run(services: Services) -> None:
     os.environ.update(services.child_env("AuthorizerFunction"))
     reset_settings()
     token, key = apikeys.create_key("bench", ["read"])
-    plant = plants.create_plant("bench auth plant")
+    plant = new_plant(plants, "bench auth plant")
     context = FakeContext("bench", 256, 10)
 
     authorizer = load_handler(functions["AuthorizerFunction"], template.layer_dirs())

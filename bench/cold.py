@@ -33,7 +33,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from bench.common import PY, ROOT, Services, ms, row, say, short_rev, table
+from bench.common import PY, ROOT, Services, ms, new_plant, row, say, short_rev, table
 
 BASELINE = "ea52372"  # the last commit before issue 13's changes
 
@@ -164,7 +164,7 @@ def _events(services: Services) -> dict[str, dict[str, Any]]:
     os.environ.update(services.child_env("AuthorizerFunction"))
     reset_settings()
     token, key = apikeys.create_key("bench cold", ["read"])
-    plant = plants.create_plant(f"bench cold plant {os.getpid()}")
+    plant = new_plant(plants, f"bench cold plant {os.getpid()}")
     first = date(2025, 12, 1)
     start = datetime(first.year, first.month, first.day, tzinfo=UTC)
     hours = [start + timedelta(hours=h) for h in range(30 * 24)]

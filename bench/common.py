@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import shutil
 import statistics
@@ -25,6 +26,32 @@ HOURLY_TABLE = "BenchHourlyRows"  # the original's layout: one item per plant-ho
 # The code `make bench` runs beside today's by default (`--against`): the last commit before the
 # layer was grouped by capability (issue 22), the flat layout the regrouping must not slow down.
 BEFORE = "3408b30"
+
+
+def owner() -> Any:
+    """The principal the benchmarks create and read plants as: a read + write key of the default
+    account (imported here, not at the top: a baseline's processes import their own layer)."""
+    from powerfactor.access.principal import DEFAULT_ACCOUNT, Principal
+
+    return Principal(DEFAULT_ACCOUNT, "benchkey0000", "bench", frozenset({"read", "write"}))
+
+
+def _accounts() -> bool:
+    """Whether the code running has accounts (plants' calls take a principal since issue 24)."""
+    return importlib.util.find_spec("powerfactor.access.principal") is not None
+
+
+def new_plant(plants: ModuleType, name: str, **fields: Any) -> Any:
+    """`plants.create_plant` as the code running takes it: as `owner()` once plants belong to
+    accounts, without a principal before (a baseline's code)."""
+    if _accounts():
+        return plants.create_plant(owner(), name, **fields)
+    return plants.create_plant(name, **fields)
+
+
+def plant_of(plants: ModuleType, plant_id: int) -> Any:
+    """`plants.get_plant`, as `new_plant` calls `create_plant`."""
+    return plants.get_plant(owner(), plant_id) if _accounts() else plants.get_plant(plant_id)
 
 
 _out: TextIO = sys.stdout  # where the figures go (see quiet_subprocesses)

@@ -26,7 +26,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from bench.common import Services, row, say, table
+from bench.common import Services, new_plant, plant_of, row, say, table
 
 TODAY = date(2026, 1, 1)
 MEMORY_GB = 256 / 1024  # template.yaml Globals MemorySize
@@ -122,7 +122,7 @@ def run(services: Services) -> dict[str, Any]:
     figures: dict[str, Any] = {}
 
     # -- backfill: runs until the horizon ---------------------------------------------------------
-    plant = plants.create_plant(f"cost {time.time()}")
+    plant = new_plant(plants, f"cost {time.time()}")
     meter.take()
     client = MonitoringClient(services.monitoring_url, today=lambda: TODAY)
     runs: list[tuple[float, float, int, float]] = []
@@ -131,7 +131,7 @@ def run(services: Services) -> dict[str, Any]:
         outcome = sync_plant(plant.id, client, today=TODAY)
         seconds = time.perf_counter() - started
         runs.append((*meter.take(), seconds))
-        state = plants.get_plant(plant.id).sync
+        state = plant_of(plants, plant.id).sync
         assert outcome.status == "done", outcome
         if state.history_from is not None and state.history_from <= horizon(TODAY, 10):
             break
@@ -176,7 +176,7 @@ def run(services: Services) -> dict[str, Any]:
     figures["daily"] = per_day
 
     # -- the daily fan-out's read of the plants index, per plant ----------------------------------
-    fleet = [plants.create_plant(f"cost fleet {i} {time.time()}").id for i in range(50)]
+    fleet = [new_plant(plants, f"cost fleet {i} {time.time()}").id for i in range(50)]
     meter.take()
     from powerfactor.plants.store import plant_ids
 

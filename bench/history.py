@@ -27,7 +27,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from bench.common import PY, ROOT, Services, row, say, table
+from bench.common import PY, ROOT, Services, new_plant, row, say, table
 
 BASELINE = "6a6d69e"  # main before issue 23's revisions (items 2-4)
 TODAY = date(2026, 1, 1)
@@ -49,7 +49,7 @@ def child(today: date, days: int) -> dict[str, Any]:
 
     fewer_young_collections()  # as the sync worker's process does at import
     calls, units = _count_dynamodb_calls()
-    plant = plants.create_plant(f"bench history {time.time()}")
+    plant = new_plant(plants, f"bench history {time.time()}")
 
     def take() -> tuple[float, float, int]:
         writes = sum(u for op, u in units.items() if op in WRITES)

@@ -26,6 +26,7 @@ from bench.common import (
     Services,
     code_at,
     hourly_row,
+    new_plant,
     proc_cpu_seconds,
     row,
     short_rev,
@@ -76,7 +77,7 @@ def child(years: int, today: date, phases: bool, dynamodb_pid: int) -> dict[str,
     vendor = layer_module("powerfactor.sync.vendor", "powerfactor.monitoring")
     layer_module("powerfactor.runtime.gc_policy", "powerfactor.collector").fewer_young_collections()
     calls, units = _count_dynamodb_calls()
-    plant = plants.create_plant(f"bench {years}y {time.time()}")
+    plant = new_plant(plants, f"bench {years}y {time.time()}")
     calls.clear(), units.clear()
     client = vendor.MonitoringClient(os.environ["MONITORING_SERVICE_URL"], today=lambda: today)
     processes = {"sync process": os.getpid(), "simulator": os.getppid(), "DynamoDB Local": dynamodb_pid}

@@ -15,7 +15,7 @@ import os
 import sys
 from datetime import date
 
-from bench.common import local_services, median_p95, ms, row, table
+from bench.common import local_services, median_p95, ms, new_plant, row, table
 from bench.reports import GOAL, _api_caller, _load_hourly_rows, _raw_query, _timed
 
 FIRST, LAST = date(2016, 1, 1), date(2025, 12, 31)
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         from tests.support import simulated
 
         reset_settings()
-        plant_id = plants.create_plant("Local days", capacity_kwp=4500.0).id
+        plant_id = new_plant(plants, "Local days", capacity_kwp=4500.0).id
         datapoints.write_days(plant_id, simulated(plant_id, FIRST, date(2026, 1, 1)))
         client = services.client()
         _load_hourly_rows(client, plant_id, FIRST, LAST)

@@ -104,6 +104,13 @@ class TokenAuthorizer:
             return Decision("ACCESS_DENIED")
         return Decision(None, {"principalId": result.get("principalId"), **(result.get("context") or {})})
 
+    def flush(self) -> int:
+        """Forget every cached answer (API Gateway's FlushStageAuthorizersCache); how many."""
+        with self._lock:
+            forgotten = len(self._cache)
+            self._cache.clear()
+        return forgotten
+
     def _cached(self, token: str) -> dict[str, Any] | None:
         with self._lock:
             entry = self._cache.get(token)

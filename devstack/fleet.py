@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from devstack.tables import batch_write
+from powerfactor.access.principal import DEFAULT_ACCOUNT
 from powerfactor.sync.run import horizon
 
 PLANTS_TABLE = "PlantsTable"
@@ -15,13 +16,14 @@ PLANTS_TABLE = "PlantsTable"
 def seed_synced_plants(client: Any, ids: Iterable[int], today: date, until_years: int = 1) -> None:
     """Plants whose history is already backfilled up to three days ago: a sync of one is the
     recent refresh only (a week, one or two requests). Their INSERTs reach the stream as new
-    plants created over the API would."""
+    plants created over the API would. They are the default account's."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
     items = [
         {
             "pk": {"S": f"PLANT#{i}"},
             "entity": {"S": "plant"},
             "plant_id": {"N": str(i)},
+            "account_id": {"S": DEFAULT_ACCOUNT},
             "name": {"S": f"fleet {i}"},
             "name_key": {"S": f"fleet {i}"},
             "created_at": {"S": now},
@@ -32,13 +34,14 @@ def seed_synced_plants(client: Any, ids: Iterable[int], today: date, until_years
         for i in ids
     ]  # fmt: skip
     batch_write(client, PLANTS_TABLE, [{"PutRequest": {"Item": it}} for it in items])
-    client.update_item(  # the count the plant cap is checked against (storage/plants.py)
-        TableName=PLANTS_TABLE,
-        Key={"pk": {"S": "COUNT#plants"}},
-        UpdateExpression="ADD #v :n",
-        ExpressionAttributeNames={"#v": "value"},
-        ExpressionAttributeValues={":n": {"N": str(len(items))}},
-    )
+    for count in ("COUNT#plants", f"ACCOUNT#{DEFAULT_ACCOUNT}#COUNT#plants"):  # the caps (plants/store.py)
+        client.update_item(
+            TableName=PLANTS_TABLE,
+            Key={"pk": {"S": count}},
+            UpdateExpression="ADD #v :n",
+            ExpressionAttributeNames={"#v": "value"},
+            ExpressionAttributeValues={":n": {"N": str(len(items))}},
+        )
 
 
 def synced_since(client: Any, ids: Iterable[int], moment: datetime) -> int:

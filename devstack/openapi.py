@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate
 from devstack.lambdas import load_module
 from devstack.template import ROOT, Template, load_template
 from powerfactor.access.keys import scope_for
+from powerfactor.api.routes import ADMIN_BASE
 
 TITLE = "PowerFactor API"
 VERSION = "1.0.0"
@@ -27,7 +28,9 @@ DESCRIPTION = (
     "Days are UTC; `from` and `to` are inclusive. Every error has the body "
     '`{"error": {"status", "code", "message", "details"}}`. Every request needs an API key, sent as '
     "`Authorization: Bearer pfk_...`; the `read` scope opens GET, the `write` scope POST, PUT, "
-    "PATCH and DELETE (`x-required-scope` of each operation)."
+    "PATCH and DELETE (`x-required-scope` of each operation); the account's keys also need the "
+    "`admin` scope (`x-also-required-scope`). A key sees its account's plants (or those it is "
+    "restricted to): any other plant is answered as one that does not exist (404)."
 )
 SECURITY_SCHEMES: dict[str, SecurityScheme] = {
     "apiKey": HTTPBearer(
@@ -55,11 +58,13 @@ def openapi_json(template: Template | None = None) -> str:
         module = load_module(template.functions()[name], template.layer_dirs())
         merge.add_schema(module.app.get_openapi_schema(title=TITLE, version=VERSION))
     schema = json.loads(merge.get_openapi_json_schema())
-    for operations in schema["paths"].values():
+    for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             for parameter in operation.get("parameters", []):
                 _bounds_as_json_schema(parameter.get("schema", {}))
             operation["x-required-scope"] = scope_for(method.upper())
+            if path == ADMIN_BASE or path.startswith(ADMIN_BASE + "/"):
+                operation["x-also-required-scope"] = "admin"
             # Powertools gives every response a JSON content; a 204 has no body at all
             operation.get("responses", {}).get("204", {}).pop("content", None)
             body = operation.get("requestBody", {}).get("content", {})

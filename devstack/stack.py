@@ -3,6 +3,7 @@ bus (devstack/eventbus.py: the functions' PutEvents, and the rules' queue target
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -33,7 +34,8 @@ from devstack.template import (
     resolve_value,
 )
 from manage import target
-from manage.keys import ensure_dev_key
+from manage.keys import DEV_KEYS, ensure_dev_keys
+from manage.migrate import migrate
 from powerfactor.plants.logic import recount_plants
 
 DEV_KEY_FILE = ROOT / ".devstack" / "api-key"
@@ -113,7 +115,9 @@ class StackConfig:
     schedule_interval: float = 1200.0  # the original demonstrated its daily task every 20 minutes
     data_dir: Path | None = None  # None: in memory
     parameters: dict[str, str] = field(default_factory=dict)
-    dev_key_file: Path = DEV_KEY_FILE  # the development key (every scope), kept across restarts
+    dev_key_file: Path = (
+        DEV_KEY_FILE  # the admin development key, kept across restarts (the others beside it)
+    )
     status_interval: float = 5.0  # how often the status line is looked at (printed when it changes)
     workers: int | None = None  # warm workers per function at most (None: lambdas.default_workers)
 
@@ -134,7 +138,8 @@ class Stack:
         self.schedulers: list[Scheduler] = []
         self.status: Status | None = None
         self._threads: list[threading.Thread] = []
-        self.dev_key: tuple[str, str] | None = None  # (key, status)
+        self.dev_keys: dict[str, tuple[str, str]] = {}  # (key, status) by role: admin, write, read
+        self.dev_key: tuple[str, str] | None = None  # the admin key: every scope of the default account
 
     @property
     def api_url(self) -> str:
@@ -155,9 +160,11 @@ class Stack:
         self.dynamodb = start_dynamodb(config.dynamodb_port, config.data_dir)
         ensure_tables(dynamodb_client(self.dynamodb.endpoint), self.template, table_names(self.template))
         local = target.local(self.dynamodb.endpoint)
-        self.dev_key = ensure_dev_key(config.dev_key_file, local)
         with target.use_tables(local):
+            migrate(out=io.StringIO())  # data from before accounts: the default account's (idempotent)
             recount_plants()  # data from before the plant count was kept counts too
+        self.dev_keys = ensure_dev_keys(config.dev_key_file, local)
+        self.dev_key = self.dev_keys["admin"]
         self.monitoring = MonitoringSimulator(config.host, config.monitoring_port, config.monitoring_profile)
         try:
             self.monitoring.start()
@@ -263,8 +270,9 @@ class Stack:
             self._spawn(poller.run, type(poller).__name__)
 
     def control(self, method: str, path: str) -> tuple[int, str, bytes] | None:
-        """The local stack's own pages: Swagger UI, the OpenAPI schema, firing the schedules, the
-        operational status (devstack/status.py)."""
+        """The local stack's own pages: Swagger UI, the OpenAPI schema, firing the schedules,
+        flushing the authorizer cache (`manage keys revoke` does), the operational status
+        (devstack/status.py)."""
         if method == "GET" and path in ("/swagger", "/swagger/"):
             return 200, "text/html; charset=utf-8", swagger_page(openapi_json(self.template)).encode()
         if method == "GET" and path == "/openapi.json":
@@ -275,6 +283,9 @@ class Stack:
         if method == "GET" and path == "/__devstack/events" and self.eventbus is not None:
             body = {"events": list(self.eventbus.events), "deliveries": list(self.eventbus.deliveries)}
             return 200, "application/json", json.dumps(body, indent=2).encode()
+        if method == "DELETE" and path == "/__devstack/authorizer-cache" and self.api and self.api.authorizer:
+            flushed = {"flushed": self.api.authorizer.flush()}  # as FlushStageAuthorizersCache does on AWS
+            return 200, "application/json", json.dumps(flushed).encode()
         if method == "GET" and path == "/__devstack/status" and self.status is not None:
             return 200, "application/json", json.dumps(self.status.snapshot(), indent=2).encode()
         return None
@@ -287,13 +298,18 @@ class Stack:
     def describe(self) -> list[str]:
         assert self.dynamodb is not None
         where = self.config.data_dir or "memory"
-        key, status = self.dev_key or ("(none)", "")
         key_file = self.config.dev_key_file
         key_file = key_file.relative_to(ROOT) if key_file.is_relative_to(ROOT) else key_file
+        keys = []
+        for role, (suffix, _, scopes) in DEV_KEYS.items():
+            key, status = self.dev_keys.get(role, ("(none)", ""))
+            label = f"{role.capitalize()} key".ljust(12)
+            keys.append(f"{label} {key}  ({' + '.join(scopes)}, {status}; kept in {key_file}{suffix})")
         return [
             f"API          {self.api_url}/api/solar-plant/   (Swagger UI: {self.api_url}/swagger)",
-            f"Dashboard    {self.api_url}/dashboard/  (sign in with the API key below)",
-            f"API key      {key}  (development key, read + write, {status}; kept in {key_file})",
+            f"Dashboard    {self.api_url}/dashboard/  (sign in with a key below)",
+            "Account      default  (make keys ARGS='accounts create --name ...' for more)",
+            *keys,
             f"DynamoDB     {self.dynamodb.endpoint}  ({self.dynamodb.engine}, data in {where})",
             f"Monitoring   {self.monitoring.url}  (simulator, profile {self.config.monitoring_profile})"
             if self.monitoring

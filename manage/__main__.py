@@ -7,8 +7,8 @@ import sys
 
 from pynamodb.exceptions import PynamoDBException
 
-from manage import datapoints, keys, plants, smoke
-from manage.target import LOCAL_ENDPOINT, TargetError, deployed, local
+from manage import accounts, datapoints, keys, migrate, plants, smoke
+from manage.target import LOCAL_API, LOCAL_ENDPOINT, TargetError, deployed, local
 from powerfactor.runtime.errors import PowerFactorError
 
 
@@ -16,13 +16,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m manage", description=__doc__)
     # where: before or after the command (`--stack X keys list` or `keys --stack X list`)
     where = argparse.ArgumentParser(add_help=False)
-    for options, defaults in ((parser, (None, None, LOCAL_ENDPOINT)), (where, (argparse.SUPPRESS,) * 3)):
-        stack, region, endpoint = defaults
+    for options, defaults in (
+        (parser, (None, None, LOCAL_ENDPOINT, LOCAL_API)),
+        (where, (argparse.SUPPRESS,) * 4),
+    ):
+        stack, region, endpoint, api = defaults
         options.add_argument("--stack", default=stack, help="a deployed stack's name (default: local)")
         options.add_argument("--region", default=region, help="its AWS region (default: AWS config's)")
         options.add_argument("--endpoint", default=endpoint, help=f"the local DynamoDB ({LOCAL_ENDPOINT})")
+        options.add_argument(
+            "--api", default=api, help=f"the local API, whose key cache a revocation flushes ({LOCAL_API})"
+        )
     commands = parser.add_subparsers(dest="command", required=True)
+    accounts.add_arguments(
+        commands.add_parser("accounts", parents=[where], help="accounts: create, list, change")
+    )
     keys.add_arguments(commands.add_parser("keys", parents=[where], help="API keys: create, list, revoke"))
+    migrate.add_arguments(
+        commands.add_parser(
+            "migrate", parents=[where], help="move data from before accounts to the default one"
+        )
+    )
     plants.add_arguments(commands.add_parser("plants", parents=[where], help="plants: recount (for the cap)"))
     smoke.add_arguments(commands.add_parser("smoke", parents=[where], help="read-only checks of an API"))
     datapoints.add_arguments(commands.add_parser("datapoints", parents=[where], help="datapoints: retention"))
@@ -30,8 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "smoke":  # over HTTP only: no tables to bind
         return smoke.run(args)
     try:
-        target = deployed(args.stack, args.region) if args.stack else local(args.endpoint)
-        return {"keys": keys, "plants": plants, "datapoints": datapoints}[args.command].run(args, target)
+        target = deployed(args.stack, args.region) if args.stack else local(args.endpoint, args.api)
+        command = {
+            "accounts": accounts,
+            "keys": keys,
+            "migrate": migrate,
+            "plants": plants,
+            "datapoints": datapoints,
+        }
+        return command[args.command].run(args, target)
     except (TargetError, PowerFactorError) as error:
         print(f"python -m manage: {error}", file=sys.stderr)
         return 2

@@ -1,12 +1,17 @@
-"""`python -m manage keys`: create, list and revoke API keys, locally or on a deployed stack.
+"""`python -m manage keys`: create, list and revoke API keys of any account, locally or on a
+deployed stack.
 
     python -m manage keys create --name "ops laptop" --scope read --scope write [--expires-in-days 90]
-    python -m manage keys list
-    python -m manage keys revoke <key id>
+    python -m manage keys create --account acme --name admin --scope read --scope write --scope admin
+    python -m manage keys create --account acme --name "site 7" --scope read --plant 7
+    python -m manage keys list [--account acme]
+    python -m manage keys revoke <key id>      # and flushes the API's authorizer cache: refused at once
 
-Without `--stack` it works on the local stack's DynamoDB (`make dev`); with `--stack NAME`
-(and `--region`) on the tables of that CloudFormation stack, with your AWS credentials. A new
-key is printed once; it cannot be shown again (only its hash is stored).
+A key belongs to an account (`--account`, default `default`: the account today's data is in) and
+may be restricted to some of its plants (`--plant`, repeatable). Without `--stack` it works on the
+local stack's DynamoDB (`make dev`); with `--stack NAME` (and `--region`) on the tables of that
+CloudFormation stack, with your AWS credentials. A new key is printed once; it cannot be shown
+again (only its hash is stored).
 """
 
 from __future__ import annotations
@@ -16,12 +21,20 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypedDict
 
-from manage.target import Target, use_tables
+from manage.target import Target, TargetError, flush_authorizer_cache, use_tables
+from powerfactor.access import accounts
 from powerfactor.access import keys as apikeys
+from powerfactor.access.principal import DEFAULT_ACCOUNT, operator
+from powerfactor.plants import logic as plants
 
-DEV_KEY_NAME = "development key (make dev)"
+# `make dev`'s keys of the default account: the file each is kept in (beside DEV_KEY_FILE), its
+# name and scopes. The admin key is kept where the single development key was.
+DEV_KEYS = {
+    "admin": ("", "development admin key (make dev)", ("read", "write", "admin")),
+    "write": (".write", "development write key (make dev)", ("read", "write")),
+    "read": (".read", "development read key (make dev)", ("read",)),
+}
 
 
 def _days(text: str) -> int:
@@ -36,6 +49,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create = commands.add_parser("create", help="create a key and print it (once)")
     create.add_argument("--name", required=True, help="who or what uses the key")
     create.add_argument(
+        "--account", default=DEFAULT_ACCOUNT, help="the account it belongs to (default: %(default)s)"
+    )
+    create.add_argument(
+        "--plant",
+        type=int,
+        action="append",
+        metavar="ID",
+        help="restrict it to this plant of the account (repeatable)",
+    )
+    create.add_argument(
         "--scope", action="append", choices=sorted(apikeys.SCOPES), required=True, help="repeatable"
     )
     create.add_argument(
@@ -43,29 +66,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     create.add_argument("--json", action="store_true", help="print the key and its record as JSON")
     listing = commands.add_parser("list", help="list keys (never their secrets)")
+    listing.add_argument("--account", help="only this account's")
     listing.add_argument("--json", action="store_true")
     revoke = commands.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id")
 
 
-class _Record(TypedDict):
-    """A key as `list` and `create --json` print it (no secret, no hash)."""
-
-    id: str
-    name: str
-    scopes: list[str]
-    status: str
-    created_at: str
-    expires_at: str | None
-    revoked_at: str | None
-
-
-def _record(key: apikeys.ApiKey) -> _Record:
+def _record(key: apikeys.ApiKey) -> dict[str, object]:
+    view = apikeys.key_view(key)
     return {
-        "id": key.key_id,
-        "name": key.name,
-        "scopes": sorted(key.scopes),
-        "status": apikeys.status(key),
+        **view,
+        "account_id": key.account_id,
         "created_at": key.created_at.isoformat(),
         "expires_at": key.expires_at.isoformat() if key.expires_at else None,
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
@@ -75,27 +86,38 @@ def _record(key: apikeys.ApiKey) -> _Record:
 def _create(args: argparse.Namespace, target: Target) -> None:
     days = args.expires_in_days
     expires = datetime.now(UTC) + timedelta(days=days) if days is not None else None
-    token, key = apikeys.create_key(args.name, args.scope, expires)
+    if args.account != DEFAULT_ACCOUNT:
+        accounts.get_account(args.account)  # AccountNotFound: create the account first
+    restriction = plants.reachable(operator(args.account), args.plant) if args.plant else None
+    token, key = apikeys.create_key(
+        args.name, args.scope, expires, account_id=args.account, plants=restriction
+    )
     if args.json:
         print(json.dumps({"key": token, **_record(key)}))
         return
     scopes = " ".join(sorted(key.scopes))
-    print(f"Created key {key.key_id} ({key.name}; {scopes}) on {target.description}.")
+    only = f"; plants {', '.join(map(str, sorted(key.plants)))} only" if key.plants is not None else ""
+    where = f"of account {key.account_id} on {target.description}"
+    print(f"Created key {key.key_id} ({key.name}; {scopes}{only}) {where}.")
     print("The key, shown this once (send it as `Authorization: Bearer <key>`):")
     print(token)
 
 
 def _list(args: argparse.Namespace) -> None:
-    records = [_record(key) for key in apikeys.list_keys()]
+    keys = apikeys.list_keys(args.account)
+    records = [_record(key) for key in keys]
     if args.json:
         print(json.dumps(records))
         return
-    row = "{:<12}  {:<8}  {:<11}  {:<19}  {:<19}  {}"
-    print(row.format("id", "status", "scopes", "created", "expires", "name"))
-    for r in records:
-        scopes = " ".join(r["scopes"])
+    row = "{:<12}  {:<16}  {:<8}  {:<17}  {:<19}  {:<19}  {}"
+    print(row.format("id", "account", "status", "scopes", "created", "expires", "name"))
+    for key, r in zip(keys, records, strict=True):
+        scopes = " ".join(sorted(key.scopes))
         created, expires = str(r["created_at"])[:19], str(r["expires_at"] or "-")[:19]
-        print(row.format(r["id"], r["status"], scopes, created, expires, r["name"]))
+        only = f" (plants {' '.join(map(str, sorted(key.plants)))})" if key.plants else ""
+        print(
+            row.format(r["id"], r["account_id"], r["status"], scopes, created, expires, f"{r['name']}{only}")
+        )
 
 
 def run(args: argparse.Namespace, target: Target) -> int:
@@ -106,20 +128,45 @@ def run(args: argparse.Namespace, target: Target) -> int:
             _list(args)
         else:
             key = apikeys.revoke_key(args.key_id)
-            print(f"Revoked key {key.key_id} ({key.name}) on {target.description}. The API's authorizer")
-            print("cache may let it through until it expires (AuthorizerCacheTtl, 300 s by default).")
+            print(
+                f"Revoked key {key.key_id} ({key.name}) of account {key.account_id} on {target.description};"
+            )
+            try:
+                print(flush_authorizer_cache(target) + ".")
+            except TargetError as error:
+                print(f"{error}: it works until the API's authorizer cache forgets it (AuthorizerCacheTtl).")
+                return 1
     return 0
 
 
-def ensure_dev_key(path: Path, target: Target) -> tuple[str, str]:
-    """The local stack's development key (every scope), kept in `path` across restarts and
-    registered in the keys table if that table lost it. Returns (key, its status)."""
+def _dev_key(path: Path, name: str, scopes: tuple[str, ...]) -> tuple[str, str]:
+    """One development key, kept in `path` across restarts and registered in the keys table if
+    that table lost it; a new one if the file holds none, or a key of other scopes or of another
+    account (the single read + write key `make dev` kept there before accounts)."""
     token = path.read_text().strip() if path.exists() else ""
-    if not apikeys.parse_token(token):
+    parsed = apikeys.parse_token(token)
+    if parsed:
+        existing = apikeys.get_key(parsed[0])
+        if existing is not None and (
+            existing.scopes != frozenset(scopes) or existing.account_id != DEFAULT_ACCOUNT
+        ):
+            parsed = None
+    if not parsed:
         token = apikeys.new_token()
         path.parent.mkdir(parents=True, exist_ok=True)
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
             file.write(token + "\n")
+    _, key = apikeys.create_key(name, scopes, token=token, account_id=DEFAULT_ACCOUNT)
+    return token, apikeys.status(key)
+
+
+def ensure_dev_keys(path: Path, target: Target) -> dict[str, tuple[str, str]]:
+    """The local stack's default account and its development keys: admin (kept in `path`, where
+    the single development key was), write and read (beside it, `.write` and `.read`). Returns
+    each as (key, its status), by role."""
     with use_tables(target):
-        _, key = apikeys.create_key(DEV_KEY_NAME, apikeys.SCOPES, token=token)
-        return token, apikeys.status(key)
+        accounts.ensure_default_account()
+        return {
+            role: _dev_key(path.with_name(path.name + suffix), name, scopes)
+            for role, (suffix, name, scopes) in DEV_KEYS.items()
+        }

@@ -63,8 +63,10 @@ def api(template: Template) -> ApiCall:
         body: Any = None,
         headers: dict[str, str] | None = None,
         scopes: tuple[str, ...] | None = ("read", "write"),
+        context: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], Any]:
-        """`scopes` of the caller's key as the authorizer passed it; None: no authorizer ran."""
+        """`scopes` of the caller's key as the authorizer passed it; None: no authorizer ran.
+        `context`: the authorizer's whole context instead (tests.support.caller makes one)."""
         route, params, _ = match_route(routes, method, urlsplit(path).path)
         assert route is not None, f"API Gateway would not route {method} {path} to a function"
         if body is None or isinstance(body, bytes):
@@ -72,7 +74,8 @@ def api(template: Template) -> ApiCall:
         else:
             data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         all_headers = {"Content-Type": "application/json", **(headers or {})}
-        context = caller(scopes) if scopes is not None else None
+        if context is None and scopes is not None:
+            context = caller(scopes)
         event = build_event(
             route, method, path, params, list(all_headers.items()), data, "Prod", authorizer=context
         )

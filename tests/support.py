@@ -28,6 +28,7 @@ from devstack.dynamodb import free_port
 from devstack.monitoring import hour_values
 from devstack.template import ROOT
 from powerfactor.access import keys as apikeys
+from powerfactor.access.principal import DEFAULT_ACCOUNT, Principal
 from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.sync.run import horizon
 
@@ -79,10 +80,32 @@ def error_kinds(errors: list[Exception]) -> str:
     return f"{dict(counts)}; {odd}"
 
 
-def caller(scopes: tuple[str, ...] = ("read", "write"), key_id: str = "testkey00000") -> dict[str, str]:
-    """`requestContext.authorizer` of a request the authorizer passed with a key of these scopes."""
-    key = apikeys.ApiKey(key_id, "tests", frozenset(scopes), "0" * 64, datetime.now(UTC))
+def caller(
+    scopes: tuple[str, ...] = ("read", "write"),
+    key_id: str = "testkey00000",
+    account_id: str = DEFAULT_ACCOUNT,
+    plants: frozenset[int] | None = None,
+) -> dict[str, str]:
+    """`requestContext.authorizer` of a request the authorizer passed with a key of these scopes
+    (of this account, restricted to these plants)."""
+    key = apikeys.ApiKey(
+        key_id, "tests", frozenset(scopes), "0" * 64, datetime.now(UTC), account_id=account_id, plants=plants
+    )
     return {"principalId": key_id, **apikeys.authorizer_context(key)}
+
+
+def principal(
+    account_id: str = DEFAULT_ACCOUNT,
+    scopes: tuple[str, ...] = ("read", "write"),
+    key_id: str = "testkey00000",
+    plants: frozenset[int] | None = None,
+) -> Principal:
+    """The principal of a request with such a key, for calling the domain directly."""
+    return Principal(account_id, key_id, "tests", frozenset(scopes), plants=plants)
+
+
+# The default account's read + write key: what today's keys are after the migration.
+OWNER = principal()
 
 
 def expected_row(points: list[Datapoint], hours_total: int, capacity: float | None = None) -> dict:
@@ -124,14 +147,16 @@ def kpis(points: list[Datapoint], capacity: float | None) -> dict:
 
 
 @contextmanager
-def in_process_stack(key_dir: Path, **parameters: str) -> Iterator[object]:
-    """The whole local stack in this process, on free ports, with these template parameters."""
+def in_process_stack(key_dir: Path, profile: str = "quiet", **parameters: str) -> Iterator[object]:
+    """The whole local stack in this process, on free ports, with these template parameters (and
+    this profile of the monitoring simulator)."""
     from devstack.dynamodb import free_port
     from devstack.stack import Stack, StackConfig
 
     config = StackConfig(
         api_port=free_port(), dynamodb_port=free_port(), monitoring_port=free_port(), sqs_port=free_port(),
         parameters=parameters, schedule_interval=3600, dev_key_file=key_dir / "api-key",
+        monitoring_profile=profile,
     )  # fmt: skip
     running = Stack(config)
     running.start()

@@ -6,7 +6,9 @@ its scopes open, and those no scope lists (OPTIONS, ...), which no route has, so
 the API's 405 with `Allow` instead of a misleading 403 (an explicit Deny wins over the Allow in
 IAM's evaluation). API Gateway caches the answer per key for AuthorizerCacheTtl seconds and
 reuses it for every route, so the policy is the key's whole answer. Any other key gets
-"Unauthorized" (401). The key's id, name, scopes and expiry travel to the API functions in the context.
+"Unauthorized" (401). The key's id, name, account, scopes, plant restriction and expiry travel to
+the API functions in the context (access/keys.py `authorizer_context`); each rebuilds the
+request's principal from it and checks the expiry itself, since the answer outlives it in the cache.
 
 Kept lean on purpose: it runs before every uncached request, and its cold start is mostly imports
 (bench/cold.py), so it loads no Tracer, no event handler, no pydantic and none of Powertools'

@@ -103,8 +103,8 @@ def get_data(  # noqa: ANN201 - a return type would make Powertools validate CSV
     fields: Fields = None,
 ):
     if fields == "provenance":
-        return _reply(history.read_data(plant_id, start, to, limit, cursor, tz), format)
-    return _reply(reports.read_data(plant_id, start, to, limit, cursor, tz), format)
+        return _reply(history.read_data(app.principal, plant_id, start, to, limit, cursor, tz), format)
+    return _reply(reports.read_data(app.principal, plant_id, start, to, limit, cursor, tz), format)
 
 
 @app.get(
@@ -124,7 +124,8 @@ def get_report(  # noqa: ANN201 - a return type would make Powertools validate C
     format: Format = None,
     tz: Tz = None,
 ):
-    return _reply(reports.read_report(plant_id, start, to, granularity, limit, cursor, tz), format)
+    page = reports.read_report(app.principal, plant_id, start, to, granularity, limit, cursor, tz)
+    return _reply(page, format)
 
 
 UTC_DAY_HELP = "A whole UTC day, `YYYY-MM-DD`, of the hours changed; `from` and `to` are both inclusive."
@@ -156,7 +157,7 @@ def list_revisions(
     limit: Limit = history.DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> RevisionPage:
-    return history.revision_page(plant_id, start, to, limit, cursor)
+    return history.revision_page(app.principal, plant_id, start, to, limit, cursor)
 
 
 @logger.inject_lambda_context(

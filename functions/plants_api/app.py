@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AfterValidator, BeforeValidator
 
 from powerfactor.access import keys as apikeys
-from powerfactor.access.schemas import CallerKey
+from powerfactor.access.schemas import CallerKey, KeyCreate, KeyInfo, KeyPage, NewKey
 from powerfactor.alerts import logic as alerts
 from powerfactor.alerts.schemas import AlertPage
 from powerfactor.api.resolver import create_resolver, documented
@@ -74,7 +74,7 @@ SearchText = Annotated[
     BASE, summary="Create a plant", responses=documented(201, Plant, "The new plant", (400, 409, 413, 415))
 )
 def create_plant(body: PlantCreate) -> Response[Plant]:
-    plant = plants.create_plant(body.name, **body.model_dump(include=set(METADATA_FIELDS)))
+    plant = plants.create_plant(app.principal, body.name, **body.model_dump(include=set(METADATA_FIELDS)))
     metrics.add_metric(name="PlantsCreated", unit=MetricUnit.Count, value=1)
     return Response(
         status_code=201,
@@ -99,15 +99,15 @@ def list_plants(
     q: SearchText = None,
 ) -> PlantPage:
     if q is not None:
-        return plants.search_plants(q, limit=limit, cursor=cursor)
-    return plants.list_plants(limit=limit, cursor=cursor)
+        return plants.search_plants(app.principal, q, limit=limit, cursor=cursor)
+    return plants.list_plants(app.principal, limit=limit, cursor=cursor)
 
 
 @app.get(
     f"{BASE}/plant/<plant_id>", summary="Get a plant", responses=documented(200, Plant, "The plant", (404,))
 )
 def get_plant(plant_id: PlantId) -> Plant:
-    return plants.get_plant(plant_id)
+    return plants.get_plant(app.principal, plant_id)
 
 
 @app.put(
@@ -116,7 +116,7 @@ def get_plant(plant_id: PlantId) -> Plant:
     responses=documented(200, Plant, "The renamed plant", (400, 404, 409, 413, 415)),
 )
 def rename_plant(plant_id: PlantId, body: PlantIn) -> Plant:
-    return plants.rename_plant(plant_id, body.name)
+    return plants.rename_plant(app.principal, plant_id, body.name)
 
 
 @app.patch(
@@ -130,7 +130,7 @@ def rename_plant(plant_id: PlantId, body: PlantIn) -> Plant:
     responses=documented(200, Plant, "The changed plant", (400, 404, 409, 413, 415)),
 )
 def patch_plant(plant_id: PlantId, body: PlantPatch) -> Plant:
-    return plants.patch_plant(plant_id, body.changes())
+    return plants.patch_plant(app.principal, plant_id, body.changes())
 
 
 @app.delete(
@@ -139,7 +139,7 @@ def patch_plant(plant_id: PlantId, body: PlantPatch) -> Plant:
     responses=documented(204, None, "Deleted", (404,)),
 )
 def delete_plant(plant_id: PlantId):  # noqa: ANN201 - no return type: a 204 has no body to document
-    plants.delete_plant(plant_id)
+    plants.delete_plant(app.principal, plant_id)
     return Response(status_code=204, body="")
 
 
@@ -153,8 +153,53 @@ def delete_plant(plant_id: PlantId):  # noqa: ANN201 - no return type: a 204 has
     responses=documented(200, CallerKey, "The key (never its secret)"),
 )
 def get_caller_key() -> CallerKey:
-    context = app.current_event.raw_event["requestContext"]["authorizer"]  # http.check_caller checked it
-    return CallerKey(**apikeys.caller_key(context))
+    return CallerKey(**apikeys.caller_key(app.principal))
+
+
+KeyId = Annotated[str, Path(min_length=1, max_length=40, description="The key's public id.")]
+
+
+@app.get(
+    f"{BASE}/keys",
+    summary="The account's keys, in id order (admin scope)",
+    responses=documented(200, KeyPage, "A page of keys (never their secrets)", (400,)),
+)
+def list_keys(
+    limit: Annotated[
+        int, Query(ge=1, le=apikeys.MAX_PAGE_SIZE, description="Page size."), BeforeValidator(strict_int)
+    ] = apikeys.DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=200, description=CURSOR_HELP)] = None,
+) -> KeyPage:
+    keys, next_cursor = apikeys.account_keys(app.principal, limit, cursor)
+    return KeyPage(items=[KeyInfo(**apikeys.key_view(key)) for key in keys], next_cursor=next_cursor)
+
+
+@app.post(
+    f"{BASE}/keys",
+    summary="Create a key of the account, no wider than this one (admin scope); shown once",
+    responses=documented(
+        201, NewKey, "The new key, with the key itself (shown this once)", (400, 404, 413, 415)
+    ),
+)
+def create_key(body: KeyCreate) -> Response[NewKey]:
+    app.principal.require_scope("admin")  # before any plant is looked at
+    plant_ids = plants.reachable(app.principal, body.plants) if body.plants is not None else None
+    token, key = apikeys.create_account_key(app.principal, body.name, body.scopes, plant_ids, body.expires_at)
+    return Response(
+        status_code=201,
+        content_type=content_types.APPLICATION_JSON,
+        body=NewKey(key=token, **apikeys.key_view(key)),
+        headers={"Location": f"{BASE}/keys/{key.key_id}"},
+    )
+
+
+@app.delete(
+    f"{BASE}/keys/<key_id>",
+    summary="Revoke a key of the account (admin scope); the authorizer's cache may pass it a while",
+    responses=documented(200, KeyInfo, "The revoked key", (404,)),
+)
+def revoke_key(key_id: KeyId) -> KeyInfo:
+    return KeyInfo(**apikeys.key_view(apikeys.revoke_account_key(app.principal, key_id)))
 
 
 AlertLimit = Annotated[
@@ -176,7 +221,7 @@ def list_plant_alerts(
     limit: AlertLimit = alerts.DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> AlertPage:
-    return alerts.plant_alerts(plant_id, limit, cursor, state)
+    return alerts.plant_alerts(app.principal, plant_id, limit, cursor, state)
 
 
 @app.get(
@@ -191,7 +236,7 @@ def list_open_alerts(
     limit: AlertLimit = alerts.DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> AlertPage:
-    return alerts.open_alerts(limit, cursor)
+    return alerts.open_alerts(app.principal, limit, cursor)
 
 
 @app.post(
@@ -208,12 +253,13 @@ def resync_plant(plant_id: PlantId, body: ResyncIn) -> Response[Resync]:
     from powerfactor.sync import resync  # the monitoring client's imports only where a re-sync is asked for
 
     queued = resync.request(
+        app.principal,
         plant_id,
         body.from_,
         body.to,
         remove_missing=body.remove_missing,
         dry_run=body.dry_run,
-        key_id=_caller_key_id(),
+        key_id=app.principal.key_id,
         reason=body.reason,
     )
     metrics.add_metric(name="ResyncsQueued", unit=MetricUnit.Count, value=1)
@@ -223,11 +269,6 @@ def resync_plant(plant_id: PlantId, body: ResyncIn) -> Response[Resync]:
         body=queued,
         headers={"Location": queued.progress or f"{BASE}/plant/{plant_id}"},
     )
-
-
-def _caller_key_id() -> str:
-    """The id of the API key this request came with (the authorizer's context, checked)."""
-    return str(app.current_event.raw_event["requestContext"]["authorizer"]["key_id"])
 
 
 ResyncId = Annotated[
@@ -253,7 +294,7 @@ ResyncId = Annotated[
 def revert_resync(plant_id: PlantId, resync_id: ResyncId, body: RevertIn | None = None) -> RevertResult:
     from powerfactor.sync import revert  # the sync's imports only where a revert is asked for
 
-    return revert.revert(plant_id, resync_id, _caller_key_id(), body.reason if body else None)
+    return revert.revert(app.principal, plant_id, resync_id, body.reason if body else None)
 
 
 @logger.inject_lambda_context(

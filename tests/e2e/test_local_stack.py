@@ -88,10 +88,23 @@ def stack() -> Iterator[tuple[subprocess.Popen, Client]]:
     # schemathesis sends faster than the default stage limit (50/s); throttling has its own test
     with make_dev("--param ThrottlingRateLimit=10000 --param ThrottlingBurstLimit=5000") as dev:
         printed = dev.printed
-        key = re.search(r"API key +(pfk_\S+) +\(development key, read \+ write, active", printed)
-        assert key, printed
-        assert (ROOT / ".devstack" / "api-key").read_text().strip() == key[1]  # where the README says
-        client = Client(dev.url, key[1])
+        # the default account and its three keys, each kept in its file (the admin key where the
+        # single development key was, as the README says)
+        assert re.search(r"Account +default ", printed), printed
+        keys = {}
+        for role, scopes, suffix in (
+            ("Admin", "read \\+ write \\+ admin", ""),
+            ("Write", "read \\+ write", ".write"),
+            ("Read", "read", ".read"),
+        ):
+            key = re.search(
+                rf"{role} key +(pfk_\S+) +\({scopes}, active; kept in \.devstack/api-key{suffix}\)", printed
+            )
+            assert key, printed
+            assert (ROOT / ".devstack" / f"api-key{suffix}").read_text().strip() == key[1]
+            keys[role] = key[1]
+        client = Client(dev.url, keys["Admin"])
+        client.keys = keys
         client.db_endpoint = f"http://127.0.0.1:{dev.db_port}"
         assert f"{dev.url}/api/solar-plant/" in printed and f"{dev.url}/dashboard/" in printed
         assert f"http://127.0.0.1:{dev.db_port}" in printed and "DynamoDB Local" in printed
@@ -118,6 +131,25 @@ def test_errors_over_http(stack) -> None:
     assert call("GET", "/api/solar-plant/plant/abc")[0] == 422
     assert call("POST", "/api/solar-plant/plant/1")[0] == 405
     assert call("GET", "/no/such/route")[0] == 404
+
+
+def test_make_devs_keys_read_write_and_manage_keys_as_their_scopes_say(stack) -> None:
+    _, admin = stack
+    read, write = admin.with_key(admin.keys["Read"]), admin.with_key(admin.keys["Write"])
+    assert read("GET", "/api/solar-plant/")[0] == 200
+    _assert_error(read("POST", "/api/solar-plant/", {"name": "Read only"}), 403, "insufficient_scope")
+    status, plant = write("POST", "/api/solar-plant/", {"name": "Written by make dev's write key"})
+    assert status == 201 and read("GET", f"/api/solar-plant/plant/{plant['id']}")[0] == 200
+    _assert_error(write("GET", "/api/solar-plant/keys"), 403, "insufficient_scope")
+    status, page = admin("GET", "/api/solar-plant/keys")
+    assert status == 200 and {k["name"] for k in page["items"]} >= {
+        "development admin key (make dev)",
+        "development write key (make dev)",
+        "development read key (make dev)",
+    }
+    assert all("pfk_" not in json.dumps(k) for k in page["items"])  # never a secret
+    for key in (admin, read, write):
+        assert key("GET", "/api/solar-plant/key")[1]["account_id"] == "default"
 
 
 def test_twenty_concurrent_creates_over_http(stack) -> None:

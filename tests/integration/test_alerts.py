@@ -25,7 +25,7 @@ from powerfactor.sync import jobs, resync
 from powerfactor.sync.lifecycle import purge_plant
 from powerfactor.sync.run import sync_plant
 from powerfactor.sync.vendor import MonitoringClient
-from tests.support import simulated, wait_for, webhook_receiver
+from tests.support import OWNER, simulated, wait_for, webhook_receiver
 
 TODAY = date(2024, 3, 2)
 SECRET = "s3cret-of-at-least-32-characters-0123"
@@ -109,7 +109,7 @@ def revised(hook) -> list[dict]:
 
 
 def test_underperformance_opens_once_updates_and_resolves(env, api, client, simulator, hook) -> None:
-    plant = plants.create_plant("Underperformer")
+    plant = plants.create_plant(OWNER, "Underperformer")
     assert sync_plant(plant.id, client, today=TODAY).status == "done"
     assert alerts_of(api, plant.id) == []
     simulator.set_factor(plant.id, 0.5)
@@ -147,7 +147,7 @@ def test_a_data_gap_opens_when_the_service_has_nothing_and_resolves_when_it_is_f
     env, api, client, simulator, hook
 ) -> None:
     simulator.profile = replace(simulator.profile, drop_rate=1.0)  # empty answers
-    plant = plants.create_plant("Gappy")
+    plant = plants.create_plant(OWNER, "Gappy")
     sync_plant(plant.id, client, today=TODAY)
     (alert,) = alerts_of(api, plant.id)
     assert alert["kind"] == "data_gap" and alert["figures"]["latest_hour"] is None
@@ -163,7 +163,7 @@ def test_a_data_gap_opens_when_the_service_has_nothing_and_resolves_when_it_is_f
 def test_sync_failing_opens_after_k_failed_runs_with_the_error_and_resolves(
     env, api, client, simulator
 ) -> None:
-    plant = plants.create_plant("Failing")
+    plant = plants.create_plant(OWNER, "Failing")
     sync_plant(plant.id, client, today=TODAY)
     simulator.force(*["503"] * 4)
     assert sync_plant(plant.id, client, today=TODAY).status == "failed"
@@ -180,11 +180,11 @@ def test_sync_failing_opens_after_k_failed_runs_with_the_error_and_resolves(
 
 
 def test_deleting_a_plant_resolves_and_removes_its_alerts(env, api, client, simulator, hook) -> None:
-    plant = plants.create_plant("Doomed")
+    plant = plants.create_plant(OWNER, "Doomed")
     simulator.set_factor(plant.id, 0.3)
     sync_plant(plant.id, client, today=TODAY)
     assert [a["kind"] for a in alerts_of(api, plant.id)] == ["underperformance"]
-    plants.delete_plant(plant.id)
+    plants.delete_plant(OWNER, plant.id)
     purge_plant(plant.id)  # what the stream's REMOVE record triggers
     assert alert_storage.open_alerts(plant.id) == [] and alert_storage.delete_plant_alerts(plant.id) == 0
     assert api("GET", "/api/solar-plant/alerts")[2]["items"] == []
@@ -199,13 +199,13 @@ def test_a_plant_deleted_while_its_alerts_are_judged_leaves_no_alert(
     """The plant is deleted, and the stream's purge runs, while its run judges alerts: what the
     run writes after the purge (an opening, the run counter) is removed, and no opening is
     announced."""
-    plant = plants.create_plant("Vanishing")
+    plant = plants.create_plant(OWNER, "Vanishing")
     simulator.set_factor(plant.id, 0.3)
     published = []
     monkeypatch.setattr(alerts, "publish", lambda transitions: published.extend(transitions) or 0)
 
     def delete_and_purge() -> None:
-        plants.delete_plant(plant.id)
+        plants.delete_plant(OWNER, plant.id)
         purge_plant(plant.id)  # what the stream's REMOVE record triggers
 
     target, name = (alert_storage, "record_run") if when.startswith("before") else (alerts, "judge")
@@ -228,7 +228,7 @@ def test_a_plant_deleted_while_its_alerts_are_judged_leaves_no_alert(
 
 
 def test_alert_pages_follow_their_cursor(env, api, client, simulator) -> None:
-    plant = plants.create_plant("Paged")
+    plant = plants.create_plant(OWNER, "Paged")
     for factor in (0.5, 1.0, 0.5, 1.0, 0.5):
         simulator.set_factor(plant.id, factor)
         sync_plant(plant.id, client, today=TODAY)
@@ -251,16 +251,16 @@ def _corrupt(plant_id: int, start: date, end: date) -> None:
 
 
 def test_a_resync_repairs_a_corrupted_range_hour_by_hour(env, api, client, simulator, queued) -> None:
-    plant = plants.create_plant("Repaired")
+    plant = plants.create_plant(OWNER, "Repaired")
     sync_plant(plant.id, client, today=TODAY)
     start, end = date(2024, 1, 30), date(2024, 2, 3)  # across a month end
     everything = (date(2023, 1, 1), TODAY)
     _corrupt(plant.id, start, end)
     assert list(datapoints.read_hours(plant.id, start, end)) != simulated(plant.id, start, end)
-    request = resync.request(plant.id, start, end - timedelta(days=1), today=TODAY)
+    request = resync.request(OWNER, plant.id, start, end - timedelta(days=1), today=TODAY)
     assert (request.state, request.progress) == ("pending", f"/api/solar-plant/plant/{plant.id}")
     with pytest.raises(ResyncPending):
-        resync.request(plant.id, start, start, today=TODAY)
+        resync.request(OWNER, plant.id, start, start, today=TODAY)
     recent = (datetime.now(UTC) - timedelta(days=10)).date().isoformat()  # valid for the API's today
     body = {"from": recent, "to": recent}  # over the API: 409 with the pending one
     status, _, error = api("POST", f"/api/solar-plant/plant/{plant.id}/sync", body)
@@ -270,19 +270,19 @@ def test_a_resync_repairs_a_corrupted_range_hour_by_hour(env, api, client, simul
         "sync.resync.to": str(end - timedelta(days=1)),
         "sync.resync.state": "pending",
     }.items()
-    assert plants.get_plant(plant.id).sync.resync.from_ == start
+    assert plants.get_plant(OWNER, plant.id).sync.resync.from_ == start
     ((job, _),) = queued
     assert (job.reason, job.start, job.end) == ("resync", start, end)
     outcome = resync.run(plant.id, client, job.start, job.end, today=TODAY)
     assert outcome.status == "done" and outcome.hours_stored == 4 * 24
-    oldest = plants.get_plant(plant.id).sync.history_from
+    oldest = plants.get_plant(OWNER, plant.id).sync.history_from
     assert list(datapoints.read_hours(plant.id, *everything)) == simulated(plant.id, oldest, TODAY)
     sums = datapoints.read_day_sums(plant.id, date(2024, 1, 1), date(2024, 3, 1))
     assert sums[date(2024, 1, 31)].expected_energy == pytest.approx(
         sum(p.expected_energy for p in simulated(plant.id, date(2024, 1, 31), date(2024, 2, 1)))
     )
-    assert plants.get_plant(plant.id).sync.resync is None  # done: a new one may be asked for
-    resync.request(plant.id, start, start, today=TODAY)
+    assert plants.get_plant(OWNER, plant.id).sync.resync is None  # done: a new one may be asked for
+    resync.request(OWNER, plant.id, start, start, today=TODAY)
 
 
 def _resync_to_the_end(plant_id: int, client, start: date, end: date) -> list[str]:
@@ -301,36 +301,38 @@ def test_a_resync_against_a_service_answering_nothing_keeps_every_stored_hour(
     """The report of issue 23: 39 days stored whole, the service then answers `[]`. A dry run
     says what `remove_missing` would remove, and changes nothing; a re-sync keeps all 936 hours
     and says it could confirm none; only `remove_missing` removes them."""
-    plant = plants.create_plant("Forgotten by the service")
+    plant = plants.create_plant(OWNER, "Forgotten by the service")
     sync_plant(plant.id, client, today=TODAY)
     start, end = TODAY - timedelta(days=39), TODAY
     stored = simulated(plant.id, start, end)
     assert list(datapoints.read_hours(plant.id, start, end)) == stored and len(stored) == 936
-    missing_before = plants.get_plant(plant.id).sync.missing_days
+    missing_before = plants.get_plant(OWNER, plant.id).sync.missing_days
     simulator.profile = replace(simulator.profile, drop_rate=1.0)  # every answer is []
 
-    resync.request(plant.id, start, end - timedelta(days=1), today=TODAY, dry_run=True, remove_missing=True)
+    resync.request(
+        OWNER, plant.id, start, end - timedelta(days=1), today=TODAY, dry_run=True, remove_missing=True
+    )
     assert _resync_to_the_end(plant.id, client, start, end) == ["done"]
-    dry = plants.get_plant(plant.id).sync.last_resync
+    dry = plants.get_plant(OWNER, plant.id).sync.last_resync
     assert (dry.dry_run, dry.written, dry.removed, dry.unconfirmed, dry.changed) == (True, 0, 936, 0, 0)
     assert [(d.day, d.removed) for d in dry.days] == [(start + timedelta(days=i), 24) for i in range(39)]
     assert list(datapoints.read_hours(plant.id, start, end)) == stored  # nothing changed
 
-    resync.request(plant.id, start, end - timedelta(days=1), today=TODAY)
+    resync.request(OWNER, plant.id, start, end - timedelta(days=1), today=TODAY)
     assert _resync_to_the_end(plant.id, client, start, end) == ["done"]
-    kept = plants.get_plant(plant.id)
+    kept = plants.get_plant(OWNER, plant.id)
     assert (kept.sync.last_resync.unconfirmed, kept.sync.last_resync.removed) == (936, 0)
     assert kept.sync.last_resync.written == 0 and not kept.sync.last_resync.dry_run
     assert list(datapoints.read_hours(plant.id, start, end)) == stored
     assert datapoints.read_range_sums(plant.id, start, end).hours == 936
     assert kept.sync.missing_days == missing_before  # kept hours: no day became missing
 
-    resync.request(plant.id, start, start + timedelta(days=1), today=TODAY, remove_missing=True)
+    resync.request(OWNER, plant.id, start, start + timedelta(days=1), today=TODAY, remove_missing=True)
     assert _resync_to_the_end(plant.id, client, start, start + timedelta(days=2)) == ["done"]
-    assert plants.get_plant(plant.id).sync.last_resync.removed == 48
+    assert plants.get_plant(OWNER, plant.id).sync.last_resync.removed == 48
     assert list(datapoints.read_hours(plant.id, start, start + timedelta(days=2))) == []
     assert start not in datapoints.read_day_sums(plant.id, start, start + timedelta(days=1))
-    assert {start, start + timedelta(days=1)} <= set(plants.get_plant(plant.id).sync.missing_days)
+    assert {start, start + timedelta(days=1)} <= set(plants.get_plant(OWNER, plant.id).sync.missing_days)
     assert list(datapoints.read_hours(plant.id, start + timedelta(days=2), end)) == stored[48:]
 
 
@@ -340,7 +342,7 @@ def test_a_resync_against_a_flaky_service_keeps_every_correct_hour_and_repairs_w
     """A flaky service (errors, 5xx, slow answers, dropped and malformed hours) re-syncing a range
     of which some days were stored wrong: every hour it gives is right afterwards, every right
     hour it left out is still there, and the counts add up."""
-    plant = plants.create_plant("Flaky re-sync")
+    plant = plants.create_plant(OWNER, "Flaky re-sync")
     sync_plant(plant.id, client, today=TODAY)
     start, end = TODAY - timedelta(days=39), TODAY
     wrong_start, wrong_end = start + timedelta(days=5), start + timedelta(days=8)
@@ -348,9 +350,9 @@ def test_a_resync_against_a_flaky_service_keeps_every_correct_hour_and_repairs_w
     wrong = {p.hour for p in simulated(plant.id, wrong_start, wrong_end)}
     # half the hours dropped: some are still missing after the client's rounds of asking again
     simulator.profile = replace(PROFILES["flaky"], slow_seconds=1.0, drop_rate=0.5, malformed_rate=0.02)
-    resync.request(plant.id, start, end - timedelta(days=1), today=TODAY)
+    resync.request(OWNER, plant.id, start, end - timedelta(days=1), today=TODAY)
     _resync_to_the_end(plant.id, client, start, end)
-    result = plants.get_plant(plant.id).sync.last_resync
+    result = plants.get_plant(OWNER, plant.id).sync.last_resync
     assert result.unconfirmed > 0 and result.removed == 0 and result.added == 0
     assert result.written + result.unconfirmed == 936
     assert result.changed == 72 - sum(d.unconfirmed for d in result.days if wrong_start <= d.day < wrong_end)
@@ -365,14 +367,14 @@ def test_a_resync_against_a_flaky_service_keeps_every_correct_hour_and_repairs_w
 
 
 def test_a_resync_range_is_bounded(env) -> None:
-    plant = plants.create_plant("Bounded")
+    plant = plants.create_plant(OWNER, "Bounded")
     for start, last in (
         (date(2024, 2, 2), date(2024, 2, 1)),
         (date(2022, 1, 1), date(2024, 1, 1)),
         (date(2024, 3, 1), date(2024, 3, 2)),
     ):
         with pytest.raises(InvalidRange):
-            resync.request(plant.id, start, last, today=TODAY)
+            resync.request(OWNER, plant.id, start, last, today=TODAY)
 
 
 def _worker(template, context_seconds: int = 900, budget_ms: Iterator[int] | None = None):
@@ -406,9 +408,9 @@ def _worker(template, context_seconds: int = 900, budget_ms: Iterator[int] | Non
 def test_a_resync_of_a_plant_busy_syncing_comes_back_later_and_never_runs_alongside(
     env, template, simulator, queued
 ) -> None:
-    plant = plants.create_plant("Busy")
+    plant = plants.create_plant(OWNER, "Busy")
     day = datetime.now(UTC).date() - timedelta(days=3)
-    resync.request(plant.id, day, day)
+    resync.request(OWNER, plant.id, day, day)
     ((job, _),) = queued
     queued.clear()
     assert plant_storage.acquire_sync_lease(plant.id, "a daily run", datetime.now(UTC), 600) is not None
@@ -416,12 +418,12 @@ def test_a_resync_of_a_plant_busy_syncing_comes_back_later_and_never_runs_alongs
     assert deliver(job) == {"batchItemFailures": []}  # not retried by SQS: queued again, delayed
     assert queued == [(job, resync.BUSY_DELAY_SECONDS)]
     assert simulator.requests == 0  # nothing fetched while the other run holds the lease
-    assert plants.get_plant(plant.id).sync.resync.state == "pending"
+    assert plants.get_plant(OWNER, plant.id).sync.resync.state == "pending"
     assert plant_storage.acquire_sync_lease(plant.id, "a third run", datetime.now(UTC), 600) is None
     plant_storage.release_sync_lease(plant.id, "a daily run")
     queued.clear()
     assert deliver(job) == {"batchItemFailures": []}  # the job come back: now it runs
-    assert queued == [] and plants.get_plant(plant.id).sync.resync is None
+    assert queued == [] and plants.get_plant(OWNER, plant.id).sync.resync is None
     assert list(datapoints.read_hours(plant.id, day, day + timedelta(days=1))) == simulated(
         plant.id, day, day + timedelta(days=1)
     )
@@ -433,17 +435,17 @@ def test_a_resync_cut_by_the_time_budget_goes_on_from_where_it_stopped_and_finis
     """Cut before its first month, the job comes back whole; cut after some months, the rest of
     its range comes back (a range longer than one run's budget finishes rather than starting
     over each time); neither is a failure for SQS's retries."""
-    plant = plants.create_plant("Hurried")
+    plant = plants.create_plant(OWNER, "Hurried")
     last = datetime.now(UTC).date() - timedelta(days=2)
     start = (last - timedelta(days=70)).replace(day=1)  # three months at least: three fetches
     end = last + timedelta(days=1)
     _corrupt(plant.id, start, end)
-    resync.request(plant.id, start, last)
+    resync.request(OWNER, plant.id, start, last)
     ((job, _),) = queued
     queued.clear()
     assert _worker(template, context_seconds=1)(job) == {"batchItemFailures": []}  # no time to fetch
     assert queued == [(job, 0)]  # again at once, the whole range
-    pending = plants.get_plant(plant.id).sync.resync
+    pending = plants.get_plant(OWNER, plant.id).sync.resync
     assert pending.state == "pending" and "left" in pending.last_error
     queued.clear()
     first = simulator.requests
@@ -457,6 +459,6 @@ def test_a_resync_cut_by_the_time_budget_goes_on_from_where_it_stopped_and_finis
     queued.clear()
     requests = simulator.requests
     assert _worker(template)(rest) == {"batchItemFailures": []}
-    assert queued == [] and plants.get_plant(plant.id).sync.resync is None
+    assert queued == [] and plants.get_plant(OWNER, plant.id).sync.resync is None
     assert simulator.requests - requests < 6  # only the rest was fetched again
     assert list(datapoints.read_hours(plant.id, start, end)) == simulated(plant.id, start, end)

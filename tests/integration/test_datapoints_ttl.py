@@ -14,6 +14,7 @@ from powerfactor.plants import logic as plants
 from powerfactor.runtime.settings import get_settings
 from powerfactor.sync.run import horizon, sync_plant
 from powerfactor.sync.vendor import MonitoringClient
+from tests.support import OWNER
 
 TODAY = date(2024, 3, 2)  # the horizon, a year back, starts on 2 March 2023
 
@@ -21,7 +22,7 @@ TODAY = date(2024, 3, 2)  # the horizon, a year back, starts on 2 March 2023
 def test_a_sync_to_the_horizon_writes_the_ttl_of_every_item(sync_env, simulator, local_aws) -> None:
     sync_env(every_run=1, until_years=1)
     client = MonitoringClient(simulator.url, read_timeout=2, today=lambda: TODAY)
-    plant_id = plants.create_plant("ttl").id
+    plant_id = plants.create_plant(OWNER, "ttl").id
     assert sync_plant(plant_id, client, today=TODAY).status == "done"
     pages = (
         dynamodb_client(local_aws)
@@ -57,7 +58,7 @@ def test_the_retention_command_gives_every_item_the_new_expiry(sync_env, simulat
     every item's expiry (a second run finds nothing to change)."""
     sync_env(every_run=1, until_years=1)
     client = MonitoringClient(simulator.url, read_timeout=2, today=lambda: TODAY)
-    plant_id = plants.create_plant("retention").id
+    plant_id = plants.create_plant(OWNER, "retention").id
     assert sync_plant(plant_id, client, today=TODAY).status == "done"
     command = [sys.executable, "-m", "manage", "datapoints", "--endpoint", local_aws, "retention"]
     command += ["--years", "3"]

@@ -10,7 +10,7 @@ import pytest
 
 from powerfactor.datapoints import store as datapoints
 from powerfactor.plants import logic as plants
-from tests.support import simulated
+from tests.support import OWNER, simulated
 
 pytestmark = pytest.mark.usefixtures("local_aws")
 
@@ -21,7 +21,7 @@ START, END = date(2015, 1, 1), date(2025, 1, 1)
 
 @pytest.fixture
 def ten_years() -> int:
-    plant_id = plants.create_plant("Decade").id
+    plant_id = plants.create_plant(OWNER, "Decade").id
     datapoints.write_days(plant_id, simulated(plant_id, START, END))
     return plant_id
 

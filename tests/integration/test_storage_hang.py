@@ -20,7 +20,7 @@ from devstack.lambdas import FakeContext, load_handler
 from devstack.stack import dynamodb_client, table_names
 from devstack.tables import ensure_tables
 from powerfactor.plants import logic as plants
-from tests.support import caller
+from tests.support import OWNER, caller
 
 BASE = "/api/solar-plant"
 
@@ -71,7 +71,7 @@ def test_a_frozen_dynamodb_gets_the_apis_503_in_time_and_loses_nothing(
         os.kill(own_dynamodb.process.pid, signal.SIGCONT)
 
     # whatever DynamoDB did with the create once it thawed, it is all there or not at all
-    names = [p.name for p in plants.list_plants(limit=200).items]
+    names = [p.name for p in plants.list_plants(OWNER, limit=200).items]
     assert "Before the hang" in names
     again, _ = _call(template, "POST", BASE, {"name": "During the hang"})
     if "During the hang" in names:
@@ -81,4 +81,4 @@ def test_a_frozen_dynamodb_gets_the_apis_503_in_time_and_loses_nothing(
     count = dynamodb_client(own_dynamodb.endpoint).get_item(
         TableName="PlantsTable", Key={"pk": {"S": "COUNT#plants"}}, ConsistentRead=True
     )["Item"]["value"]["N"]
-    assert int(count) == len(plants.list_plants(limit=200).items)  # the count moved with its plant
+    assert int(count) == len(plants.list_plants(OWNER, limit=200).items)  # the count moved with its plant

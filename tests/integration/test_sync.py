@@ -16,7 +16,7 @@ from powerfactor.sync import run as sync
 from powerfactor.sync.lifecycle import purge_plant
 from powerfactor.sync.run import REFRESH_DAYS, horizon, sync_plant, years_before
 from powerfactor.sync.vendor import MonitoringClient, month_chunks
-from tests.support import simulated
+from tests.support import OWNER, simulated
 
 TODAY = date(2024, 3, 2)  # the day after a leap day; the horizon crosses 29 February
 YESTERDAY = TODAY - timedelta(days=1)
@@ -40,14 +40,14 @@ def stored(plant_id: int, start: date, end: date) -> list:
 
 def test_new_plant_gets_yesterday_then_the_backfill(sync_env, client) -> None:
     sync_env(every_run=1, until_years=2)
-    plant = plants.create_plant("Backfilled")
+    plant = plants.create_plant(OWNER, "Backfilled")
     outcome = sync_plant(plant.id, client, today=TODAY)
     assert outcome.status == "done" and outcome.missing_days == 0
     start = years_before(YESTERDAY, 1)
     assert stored(plant.id, start - timedelta(days=5), TODAY + timedelta(days=5)) == simulated(
         plant.id, start, TODAY
     )
-    state = plants.get_plant(plant.id).sync
+    state = plants.get_plant(OWNER, plant.id).sync
     assert (state.history_from, state.synced_until, state.missing_days) == (start, TODAY, [])
     assert state.last_success_at is not None and state.last_error is None
 
@@ -56,7 +56,7 @@ def test_each_run_backfills_the_next_years_until_the_horizon_and_no_further(
     sync_env, client, simulator
 ) -> None:
     sync_env(every_run=1, until_years=2)
-    plant = plants.create_plant("Horizon")
+    plant = plants.create_plant(OWNER, "Horizon")
     sync_plant(plant.id, client, today=TODAY)
     first_requests = simulator.requests
     sync_plant(plant.id, client, today=TODAY)  # second year: from the horizon to a year ago
@@ -71,12 +71,12 @@ def test_each_run_backfills_the_next_years_until_the_horizon_and_no_further(
     before = simulator.requests
     outcome = sync_plant(plant.id, client, today=TODAY)  # nothing left to backfill
     assert outcome.status == "done" and simulator.requests - before == recent
-    assert plants.get_plant(plant.id).sync.history_from == oldest
+    assert plants.get_plant(OWNER, plant.id).sync.history_from == oldest
 
 
 def test_days_at_year_ends_and_the_day_before_yesterday_are_stored(sync_env, client) -> None:
     sync_env(every_run=2, until_years=3)
-    plant = plants.create_plant("Edges")
+    plant = plants.create_plant(OWNER, "Edges")
     sync_plant(plant.id, client, today=TODAY)
     for day in (date(2022, 12, 31), date(2023, 12, 31), TODAY - timedelta(days=2), date(2024, 2, 29)):
         assert len(stored(plant.id, day, day + timedelta(days=1))) == 24, day
@@ -84,18 +84,18 @@ def test_days_at_year_ends_and_the_day_before_yesterday_are_stored(sync_env, cli
 
 def test_a_plant_whose_service_returns_nothing_does_not_crash_the_sync(sync_env, client, simulator) -> None:
     simulator.profile = replace(simulator.profile, drop_rate=1.0)  # empty arrays
-    plant = plants.create_plant("Empty")
+    plant = plants.create_plant(OWNER, "Empty")
     outcome = sync_plant(plant.id, client, today=TODAY)
     assert outcome.status == "done" and outcome.hours_stored == 0
-    assert YESTERDAY in plants.get_plant(plant.id).sync.missing_days
+    assert YESTERDAY in plants.get_plant(OWNER, plant.id).sync.missing_days
     simulator.profile = PROFILES["quiet"]
     sync_plant(plant.id, client, today=TODAY)
-    assert plants.get_plant(plant.id).sync.missing_days == []
+    assert plants.get_plant(OWNER, plant.id).sync.missing_days == []
     assert len(stored(plant.id, YESTERDAY, TODAY)) == 24
 
 
 def test_a_failing_service_records_the_error_and_loses_nothing(sync_env, client, simulator) -> None:
-    plant = plants.create_plant("Down")
+    plant = plants.create_plant(OWNER, "Down")
     sync_plant(plant.id, client, today=TODAY)
     before = stored(plant.id, date(2020, 1, 1), TODAY)
     simulator.force(*["503"] * 8)
@@ -103,13 +103,13 @@ def test_a_failing_service_records_the_error_and_loses_nothing(sync_env, client,
     client.today = lambda: tomorrow
     outcome = sync_plant(plant.id, client, today=tomorrow)
     assert outcome.status == "failed"
-    state = plants.get_plant(plant.id).sync
+    state = plants.get_plant(OWNER, plant.id).sync
     assert "503" in state.last_error and state.synced_until == TODAY
     assert stored(plant.id, date(2020, 1, 1), TODAY) == before
 
 
 def test_a_partial_response_never_erases_stored_hours(sync_env, client, simulator) -> None:
-    plant = plants.create_plant("Partial")
+    plant = plants.create_plant(OWNER, "Partial")
     sync_plant(plant.id, client, today=TODAY)
     simulator.profile = replace(simulator.profile, drop_rate=0.5)
     client.refetch_rounds = 0
@@ -121,7 +121,7 @@ def test_a_partial_response_never_erases_stored_hours(sync_env, client, simulato
 
 def test_resync_is_idempotent(sync_env, client) -> None:
     sync_env(every_run=1, until_years=1)
-    plant = plants.create_plant("Twice")
+    plant = plants.create_plant(OWNER, "Twice")
     sync_plant(plant.id, client, today=TODAY)
     first = stored(plant.id, date(2020, 1, 1), TODAY)
     sync_plant(plant.id, client, today=TODAY)
@@ -136,7 +136,7 @@ def test_a_plant_deleted_during_its_sync_leaves_no_data(
     """The run notices at its next save: at once when it saves every chunk, at its final save
     when it never checkpoints; either way nothing of the plant is left."""
     monkeypatch.setattr(sync, "SAVE_EVERY_SECONDS", save_every)
-    plant = plants.create_plant("Doomed")
+    plant = plants.create_plant(OWNER, "Doomed")
     original = datapoints.DayWriter.write
     calls = []
 
@@ -144,7 +144,7 @@ def test_a_plant_deleted_during_its_sync_leaves_no_data(
         result = original(writer, points)
         calls.append(1)
         if len(calls) == 3:
-            plants.delete_plant(writer.plant_id)
+            plants.delete_plant(OWNER, writer.plant_id)
         return result
 
     monkeypatch.setattr(datapoints.DayWriter, "write", delete_after_third_write)
@@ -162,7 +162,7 @@ def test_a_run_whose_lease_is_taken_stops_and_keeps_every_stored_hour(
     """Another run takes the lease mid-backfill (to it, this run's lease looks expired): this
     run stops at its next save without deleting anything, and leaves the other run's lease."""
     monkeypatch.setattr(sync, "SAVE_EVERY_SECONDS", save_every)
-    plant = plants.create_plant("Contested")
+    plant = plants.create_plant(OWNER, "Contested")
     original = datapoints.DayWriter.write
     written = []
 
@@ -181,7 +181,7 @@ def test_a_run_whose_lease_is_taken_stops_and_keeps_every_stored_hour(
     assert stored(plant.id, date(2000, 1, 1), TODAY) == hours  # every stored hour survives
     every_month = 1 + len(list(month_chunks(years_before(YESTERDAY, 1), YESTERDAY)))
     assert outcome.status == "lost" and len(written) == (3 if save_every == 0 else every_month)
-    assert plants.get_plant(plant.id).name == "Contested"
+    assert plants.get_plant(OWNER, plant.id).name == "Contested"
     assert plant_storage.acquire_sync_lease(plant.id, "a third run", datetime.now(UTC), 600) is None
 
 
@@ -190,11 +190,11 @@ def test_progress_is_saved_every_few_seconds_not_every_month(sync_env, client, m
     original = plant_storage.save_sync_state
     monkeypatch.setattr(plant_storage, "save_sync_state", lambda *a: saves.append(1) or original(*a))
     monkeypatch.setattr(sync, "SAVE_EVERY_SECONDS", 3600.0)
-    sync_plant(plants.create_plant("Quick").id, client, today=TODAY)
+    sync_plant(plants.create_plant(OWNER, "Quick").id, client, today=TODAY)
     assert len(saves) == 2  # the first chunk, and the end of the run (13 chunks in all)
     monkeypatch.setattr(sync, "SAVE_EVERY_SECONDS", 0.0)
     saves.clear()
-    sync_plant(plants.create_plant("Careful").id, client, today=TODAY)
+    sync_plant(plants.create_plant(OWNER, "Careful").id, client, today=TODAY)
     assert len(saves) == 14
 
 
@@ -206,7 +206,7 @@ def test_saved_progress_never_covers_hours_not_yet_stored(
     at every save (one per chunk here) the saved range is stored in full, and a run stopped by
     a failing DynamoDB write leaves a saved range that is stored in full."""
     monkeypatch.setattr(sync, "SAVE_EVERY_SECONDS", 0.0)
-    plant = plants.create_plant("Checked")
+    plant = plants.create_plant(OWNER, "Checked")
     original, saved = plant_storage.save_sync_state, []
 
     def checked_save(plant_id, owner, state):
@@ -232,7 +232,7 @@ def test_saved_progress_never_covers_hours_not_yet_stored(
         assert 1 < len(saved) < 13
     else:
         assert sync_plant(plant.id, client, today=TODAY).status == "done" and len(saved) == 14
-    state = plants.get_plant(plant.id).sync
+    state = plants.get_plant(OWNER, plant.id).sync
     assert (state.history_from, state.synced_until) == (saved[-1], TODAY)
     assert stored(plant.id, saved[-1], TODAY) == simulated(plant.id, saved[-1], TODAY)
 
@@ -243,19 +243,19 @@ def test_sync_of_an_unknown_plant_is_a_no_op(sync_env, client, simulator) -> Non
 
 
 def test_one_sync_per_plant_at_a_time(sync_env, client) -> None:
-    plant = plants.create_plant("Leased")
+    plant = plants.create_plant(OWNER, "Leased")
     assert plant_storage.acquire_sync_lease(plant.id, "another run", datetime.now(UTC), 600) is not None
     assert sync_plant(plant.id, client, today=TODAY).status == "busy"
 
 
 def test_time_budget_saves_progress_and_a_continuation_finishes(sync_env, simulator) -> None:
     sync_env(every_run=2, until_years=2)
-    plant = plants.create_plant("Budget")
+    plant = plants.create_plant(OWNER, "Budget")
     budget = iter([60_000] * 10 + [0] * 1000)
     short = MonitoringClient(simulator.url, remaining_ms=lambda: next(budget), today=lambda: TODAY)
     outcome = sync_plant(plant.id, short, today=TODAY)
     assert outcome.status == "partial"
-    partial = plants.get_plant(plant.id).sync
+    partial = plants.get_plant(OWNER, plant.id).sync
     assert partial.history_from is not None and partial.history_from > horizon(TODAY, 2)
     full = MonitoringClient(simulator.url, today=lambda: TODAY)
     assert sync_plant(plant.id, full, today=TODAY).status == "done"
@@ -266,17 +266,17 @@ def test_time_budget_saves_progress_and_a_continuation_finishes(sync_env, simula
 def test_chaos_daily_runs_converge_to_the_complete_history(sync_env, client, simulator) -> None:
     sync_env(every_run=1, until_years=1)
     simulator.profile = replace(PROFILES["chaos"], slow_seconds=0.6, down_seconds=0.2)
-    plant = plants.create_plant("Chaos")
+    plant = plants.create_plant(OWNER, "Chaos")
     for _ in range(6):
         sync_plant(plant.id, client, today=TODAY)
-        state = plants.get_plant(plant.id).sync
+        state = plants.get_plant(OWNER, plant.id).sync
         if state.history_from == horizon(TODAY, 1) and not state.missing_days and state.last_error is None:
             break
     oldest = horizon(TODAY, 1)
     got = stored(plant.id, date(2020, 1, 1), TODAY)
     assert len({p.hour for p in got}) == len(got)  # no duplicates
     assert got == simulated(plant.id, oldest, TODAY)  # no gaps, nothing else
-    plants.delete_plant(plant.id)
+    plants.delete_plant(OWNER, plant.id)
     purge_plant(plant.id)  # what the stream's REMOVE record triggers
     assert stored(plant.id, date(2000, 1, 1), TODAY) == []
 
@@ -284,7 +284,7 @@ def test_chaos_daily_runs_converge_to_the_complete_history(sync_env, client, sim
 def test_nothing_before_the_commissioning_day_is_asked_for(sync_env, client, simulator, monkeypatch) -> None:
     sync_env(every_run=5, until_years=5)
     commissioned = date(2023, 6, 15)
-    plant = plants.create_plant("Young", commissioned_on=commissioned)
+    plant = plants.create_plant(OWNER, "Young", commissioned_on=commissioned)
     asked: list[tuple[date, date]] = []
     body = simulator.body
     monkeypatch.setattr(simulator, "body", lambda p, s, e: asked.append((s, e)) or body(p, s, e))
@@ -292,5 +292,5 @@ def test_nothing_before_the_commissioning_day_is_asked_for(sync_env, client, sim
     assert sync_plant(plant.id, client, today=TODAY).status == "done"
     assert asked and min(start for start, _ in asked) == commissioned
     assert stored(plant.id, date(2020, 1, 1), TODAY) == simulated(plant.id, commissioned, TODAY)
-    state = plants.get_plant(plant.id).sync
+    state = plants.get_plant(OWNER, plant.id).sync
     assert state.history_from == commissioned and state.missing_days == []

@@ -17,6 +17,7 @@ def test_schema_documents_every_route_and_the_error_shape() -> None:
         f"{base}/plant/{{plant_id}}/alerts", f"{base}/alerts", f"{base}/plant/{{plant_id}}/sync",
         f"{base}/key", f"{base}/plant/{{plant_id}}/revisions",
         f"{base}/plant/{{plant_id}}/resyncs/{{resync_id}}/revert",
+        f"{base}/keys", f"{base}/keys/{{key_id}}",
     }  # fmt: skip
     assert "ErrorResponse" in schema["components"]["schemas"]
     report = schema["paths"]["/api/solar-plant/report"]["get"]
@@ -40,7 +41,8 @@ def test_schema_declares_the_bearer_key_on_every_operation() -> None:
     assert schema["components"]["securitySchemes"]["apiKey"]["type"] == "http"
     assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
     assert schema["security"] == [{"apiKey": []}]
-    for operations in schema["paths"].values():
+    for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             assert operation["x-required-scope"] == ("read" if method == "get" else "write")
+            assert operation.get("x-also-required-scope") == ("admin" if "/keys" in path else None)
             assert {"401", "403", "429"} <= set(operation["responses"])

@@ -42,7 +42,7 @@ from powerfactor.plants.schemas import PlantIn
 from powerfactor.runtime import cursors
 from powerfactor.runtime.errors import InvalidCursor
 from powerfactor.sync.vendor import Value
-from tests.support import MOTO, PURE, expected_row
+from tests.support import MOTO, OWNER, PURE, expected_row
 
 MAX_FLOAT = sys.float_info.max
 MIN_NORMAL = sys.float_info.min  # 2.2250738585072014e-308
@@ -202,26 +202,38 @@ def digest(kind: str, request: str) -> str:
     return hashlib.sha256(f"{kind}\n{request}".encode()).hexdigest()[:16]
 
 
+def scope_digest(scope: str) -> str:
+    """The caller binding, as cursors.py computes it."""
+    return hashlib.sha256(f"scope\n{scope}".encode()).hexdigest()[:16]
+
+
+SCOPE = OWNER.scope_key  # the caller of the `api` fixture's requests
+
+
 @PURE
-@example("plants", "", "")
-@example("hour", '\ud800\x00"\\', "1/2024-01-01/2024-12-31")
-@given(st.text(), ANY_TEXT, st.text())
-def test_a_cursor_gives_back_its_position(kind, after, request) -> None:
-    cursor = cursors.encode(kind, after, request)
+@example("plants", "", "", "")
+@example("hour", '\ud800\x00"\\', "1/2024-01-01/2024-12-31", "default/testkey00000")
+@given(st.text(), ANY_TEXT, st.text(), st.text())
+def test_a_cursor_gives_back_its_position(kind, after, request, scope) -> None:
+    cursor = cursors.encode(kind, after, request, scope)
     assert re.fullmatch(r"[A-Za-z0-9_=-]*", cursor)  # safe in a query string as it is
-    assert cursors.decode(cursor, kind, request) == after
+    assert cursors.decode(cursor, kind, request, scope) == after
 
 
 @PURE
-@example("data", "x", "1/2024-01-01/2024-01-31", "data", "2/2024-01-01/2024-01-31")
-@example("a\nb", "x", "c", "a", "b\nc")  # the same digest input: the kind itself must differ
-@given(st.text(), ANY_TEXT, st.text(), st.text(), st.text())
-def test_a_cursor_is_refused_for_any_other_kind_or_request(kind, after, request, other_kind, other_request):
-    cursor = cursors.encode(kind, after, request)
-    for k, r in ((other_kind, request), (kind, other_request), (other_kind, other_request)):
-        if (k, r) != (kind, request):
+@example("data", "x", "1/2024-01-01/2024-01-31", "a/k1", "data", "2/2024-01-01/2024-01-31", "a/k1")
+@example("a\nb", "x", "c", "s", "a", "b\nc", "s")  # the same digest input: the kind itself must differ
+@example("plants", "5", "", "a/key000000001", "plants", "", "b/key000000002")  # another account's key
+@example("plants", "5", "", "a/key000000001", "plants", "", "a/key000000002")  # another key of the account
+@given(st.text(), ANY_TEXT, st.text(), st.text(), st.text(), st.text(), st.text())
+def test_a_cursor_is_refused_for_any_other_kind_request_or_caller(
+    kind, after, request, scope, other_kind, other_request, other_scope
+):
+    cursor = cursors.encode(kind, after, request, scope)
+    for k, r, c in itertools.product((kind, other_kind), (request, other_request), (scope, other_scope)):
+        if (k, r, c) != (kind, request, scope):
             with pytest.raises(InvalidCursor):
-                cursors.decode(cursor, k, r)
+                cursors.decode(cursor, k, r, c)
 
 
 @PURE
@@ -236,13 +248,20 @@ def test_a_cursor_is_refused_for_any_other_kind_or_request(kind, after, request,
 @given(ANY_TEXT)
 def test_arbitrary_text_is_an_invalid_cursor_and_nothing_else(text) -> None:
     with pytest.raises(InvalidCursor):
-        cursors.decode(text, "plants")
+        cursors.decode(text, "plants", "", SCOPE)
+
+
+MINE, OTHERS = scope_digest(SCOPE), scope_digest("default/otherkey0000")
 
 
 @PURE
-@example({"k": "plants", "after": 5, "r": digest("plants", "")}, True, True)
-@example({"k": "plants", "after": "5", "r": digest("plants", "")}, False, False)
-@example({"k": "plants", "after": ["5"], "r": digest("plants", "")}, True, False)
+@example({"k": "plants", "after": 5, "r": digest("plants", ""), "s": MINE}, True, True)
+@example({"k": "plants", "after": "5", "r": digest("plants", ""), "s": MINE}, False, False)
+@example(
+    {"k": "plants", "after": "5", "r": digest("plants", "")}, True, True
+)  # a cursor from before keys bound it
+@example({"k": "plants", "after": "5", "r": digest("plants", ""), "s": OTHERS}, True, True)
+@example({"k": "plants", "after": ["5"], "r": digest("plants", ""), "s": MINE}, True, False)
 @given(
     st.one_of(
         JSON_VALUES,
@@ -252,7 +271,7 @@ def test_arbitrary_text_is_an_invalid_cursor_and_nothing_else(text) -> None:
                 "after": st.one_of(st.text(), JSON_VALUES),
                 "r": st.one_of(st.just(digest("plants", "")), st.just(digest("data", "")), JSON_VALUES),
             },
-            optional={"x": JSON_VALUES},
+            optional={"s": st.one_of(st.just(MINE), st.just(OTHERS), JSON_VALUES), "x": JSON_VALUES},
         ),
     ),
     st.booleans(),
@@ -269,26 +288,27 @@ def test_arbitrary_base64_json_is_a_cursor_only_if_it_is_one(payload, urlsafe, p
         isinstance(payload, dict)
         and payload.get("k") == "plants"
         and payload.get("r") == digest("plants", "")
+        and payload.get("s") == MINE
         and isinstance(payload.get("after"), str)
     )
     if well_formed and (padded or len(text) % 4 == 0):
-        assert cursors.decode(text, "plants") == payload["after"]
+        assert cursors.decode(text, "plants", "", SCOPE) == payload["after"]
     else:
         with pytest.raises(InvalidCursor):
-            cursors.decode(text, "plants")
+            cursors.decode(text, "plants", "", SCOPE)
 
 
 @PURE
 @given(st.binary())
 def test_arbitrary_base64_is_an_invalid_cursor(blob) -> None:
     with pytest.raises(InvalidCursor):
-        cursors.decode(base64.urlsafe_b64encode(blob).decode(), "plants")
+        cursors.decode(base64.urlsafe_b64encode(blob).decode(), "plants", "", SCOPE)
 
 
 @pytest.fixture
 def reported_plant(aws) -> int:
     """A plant with a few stored hours in January 2024."""
-    plant_id = plants.create_plant(f"cursors {uuid.uuid4()}").id
+    plant_id = plants.create_plant(OWNER, f"cursors {uuid.uuid4()}").id
     datapoints.write_days(
         plant_id,
         [
@@ -310,7 +330,8 @@ PAGED = ["{BASE}/?limit=2", "{BASE}/data/?plant-id={plant}&from=2024-01-01&to=20
 @example("")
 @example(" ")
 @example("x" * 201)
-@example(cursors.encode("plants", "1"))  # a real cursor, of another endpoint for all but the list
+@example(cursors.encode("plants", "1", "", SCOPE))  # a real cursor, of another endpoint for all but the list
+@example(cursors.encode("plants", "1", "", "default/otherkey0000"))  # the list's, of another key
 @given(st.text(max_size=210))
 def test_any_cursor_on_any_paginated_route_is_a_4xx(api, reported_plant, text) -> None:
     """A cursor this API did not write for this request is a 400 `invalid_cursor` (a 422 over 200
@@ -322,7 +343,7 @@ def test_any_cursor_on_any_paginated_route_is_a_4xx(api, reported_plant, text) -
             assert status == 200, body
         elif len(text) > 200:
             assert (status, body["error"]["code"]) == (422, "validation_error"), body
-        elif template == PAGED[0] and text == cursors.encode("plants", "1"):
+        elif template == PAGED[0] and text == cursors.encode("plants", "1", "", SCOPE):
             assert status == 200, body
         else:
             assert (status, body["error"]["code"]) == (400, "invalid_cursor"), (path, body)
@@ -352,7 +373,7 @@ def check_forged_cursor(api, plant_id: int, kind: str, after: str) -> None:
     """A well-formed cursor of this kind, bound to this request, holding any position: a 400
     `invalid_cursor` or a page inside the range."""
     request = f"{plant_id}/2024-01-01/2024-01-31"
-    cursor = cursors.encode(kind, after, request)
+    cursor = cursors.encode(kind, after, request, SCOPE)
     if len(cursor) > 200:  # longer is a 422 before it is read
         return
     route = "data/?" if kind == "data" else f"report/?granularity={kind}&"
@@ -550,10 +571,10 @@ def brute_buckets(points: list[Datapoint], granularity: str, first: date, last: 
 
 
 def report_pages(plant_id: int, first: date, last: date, granularity: str, limit: int) -> list:
-    pages = [reports.report(plant_id, first, last, granularity, limit)]
+    pages = [reports.report(OWNER, plant_id, first, last, granularity, limit)]
     while pages[-1].next_cursor is not None:
         assert len(pages) < 100
-        pages.append(reports.report(plant_id, first, last, granularity, limit, pages[-1].next_cursor))
+        pages.append(reports.report(OWNER, plant_id, first, last, granularity, limit, pages[-1].next_cursor))
     return pages
 
 
@@ -563,7 +584,7 @@ def row(model: object) -> dict:
 
 
 def seeded_plant(readings: dict[int, tuple[float, ...]]) -> tuple[int, list[Datapoint]]:
-    plant_id = plants.create_plant(f"report {uuid.uuid4()}").id
+    plant_id = plants.create_plant(OWNER, f"report {uuid.uuid4()}").id
     points = hour_points(readings, datetime(WINDOW.year, WINDOW.month, WINDOW.day, tzinfo=UTC))
     datapoints.write_days(plant_id, points)
     return plant_id, points
@@ -635,7 +656,7 @@ def test_report_buckets_equal_a_brute_force_sum_of_their_hours(readings, days, g
 def test_month_buckets_and_totals_equal_the_exact_sum_of_their_hours(readings, days) -> None:
     plant_id, points = seeded_plant(readings)
     first, last = WINDOW + timedelta(days=days[0]), WINDOW + timedelta(days=days[1])
-    page = reports.report(plant_id, first, last, "month", 1000)
+    page = reports.report(OWNER, plant_id, first, last, "month", 1000)
     want = brute_buckets(points, "month", first, last)
     assert [row(b) for b in page.items] == want
     in_range = [p for p in points if first <= p.hour.date() <= last]
@@ -653,10 +674,10 @@ def test_month_buckets_and_totals_equal_the_exact_sum_of_their_hours(readings, d
 def test_data_pages_give_every_stored_hour_in_range_once_bit_for_bit(readings, days, limit) -> None:
     plant_id, points = seeded_plant(readings)
     first, last = WINDOW + timedelta(days=days[0]), WINDOW + timedelta(days=days[1])
-    pages = [reports.data_page(plant_id, first, last, limit)]
+    pages = [reports.data_page(OWNER, plant_id, first, last, limit)]
     while pages[-1].next_cursor is not None:
         assert len(pages) < 100
-        pages.append(reports.data_page(plant_id, first, last, limit, pages[-1].next_cursor))
+        pages.append(reports.data_page(OWNER, plant_id, first, last, limit, pages[-1].next_cursor))
     items = [item for page in pages for item in page.items]
     assert all(0 < len(page.items) <= limit for page in pages[:-1])
     got = {
@@ -731,7 +752,7 @@ def test_local_reports_equal_a_brute_force_grouping_of_their_hours(
     """In a non-UTC zone, every bucket, page after page, and the totals equal math.fsum of their
     hours (grouped here by each hour's local start) rounded to 6 decimals; data pages give the
     hours in range, each once."""
-    plant_id = plants.create_plant(f"tz report {uuid.uuid4()}", timezone=zone).id
+    plant_id = plants.create_plant(OWNER, f"tz report {uuid.uuid4()}", timezone=zone).id
     points = hour_points(readings, datetime(TZ_WINDOW.year, TZ_WINDOW.month, TZ_WINDOW.day, tzinfo=UTC))
     datapoints.write_days(plant_id, points)
     first, last = TZ_WINDOW + timedelta(days=days[0]), TZ_WINDOW + timedelta(days=days[1])
@@ -741,7 +762,7 @@ def test_local_reports_equal_a_brute_force_grouping_of_their_hours(
     assert [{k: v for k, v in row(b).items() if k != "start"} for b in got] == want
     assert all(page.totals == pages[0].totals for page in pages)
     assert row(pages[0].totals) == expected_row(in_range, total)
-    data = [reports.data_page(plant_id, first, last, 1000)]
+    data = [reports.data_page(OWNER, plant_id, first, last, 1000)]
     # as instants: Python never calls an hour of a DST fold equal to one of another zone (PEP 495)
     assert [item.hour.astimezone(UTC) for item in data[0].items] == [p.hour for p in in_range]
     assert all(

@@ -18,7 +18,8 @@ from devstack.template import ROOT, TEMPLATE
 from tests.support import caller
 
 # Every right each function has, as (action, resource): what its code does and nothing more.
-INDEX = "PlantsTable/index/by_plant_id"
+INDEX = "PlantsTable/index/by_plant_id"  # every plant: the system's own jobs
+ACCOUNT_PLANTS = "PlantsTable/index/by_account"  # one account's plants: the API's lists
 STREAM = "PlantsTable/stream"
 BUS = ("events:PutEvents", "AlertBus")  # alert events (powerfactor/alerts/logic.py)
 RIGHTS: dict[str, set[tuple[str, str]]] = {
@@ -26,12 +27,17 @@ RIGHTS: dict[str, set[tuple[str, str]]] = {
     "PlantsApiFunction": {
         ("dynamodb:GetItem", "PlantsTable"), ("dynamodb:PutItem", "PlantsTable"),
         ("dynamodb:UpdateItem", "PlantsTable"), ("dynamodb:DeleteItem", "PlantsTable"),
-        ("dynamodb:Query", INDEX),
-        ("dynamodb:Query", "AlertsTable"), ("dynamodb:Query", "AlertsTable/index/open_alerts"),  # the lists
+        ("dynamodb:Query", ACCOUNT_PLANTS), ("dynamodb:BatchGetItem", "PlantsTable"),  # a restricted key's
+        # the alert lists: a plant's partition, the account's open alerts
+        ("dynamodb:Query", "AlertsTable"), ("dynamodb:Query", "AlertsTable/index/open_by_account"),
         ("sqs:SendMessage*", "SyncQueue"),  # a re-sync's job
         # a revert: revisions and days read, each month's changes put in one transaction, its event
         ("dynamodb:Query", "DatapointsTable"), ("dynamodb:BatchGetItem", "DatapointsTable"),
         ("dynamodb:PutItem", "DatapointsTable"), ("dynamodb:BatchWriteItem", "DatapointsTable"), BUS,
+        ("dynamodb:GetItem", "AccountsTable"),  # the account's plant limit
+        # the account's keys, managed by its admin keys
+        ("dynamodb:PutItem", "ApiKeysTable"), ("dynamodb:GetItem", "ApiKeysTable"),
+        ("dynamodb:UpdateItem", "ApiKeysTable"), ("dynamodb:Query", "ApiKeysTable/index/by_account"),
     },
     "DataApiFunction": {("dynamodb:GetItem", "PlantsTable"), ("dynamodb:Query", "DatapointsTable")},
     "PlantStreamFunction": {
@@ -222,7 +228,7 @@ def test_every_route_is_behind_the_authorizer_and_gateway_errors_are_shaped() ->
     (api,) = [r for r in cloudformation().values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     body = api["Properties"]["Body"]
     operations = [(path, method, op) for path, ops in body["paths"].items() for method, op in ops.items()]
-    assert len(operations) == 28
+    assert len(operations) == 33
     for path, method, operation in operations:
         if path in PUBLIC:
             assert method == "x-amazon-apigateway-any-method" and operation["security"] == [{"NONE": []}]
@@ -284,7 +290,11 @@ ALARMS: dict[str, tuple[str, str, dict[str, str], str, str, float]] = {
     "SyncFreshnessAlarm": ("PowerFactor", "SyncDone", {"service": "powerfactor"}, "Sum", "<", 1),
 }  # fmt: skip
 API = {"ApiName": "AWS::StackName", "Stage": "Stage"}
-GSI = {"PlantsTable": "by_plant_id", "AlertsTable": "open_alerts"}  # tables with an index
+GSI = {  # tables with indexes
+    "PlantsTable": ("by_plant_id", "by_account"),
+    "ApiKeysTable": ("by_account",),
+    "AlertsTable": ("open_alerts", "open_by_account"),
+}
 # Every metric-math alarm: the metrics it reads, as (metric, dimensions).
 MATH_ALARMS: dict[str, set[tuple[str, tuple[tuple[str, str], ...]]]] = {
     "ApiErrorRateAlarm": {("5XXError", tuple(API.items())), ("Count", tuple(API.items()))},
@@ -295,9 +305,9 @@ MATH_ALARMS: dict[str, set[tuple[str, tuple[tuple[str, str], ...]]]] = {
         f"{table}ThrottlingAlarm": {
             (f"{kind}ThrottleEvents", (("TableName", table), *index))
             for kind in ("Read", "Write")
-            for index in ([(), (("GlobalSecondaryIndexName", GSI[table]),)] if table in GSI else [()])
+            for index in [(), *((("GlobalSecondaryIndexName", name),) for name in GSI.get(table, ()))]
         }
-        for table in ("PlantsTable", "DatapointsTable", "ApiKeysTable", "AlertsTable")
+        for table in ("PlantsTable", "DatapointsTable", "ApiKeysTable", "AccountsTable", "AlertsTable")
     },
 }  # fmt: skip
 OPERATORS = {">": "GreaterThanThreshold", "<": "LessThanThreshold"}
@@ -484,8 +494,18 @@ def test_alerts_go_to_the_bus_and_optionally_to_a_webhook_and_mail() -> None:
     assert resources["AlertBus"]["Type"] == "AWS::Events::EventBus"
     table = resources["AlertsTable"]["Properties"]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "open_alerts"
+    # open ones, one partition per account; and the index from before accounts, for the migration
+    indexes = {index["IndexName"]: index["KeySchema"] for index in table["GlobalSecondaryIndexes"]}
+    assert indexes == {
+        "open_by_account": [
+            {"AttributeName": "open_account", "KeyType": "HASH"},
+            {"AttributeName": "opened_key", "KeyType": "RANGE"},
+        ],
+        "open_alerts": [
+            {"AttributeName": "open", "KeyType": "HASH"},
+            {"AttributeName": "opened_key", "KeyType": "RANGE"},
+        ],
+    }
     webhook_resources = {name for name, r in resources.items() if name.startswith("AlertWebhook")}
     assert webhook_resources == {
         "AlertWebhookRule", "AlertWebhookQueue", "AlertWebhookQueuePolicy", "AlertWebhookDeadLetterQueue",

@@ -10,6 +10,7 @@ from pynamodb.exceptions import GetError, QueryError, TransactWriteError
 
 from powerfactor.plants import logic as plants
 from powerfactor.plants import store as plant_storage
+from tests.support import OWNER
 from tests.unit.functions.test_plants_api import assert_error
 
 BASE = "/api/solar-plant"
@@ -31,7 +32,7 @@ def test_a_name_that_normalizes_too_long_is_a_422_not_a_storage_error(api, name)
 
 def test_the_longest_names_that_fit_are_stored() -> None:
     name = "ß" * 100  # casefolds to 200 bytes: well inside the limit
-    assert plants.create_plant(name).name == name
+    assert plants.create_plant(OWNER, name).name == name
 
 
 # 2. Dates at the edges of the calendar
@@ -114,7 +115,7 @@ def test_only_outages_are_a_503(api, monkeypatch, cause, status, code) -> None:
     def fail(*_, **__):
         raise QueryError("Failed to query items", cause)
 
-    monkeypatch.setattr(plant_storage._PlantItem.by_plant_id, "query", fail)
+    monkeypatch.setattr(plant_storage._PlantItem.by_account, "query", fail)
     _got, headers, error = api("GET", BASE)
     assert_error(error, status, code)
     if status == 503:

@@ -32,7 +32,7 @@ from powerfactor.plants.schemas import timezone_names
 from powerfactor.runtime import cursors
 from powerfactor.runtime.errors import InvalidCursor, InvalidRange, StorageBusy
 from powerfactor.sync import resync
-from tests.support import MOTO, PURE, serving
+from tests.support import MOTO, OWNER, PURE, serving
 from tests.unit.functions.test_plants_api import assert_error
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -94,9 +94,9 @@ POSITIONS = {
 
 def _read(kind: str, plant_id: int, cursor: str, tz: str) -> None:
     if kind == "data":
-        reports.read_data(plant_id, START, LAST, 10, cursor, tz)
+        reports.read_data(OWNER, plant_id, START, LAST, 10, cursor, tz)
     else:
-        reports.read_report(plant_id, START, LAST, kind, 10, cursor, tz)  # type: ignore[arg-type]
+        reports.read_report(OWNER, plant_id, START, LAST, kind, 10, cursor, tz)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("tz", ["UTC", "Pacific/Kiritimati", "Etc/GMT+12"])
@@ -107,7 +107,7 @@ def test_a_forged_cursor_is_checked_against_the_range_before_any_arithmetic(kind
     """Cursors are not secret: any position can be forged, bound to the right request. One
     outside the request's days is a 400; one inside it reads on; none reaches date arithmetic
     that overflows (year 1 or 9999 with an offset)."""
-    plant_id = plants.create_plant(f"cursor {uuid.uuid4()}").id
+    plant_id = plants.create_plant(OWNER, f"cursor {uuid.uuid4()}").id
     position = data.draw(
         st.one_of(
             POSITIONS[kind],
@@ -117,7 +117,7 @@ def test_a_forged_cursor_is_checked_against_the_range_before_any_arithmetic(kind
             ),
         )
     )  # fmt: skip
-    cursor = cursors.encode(kind, position, reports._request(plant_id, START, LAST, tz))
+    cursor = cursors.encode(kind, position, reports._request(plant_id, START, LAST, tz), OWNER.scope_key)
     try:
         _read(kind, plant_id, cursor, tz)
     except InvalidCursor:
@@ -135,7 +135,7 @@ def test_a_forged_cursor_is_checked_against_the_range_before_any_arithmetic(kind
 )  # fmt: skip
 def test_a_cursor_at_the_calendars_edge_is_a_400_over_http(api, kind, position) -> None:
     plant_id = _plant(api)
-    cursor = cursors.encode(kind, position, reports._request(plant_id, START, LAST, "UTC"))
+    cursor = cursors.encode(kind, position, reports._request(plant_id, START, LAST, "UTC"), OWNER.scope_key)
     route = "data/?" if kind == "data" else f"report/?granularity={kind}&"
     _, _, error = api(
         "GET", f"{BASE}/{route}plant-id={plant_id}&from={START}&to={LAST}&tz=UTC&cursor={cursor}"
@@ -144,13 +144,13 @@ def test_a_cursor_at_the_calendars_edge_is_a_400_over_http(api, kind, position) 
 
 
 def test_a_cursor_inside_the_range_reads_on() -> None:
-    plant_id = plants.create_plant("inside").id
+    plant_id = plants.create_plant(OWNER, "inside").id
     for kind, position in [("data", "2024-01-05T10:00:00+00:00"), ("hour", "2024-01-05T10:00Z"),
                            ("day", "2024-01-05"), ("month", "2024-01")]:  # fmt: skip
         _read(
             kind,
             plant_id,
-            cursors.encode(kind, position, reports._request(plant_id, START, LAST, "UTC")),
+            cursors.encode(kind, position, reports._request(plant_id, START, LAST, "UTC"), OWNER.scope_key),
             "UTC",
         )
 
@@ -168,11 +168,13 @@ SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, categorie
 )
 @example(position="\ud800")
 def test_a_forged_alert_or_plant_cursor_is_read_or_refused_never_a_crash(position) -> None:  # fmt: skip
-    plant_id = plants.create_plant(f"alerts {uuid.uuid4()}").id
+    plant_id = plants.create_plant(OWNER, f"alerts {uuid.uuid4()}").id
     attempts = [
-        lambda: alerts.plant_alerts(plant_id, 5, cursors.encode("plant-alerts", position, f"{plant_id}/")),
-        lambda: alerts.open_alerts(5, cursors.encode("open-alerts", position)),
-        lambda: plants.list_plants(5, cursors.encode("plants", position)),
+        lambda: alerts.plant_alerts(
+            OWNER, plant_id, 5, cursors.encode("plant-alerts", position, f"{plant_id}/", OWNER.scope_key)
+        ),
+        lambda: alerts.open_alerts(OWNER, 5, cursors.encode("open-alerts", position, "", OWNER.scope_key)),
+        lambda: plants.list_plants(OWNER, 5, cursors.encode("plants", position, "", OWNER.scope_key)),
     ]
     for attempt in attempts:
         with contextlib.suppress(InvalidCursor):  # or read: never another error
@@ -185,7 +187,7 @@ def test_a_forged_alert_or_plant_cursor_is_read_or_refused_never_a_crash(positio
 def test_a_resync_that_ends_between_the_write_and_the_read_lets_the_request_through(monkeypatch) -> None:
     """The race of issue 21: the conditional write fails on a pending re-sync, which ends before
     the re-read. The request is retried and recorded (202), not an assert (500)."""
-    plant_id = plants.create_plant("racing").id
+    plant_id = plants.create_plant(OWNER, "racing").id
     now = datetime.now(UTC)
     assert (
         plant_storage.request_resync(plant_id, "2024-01-01", "2024-01-02", now, now - timedelta(hours=6))
@@ -210,7 +212,7 @@ def test_a_resync_that_ends_between_the_write_and_the_read_lets_the_request_thro
 
 
 def test_a_resync_that_keeps_ending_between_write_and_read_is_a_503_not_an_assert(monkeypatch) -> None:
-    plant_id = plants.create_plant("flapping").id
+    plant_id = plants.create_plant(OWNER, "flapping").id
     monkeypatch.setattr(plant_storage, "_conditional_update", lambda *_: None)  # always refused
     now = datetime.now(UTC)
     with pytest.raises(StorageBusy):
@@ -557,11 +559,11 @@ def test_a_resync_before_commissioning_is_a_422_invalid_range(api, days_before, 
 
 
 def test_a_resync_from_the_commissioning_day_is_queued() -> None:
-    plant = plants.create_plant("from day one", commissioned_on=date(2024, 6, 1))
-    assert resync.request(plant.id, date(2024, 6, 1), date(2024, 6, 3)).from_ == date(2024, 6, 1)
-    other = plants.create_plant("the day before", commissioned_on=date(2024, 6, 1))
+    plant = plants.create_plant(OWNER, "from day one", commissioned_on=date(2024, 6, 1))
+    assert resync.request(OWNER, plant.id, date(2024, 6, 1), date(2024, 6, 3)).from_ == date(2024, 6, 1)
+    other = plants.create_plant(OWNER, "the day before", commissioned_on=date(2024, 6, 1))
     with pytest.raises(InvalidRange, match="commissioning"):
-        resync.request(other.id, date(2024, 5, 31), date(2024, 6, 3))
+        resync.request(OWNER, other.id, date(2024, 5, 31), date(2024, 6, 3))
 
 
 # -- 9. Accept: media types negotiated, not matched as substrings --------------------------------

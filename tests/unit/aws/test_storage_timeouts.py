@@ -17,7 +17,9 @@ import pytest
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 from pynamodb.exceptions import PynamoDBException
 
+from powerfactor.access import accounts
 from powerfactor.access import keys as apikeys
+from powerfactor.access.principal import DEFAULT_ACCOUNT
 from powerfactor.alerts import store as alert_storage
 from powerfactor.alerts.schemas import Alert
 from powerfactor.aws.outage import is_outage, response_code
@@ -26,6 +28,7 @@ from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.plants import logic as plants
 from powerfactor.plants import store as plant_storage
 from powerfactor.plants.schemas import SyncState
+from tests.support import OWNER, principal
 
 DAY = date(2024, 5, 1)
 NOW = datetime(2024, 5, 2, tzinfo=UTC)
@@ -40,12 +43,12 @@ def _alert(plant_id: int) -> Alert:
     return Alert(
         id=f"{NOW.isoformat()}#data_gap", plant_id=plant_id, kind="data_gap", state="open", message="gap",
         figures={}, opened_at=NOW, updated_at=NOW,
-    )  # fmt: skip
+    ).owned_by(DEFAULT_ACCOUNT)  # fmt: skip
 
 
 # (DynamoDB operation, what calls it); each gets the plant's id, with its lease held by "owner"
 CALLS: list[tuple[str, str, Callable[[int], Any]]] = [
-    ("GetItem", "get_plant", plants.get_plant),
+    ("GetItem", "get_plant", lambda p: plants.get_plant(OWNER, p)),
     ("UpdateItem", "acquire_sync_lease", lambda p: plant_storage.acquire_sync_lease(p, "other", NOW, 60)),
     ("UpdateItem", "release_sync_lease", lambda p: plant_storage.release_sync_lease(p, "owner")),
     ("UpdateItem", "save_sync_state", lambda p: plant_storage.save_sync_state(p, "owner", SyncState())),
@@ -82,13 +85,20 @@ CALLS: list[tuple[str, str, Callable[[int], Any]]] = [
         lambda p: datapoints.write_days(p, _hours(1, DAY, 9.0)),
     ),
     ("BatchWriteItem", "delete_plant_data", datapoints.delete_plant_data),
-    ("TransactWriteItems", "create_plant", lambda p: plants.create_plant(f"another than {p}")),
-    ("TransactWriteItems", "delete_plant", plants.delete_plant),
+    ("TransactWriteItems", "create_plant", lambda p: plants.create_plant(OWNER, f"another than {p}")),
+    ("TransactWriteItems", "delete_plant", lambda p: plants.delete_plant(OWNER, p)),
+    ("TransactWriteItems", "adopt_plant", lambda p: plant_storage.adopt_plant(p, DEFAULT_ACCOUNT)),
+    ("Query", "list_plants", lambda p: plants.list_plants(OWNER)),
+    ("Query", "open alerts of an account", lambda p: alert_storage.list_open(DEFAULT_ACCOUNT, 5, None)),
 ]
 KEY_CALLS: list[tuple[str, str, Callable[[], Any]]] = [
     ("PutItem", "create_key", lambda: apikeys.create_key("laptop", ["read"])),
     ("Scan", "list_keys", apikeys.list_keys),
     ("UpdateItem", "revoke_key", lambda: apikeys.revoke_key("abcdefghijkl")),
+    ("Query", "account_keys", lambda: apikeys.account_keys(principal(scopes=("read", "admin")))),
+    ("PutItem", "create_account", lambda: accounts.create_account("Owner")),
+    ("GetItem", "plant_limit", lambda: accounts.plant_limit("owner", 10)),
+    ("Scan", "list_accounts", accounts.list_accounts),
 ]
 
 
@@ -127,7 +137,7 @@ def test_a_timeout_of_each_call_kind_raises_the_storage_error_not_one_of_its_err
     aws, use_function_env, timing_out, operation: str, name: str, call: Callable[[int], Any], timeout
 ) -> None:
     use_function_env("SyncWorkerFunction", queue_urls=aws)
-    plant = plants.create_plant("Timing out")
+    plant = plants.create_plant(OWNER, "Timing out")
     assert plant_storage.acquire_sync_lease(plant.id, "owner", NOW, 600) is not None
     datapoints.write_days(plant.id, _hours(24))
     called = timing_out(operation, timeout)
@@ -146,7 +156,7 @@ def test_a_timeout_of_each_key_call_raises_the_storage_error(
 def test_a_failed_condition_is_still_told_apart(aws, use_function_env) -> None:
     """The same code path with an answer: DynamoDB's code is read, and the condition decides."""
     use_function_env("SyncWorkerFunction", queue_urls=aws)
-    plant = plants.create_plant("Held")
+    plant = plants.create_plant(OWNER, "Held")
     assert plant_storage.acquire_sync_lease(plant.id, "owner", NOW, 600) is not None
     assert plant_storage.acquire_sync_lease(plant.id, "other", NOW, 600) is None
     assert plant_storage.save_sync_state(plant.id, "other", SyncState()) is False

@@ -15,7 +15,7 @@ from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.plants import logic as plants
 from powerfactor.runtime.settings import get_settings
 from powerfactor.sync.run import horizon
-from tests.support import expected_row
+from tests.support import OWNER, expected_row
 
 
 def stored_items(plant_id: int) -> dict[str, dict]:
@@ -54,7 +54,7 @@ def test_expiry_is_the_first_day_whose_horizon_has_passed_the_period(years: int)
 @pytest.mark.usefixtures("aws")
 def test_every_day_and_month_item_carries_its_ttl(use_function_env) -> None:
     use_function_env("SyncWorkerFunction", SyncUntilYear="3")
-    plant_id = plants.create_plant("ttl").id
+    plant_id = plants.create_plant(OWNER, "ttl").id
     # the end of January, the whole of February 2024 (29 days) and one day of March
     datapoints.write_days(plant_id, hours_of(date(2024, 1, 30), 32))
     items = stored_items(plant_id)
@@ -77,7 +77,7 @@ def test_every_day_and_month_item_carries_its_ttl(use_function_env) -> None:
 @pytest.mark.usefixtures("aws")
 def test_a_rewrite_takes_the_horizon_of_the_moment(use_function_env) -> None:
     use_function_env("SyncWorkerFunction", SyncUntilYear="2")
-    plant_id = plants.create_plant("ttl rewrite").id
+    plant_id = plants.create_plant(OWNER, "ttl rewrite").id
     datapoints.write_days(plant_id, hours_of(date(2024, 5, 10), 1))
     assert int(stored_items(plant_id)["D#2024-05-10"]["expires_at"]["N"]) == midnight(date(2026, 5, 11))
     use_function_env("SyncWorkerFunction", SyncUntilYear="5")
@@ -101,7 +101,7 @@ AWKWARD = [
 def test_month_sums_stay_exact_when_written_a_day_at_a_time_and_merged() -> None:
     """A month filled day by day (each write reads the stored summary, its partials included),
     each day merged from two writes, sums as one fsum over all its hours."""
-    plant_id = plants.create_plant("exact").id
+    plant_id = plants.create_plant(OWNER, "exact").id
     points: list[Datapoint] = []
     for number, values in enumerate(AWKWARD, start=1):
         first = datetime(2024, 2, number, 5, tzinfo=UTC)
@@ -111,7 +111,7 @@ def test_month_sums_stay_exact_when_written_a_day_at_a_time_and_merged() -> None
         datapoints.write_days(plant_id, hours[1:])  # a partial day: merged with the stored hour
     rounded_days = math.fsum(math.fsum(day) for day in AWKWARD)
     assert round(rounded_days, 6) != round(math.fsum(p.observed_energy for p in points), 6)  # the case
-    page = reports.report(plant_id, date(2024, 2, 1), date(2024, 2, 29), "month")
+    page = reports.report(OWNER, plant_id, date(2024, 2, 1), date(2024, 2, 29), "month")
     want = expected_row(points, 29 * 24)
     assert page.items[0].model_dump(include={"hours_present", "energy", "irradiation"}) == {
         k: want[k] for k in ("hours_present", "energy", "irradiation")
@@ -125,7 +125,7 @@ def test_month_sums_stay_exact_when_written_a_day_at_a_time_and_merged() -> None
 def test_range_sums_are_the_day_sums_summed_exactly() -> None:
     """read_range_sums (an hour report's totals) is Sums.of over read_day_sums, and its partials
     keep it exact when added to other sums, on awkward values across a month end."""
-    plant_id = plants.create_plant("range sums").id
+    plant_id = plants.create_plant(OWNER, "range sums").id
     points = []
     for number, values in enumerate(AWKWARD * 2):
         first = datetime(2024, 2, 20, 5, tzinfo=UTC) + timedelta(days=number)
@@ -162,7 +162,7 @@ def _fields(sums: datapoints.Sums) -> tuple:
 @pytest.mark.usefixtures("aws")
 def test_a_month_item_without_partials_still_reads() -> None:
     """A summary written before `rest` existed reads as before: the rounded day sums."""
-    plant_id = plants.create_plant("legacy").id
+    plant_id = plants.create_plant(OWNER, "legacy").id
     datapoints.write_days(plant_id, hours_of(date(2024, 3, 1), 2, 0.1))
     client = boto3.client("dynamodb", region_name="us-east-1")
     client.update_item(
@@ -184,7 +184,7 @@ def test_a_day_writer_stores_what_write_days_stores_in_fuller_batches(use_functi
     flushed the table holds the very same items. (New hours only: a change of stored values goes
     in a transaction, test_revisions.py.)"""
     use_function_env("SyncWorkerFunction")
-    alone, batched = plants.create_plant("write_days").id, plants.create_plant("DayWriter").id
+    alone, batched = plants.create_plant(OWNER, "write_days").id, plants.create_plant(OWNER, "DayWriter").id
     writes = [
         hours_of(date(2024, 1, 1), 31),  # 31 days and January: 25 sent, 7 wait
         hours_of(date(2024, 2, 1), 29),  # 30 more: 25 sent, 12 wait
@@ -229,7 +229,7 @@ def test_a_day_left_without_its_month_entry_by_a_failed_run_gets_it_when_fetched
     from pynamodb.exceptions import PutError
 
     use_function_env("SyncWorkerFunction")
-    plant_id = plants.create_plant("Half written").id
+    plant_id = plants.create_plant(OWNER, "Half written").id
     month = hours_of(date(2024, 3, 1), 31)  # 31 days and the summary: batches of 25 and 7
     commit = datapoints._commit
 

@@ -9,11 +9,17 @@ limits of 1 to 10,000 with every page followed by its cursor; missing hours and 
 values whose text differs between Python's `repr` and pydantic-core (1e-05, 1e-07, 1e+16), -0.0
 and zeros (ratios that are null); a plant without data, an unknown plant, a bad cursor.
 
+Cursors have since been bound to the key that was given them (runtime/cursors.py: a field `s`, the
+digest of the caller's scope, after the request's `r`). The pages are compared as the code before
+that wrote them: each cursor's `s` must be the reading key's, and is then taken out (`_unbound`),
+which leaves, byte for byte, the cursor that code wrote; every other byte is compared as it is.
+
 Re-record (only when the bytes are meant to change): `python -m tests.unit.datapoints.test_read_bytes`.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import io
@@ -37,6 +43,8 @@ from powerfactor.datapoints import render as pages
 from powerfactor.datapoints import store as datapoints
 from powerfactor.datapoints.schemas import DataPage, Datapoint, ReportPage, ReportRow
 from powerfactor.plants import logic as plants
+from powerfactor.runtime import cursors
+from tests.support import OWNER
 
 GOLDEN = Path(__file__).parent / "data" / "read_bytes.json"
 BASE = "/api/solar-plant"
@@ -80,8 +88,8 @@ def _gaps(hour: datetime) -> bool:
 
 def _seed() -> tuple[int, int]:
     """Two plants: one with a capacity (KPIs) and Europe/Berlin, one without and Asia/Kolkata."""
-    berlin = plants.create_plant("Bytes Berlin", capacity_kwp=12.5, timezone="Europe/Berlin").id
-    kolkata = plants.create_plant("Bytes Kolkata", timezone="Asia/Kolkata").id
+    berlin = plants.create_plant(OWNER, "Bytes Berlin", capacity_kwp=12.5, timezone="Europe/Berlin").id
+    kolkata = plants.create_plant(OWNER, "Bytes Kolkata", timezone="Asia/Kolkata").id
     for plant_id in (berlin, kolkata):
         datapoints.write_days(plant_id, _points(date(2024, 3, 20), date(2024, 4, 4), _gaps))
         datapoints.write_days(plant_id, _points(date(2024, 10, 22), date(2024, 11, 2), _gaps))
@@ -117,30 +125,49 @@ def _requests(berlin: int, kolkata: int) -> Iterator[tuple[str, dict[str, str]]]
     yield f"{BASE}/data/?plant-id={berlin}&from=2024-03-29&to=2024-03-30&cursor=bm9wZQ", {}
 
 
+READER = OWNER.scope_key  # the key of every request recorded: `caller(("read",))`, the default account's
+
+
+def _unbound(cursor: str) -> str:
+    """A cursor as the code before cursors were bound to keys wrote it: without its `s`, which
+    must be the reading key's scope."""
+    payload = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    assert payload.pop("s") == cursors.scope_digest(READER), cursor
+    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+
+
 def _chain(api: Callable[..., Any], path: str, headers: dict[str, str]) -> list[dict[str, Any]]:
-    """Every page of a request, each next one asked for with the cursor the last one gave."""
+    """Every page of a request, each next one asked for with the cursor the last one gave (and
+    recorded with that cursor `_unbound`)."""
     pages: list[dict[str, Any]] = []
     cursor = None
+    previous = None  # the cursor the last page gave, as it was given
     while True:
         url = path + (f"&cursor={quote(cursor)}" if cursor else "")
         status, reply_headers, body = api(url, headers)
+        cursor = None
+        if status == 200 and reply_headers.get("Content-Type", "").startswith("text/csv"):
+            cursor = reply_headers.get("X-Next-Cursor")
+        elif status == 200:
+            cursor = json.loads(body)["next_cursor"]
+        header = reply_headers.get("X-Next-Cursor")
+        if cursor is not None:
+            assert body.count(cursor) <= 1
+            body = body.replace(cursor, _unbound(cursor))
+            header = _unbound(header) if header is not None else None
+        recorded_url = url if previous is None else url.replace(quote(previous), quote(_unbound(previous)))
         pages.append(
             {
-                "url": url,
+                "url": recorded_url,
                 "status": status,
                 "content_type": reply_headers.get("Content-Type"),
-                "next_cursor_header": reply_headers.get("X-Next-Cursor"),
+                "next_cursor_header": header,
                 **_body(body),
             }
         )
-        if status != 200:
+        if status != 200 or cursor is None:
             return pages
-        if reply_headers.get("Content-Type", "").startswith("text/csv"):
-            cursor = reply_headers.get("X-Next-Cursor")
-        else:
-            cursor = json.loads(body)["next_cursor"]
-        if cursor is None:
-            return pages
+        previous = cursor
         assert len(pages) < 200
 
 

@@ -20,6 +20,7 @@ from powerfactor.datapoints import reports
 from powerfactor.datapoints import store as datapoints
 from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.plants import logic as plants
+from tests.support import OWNER
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -52,7 +53,7 @@ def _entered(call: Callable[[], object]) -> list[str]:
 
 @pytest.fixture
 def plant() -> int:
-    plant_id = plants.create_plant("One way", capacity_kwp=8.0, timezone="Europe/Berlin").id
+    plant_id = plants.create_plant(OWNER, "One way", capacity_kwp=8.0, timezone="Europe/Berlin").id
     start = datetime(2024, 3, 20, tzinfo=UTC)
     hours = [start + timedelta(hours=h) for h in range(24 * 20) if h % 97]  # a few hours missing
     datapoints.write_days(plant_id, [Datapoint(h, 1.5, 2.0, 1.25, 1.75) for h in hours])
@@ -64,7 +65,9 @@ def plant() -> int:
 @pytest.mark.parametrize("text", ["json", "csv"])
 def test_a_report_reads_then_computes_then_renders(plant, granularity, tz, text) -> None:
     def request() -> None:
-        page = reports.read_report(plant, date(2024, 3, 22), date(2024, 4, 2), granularity, 50, None, tz)
+        page = reports.read_report(
+            OWNER, plant, date(2024, 3, 22), date(2024, 4, 2), granularity, 50, None, tz
+        )
         getattr(page, text)()
 
     assert _entered(request) == ONE_WAY
@@ -72,7 +75,7 @@ def test_a_report_reads_then_computes_then_renders(plant, granularity, tz, text)
 
 @pytest.mark.parametrize("tz", ["UTC", "Asia/Kolkata"])
 def test_data_reads_then_computes_then_renders(plant, tz) -> None:
-    first = reports.read_data(plant, date(2024, 3, 22), date(2024, 4, 2), 100, None, tz)
+    first = reports.read_data(OWNER, plant, date(2024, 3, 22), date(2024, 4, 2), 100, None, tz)
     assert first.next_cursor is not None
-    assert _entered(lambda: reports.read_data(plant, date(2024, 3, 22), date(2024, 4, 2), 100,
+    assert _entered(lambda: reports.read_data(OWNER, plant, date(2024, 3, 22), date(2024, 4, 2), 100,
                                               first.next_cursor, tz).json()) == ONE_WAY  # fmt: skip

@@ -12,7 +12,7 @@ from powerfactor.datapoints import store as datapoints
 from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.plants import logic as plants
 from powerfactor.runtime import cursors
-from tests.support import expected_row
+from tests.support import OWNER, expected_row
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -45,7 +45,7 @@ MISSING = {datetime(2024, 2, 29, 13, tzinfo=UTC), datetime(2024, 3, 1, 0, tzinfo
 
 @pytest.fixture
 def plant() -> int:
-    plant_id = plants.create_plant("Reported").id
+    plant_id = plants.create_plant(OWNER, "Reported").id
     datapoints.write_days(plant_id, hours(date(2024, 1, 30), date(2024, 3, 3), skip=MISSING))
     return plant_id
 
@@ -211,7 +211,9 @@ def test_wrong_method_on_data_is_405(api) -> None:
     ("path", "kind"), [("data", "data"), ("report", "day"), ("report&granularity=hour", "hour")]
 )
 def test_a_well_formed_cursor_with_a_forged_position_is_refused(api, plant, path, kind) -> None:
-    forged = cursors.encode(kind, "not-a-time", f"{plant}/2024-02-01/2024-02-02")  # bound to this request
+    forged = cursors.encode(
+        kind, "not-a-time", f"{plant}/2024-02-01/2024-02-02", OWNER.scope_key
+    )  # bound to this request
     url = f"{BASE}/{path.split('&')[0]}/?plant-id={plant}&from=2024-02-01&to=2024-02-02&cursor={forged}"
     status, _, body = api("GET", url + ("&" + path.split("&")[1] if "&" in path else ""))
     assert status == 400 and body["error"]["code"] == "invalid_cursor"
@@ -225,7 +227,7 @@ def test_a_forged_position_before_year_1000_is_no_500(api, plant, path, kind, po
     """strptime reads `%Y` 0999, strftime writes it 999: an hour report's cursor normalised that
     way then failed in date.fromisoformat, a 500 before issue 13's reads; now refused (400), as
     is a data cursor's instant outside the range (issue 21: positions are checked, not clamped)."""
-    forged = cursors.encode(kind, position, f"{plant}/2024-02-01/2024-02-02")
+    forged = cursors.encode(kind, position, f"{plant}/2024-02-01/2024-02-02", OWNER.scope_key)
     query = f"plant-id={plant}&from=2024-02-01&to=2024-02-02&cursor={forged}"
     status, _, body = api(
         "GET", f"{BASE}/{path}/?{query}" + ("&granularity=hour" if path == "report" else "")
@@ -257,7 +259,7 @@ def test_a_forged_position_outside_the_range_is_refused(api, plant, kind) -> Non
     for after in ("2000-01-01T00:00:00+00:00", "2024-02-03T00:00:00+00:00", "2024-01-31T23:00:00+00:00"):
         if kind == "hour":
             after = after[:13] + ":00Z"
-        forged = cursors.encode(kind, after, f"{plant}/2024-02-01/2024-02-02")
+        forged = cursors.encode(kind, after, f"{plant}/2024-02-01/2024-02-02", OWNER.scope_key)
         path = "data/?" if kind == "data" else "report/?granularity=hour&"
         _, _, error = api(
             "GET", f"{BASE}/{path}plant-id={plant}&from=2024-02-01&to=2024-02-02&cursor={forged}"

@@ -17,6 +17,7 @@ import pytest
 from powerfactor.datapoints import store as datapoints
 from powerfactor.datapoints.schemas import Datapoint
 from powerfactor.plants import logic as plants
+from tests.support import OWNER
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -68,7 +69,7 @@ def get(api, path: str) -> dict:
 
 @pytest.fixture
 def berlin() -> int:
-    plant_id = plants.create_plant("Berlin", timezone="Europe/Berlin", capacity_kwp=CAPACITY).id
+    plant_id = plants.create_plant(OWNER, "Berlin", timezone="Europe/Berlin", capacity_kwp=CAPACITY).id
     store(plant_id, utc(2024, 3, 29), utc(2024, 4, 2, 23))
     store(plant_id, utc(2024, 10, 25), utc(2024, 10, 29, 23))
     return plant_id
@@ -140,7 +141,7 @@ def test_tz_utc_and_an_iana_name_override_the_plant_zone(api, berlin) -> None:
 
 
 def test_missing_hours_are_absent_never_zero(api) -> None:
-    plant_id = plants.create_plant("Gaps", timezone="Europe/Berlin").id
+    plant_id = plants.create_plant(OWNER, "Gaps", timezone="Europe/Berlin").id
     gap = utc(2024, 10, 27, 1)  # the second 02:00 (+01:00)
     store(plant_id, utc(2024, 10, 26, 22), utc(2024, 10, 27, 22), skip=frozenset({gap}))
     day = get(api, f"report/?plant-id={plant_id}&from=2024-10-27&to=2024-10-27")["items"][0]
@@ -161,7 +162,7 @@ def test_missing_hours_are_absent_never_zero(api) -> None:
     [("2024-03-10", 23, "2024-03-10T00:00:00-05:00"), ("2024-11-03", 25, "2024-11-03T00:00:00-04:00")],
 )
 def test_new_york(api, day: str, hours: int, start: str) -> None:
-    plant_id = plants.create_plant(f"NY {day}", capacity_kwp=CAPACITY).id  # no zone: tz given
+    plant_id = plants.create_plant(OWNER, f"NY {day}", capacity_kwp=CAPACITY).id  # no zone: tz given
     d = date.fromisoformat(day)
     store(
         plant_id,
@@ -181,7 +182,7 @@ def test_new_york(api, day: str, hours: int, start: str) -> None:
 
 
 def test_sydney_both_changes(api) -> None:
-    plant_id = plants.create_plant("Sydney", timezone="Australia/Sydney", capacity_kwp=CAPACITY).id
+    plant_id = plants.create_plant(OWNER, "Sydney", timezone="Australia/Sydney", capacity_kwp=CAPACITY).id
     store(plant_id, utc(2024, 4, 5), utc(2024, 4, 8, 23))
     store(plant_id, utc(2024, 10, 4), utc(2024, 10, 7, 23))
     april = get(api, f"report/?plant-id={plant_id}&from=2024-04-06&to=2024-04-07")["items"]
@@ -196,7 +197,7 @@ def test_sydney_both_changes(api) -> None:
 
 
 def test_kolkata_half_hour_offset(api) -> None:
-    plant_id = plants.create_plant("Kolkata", timezone="Asia/Kolkata", capacity_kwp=CAPACITY).id
+    plant_id = plants.create_plant(OWNER, "Kolkata", timezone="Asia/Kolkata", capacity_kwp=CAPACITY).id
     store(plant_id, utc(2024, 3, 29), utc(2024, 4, 1, 23))
     # local 2024-03-30 = 2024-03-29T18:30Z .. 2024-03-30T18:30Z: the UTC hours 19:00 .. 18:00
     body = get(api, f"report/?plant-id={plant_id}&from=2024-03-30&to=2024-03-31&granularity=month")
@@ -221,7 +222,7 @@ def test_kolkata_half_hour_offset(api) -> None:
 def test_moscow_2014_a_change_of_standard_offset(api) -> None:
     """Moscow left +04:00 for +03:00 on 2014-10-26 at 02:00 local: that day has 25 hours and
     01:00 twice; no DST afterwards."""
-    plant_id = plants.create_plant("Moscow", timezone="Europe/Moscow").id
+    plant_id = plants.create_plant(OWNER, "Moscow", timezone="Europe/Moscow").id
     store(plant_id, utc(2014, 10, 24), utc(2014, 10, 27, 23))
     days = get(api, f"report/?plant-id={plant_id}&from=2014-10-25&to=2014-10-27")
     assert [(d["start"], d["hours_total"], d["hours_present"]) for d in days["items"]] == [
@@ -236,7 +237,7 @@ def test_moscow_2014_a_change_of_standard_offset(api) -> None:
 
 def test_apia_2011_a_skipped_day(api) -> None:
     """Samoa skipped 2011-12-30 (from -10:00 to +14:00): the day has no hours at all."""
-    plant_id = plants.create_plant("Apia", timezone="Pacific/Apia").id
+    plant_id = plants.create_plant(OWNER, "Apia", timezone="Pacific/Apia").id
     store(plant_id, utc(2011, 12, 28), utc(2011, 12, 31, 23))
     body = get(api, f"report/?plant-id={plant_id}&from=2011-12-29&to=2011-12-31")
     assert [(d["period"], d["start"], d["hours_total"]) for d in body["items"]] == [
@@ -248,7 +249,7 @@ def test_apia_2011_a_skipped_day(api) -> None:
 
 
 def test_a_plant_without_a_zone_reports_in_utc(api) -> None:
-    plant_id = plants.create_plant("Plain").id
+    plant_id = plants.create_plant(OWNER, "Plain").id
     store(plant_id, utc(2024, 3, 31), utc(2024, 3, 31, 23))
     body = get(api, f"report/?plant-id={plant_id}&from=2024-03-31&to=2024-03-31")
     assert body["tz"] == "UTC" and body["items"][0]["start"] == "2024-03-31T00:00:00Z"
@@ -256,7 +257,7 @@ def test_a_plant_without_a_zone_reports_in_utc(api) -> None:
 
 
 def test_performance_ratio_is_null_without_irradiation_and_kpis_follow_a_patch(api) -> None:
-    plant_id = plants.create_plant("Night").id
+    plant_id = plants.create_plant(OWNER, "Night").id
     datapoints.write_days(plant_id, [Datapoint(utc(2024, 6, 1, 0), 0.0, 0.0, 0.25, 0.0)])
     url = f"report/?plant-id={plant_id}&from=2024-06-01&to=2024-06-01"
     assert get(api, url)["totals"]["specific_yield"] is None  # no capacity yet

@@ -20,6 +20,7 @@ from powerfactor.plants import store as plant_storage
 from powerfactor.plants.schemas import resync_id
 from powerfactor.runtime.settings import get_settings
 from powerfactor.sync import resync
+from tests.support import OWNER
 from tests.unit.functions.test_plants_api import assert_error
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -82,7 +83,7 @@ def writes(monkeypatch) -> list[tuple[str, int]]:
 def test_values_written_again_unchanged_make_no_revision_and_no_write(writes) -> None:
     """The daily sync fetches the last 7 days every day: the same values again are neither a
     revision nor a write (not even of the month summary)."""
-    plant = plants.create_plant("Steady").id
+    plant = plants.create_plant(OWNER, "Steady").id
     week = [p for d in range(7) for p in hours(DAY + timedelta(days=d))]
     datapoints.write_days(plant, week)
     before = items(plant)
@@ -97,7 +98,7 @@ def test_values_written_again_unchanged_make_no_revision_and_no_write(writes) ->
 
 @pytest.mark.usefixtures("sync_env")
 def test_each_changed_hour_is_a_revision_with_its_old_and_new_values() -> None:
-    plant = plants.create_plant("Corrected").id
+    plant = plants.create_plant(OWNER, "Corrected").id
     datapoints.write_days(plant, hours(DAY) + hours(DAY + timedelta(days=1)))
     changed = hours(DAY, 2, value=7.0, first=5)  # hours 5 and 6 of the first day get other values
     datapoints.write_days(
@@ -124,7 +125,7 @@ def test_each_changed_hour_is_a_revision_with_its_old_and_new_values() -> None:
 
 @pytest.mark.usefixtures("sync_env")
 def test_a_changed_day_its_revision_and_its_month_go_in_one_transaction(writes) -> None:
-    plant = plants.create_plant("Atomic").id
+    plant = plants.create_plant(OWNER, "Atomic").id
     datapoints.write_days(plant, hours(DAY) + hours(DAY + timedelta(days=1)))
     writes.clear()
     datapoints.write_days(
@@ -138,7 +139,7 @@ def test_a_changed_day_its_revision_and_its_month_go_in_one_transaction(writes) 
 
 @pytest.mark.usefixtures("sync_env")
 def test_removed_hours_are_revisions_and_stored_again_they_are_restored() -> None:
-    plant = plants.create_plant("Amnesia").id
+    plant = plants.create_plant(OWNER, "Amnesia").id
     datapoints.write_days(plant, hours(DAY) + hours(DAY + timedelta(days=1)))
     cause = revisions.Cause("resync", resync_id="x", key_id="k", why="w")
     end = DAY + timedelta(days=2)
@@ -168,7 +169,7 @@ def test_removed_hours_are_revisions_and_stored_again_they_are_restored() -> Non
 @pytest.mark.usefixtures("aws")
 def test_revisions_expire_after_the_retention_and_never_after_their_day(use_function_env) -> None:
     use_function_env("SyncWorkerFunction", RevisionRetentionDays="30", SyncUntilYear="10")
-    plant = plants.create_plant("Retained").id
+    plant = plants.create_plant(OWNER, "Retained").id
     old_day = date.today() - timedelta(days=3650)  # expires within the retention
     datapoints.write_days(plant, hours(DAY) + hours(old_day))
     before = datetime.now(UTC)
@@ -189,7 +190,7 @@ def test_revisions_expire_after_the_retention_and_never_after_their_day(use_func
 
 @pytest.mark.usefixtures("sync_env")
 def test_a_dry_run_counts_and_writes_nothing(writes) -> None:
-    plant = plants.create_plant("Dry").id
+    plant = plants.create_plant(OWNER, "Dry").id
     datapoints.write_days(plant, hours(DAY))
     writes.clear()
     result = datapoints.resync_days(
@@ -212,7 +213,7 @@ def test_a_daily_run_that_finds_a_correction_publishes_data_revised(
 
     today = date(2025, 1, 10)
     client = MonitoringClient(simulator.url, today=lambda: today)
-    plant = plants.create_plant("Watched").id
+    plant = plants.create_plant(OWNER, "Watched").id
     published: list[dict] = []
     monkeypatch.setattr(
         alerts,
@@ -451,7 +452,7 @@ def test_data_with_provenance_adds_first_stored_last_changed_and_revisions(api) 
     others = [p for h, p in by_hour.items() if h != "2024-05-10T06:00:00+02:00"]
     assert all(p["revisions"] == 0 and p["last_changed"] is None and p["first_stored"] for p in others)
     # the text is the model's, byte for byte, on every page and in CSV with three columns more
-    rows = read_data(plant, DAY, DAY + timedelta(days=1), 10)
+    rows = read_data(OWNER, plant, DAY, DAY + timedelta(days=1), 10)
     assert isinstance(rows, ProvenanceRows) and rows.json() == rows.model().model_dump_json()
     csv_text = api("GET", path + "&fields=provenance&format=csv")[2]
     plain_csv = api("GET", path + "&format=csv")[2]

@@ -13,6 +13,7 @@ import pytest
 from devstack.authorizer import method_arn, policy_allows
 from devstack.lambdas import load_handler
 from powerfactor.access import keys as apikeys
+from powerfactor.access.principal import from_context
 
 ROOT = Path(__file__).resolve().parents[3]
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -103,8 +104,9 @@ def test_the_context_carries_the_expiry_of_a_key_that_has_one(authorize) -> None
     context = authorize(f"Bearer {token}")["context"]
     assert context == {**apikeys.authorizer_context(key), "expires_at": expires.isoformat()}
     assert all(isinstance(value, str) for value in context.values())  # API Gateway takes no null
-    assert apikeys.caller_key(context) == {
+    assert apikeys.caller_key(from_context(context)) == {
         "id": key.key_id, "name": "dashboard", "scopes": ["read"], "expires_at": expires,
+        "account_id": "default", "plants": None,
     }  # fmt: skip
     plain_token, _ = apikeys.create_key("no expiry", ["read"])
     assert "expires_at" not in authorize(f"Bearer {plain_token}")["context"]

@@ -22,6 +22,7 @@ from powerfactor.runtime.settings import get_settings, reset_settings
 from powerfactor.sync import jobs
 from powerfactor.sync.run import LEASE_SECONDS, horizon
 from powerfactor.sync.vendor import MonitoringClient
+from tests.support import OWNER
 
 EVENTS = ROOT / "events"
 
@@ -74,7 +75,7 @@ def test_a_poison_record_fails_alone(aws, template, lambda_context) -> None:
 
 
 def test_daily_sync_queues_one_job_per_plant(aws, template, lambda_context) -> None:
-    ids = [plants.create_plant(f"p{i}").id for i in range(23)]
+    ids = [plants.create_plant(OWNER, f"p{i}").id for i in range(23)]
     result = handler(template, "DailySyncFunction")(event("daily-sync"), lambda_context)
     assert result == {"queued": 23}
     jobs = queued(aws["SyncQueue"])
@@ -94,11 +95,11 @@ def simulator(monkeypatch) -> MonitoringSimulator:
 
 @pytest.mark.loopback
 def test_worker_syncs_the_plant_of_its_message(aws, template, lambda_context, simulator) -> None:
-    plant = plants.create_plant("Solar Park North")
+    plant = plants.create_plant(OWNER, "Solar Park North")
     lambda_context.timeout_s = 300  # the template's Timeout for the worker
     result = handler(template, "SyncWorkerFunction")(event("sync-job"), lambda_context)
     assert result == {"batchItemFailures": []}
-    state = plants.get_plant(plant.id).sync
+    state = plants.get_plant(OWNER, plant.id).sync
     today = state.synced_until
     assert state.history_from == horizon(today, 1) and state.last_error is None
     yesterday = today - timedelta(days=1)
@@ -109,7 +110,7 @@ def test_worker_syncs_the_plant_of_its_message(aws, template, lambda_context, si
 def test_worker_fails_a_message_whose_sync_failed_so_sqs_retries_it(
     aws, template, lambda_context, simulator, monkeypatch
 ) -> None:
-    plants.create_plant("Solar Park North")
+    plants.create_plant(OWNER, "Solar Park North")
     simulator.force(*["503"] * 20)
     quick = partialmethod(MonitoringClient.__init__, backoff_initial=0.01, backoff_max=0.02)
     monkeypatch.setattr(MonitoringClient, "__init__", quick)
@@ -117,12 +118,12 @@ def test_worker_fails_a_message_whose_sync_failed_so_sqs_retries_it(
     # to the queue after its visibility timeout (and to the dead-letter queue after five tries).
     with pytest.raises(BatchProcessingError, match="HTTP 503"):
         handler(template, "SyncWorkerFunction")(event("sync-job"), lambda_context)
-    assert "503" in plants.get_plant(1).sync.last_error
+    assert "503" in plants.get_plant(OWNER, 1).sync.last_error
 
 
 @pytest.mark.loopback
 def test_worker_continues_a_sync_cut_short_by_time(aws, template, lambda_context, simulator) -> None:
-    plants.create_plant("Solar Park North")
+    plants.create_plant(OWNER, "Solar Park North")
     lambda_context.timeout_s = 3  # less than the client's safety margin plus one request
     result = handler(template, "SyncWorkerFunction")(event("sync-job"), lambda_context)
     assert result == {"batchItemFailures": []}
@@ -135,7 +136,7 @@ def test_worker_lets_go_of_a_plant_whose_lease_another_run_took(
 ) -> None:
     """The run stops at its next save and deletes nothing; its message is done (the run that
     took the lease syncs the plant): not failed, not continued, and counted as SyncLost."""
-    plant = plants.create_plant("Solar Park North")
+    plant = plants.create_plant(OWNER, "Solar Park North")
     original = datapoints.DayWriter.write
     written = []
 
@@ -169,7 +170,7 @@ def test_a_failed_job_comes_back_after_a_short_backoff_not_the_visibility_timeou
 ) -> None:
     """The worker changes the failed message's visibility: 20 s after its first receive, 320 s
     after its third (instead of the queue's 30 minutes)."""
-    plants.create_plant("Solar Park North")
+    plants.create_plant(OWNER, "Solar Park North")
     simulator.force(*["503"] * 40)
     quick = partialmethod(MonitoringClient.__init__, backoff_initial=0.01, backoff_max=0.02)
     monkeypatch.setattr(MonitoringClient, "__init__", quick)

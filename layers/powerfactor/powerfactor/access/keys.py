@@ -8,8 +8,13 @@ hash, so a slow password hash would only add latency to every uncached request.
 
 Checking a key is one consistent read by id and a constant-time comparison of hashes
 (`hmac.compare_digest`). Scopes: `read` opens GET and HEAD, `write` opens POST, PUT, PATCH and
-DELETE. Managing keys needs AWS credentials for the keys table (`python -m manage keys`); no
-HTTP route does it, so there is no `admin` scope to steal.
+DELETE, on every route; `admin` adds the routes that manage the account's own keys (with `read`
+to list them, `write` to create and revoke them), never another account's. A key belongs to one
+account and may be restricted to some of its plants (principal.py says what it reaches then).
+Operators manage every account's keys with AWS credentials (`python -m manage keys`).
+
+A key created over the API is never wider than the key that creates it: its scopes are a subset
+of the creator's, and a restricted creator can only create keys restricted to its own plants.
 """
 
 from __future__ import annotations
@@ -19,21 +24,34 @@ import hmac
 import re
 import secrets
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from powerfactor.access import store as storage
+from powerfactor.access.principal import DEFAULT_ACCOUNT, MAX_RESTRICTED_PLANTS, Principal
 from powerfactor.access.store import ApiKey
-from powerfactor.runtime.errors import InvalidApiKey, PowerFactorError
+from powerfactor.runtime import cursors
+from powerfactor.runtime.errors import (
+    ApiKeyNotFound,
+    InvalidApiKey,
+    InvalidCursor,
+    NotPermitted,
+    PowerFactorError,
+)
 
 __all__ = ["ApiKey"]
 
 PREFIX = "pfk_"
+# The methods each scope opens on every route; `admin` opens none by itself: it adds the key
+# management routes to what `read` and `write` open.
 SCOPES: dict[str, tuple[str, ...]] = {
     "read": ("GET", "HEAD"),
     "write": ("POST", "PUT", "PATCH", "DELETE"),
+    "admin": (),
 }
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
 NAME_MAX = 100
 _ID_ALPHABET = string.digits + string.ascii_lowercase
 _SECRET_ALPHABET = string.digits + string.ascii_letters
@@ -91,27 +109,36 @@ def authenticate(authorization: str | None, now: datetime | None = None) -> ApiK
 
 
 def authorizer_context(key: ApiKey) -> dict[str, str]:
-    """What the authorizer hands to the API functions (their event's `requestContext.authorizer`).
+    """What the authorizer hands to the API functions (their event's `requestContext.authorizer`),
+    from which each rebuilds the request's principal (principal.from_context).
 
     API Gateway takes only strings, numbers and booleans there (no null), so `expires_at` (ISO
-    8601) is left out for a key that never expires.
+    8601) is left out for a key that never expires, and `plants` (ids separated by spaces) for a
+    key that is not restricted.
     """
-    context = {"key_id": key.key_id, "key_name": key.name, "scopes": " ".join(sorted(key.scopes))}
+    context = {
+        "key_id": key.key_id,
+        "key_name": key.name,
+        "scopes": " ".join(sorted(key.scopes)),
+        "account_id": key.account_id,
+    }
     if key.expires_at is not None:
         context["expires_at"] = key.expires_at.isoformat()
+    if key.plants is not None:
+        context["plants"] = " ".join(str(p) for p in sorted(key.plants))
     return context
 
 
-def caller_key(context: Mapping[str, Any]) -> dict[str, Any]:
-    """The id, name, scopes and expiry (None: never) of the key a request came with, read back
-    from the authorizer's context (authorizer_context). An API function calls it only after
-    http.check_caller accepted the context."""
-    expires = context.get("expires_at")
+def caller_key(principal: Principal) -> dict[str, Any]:
+    """GET /key: the id, name, scopes, expiry (None: never), account and plant restriction (None:
+    none) of the key a request came with, as the authorizer read it (no lookup)."""
     return {
-        "id": str(context["key_id"]),
-        "name": str(context.get("key_name") or ""),
-        "scopes": sorted(str(context.get("scopes") or "").split()),
-        "expires_at": datetime.fromisoformat(str(expires)) if expires else None,
+        "id": principal.key_id,
+        "name": principal.key_name,
+        "scopes": sorted(principal.scopes),
+        "expires_at": principal.expires_at,
+        "account_id": principal.account_id,
+        "plants": sorted(principal.plants) if principal.plants is not None else None,
     }
 
 
@@ -137,6 +164,8 @@ def _checked(name: str, scopes: Iterable[str], expires_at: datetime | None, now:
     wanted = frozenset(scopes)
     if not wanted or not wanted <= SCOPES.keys():
         raise PowerFactorError(f"scopes must be a non-empty subset of {sorted(SCOPES)}, got {sorted(wanted)}")
+    if not wanted & {"read", "write"}:
+        raise PowerFactorError("a key needs `read` or `write` (`admin` only adds the key management routes)")
     if not name.strip() or len(name) > NAME_MAX or not name.isprintable():
         raise PowerFactorError(f"a key's name is 1-{NAME_MAX} printable characters")
     if expires_at is not None and (expires_at.tzinfo is None or expires_at <= now):
@@ -144,22 +173,41 @@ def _checked(name: str, scopes: Iterable[str], expires_at: datetime | None, now:
     return wanted
 
 
+def _checked_plants(plants: Iterable[int] | None) -> frozenset[int] | None:
+    if plants is None:
+        return None
+    wanted = frozenset(plants)
+    if not 1 <= len(wanted) <= MAX_RESTRICTED_PLANTS or any(p < 1 for p in wanted):
+        raise PowerFactorError(f"a key is restricted to 1-{MAX_RESTRICTED_PLANTS} plants (positive ids)")
+    return wanted
+
+
 def create_key(
-    name: str, scopes: Iterable[str], expires_at: datetime | None = None, token: str | None = None
+    name: str,
+    scopes: Iterable[str],
+    expires_at: datetime | None = None,
+    token: str | None = None,
+    *,
+    account_id: str = DEFAULT_ACCOUNT,
+    plants: Iterable[int] | None = None,
 ) -> tuple[str, ApiKey]:
-    """Store a new key; returns (the key itself, to show once, and its record).
+    """Store a new key of `account_id`, restricted to `plants` if given (None: all of the
+    account's); returns (the key itself, to show once, and its record).
 
     `token` registers a given well-formed key instead of a fresh one (the local stack's
-    development key); if a key with its id exists, that one is returned unchanged.
+    development keys); if a key with its id exists, that one is returned unchanged.
     """
     now = _now()
     wanted = _checked(name, scopes, expires_at, now)
+    restriction = _checked_plants(plants)
     token = token or new_token()
     parsed = parse_token(token)
     if parsed is None:
         raise PowerFactorError("not a PowerFactor API key")
     key_id, secret = parsed
-    key = ApiKey(key_id, name.strip(), wanted, secret_hash(secret), now, expires_at)
+    key = ApiKey(
+        key_id, name.strip(), wanted, secret_hash(secret), now, expires_at, None, account_id, restriction
+    )
     if not storage.insert_key(key):
         existing = storage.get_key(key_id)
         if existing is None or existing.secret_hash != key.secret_hash:
@@ -168,13 +216,76 @@ def create_key(
     return token, key
 
 
-def list_keys() -> list[ApiKey]:
-    return storage.list_keys()
+def get_key(key_id: str) -> ApiKey | None:
+    return storage.get_key(key_id)
+
+
+def list_keys(account_id: str | None = None) -> list[ApiKey]:
+    """Every key (operators), or one account's."""
+    keys = storage.list_keys()
+    return keys if account_id is None else [k for k in keys if k.account_id == account_id]
 
 
 def revoke_key(key_id: str) -> ApiKey:
     """Revoke a key; it stops working when the API's authorizer cache forgets it (the TTL)."""
     return storage.revoke_key(key_id, _now())
+
+
+# ---- the account's own keys, over the API (admin scope) ----
+
+
+def _admin(principal: Principal) -> None:
+    principal.require_scope("admin")
+
+
+def account_keys(
+    principal: Principal, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+) -> tuple[list[ApiKey], str | None]:
+    """A page of the caller's account's keys in id order, and the cursor of the next (None: last)."""
+    _admin(principal)
+    after = cursors.decode(cursor, "keys", "", principal.scope_key) if cursor else None
+    if after is not None and not parse_token(f"{PREFIX}{after}_{'0' * _SECRET_LENGTH}"):
+        raise InvalidCursor()
+    keys, more = storage.account_keys(principal.account_id, limit, after)
+    next_cursor = cursors.encode("keys", keys[-1].key_id, "", principal.scope_key) if more and keys else None
+    return keys, next_cursor
+
+
+def create_account_key(
+    principal: Principal,
+    name: str,
+    scopes: Iterable[str],
+    plants: Iterable[int] | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[str, ApiKey]:
+    """A new key of the caller's account, never wider than the caller's own key: its scopes a
+    subset of the caller's, and, if the caller is restricted, restricted within the caller's
+    plants (InsufficientScope otherwise). The caller checks beforehand that `plants` are plants
+    it reaches (plants.logic), so that an id of another account's plant is refused as a missing one.
+    InsufficientScope for a scope the caller lacks, NotPermitted for a wider restriction."""
+    _admin(principal)
+    wanted = frozenset(scopes)
+    for scope in sorted(wanted - principal.scopes):
+        principal.require_scope(scope)  # InsufficientScope: not wider than the creator
+    restriction = frozenset(plants) if plants is not None else None
+    if principal.restricted and (
+        restriction is None  # wider than the creator, whatever it is restricted to
+        or (
+            principal.portfolios is None
+            and principal.plants is not None
+            and not restriction <= principal.plants
+        )
+    ):
+        raise NotPermitted("a restricted key can only create keys restricted to some of its plants")
+    return create_key(name, wanted, expires_at, account_id=principal.account_id, plants=restriction)
+
+
+def revoke_account_key(principal: Principal, key_id: str) -> ApiKey:
+    """Revoke a key of the caller's account (ApiKeyNotFound for another account's, as for none)."""
+    _admin(principal)
+    if not parse_token(f"{PREFIX}{key_id}_{'0' * _SECRET_LENGTH}"):
+        raise ApiKeyNotFound(key_id)
+    return storage.revoke_key(key_id, _now(), principal.account_id)
 
 
 def status(key: ApiKey, now: datetime | None = None) -> str:
@@ -185,3 +296,17 @@ def status(key: ApiKey, now: datetime | None = None) -> str:
     if key.expires_at is not None and key.expires_at <= now:
         return "expired"
     return "active"
+
+
+def key_view(key: ApiKey, now: datetime | None = None) -> dict[str, Any]:
+    """What is shown of a key (KeyInfo; `python -m manage keys list`): never its secret or hash."""
+    return {
+        "id": key.key_id,
+        "name": key.name,
+        "scopes": sorted(key.scopes),
+        "plants": sorted(key.plants) if key.plants is not None else None,
+        "status": status(key, now),
+        "created_at": key.created_at,
+        "expires_at": key.expires_at,
+        "revoked_at": key.revoked_at,
+    }

@@ -1,10 +1,14 @@
-"""What the API says about the key of a request (pydantic; also the OpenAPI schema)."""
+"""What the API says about keys: the key of a request, and the account's keys its admin keys
+manage (pydantic; also the OpenAPI schema)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from powerfactor.access.principal import MAX_RESTRICTED_PLANTS
 
 
 class CallerKey(BaseModel):
@@ -13,7 +17,94 @@ class CallerKey(BaseModel):
     id: str = Field(description="The key's public id, the 12 characters after `pfk_`.")
     name: str
     scopes: list[str] = Field(
-        description="`read` opens GET and HEAD, `write` opens POST, PUT, PATCH and DELETE.",
+        description="`read` opens GET and HEAD, `write` opens POST, PUT, PATCH and DELETE; `admin` adds "
+        "the routes that manage the account's keys.",
         examples=[["read", "write"]],
     )
     expires_at: datetime | None = Field(default=None, description="When the key stops working; null: never.")
+    account_id: str = Field(description="The account the key belongs to: its plants are the ones it sees.")
+    plants: list[int] | None = Field(
+        default=None, description="The plants the key is restricted to; null: every plant of its account."
+    )
+
+
+KeyScope = Literal["read", "write", "admin"]
+
+
+def _aware_future(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("give the time with its offset (`Z` or `+01:00`)")
+    if value <= datetime.now(UTC):
+        raise ValueError("the expiry must be in the future")
+    return value
+
+
+class KeyInfo(BaseModel):
+    """One of the account's keys, as its admin keys see it (never its secret)."""
+
+    id: str = Field(description="The key's public id, the 12 characters after `pfk_`.")
+    name: str
+    scopes: list[KeyScope]
+    plants: list[int] | None = Field(description="The plants it is restricted to; null: every plant.")
+    status: Literal["active", "expired", "revoked"]
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class KeyPage(BaseModel):
+    items: list[KeyInfo]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+RestrictedPlants = Annotated[
+    list[Annotated[int, Field(strict=True, ge=1, le=2**53)]],
+    Field(min_length=1, max_length=MAX_RESTRICTED_PLANTS),
+]
+
+
+class KeyCreate(BaseModel):
+    """Body of POST /api/solar-plant/keys: a new key of the caller's account, no wider than the caller's."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[
+        str,
+        StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=100),
+        Field(description="Who or what uses the key.", examples=["reporting script"]),
+    ]
+    scopes: Annotated[
+        list[KeyScope],
+        Field(
+            min_length=1,
+            description="`read`, `write`, `admin`; at least `read` or `write`, none the calling key lacks.",
+        ),
+    ]
+    plants: RestrictedPlants | None = Field(
+        default=None,
+        description="Restrict the key to these plants of the account; absent or null: every plant.",
+    )
+    expires_at: Annotated[datetime, AfterValidator(_aware_future)] | None = Field(
+        default=None, description="When the key stops working (ISO 8601 with offset); absent or null: never."
+    )
+
+    @field_validator("scopes")
+    @classmethod
+    def _read_or_write(cls, value: list[str]) -> list[str]:
+        if not {"read", "write"} & set(value):
+            raise ValueError("a key needs `read` or `write` (`admin` only adds the key management routes)")
+        return sorted(set(value))
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if not value.isprintable():
+            raise ValueError("a key's name is printable characters only")
+        return value
+
+
+class NewKey(KeyInfo):
+    """A key just created: `key` is shown this once (only its hash is kept)."""
+
+    key: str = Field(
+        description="The key itself, `pfk_<id>_<secret>`; send it as `Authorization: Bearer <key>`."
+    )

@@ -1,5 +1,10 @@
 """The API keys table: one item per key (`key_id`), the secret kept only as its hash.
 
+Each key belongs to an account (`account_id`; a key written before accounts existed has none and
+is the default account's until `python -m manage migrate` writes it) and may be restricted to
+some of its plants (`plants`, a number set). The GSI `by_account` (account id, key id) lists an
+account's keys: one partition per account, never a scan of every key.
+
 Its pynamodb model is private; the functions take and return `ApiKey` records.
 """
 
@@ -9,10 +14,17 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
-from pynamodb.attributes import UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    NumberSetAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from powerfactor.access.principal import DEFAULT_ACCOUNT
 from powerfactor.aws.outage import response_code
 from powerfactor.aws.tables import bind
 from powerfactor.runtime.errors import ApiKeyNotFound
@@ -30,6 +42,17 @@ class ApiKey:
     created_at: datetime
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
+    account_id: str = DEFAULT_ACCOUNT
+    plants: frozenset[int] | None = None  # None: every plant of the account
+
+
+class _ByAccount(GlobalSecondaryIndex["_KeyItem"]):
+    class Meta:
+        index_name = "by_account"
+        projection = AllProjection()
+
+    account_id = UnicodeAttribute(hash_key=True)
+    key_id = UnicodeAttribute(range_key=True)
 
 
 class _KeyItem(Model):
@@ -37,6 +60,9 @@ class _KeyItem(Model):
         table_name = "unbound"
 
     key_id = UnicodeAttribute(hash_key=True)
+    account_id = UnicodeAttribute(null=True)  # absent: written before accounts, the default account's
+    plants = NumberSetAttribute(null=True)
+    by_account = _ByAccount()
     name = UnicodeAttribute()
     scopes = UnicodeSetAttribute()
     secret_hash = UnicodeAttribute()
@@ -46,10 +72,28 @@ class _KeyItem(Model):
 
     def to_domain(self) -> ApiKey:
         fields = {name: getattr(self, name) for name in _FIELDS}
-        return ApiKey(**{**fields, "scopes": frozenset(self.scopes)})
+        return ApiKey(
+            **{
+                **fields,
+                "scopes": frozenset(self.scopes),
+                "account_id": self.account_id or DEFAULT_ACCOUNT,
+                "plants": frozenset(int(p) for p in self.plants) if self.plants is not None else None,
+            }
+        )
 
 
 _FIELDS = tuple(field.name for field in dataclasses.fields(ApiKey))  # the item's attributes too
+
+
+def _item(key: ApiKey) -> _KeyItem:
+    fields = {name: getattr(key, name) for name in _FIELDS}
+    return _KeyItem(
+        **{
+            **fields,
+            "scopes": set(key.scopes),
+            "plants": set(key.plants) if key.plants is not None else None,
+        }
+    )
 
 
 def _table(settings: Settings) -> str:
@@ -74,7 +118,7 @@ def get_key(key_id: str) -> ApiKey | None:
 def insert_key(key: ApiKey) -> bool:
     """Store a new key; False if a key with its id exists already (left as it is)."""
     _bind()
-    item = _KeyItem(**{**{name: getattr(key, name) for name in _FIELDS}, "scopes": set(key.scopes)})
+    item = _item(key)
     try:
         item.save(condition=_KeyItem.key_id.does_not_exist())
     except PutError as error:
@@ -85,22 +129,64 @@ def insert_key(key: ApiKey) -> bool:
 
 
 def list_keys() -> list[ApiKey]:
-    """Every key, oldest first (a scan: a deployment has a handful of keys, not thousands)."""
+    """Every key of every account, oldest first (a scan, for operators: `python -m manage keys list`)."""
     _bind()
     return sorted((item.to_domain() for item in _KeyItem.scan()), key=lambda k: (k.created_at, k.key_id))
 
 
-def revoke_key(key_id: str, now: datetime) -> ApiKey:
-    """Mark a key revoked (kept, for the record); revoking twice keeps the first time."""
+def account_keys(account_id: str, limit: int, after: str | None) -> tuple[list[ApiKey], bool]:
+    """Up to `limit` of one account's keys, in id order after the key id `after`, and whether
+    more follow: its partition of the `by_account` index."""
+    _bind()
+    condition = _KeyItem.key_id > after if after is not None else None
+    items = list(_KeyItem.by_account.query(account_id, range_key_condition=condition, limit=limit + 1))
+    return [item.to_domain() for item in items[:limit]], len(items) > limit
+
+
+def revoke_key(key_id: str, now: datetime, account_id: str | None = None) -> ApiKey:
+    """Mark a key revoked (kept, for the record); revoking twice keeps the first time.
+
+    With `account_id`, only a key of that account (ApiKeyNotFound for another's, as for none).
+    """
     _bind()
     item = _KeyItem(key_id=key_id)
+    condition = _KeyItem.key_id.exists()
+    if account_id == DEFAULT_ACCOUNT:
+        condition &= _KeyItem.account_id.does_not_exist() | (_KeyItem.account_id == account_id)
+    elif account_id is not None:
+        condition &= _KeyItem.account_id == account_id
     try:
-        item.update(
-            actions=[_KeyItem.revoked_at.set(_KeyItem.revoked_at | now)],
-            condition=_KeyItem.key_id.exists(),
-        )
+        item.update(actions=[_KeyItem.revoked_at.set(_KeyItem.revoked_at | now)], condition=condition)
     except UpdateError as error:
         if response_code(error) == "ConditionalCheckFailedException":
             raise ApiKeyNotFound(key_id) from None
         raise
     return item.to_domain()
+
+
+def keys_without_account() -> list[str]:
+    """Ids of the keys written before accounts existed (no `account_id`): a scan, for the migration."""
+    _bind()
+    return [
+        item.key_id
+        for item in _KeyItem.scan(
+            filter_condition=_KeyItem.account_id.does_not_exist(), attributes_to_get=["key_id"]
+        )
+    ]
+
+
+def adopt_key(key_id: str, account_id: str) -> bool:
+    """Give a key written before accounts existed to `account_id`; False if it has an account
+    already (or is gone): the migration's step for one key, safe to repeat."""
+    _bind()
+    item = _KeyItem(key_id=key_id)
+    try:
+        item.update(
+            actions=[_KeyItem.account_id.set(account_id)],
+            condition=_KeyItem.key_id.exists() & _KeyItem.account_id.does_not_exist(),
+        )
+    except UpdateError as error:
+        if response_code(error) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

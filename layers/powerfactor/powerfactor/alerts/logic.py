@@ -22,18 +22,19 @@ announcing no opening: the purge may have run before those writes.
 Every opening and resolution is published to the stack's EventBridge bus (`ALERT_BUS_NAME`),
 `source` "powerfactor.alerts", `detail-type` "alert.<kind>.<opened|resolved>", and `detail`:
 
-    {"version": 1, "alert_id", "plant_id", "kind", "state": "open" | "resolved", "message",
-     "figures": {...}, "opened_at", "resolved_at" (null while open), "reason": "opened" |
-     "cleared" | "plant_deleted"}
+    {"version": 1, "alert_id", "account_id", "plant_id", "kind", "state": "open" | "resolved",
+     "message", "figures": {...}, "opened_at", "resolved_at" (null while open), "reason":
+     "opened" | "cleared" | "plant_deleted"}
 
-(version 1; a field's meaning never changes within a version). The event is also logged ("alert
+(version 1; a field's meaning never changes within a version; `account_id`, the plant's owner,
+was added to it: a rule on the bus can route one account's events by it). The event is also logged ("alert
 event"). The state is stored first: an event whose PutEvents failed is logged, not retried, so
 delivery is at most once; the API's lists are the record.
 
 A sync run, re-sync or revert that changed stored history publishes, on the same bus (and so to
 the webhook), `source` "powerfactor.data", `detail-type` "data.revised", one per cause:
 
-    {"version": 1, "plant_id", "cause": "daily" | "backfill" | "resync" | "revert", "resync_id",
+    {"version": 1, "account_id", "plant_id", "cause": "daily" | "backfill" | "resync" | "revert", "resync_id",
      "key_id", "why", "changed", "removed", "restored" (hours), "from", "to" (the first and last
      day revised), "revisions": "/api/solar-plant/plant/<id>/revisions?from=...&to=..."}
 
@@ -52,6 +53,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from powerfactor.access.principal import DEFAULT_ACCOUNT, Principal
 from powerfactor.alerts import store as storage
 from powerfactor.alerts.schemas import Alert, AlertKind, AlertPage
 from powerfactor.datapoints import store as datapoints
@@ -172,9 +174,11 @@ def judge(
     return verdicts
 
 
-def after_sync(plant_id: int, status: str, error: str | None, state: SyncState, today: date) -> None:
-    """Judge the plant's alerts after a run (sync.py calls it); never raises: a failure here is
-    logged and must not fail the sync (the next run judges again)."""
+def after_sync(
+    plant_id: int, account_id: str, status: str, error: str | None, state: SyncState, today: date
+) -> None:
+    """Judge the alerts of the plant (of `account_id`) after a run (sync.py calls it); never
+    raises: a failure here is logged and must not fail the sync (the next run judges again)."""
     if status not in ("done", "partial", "failed"):
         return
     try:
@@ -182,7 +186,7 @@ def after_sync(plant_id: int, status: str, error: str | None, state: SyncState, 
             failures = storage.record_run_peek(plant_id)
         else:
             failures = storage.record_run(plant_id, status == "failed", error)
-        transitions = write(plant_id, judge(plant_id, status, error, state, today, failures))
+        transitions = write(plant_id, account_id, judge(plant_id, status, error, state, today, failures))
         if not _plant_exists(plant_id):
             # Deleted during this run: the stream's purge may have run before these writes, and
             # would leave them forever. Its openings are not announced; its items are removed.
@@ -195,6 +199,27 @@ def after_sync(plant_id: int, status: str, error: str | None, state: SyncState, 
         publish([(t, a, "opened" if t == "opened" else "cleared") for t, a in transitions])
     except Exception:
         logger.exception("alert evaluation failed", extra={"plant_id": plant_id})
+
+
+def adopt_legacy_alerts(dry_run: bool = False) -> tuple[int, int]:
+    """Give the open alerts opened before accounts existed their plant's account, which lists
+    them among its open alerts from then on: (found, adopted). Safe to repeat and to stop at any
+    point. An alert whose plant is gone (its purge is under way) goes to the default account."""
+    from powerfactor.plants import store as plants
+
+    found = storage.open_alerts_without_account()
+    if dry_run:
+        return len(found), 0
+    owners: dict[int, str] = {}
+    adopted = 0
+    for plant_id, sk in found:
+        if plant_id not in owners:
+            try:
+                owners[plant_id] = plants.get_plant(plant_id).account_id
+            except PlantNotFound:
+                owners[plant_id] = DEFAULT_ACCOUNT
+        adopted += storage.adopt_alert(plant_id, sk, owners[plant_id])
+    return len(found), adopted
 
 
 def _plant_exists(plant_id: int) -> bool:
@@ -210,17 +235,21 @@ def _plant_exists(plant_id: int) -> bool:
     return True
 
 
-def apply(plant_id: int, verdicts: Iterable[Verdict], now: datetime | None = None) -> list[tuple[str, Alert]]:
+def apply(
+    plant_id: int, account_id: str, verdicts: Iterable[Verdict], now: datetime | None = None
+) -> list[tuple[str, Alert]]:
     """Open, update or resolve the plant's alerts by these verdicts; publish each opening and
     resolution. Returns the transitions made, as (`opened` | `resolved`, alert)."""
-    transitions = write(plant_id, verdicts, now)
+    transitions = write(plant_id, account_id, verdicts, now)
     publish([(t, a, "opened" if t == "opened" else "cleared") for t, a in transitions])
     return transitions
 
 
-def write(plant_id: int, verdicts: Iterable[Verdict], now: datetime | None = None) -> list[tuple[str, Alert]]:
-    """Open, update or resolve the plant's alerts by these verdicts, publishing nothing; the
-    transitions made, as (`opened` | `resolved`, alert)."""
+def write(
+    plant_id: int, account_id: str, verdicts: Iterable[Verdict], now: datetime | None = None
+) -> list[tuple[str, Alert]]:
+    """Open, update or resolve the alerts of the plant (of `account_id`) by these verdicts,
+    publishing nothing; the transitions made, as (`opened` | `resolved`, alert)."""
     now = now or datetime.now(UTC)
     current = {alert.kind: alert for alert in storage.open_alerts(plant_id)}
     transitions: list[tuple[str, Alert]] = []
@@ -238,7 +267,7 @@ def write(plant_id: int, verdicts: Iterable[Verdict], now: datetime | None = Non
                 figures=verdict.figures,
                 opened_at=now,
                 updated_at=now,
-            )
+            ).owned_by(account_id)
             if storage.insert_alert(alert):
                 transitions.append(("opened", alert))
         elif verdict.active and alert is not None:
@@ -290,6 +319,7 @@ def event_detail(alert: Alert, reason: str) -> dict[str, Any]:
     return {
         "version": DETAIL_VERSION,
         "alert_id": alert.id,
+        "account_id": alert.account_id,
         "plant_id": alert.plant_id,
         "kind": alert.kind,
         "state": alert.state,
@@ -361,11 +391,12 @@ def _put(entries: list[dict[str, Any]], settings: Settings) -> int:
     return taken
 
 
-def revised_detail(plant_id: int, revised: Revised) -> dict[str, Any]:
+def revised_detail(plant_id: int, account_id: str, revised: Revised) -> dict[str, Any]:
     """The `detail` of a data.revised event (schema in the module docstring)."""
     first, last = revised.first, revised.last
     return {
         "version": DETAIL_VERSION,
+        "account_id": account_id,
         "plant_id": plant_id,
         "cause": revised.cause.kind,
         "resync_id": revised.cause.resync_id,
@@ -378,14 +409,15 @@ def revised_detail(plant_id: int, revised: Revised) -> dict[str, Any]:
     }
 
 
-def publish_revised(plant_id: int, revised: list[Revised]) -> int:
-    """One data.revised event per cause that changed stored history; how many the bus took.
+def publish_revised(plant_id: int, account_id: str, revised: list[Revised]) -> int:
+    """One data.revised event per cause that changed stored history of the plant (of
+    `account_id`); how many the bus took.
     Never raises: the revisions are stored, an event lost is logged."""
     try:
         settings = get_settings()
         entries = []
         for each in revised:
-            detail = revised_detail(plant_id, each)
+            detail = revised_detail(plant_id, account_id, each)
             logger.info("data revised", extra={"detail": detail})
             entries.append(
                 {
@@ -413,29 +445,37 @@ _ALERT_ID = re.compile(rf"{_OPENED_AT}#{_KIND}")
 _OPEN_KEY = re.compile(rf"{_OPENED_AT}#[1-9][0-9]{{0,15}}#{_KIND}")
 
 
-def _position(cursor: str, kind: str, request: str, shape: re.Pattern[str]) -> str:
-    after = cursors.decode(cursor, kind, request)
+def _position(cursor: str, kind: str, request: str, principal: Principal, shape: re.Pattern[str]) -> str:
+    after = cursors.decode(cursor, kind, request, principal.scope_key)
     if not shape.fullmatch(after):
         raise InvalidCursor()
     return after
 
 
 def plant_alerts(
-    plant_id: int, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None, state: str | None = None
+    principal: Principal,
+    plant_id: int,
+    limit: int = DEFAULT_PAGE_SIZE,
+    cursor: str | None = None,
+    state: str | None = None,
 ) -> AlertPage:
-    """One page of a plant's alerts, newest first (PlantNotFound for an unknown plant)."""
+    """One page of a plant's alerts, newest first (PlantNotFound for an unknown plant, or one the
+    caller does not reach)."""
     from powerfactor.plants.logic import get_plant
 
-    get_plant(plant_id)
+    get_plant(principal, plant_id)
     request = f"{plant_id}/{state or ''}"
-    before = _position(cursor, "plant-alerts", request, _ALERT_ID) if cursor else None
+    before = _position(cursor, "plant-alerts", request, principal, _ALERT_ID) if cursor else None
     items, more = storage.list_plant_alerts(plant_id, limit, before, state)
-    next_cursor = cursors.encode("plant-alerts", items[-1].id, request) if more and items else None
+    last = items[-1].id if more and items else None
+    next_cursor = cursors.encode("plant-alerts", last, request, principal.scope_key) if last else None
     return AlertPage(items=items, next_cursor=next_cursor)
 
 
-def open_alerts(limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> AlertPage:
-    """One page of the open alerts of every plant, oldest first."""
-    after = _position(cursor, "open-alerts", "", _OPEN_KEY) if cursor else None
-    items, last = storage.list_open(limit, after)
-    return AlertPage(items=items, next_cursor=cursors.encode("open-alerts", last) if last else None)
+def open_alerts(principal: Principal, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> AlertPage:
+    """One page of the open alerts of the plants the caller reaches, oldest first: its account's
+    partition of the open alerts' index (for a restricted key, filtered to its plants)."""
+    after = _position(cursor, "open-alerts", "", principal, _OPEN_KEY) if cursor else None
+    items, last = storage.list_open(principal.account_id, limit, after, principal.plants)
+    next_cursor = cursors.encode("open-alerts", last, "", principal.scope_key) if last else None
+    return AlertPage(items=items, next_cursor=next_cursor)

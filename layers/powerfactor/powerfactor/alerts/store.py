@@ -3,11 +3,15 @@
 Key: `plant_id` (N) + `sk` (S), one partition per plant, so a plant's alerts are one Query and
 its deletion removes them by key (see template.yaml `AlertsTable`).
 - `A#<opened_at>#<kind>`: one alert, from its opening to its resolution (`opened_at` is an ISO
-  time with microseconds, so a plant's alerts sort by when they opened). While it is open it
-  carries `open = "open"` and `opened_key`, which put it in the sparse GSI `open_alerts`: the
-  open alerts of every plant, oldest first, without a scan. Resolving removes both and sets
-  `expires_at` (the table's TTL): a resolved alert is kept `RESOLVED_KEPT_DAYS`, then DynamoDB
-  deletes it.
+  time with microseconds, so a plant's alerts sort by when they opened), with its plant's
+  account (`account_id`). While it is open it carries `open_account` (the account) and
+  `opened_key`, which put it in the sparse GSI `open_by_account`: the open alerts of one
+  account's plants, oldest first, one partition per account, without a scan. Resolving removes
+  both and sets `expires_at` (the table's TTL): a resolved alert is kept `RESOLVED_KEPT_DAYS`,
+  then DynamoDB deletes it. Alerts opened before accounts existed carry `open = "open"` instead,
+  which put them in the GSI `open_alerts` (every plant's in one partition): only the migration
+  reads it, to give them their account (`python -m manage migrate`); nothing writes it any more,
+  and a later deploy removes it (one index change per table and deploy).
 - `S#runs`: the plant's run counter, `consecutive_failures` of its syncs and the last error.
 """
 
@@ -22,6 +26,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from powerfactor.access.principal import DEFAULT_ACCOUNT
 from powerfactor.alerts.schemas import Alert
 from powerfactor.aws.outage import response_code
 from powerfactor.aws.tables import bind
@@ -41,6 +46,15 @@ class _OpenAlerts(GlobalSecondaryIndex["_AlertItem"]):
     opened_key = UnicodeAttribute(range_key=True)
 
 
+class _OpenByAccount(GlobalSecondaryIndex["_AlertItem"]):
+    class Meta:
+        index_name = "open_by_account"
+        projection = AllProjection()
+
+    open_account = UnicodeAttribute(hash_key=True)
+    opened_key = UnicodeAttribute(range_key=True)
+
+
 class _AlertItem(Model):
     class Meta:
         table_name = "unbound"
@@ -54,10 +68,13 @@ class _AlertItem(Model):
     opened_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     resolved_at = UTCDateTimeAttribute(null=True)
-    open = UnicodeAttribute(null=True)
+    account_id = UnicodeAttribute(null=True)  # absent: opened before accounts, the default account's
+    open = UnicodeAttribute(null=True)  # before accounts: in `open_alerts` while open
+    open_account = UnicodeAttribute(null=True)
     opened_key = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)
     open_alerts = _OpenAlerts()
+    open_by_account = _OpenByAccount()
 
     def to_domain(self) -> Alert:
         return Alert(
@@ -70,7 +87,7 @@ class _AlertItem(Model):
             opened_at=self.opened_at,
             updated_at=self.updated_at,
             resolved_at=self.resolved_at,
-        )
+        ).owned_by(self.account_id or DEFAULT_ACCOUNT)
 
 
 class _RunsItem(Model):
@@ -150,7 +167,8 @@ def insert_alert(alert: Alert) -> bool:
         figures=json.dumps(alert.figures),
         opened_at=alert.opened_at,
         updated_at=alert.updated_at,
-        open=OPEN,
+        account_id=alert.account_id,
+        open_account=alert.account_id,
         opened_key=f"{alert.opened_at.isoformat(timespec='microseconds')}#{alert.plant_id}#{alert.kind}",
     )
     try:
@@ -190,6 +208,7 @@ def resolve_alert(alert: Alert) -> bool:
             _AlertItem.updated_at.set(alert.updated_at),
             _AlertItem.resolved_at.set(alert.resolved_at),
             _AlertItem.open.remove(),
+            _AlertItem.open_account.remove(),
             _AlertItem.opened_key.remove(),
             _AlertItem.expires_at.set(expires),
         ],
@@ -229,20 +248,69 @@ def list_plant_alerts(
     return [item.to_domain() for item in items[:limit]], len(items) > limit
 
 
-def list_open(limit: int, after: str | None) -> tuple[list[Alert], str | None]:
-    """Up to `limit` open alerts of every plant, oldest first, after the index key `after`;
-    and the index key to continue from (None on the last page)."""
+def list_open(
+    account_id: str, limit: int, after: str | None, only: frozenset[int] | None = None
+) -> tuple[list[Alert], str | None]:
+    """Up to `limit` open alerts of the account's plants (with `only`, of those plants alone),
+    oldest first, after the index key `after`; and the index key to continue from (None on the
+    last page)."""
+    if only is not None:
+        return _open_of_plants(account_id, only, limit, after)
     _bind()
-    items = list(
-        _AlertItem.open_alerts.query(
-            OPEN,
-            _AlertItem.opened_key > after if after else None,
-            limit=limit + 1,
-        )
-    )
+    condition = _AlertItem.opened_key > after if after else None
+    items = list(_AlertItem.open_by_account.query(account_id, condition, limit=limit + 1))
     more = len(items) > limit
     items = items[:limit]
     return [item.to_domain() for item in items], (items[-1].opened_key if more and items else None)
+
+
+def _open_of_plants(
+    account_id: str, plants: frozenset[int], limit: int, after: str | None
+) -> tuple[list[Alert], str | None]:
+    """list_open for a key restricted to some plants (at most 100): each plant's partition, its
+    open alerts (a plant has at most one per kind), the account's alone, in the index's order."""
+    _bind()
+    found = [
+        item
+        for plant_id in sorted(plants)
+        for item in _AlertItem.query(
+            plant_id, _AlertItem.sk.startswith("A#"), filter_condition=_AlertItem.state == OPEN
+        )
+        if item.open_account == account_id and (after is None or (item.opened_key or "") > after)
+    ]
+    found.sort(key=lambda item: item.opened_key or "")
+    more = len(found) > limit
+    found = found[:limit]
+    return [item.to_domain() for item in found], (found[-1].opened_key if more and found else None)
+
+
+def open_alerts_without_account() -> list[tuple[int, str]]:
+    """(plant id, sort key) of the open alerts opened before accounts existed: the migration's
+    read of the index of every plant's open alerts."""
+    _bind()
+    return [
+        (int(item.plant_id), item.sk)
+        for item in _AlertItem.open_alerts.query(
+            OPEN, filter_condition=_AlertItem.open_account.does_not_exist()
+        )
+    ]
+
+
+def adopt_alert(plant_id: int, sk: str, account_id: str) -> bool:
+    """Give an open alert opened before accounts existed to its plant's account (listed in the
+    account's open alerts from then on); False if it has one already or is no longer open."""
+    _bind()
+    item = _AlertItem(plant_id=plant_id, sk=sk)
+    try:
+        item.update(
+            actions=[_AlertItem.account_id.set(account_id), _AlertItem.open_account.set(account_id)],
+            condition=(_AlertItem.state == OPEN) & _AlertItem.open_account.does_not_exist(),
+        )
+    except UpdateError as error:
+        if response_code(error) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def delete_plant_alerts(plant_id: int) -> int:

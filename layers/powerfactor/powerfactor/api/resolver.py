@@ -5,9 +5,12 @@ Every error, on every route, has the body `{"error": {"status", "code", "message
 Before a request is routed, the resolver refuses a body over MAX_BODY_BYTES (413), a body that
 is not UTF-8 or declared in another charset (400, 415), and checks the caller again: API
 Gateway's authorizer (functions/authorizer) has already refused bad keys, and its context names
-the key and its scopes. A request without that context (a route someone
-deployed without the authorizer) gets 401, a key without the method's scope 403, so a mistake in
-the template cannot open the API. The key's id and name are added to every log line.
+the key, its account, scopes and restriction. From it the resolver builds the request's
+`Principal` (access/principal.py), which the routes pass into every domain call (`app.principal`).
+A request without that context (a route someone deployed without the authorizer) gets 401, as
+does a key whose expiry has passed while the authorizer's answer is still cached; a key without
+the method's scope 403, so a mistake in the template cannot open the API. The key's id, name and
+account are added to every log line.
 
 Methods: HEAD is answered as GET (the same status and headers; API Gateway sends no body for a
 HEAD, and its Content-Length is the GET's). A method no route has (OPTIONS, TRACE, PROPFIND,
@@ -39,11 +42,13 @@ from pydantic import BaseModel
 from pynamodb.exceptions import PynamoDBException
 
 from powerfactor.access.keys import scope_for
+from powerfactor.access.principal import Principal, from_context
 from powerfactor.api.schemas import ErrorBody, ErrorDetail, ErrorResponse
 from powerfactor.aws.outage import is_outage
 from powerfactor.aws.tables import deadline as storage_deadline
 from powerfactor.runtime.errors import (
     AlreadyReverted,
+    ApiKeyNotFound,
     InsufficientScope,
     InvalidApiKey,
     InvalidCursor,
@@ -51,6 +56,7 @@ from powerfactor.runtime.errors import (
     InvalidRange,
     NameTaken,
     NoTimeZone,
+    NotPermitted,
     PayloadTooLarge,
     PlantBusy,
     PlantLimitReached,
@@ -87,6 +93,8 @@ _DOMAIN_STATUS: dict[type[PowerFactorError], tuple[HTTPStatus, str]] = {
     PayloadTooLarge: (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large"),
     InvalidApiKey: (HTTPStatus.UNAUTHORIZED, "unauthorized"),
     InsufficientScope: (HTTPStatus.FORBIDDEN, "insufficient_scope"),
+    NotPermitted: (HTTPStatus.FORBIDDEN, "insufficient_scope"),
+    ApiKeyNotFound: (HTTPStatus.NOT_FOUND, "key_not_found"),
     InvalidCursor: (HTTPStatus.BAD_REQUEST, "invalid_cursor"),
     InvalidRange: (HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_range"),
     NoTimeZone: (HTTPStatus.UNPROCESSABLE_ENTITY, "no_time_zone"),
@@ -100,11 +108,16 @@ _DOMAIN_STATUS: dict[type[PowerFactorError], tuple[HTTPStatus, str]] = {
 _ERROR_DESCRIPTIONS = {
     400: "Malformed request: the body is not JSON, or a cursor this API did not return",
     401: "No valid API key: missing, malformed, unknown, expired or revoked",
-    403: "The API key lacks the scope this method needs (read: GET, HEAD; write: POST, PUT, PATCH, DELETE)",
-    404: "No such plant (or, for a revert, no revision of that re-sync)",
+    403: "The API key lacks the scope this method needs (read: GET, HEAD; write: POST, PUT, PATCH, DELETE; "
+    "admin: the account's keys)",
+    404: (
+        "No such plant (or none this key may see: the same answer; for a revert, no revision of that "
+        "re-sync)"
+    ),
     409: (
-        "Another plant has this name, the deployment holds its maximum of plants, a re-sync is pending, "
-        "or a revert is refused: reverted already, hours changed again since, the plant syncing"
+        "Another plant of the account has this name, the account or the deployment holds its maximum of "
+        "plants, a re-sync is pending, or a revert is refused: reverted already, hours changed again "
+        "since, the plant syncing"
     ),
     413: f"The body is larger than {MAX_BODY_BYTES} bytes",
     415: "The body is declared as something other than JSON",
@@ -277,20 +290,25 @@ def _body_size(event: Mapping[str, Any]) -> int:
     return len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
 
 
-def check_caller(event: Mapping[str, Any], logger: Logger) -> None:
-    """Refuse a request that API Gateway's authorizer did not pass with the scope its method needs.
+def check_caller(event: Mapping[str, Any], logger: Logger) -> Principal:
+    """The principal of a request API Gateway's authorizer passed with the scope its method
+    needs; InvalidApiKey or InsufficientScope for any other.
 
-    Adds the key's id and name to the log lines of this request.
+    Adds the key's id, name and account to the log lines of this request.
     """
     context = (event.get("requestContext") or {}).get("authorizer") or {}
-    key_id = context.get("key_id")
-    if not key_id:
-        raise InvalidApiKey("no authorizer context")
-    logger.append_keys(key_id=key_id, key_name=context.get("key_name"))
+    if context.get("key_id"):
+        logger.append_keys(
+            key_id=context.get("key_id"),
+            key_name=context.get("key_name"),
+            account_id=context.get("account_id"),
+        )
+    principal = from_context(context)
     needed = scope_for(str(event.get("httpMethod") or ""))
-    if needed is not None and needed not in str(context.get("scopes") or "").split():
+    if needed is not None and not principal.has_scope(needed):
         logger.warning("API key lacks a scope", extra={"needed": needed})
         raise InsufficientScope(needed)
+    return principal
 
 
 def _json_body(text: str) -> Any:
@@ -352,10 +370,19 @@ class JsonApiResolver(APIGatewayRestResolver):
     """
 
     logger: Logger  # the handler's, set by create_resolver
+    _principal: Principal | None = None
+
+    @property
+    def principal(self) -> Principal:
+        """The caller of the request being resolved (check_caller built it before routing)."""
+        if self._principal is None:
+            raise InvalidApiKey("no principal: the request was not checked")
+        return self._principal
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        self._principal = None
         try:
-            check_caller(event, self.logger)
+            self._principal = check_caller(event, self.logger)
             size = _body_size(event)
             if size > MAX_BODY_BYTES:
                 raise PayloadTooLarge(size, MAX_BODY_BYTES)

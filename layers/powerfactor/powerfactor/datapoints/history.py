@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain
 
+from powerfactor.access.principal import Principal
 from powerfactor.datapoints import reports, revisions
 from powerfactor.datapoints.render import DataRows, _numbers, _same_or_each, _splice, instant
 from powerfactor.datapoints.schemas import (
@@ -65,9 +66,9 @@ def _item(revision: revisions.Revision, change: revisions.HourChange) -> Revisio
     )
 
 
-def _position(cursor: str, request: str, start: date, last: date) -> tuple[str, int]:
+def _position(cursor: str, request: str, scope: str, start: date, last: date) -> tuple[str, int]:
     """A revisions cursor's position (a revision's key, an hour), if it lies in the range."""
-    key, _, hour = cursors.decode(cursor, "revisions", request).partition("|")
+    key, _, hour = cursors.decode(cursor, "revisions", request, scope).partition("|")
     inside = f"R#{start.isoformat()}" <= key <= f"R#{last.isoformat()}#~"
     if not (revisions.is_key(key) and inside and hour.isdigit() and int(hour) < 24):
         raise InvalidCursor()
@@ -75,14 +76,19 @@ def _position(cursor: str, request: str, start: date, last: date) -> tuple[str, 
 
 
 def revision_page(
-    plant_id: int, start: date, last: date, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    principal: Principal,
+    plant_id: int,
+    start: date,
+    last: date,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
 ) -> RevisionPage:
     """The revisions of the hours of [start, last] (UTC days), `limit` hours a page."""
     if start > last:
         raise InvalidRange("`from` is after `to`")
-    get_plant(plant_id)  # PlantNotFound
+    get_plant(principal, plant_id)  # PlantNotFound, also for a plant the caller does not reach
     request = f"{plant_id}/{start}/{last}"
-    after, after_hour = _position(cursor, request, start, last) if cursor else (None, -1)
+    after, after_hour = _position(cursor, request, principal.scope_key, start, last) if cursor else (None, -1)
     items: list[RevisionItem] = []
     at: tuple[str, int] | None = None
     more = False
@@ -98,7 +104,9 @@ def revision_page(
             at = (revision.key, change.hour)
         if more:
             break
-    next_cursor = cursors.encode("revisions", f"{at[0]}|{at[1]}", request) if more and at else None
+    next_cursor = (
+        cursors.encode("revisions", f"{at[0]}|{at[1]}", request, principal.scope_key) if more and at else None
+    )
     return RevisionPage(plant_id=plant_id, from_=start, to=last, items=items, next_cursor=next_cursor)
 
 
@@ -176,6 +184,7 @@ class ProvenanceRows:
 
 
 def read_data(
+    principal: Principal,
     plant_id: int,
     start: date,
     last: date,
@@ -184,7 +193,7 @@ def read_data(
     tz: str | None = None,
 ) -> ProvenanceRows:
     """`reports.read_data`, and the provenance of each hour of the page."""
-    page = reports.read_data(plant_id, start, last, limit, cursor, tz)
+    page = reports.read_data(principal, plant_id, start, last, limit, cursor, tz)
     if not page.rows:
         return ProvenanceRows(page, [])
     hours = [instant(wall, off, UTC) for wall, off, *_ in page.rows]

@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import overload
 from zoneinfo import ZoneInfo
 
+from powerfactor.access.principal import Principal
 from powerfactor.datapoints import compute, read
 from powerfactor.datapoints.render import DataRows, ReportRows
 from powerfactor.datapoints.rows import Request
@@ -60,10 +61,12 @@ def _zone(tz: str | None, plant: Plant) -> tuple[str, tzinfo]:
     return name, (UTC if name == "UTC" else ZoneInfo(name))
 
 
-def _load(plant_id: int, start: date, last: date, tz: str | None) -> tuple[Plant, str, tzinfo]:
+def _load(
+    principal: Principal, plant_id: int, start: date, last: date, tz: str | None
+) -> tuple[Plant, str, tzinfo]:
     if start > last:
         raise InvalidRange("`from` is after `to`")
-    plant = get_plant(plant_id)  # PlantNotFound for an unknown plant
+    plant = get_plant(principal, plant_id)  # PlantNotFound for an unknown plant, or one not the caller's
     return plant, *_zone(tz, plant)
 
 
@@ -109,6 +112,7 @@ def _request(plant_id: int, start: date, last: date, zone: str) -> str:
 
 
 def read_data(
+    principal: Principal,
     plant_id: int,
     start: date,
     last: date,
@@ -117,21 +121,26 @@ def read_data(
     tz: str | None = None,
 ) -> DataRows:
     """Stored hours of [start, last] (whole days of the zone), `limit` per page."""
-    _, name, zone = _load(plant_id, start, last, tz)
+    _, name, zone = _load(principal, plant_id, start, last, tz)
     bound = _request(plant_id, start, last, name)
     first, end = hour_range(start, last, zone)
     begin = first
     if cursor:
-        position = _parse_after(cursors.decode(cursor, "data", bound), "%Y-%m-%dT%H:%M:%S%z")
+        position = _parse_after(
+            cursors.decode(cursor, "data", bound, principal.scope_key), "%Y-%m-%dT%H:%M:%S%z"
+        )
         begin = _instant_after(position, first, end) + HOUR
     request = Request(plant_id, None, zone, start, last, first, end, begin, None, limit)
     stored = read.page(request)  # 1. read
     rows, more = compute.data_rows(request, stored)  # 2. compute
-    next_cursor = cursors.encode("data", rows[-1][0] + rows[-1][1].iso, bound) if more else None
+    next_cursor = (
+        cursors.encode("data", rows[-1][0] + rows[-1][1].iso, bound, principal.scope_key) if more else None
+    )
     return DataRows(plant_id, name, zone, start, last, rows, next_cursor)  # 3. render: the handler's
 
 
 def data_page(
+    principal: Principal,
     plant_id: int,
     start: date,
     last: date,
@@ -140,10 +149,11 @@ def data_page(
     tz: str | None = None,
 ) -> DataPage:
     """`read_data` as the page model."""
-    return read_data(plant_id, start, last, limit, cursor, tz).model()
+    return read_data(principal, plant_id, start, last, limit, cursor, tz).model()
 
 
 def read_report(
+    principal: Principal,
     plant_id: int,
     start: date,
     last: date,
@@ -153,9 +163,9 @@ def read_report(
     tz: str | None = None,
 ) -> ReportRows:
     """Sums of [start, last] (whole days of the zone) by hour, day or month, `limit` buckets per page."""
-    plant, name, zone = _load(plant_id, start, last, tz)
+    plant, name, zone = _load(principal, plant_id, start, last, tz)
     bound = _request(plant_id, start, last, name)
-    after = cursors.decode(cursor, granularity, bound) if cursor else None
+    after = cursors.decode(cursor, granularity, bound, principal.scope_key) if cursor else None
     first, end = hour_range(start, last, zone)
     begin = first
     if after is not None and granularity == "hour":
@@ -172,7 +182,7 @@ def read_report(
         period, wall, off = page.items[-1][:3]
         if granularity == "hour":  # the UTC start of the last bucket
             period = datetime.fromisoformat(wall + off.iso).astimezone(UTC).strftime(_HOUR_CURSOR)
-        next_cursor = cursors.encode(granularity, period, bound)
+        next_cursor = cursors.encode(granularity, period, bound, principal.scope_key)
     return ReportRows(  # 3. render: the handler's
         plant_id, name, zone, start, last, granularity, capacity, page.items, page.totals, next_cursor,
         page.figures,
@@ -180,6 +190,7 @@ def read_report(
 
 
 def report(
+    principal: Principal,
     plant_id: int,
     start: date,
     last: date,
@@ -189,4 +200,4 @@ def report(
     tz: str | None = None,
 ) -> ReportPage:
     """`read_report` as the page model."""
-    return read_report(plant_id, start, last, granularity, limit, cursor, tz).model()
+    return read_report(principal, plant_id, start, last, granularity, limit, cursor, tz).model()

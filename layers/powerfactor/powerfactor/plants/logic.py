@@ -1,21 +1,30 @@
 """Plants: what a plant is and the rules for creating, listing, changing and deleting one.
 
-A plant has a name and optional metadata (models.PlantCreate: capacity, time zone, location,
-commissioning day). PATCH applies a JSON merge patch (RFC 7386) to it: the fields sent change,
-`null` clears one; the name can be changed but not cleared.
+A plant belongs to one account and has a name, unique within the account, and optional metadata
+(models.PlantCreate: capacity, time zone, location, commissioning day). PATCH applies a JSON
+merge patch (RFC 7386) to it: the fields sent change, `null` clears one; the name can be changed
+but not cleared.
+
+Every function a request calls takes the request's `Principal` first: a plant it does not reach
+is PlantNotFound, exactly as a plant that does not exist (access/principal.py); lists hold only
+the plants it reaches, read from its account's partition of the plant index; cursors are bound
+to it. A write needs the write scope; a key restricted to some plants cannot create any.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from powerfactor.access import accounts
+from powerfactor.access.principal import DEFAULT_ACCOUNT, PlantRef, Principal
 from powerfactor.plants import store as storage
 from powerfactor.plants.schemas import METADATA_FIELDS, Plant, PlantPage, visible_text
 from powerfactor.runtime import cursors
-from powerfactor.runtime.errors import InvalidCursor, InvalidName
+from powerfactor.runtime.errors import InvalidCursor, InvalidName, NotPermitted, PlantNotFound
 from powerfactor.runtime.settings import get_settings
 
 # What is stored is the normalized key (`NAME#<key>` is a DynamoDB partition key, at most 2,048
@@ -54,16 +63,23 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_plant(name: str, **metadata: Any) -> Plant:
-    """Create a plant with a fresh id and these metadata fields (models.METADATA_FIELDS).
+def create_plant(principal: Principal, name: str, **metadata: Any) -> Plant:
+    """Create a plant of the caller's account with a fresh id and these metadata fields
+    (models.METADATA_FIELDS).
 
-    NameTaken if another plant has this name; PlantLimitReached if the deployment holds its
-    maximum of plants (MaxPlants) already.
+    NameTaken if another plant of the account has this name; PlantLimitReached if the account
+    holds its maximum of plants, or the deployment its MaxPlants, already; NotPermitted for a key
+    restricted to some plants (it could not reach the new one).
     """
+    principal.require_scope("write")
+    if principal.restricted:
+        raise NotPermitted("this key is restricted to some plants: it cannot create plants")
     _check_fields(metadata)
     key = _checked_key(name)
+    ceiling = get_settings().max_plants
+    limits = accounts.plant_limit(principal.account_id, ceiling), ceiling
     plant_id = storage.allocate_plant_id()
-    return storage.insert_plant(plant_id, name, key, _now(), get_settings().max_plants, metadata)
+    return storage.insert_plant(plant_id, principal.account_id, name, key, _now(), limits, metadata)
 
 
 def _check_fields(metadata: dict[str, Any]) -> None:
@@ -73,46 +89,105 @@ def _check_fields(metadata: dict[str, Any]) -> None:
 
 
 def recount_plants() -> int:
-    """Make the count the plant cap is checked against equal to the plants that exist."""
+    """Make the count the deployment's plant cap is checked against equal to the plants that exist."""
     return storage.recount_plants()
 
 
-def get_plant(plant_id: int) -> Plant:
-    return storage.get_plant(plant_id)
+def recount_account(account_id: str) -> int:
+    """Make the account's plant count equal to its plants."""
+    return storage.recount_account(account_id)
 
 
-def rename_plant(plant_id: int, name: str) -> Plant:
-    return storage.rename_plant(plant_id, name, _checked_key(name), _now())
+def adopt_legacy_plants(dry_run: bool = False) -> tuple[int, int]:
+    """Give the plants written before accounts existed to the default account, each counted there
+    in the same transaction: (found, adopted). Safe to repeat and to stop at any point: a plant
+    is adopted (and counted) once, whoever creates or deletes plants meanwhile."""
+    found = list(storage.plants_without_account())
+    if dry_run:
+        return len(found), 0
+    return len(found), sum(storage.adopt_plant(plant_id, DEFAULT_ACCOUNT) for plant_id in found)
 
 
-def patch_plant(plant_id: int, changes: dict[str, Any]) -> Plant:
+def account_plants_counted(account_id: str) -> tuple[int, int]:
+    """(the account's plant count, its plants in the index): equal unless plants were written
+    straight into the table (then recount_account, while nobody creates or deletes its plants)."""
+    return storage.account_plant_count(account_id), storage.recount_account(account_id, dry_run=True)
+
+
+def _reached(principal: Principal, plant: Plant) -> Plant:
+    if principal.reach(plant.ref()) is None:
+        raise PlantNotFound(plant.id)  # as for a plant that does not exist
+    return plant
+
+
+def get_plant(principal: Principal, plant_id: int) -> Plant:
+    """The plant, if the caller reaches it; PlantNotFound otherwise (missing or not its own)."""
+    return _reached(principal, storage.get_plant(plant_id))
+
+
+def reachable(principal: Principal, plant_ids: Iterable[int]) -> frozenset[int]:
+    """These plant ids, each checked to be a plant the caller reaches (PlantNotFound for the
+    first that is not, as for a missing one): what a key it creates may be restricted to."""
+    return frozenset(get_plant(principal, plant_id).id for plant_id in sorted(set(plant_ids)))
+
+
+def _may_change(principal: Principal) -> storage.Guard:
+    def guard(plant: PlantRef) -> None:
+        if principal.reach(plant) is None:
+            raise PlantNotFound(plant.plant_id)
+        if not principal.may_change(plant):
+            raise NotPermitted(f"this key cannot change plant {plant.plant_id}")
+
+    return guard
+
+
+def _may_delete(principal: Principal) -> storage.Guard:
+    def guard(plant: PlantRef) -> None:
+        _may_change(principal)(plant)
+        if not principal.may_delete(plant):
+            raise NotPermitted(f"only the account that owns plant {plant.plant_id} can delete it")
+
+    return guard
+
+
+def rename_plant(principal: Principal, plant_id: int, name: str) -> Plant:
+    principal.require_scope("write")
+    return storage.update_plant(plant_id, _now(), _may_change(principal), name, _checked_key(name))
+
+
+def patch_plant(principal: Principal, plant_id: int, changes: dict[str, Any]) -> Plant:
     """Apply a merge patch's fields: `name` (not None) and metadata fields (None clears one).
     No fields: the plant as it is, unchanged."""
+    principal.require_scope("write")
     changes = dict(changes)
     name = changes.pop("name", None)
     _check_fields(changes)
     if name is None and not changes:
-        return storage.get_plant(plant_id)
+        plant = get_plant(principal, plant_id)
+        _may_change(principal)(plant.ref())
+        return plant
     key = _checked_key(name) if name is not None else None
-    return storage.update_plant(plant_id, _now(), name, key, changes)
+    return storage.update_plant(plant_id, _now(), _may_change(principal), name, key, changes)
 
 
-def delete_plant(plant_id: int) -> None:
-    storage.delete_plant(plant_id)
+def delete_plant(principal: Principal, plant_id: int) -> None:
+    principal.require_scope("write")
+    storage.delete_plant(plant_id, _may_delete(principal))
 
 
-def _after_id(cursor: str, kind: str = "plants", request: str = "") -> int:
-    after = cursors.decode(cursor, kind, request)
+def _after_id(cursor: str, kind: str, request: str, principal: Principal) -> int:
+    after = cursors.decode(cursor, kind, request, principal.scope_key)
     if not (after.isascii() and after.isdigit()) or int(after) > 2**53:
         raise InvalidCursor()
     return int(after)
 
 
-def list_plants(limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> PlantPage:
-    """One page of plants in id order; `next_cursor` continues where this page ends."""
-    after_id = _after_id(cursor) if cursor else None
-    items, more = storage.list_plants(limit, after_id)
-    next_cursor = cursors.encode("plants", str(items[-1].id)) if more and items else None
+def list_plants(principal: Principal, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> PlantPage:
+    """One page of the plants the caller reaches, in id order; `next_cursor` continues where this
+    page ends (for this caller only)."""
+    after_id = _after_id(cursor, "plants", "", principal) if cursor else None
+    items, after = storage.list_plants(principal.account_id, limit, after_id, principal.plants)
+    next_cursor = cursors.encode("plants", str(after), "", principal.scope_key) if after is not None else None
     return PlantPage(items=items, next_cursor=next_cursor)
 
 
@@ -137,20 +212,26 @@ def search_key(text: str) -> str:
     return key
 
 
-def search_plants(text: str, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> PlantPage:
-    """One page of the plants whose name contains `text` (compared as search_key normalizes both),
-    in id order, paginated as list_plants; a cursor works only for the same normalized text.
+def search_plants(
+    principal: Principal, text: str, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+) -> PlantPage:
+    """One page of the plants the caller reaches whose name contains `text` (compared as
+    search_key normalizes both), in id order, paginated as list_plants; a cursor works only for
+    the same normalized text and caller.
 
-    Cost: the plant index is read with a filter, from the cursor on, until limit+1 plants match or
-    the index ends; one page reads at most storage.SEARCH_MAX_QUERIES (10) Query calls of at most
-    SEARCH_QUERY_ITEMS (1,000) plants and 1 MB each: at most 10,000 plants, 10 MB and 1,280 read
-    units (eventually consistent, 0.5 per 4 KB read, matching or not), about a second. Where that
-    runs out first (more than 10,000 plants, or large items) the page is short, possibly empty,
+    Cost: the account's partition of the plant index is read with a filter, from the cursor on,
+    until limit+1 plants match or it ends; one page reads at most storage.SEARCH_MAX_QUERIES (10)
+    Query calls of at most SEARCH_QUERY_ITEMS (1,000) plants and 1 MB each: at most 10,000
+    plants, 10 MB and 1,280 read units (eventually consistent, 0.5 per 4 KB read, matching or
+    not), about a second. Where that runs out first (more than 10,000 plants of the account, or
+    large items) the page is short, possibly empty,
     and its `next_cursor` continues the search: only a null `next_cursor` means no more matches.
     ValueError for a text search_key refuses.
     """
     key = search_key(text)
-    after_id = _after_id(cursor, "plant-search", key) if cursor else None
-    items, after = storage.search_plants(key, limit, after_id)
-    next_cursor = cursors.encode("plant-search", str(after), key) if after is not None else None
+    after_id = _after_id(cursor, "plant-search", key, principal) if cursor else None
+    items, after = storage.search_plants(principal.account_id, key, limit, after_id, principal.plants)
+    next_cursor = (
+        cursors.encode("plant-search", str(after), key, principal.scope_key) if after is not None else None
+    )
     return PlantPage(items=items, next_cursor=next_cursor)

@@ -15,10 +15,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     field_validator,
 )
 
+from powerfactor.access.principal import PlantRef
 from powerfactor.runtime.clock import today_somewhere
 
 PLANT_NAME_MAX = 100
@@ -49,7 +51,7 @@ PlantName = Annotated[
         description=(
             "Display name, 1-100 characters after trimming, no control or invisible characters "
             "(Unicode categories Cc, Cf, Cs: zero-width, soft hyphen, bidi controls). Unique "
-            "across plants, ignoring case and repeated inner spaces."
+            "among the account's plants, ignoring case and repeated inner spaces."
         ),
         examples=["Solar Park North"],
     ),
@@ -212,6 +214,11 @@ class SyncState(BaseModel):
 
 
 class Plant(BaseModel):
+    """A plant as the API shows it. Its owner (the account) is kept beside, not shown: `ref()`
+    is what a principal judges its reach on (access/principal.py)."""
+
+    _account_id: str = PrivateAttr()  # set by the store that read it; unset is an error, never a default
+
     id: int = Field(description="Integer id, allocated by PowerFactor and never reused.")
     name: str
     capacity_kwp: float | None = Field(default=None, description="DC peak power, kWp; null if unknown.")
@@ -222,6 +229,17 @@ class Plant(BaseModel):
     created_at: datetime
     updated_at: datetime
     sync: SyncState = Field(default_factory=SyncState)
+
+    @property
+    def account_id(self) -> str:
+        return self._account_id
+
+    def owned_by(self, account_id: str) -> Plant:
+        self._account_id = account_id
+        return self
+
+    def ref(self) -> PlantRef:
+        return PlantRef(self._account_id, self.id)
 
 
 class PlantPage(BaseModel):

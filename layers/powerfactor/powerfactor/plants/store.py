@@ -1,15 +1,25 @@
 """The plants table. Its pynamodb models are private; the functions speak the domain.
 
 Plants table (single-table, key `pk`, see template.yaml):
-- `PLANT#<id>`  the plant: id, name, name_key, timestamps, the optional metadata (capacity_kwp,
-                timezone, latitude, longitude, commissioned_on; absent when unset);
-                `entity = "plant"` puts it in the sparse GSI `by_plant_id`, which lists plants in id order.
-- `NAME#<key>`  the claim on a normalized name; created and deleted in the same transaction as
-                the plant, so DynamoDB itself keeps names unique.
-- `COUNTER#plant` the id counter, incremented atomically; ids are never reused.
-- `COUNT#plants` how many plants exist: incremented in the transaction that inserts a plant, on
-                condition that it is below the deployment's maximum, and decremented in the one
-                that deletes a plant, so the cap holds under concurrent creates.
+- `PLANT#<id>`  the plant: id, its account (`account_id`), name, name_key, timestamps, the optional
+                metadata (capacity_kwp, timezone, latitude, longitude, commissioned_on; absent
+                when unset). `account_id` puts it in the sparse GSI `by_account`, which lists an
+                account's plants in id order (one partition per account). `entity = "plant"` puts
+                it in the sparse GSI `by_plant_id`, every plant in id order, which only the
+                system's own jobs read (the daily sync, the count of all plants, the migration).
+                A plant written before accounts existed has no `account_id`: it is the default
+                account's (`python -m manage migrate` writes it and counts it).
+- `NAME#<key>`  the claim on a normalized name in the default account, `ACCOUNT#<id>#NAME#<key>`
+                in any other (names are unique within an account); created and deleted in the
+                same transaction as the plant, so DynamoDB itself keeps names unique. The default
+                account's claims keep the key today's items have, so they need no migration.
+- `COUNTER#plant` the id counter, incremented atomically; ids are never reused (one sequence for
+                every account).
+- `COUNT#plants` how many plants exist in the deployment, and `ACCOUNT#<id>#COUNT#plants` how many
+                the account holds: both incremented in the transaction that inserts a plant, on
+                condition that they are below the deployment's MaxPlants and the account's limit,
+                and decremented in the one that deletes it, so both caps hold under concurrent
+                creates.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from powerfactor.access.principal import DEFAULT_ACCOUNT, PlantRef
 from powerfactor.aws import internals
 from powerfactor.aws.outage import response_code
 from powerfactor.aws.tables import bind
@@ -45,14 +56,24 @@ _PLANT_ENTITY = "plant"
 _COUNTER_KEY = "COUNTER#plant"
 _COUNT_KEY = "COUNT#plants"
 _TRANSACTION_ATTEMPTS = 10
+_TRANSACTION_ITEMS = 4  # the most items a transaction here writes (a create)
+
+# A guard of a change: raises (PlantNotFound, ...) unless the caller may change this plant.
+Guard = Callable[[PlantRef], None]
 
 
 def _plant_pk(plant_id: int) -> str:
     return f"PLANT#{plant_id}"
 
 
-def _name_pk(name_key: str) -> str:
-    return f"NAME#{name_key}"
+def _name_pk(account_id: str, name_key: str) -> str:
+    if account_id == DEFAULT_ACCOUNT:
+        return f"NAME#{name_key}"
+    return f"ACCOUNT#{account_id}#NAME#{name_key}"
+
+
+def _account_count_pk(account_id: str) -> str:
+    return f"ACCOUNT#{account_id}#{_COUNT_KEY}"
 
 
 class _ByPlantId(GlobalSecondaryIndex["_PlantItem"]):
@@ -64,6 +85,15 @@ class _ByPlantId(GlobalSecondaryIndex["_PlantItem"]):
     plant_id = NumberAttribute(range_key=True)
 
 
+class _ByAccount(GlobalSecondaryIndex["_PlantItem"]):
+    class Meta:
+        index_name = "by_account"
+        projection = AllProjection()
+
+    account_id = UnicodeAttribute(hash_key=True)
+    plant_id = NumberAttribute(range_key=True)
+
+
 class _PlantItem(Model):
     class Meta:
         table_name = "unbound"
@@ -71,11 +101,13 @@ class _PlantItem(Model):
     pk = UnicodeAttribute(hash_key=True)
     entity = UnicodeAttribute(default=_PLANT_ENTITY)
     plant_id = NumberAttribute()
+    account_id = UnicodeAttribute(null=True)  # absent: written before accounts, the default account's
     name = UnicodeAttribute()
     name_key = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     by_plant_id = _ByPlantId()
+    by_account = _ByAccount()
     # metadata (see powerfactor.plants.schemas.PlantCreate); absent when unset
     capacity_kwp = NumberAttribute(null=True)
     timezone = UnicodeAttribute(null=True)
@@ -129,6 +161,13 @@ class _PlantItem(Model):
             last_error=self.last_error,
         )
 
+    @property
+    def owner(self) -> str:
+        return self.account_id or DEFAULT_ACCOUNT
+
+    def ref(self) -> PlantRef:
+        return PlantRef(self.owner, int(self.plant_id))
+
     def to_domain(self) -> Plant:
         return Plant(
             id=int(self.plant_id),
@@ -141,7 +180,7 @@ class _PlantItem(Model):
             created_at=self.created_at,
             updated_at=self.updated_at,
             sync=self.sync_state(),
-        )
+        ).owned_by(self.owner)
 
 
 class _NameClaim(Model):
@@ -198,7 +237,7 @@ def _with_transaction_retries[T](attempt: Callable[[], T]) -> T:
         try:
             return attempt()
         except TransactWriteError as error:
-            reasons = _reasons(error, 3)
+            reasons = _reasons(error, _TRANSACTION_ITEMS)
             if "TransactionConflict" not in reasons or "ConditionalCheckFailed" in reasons:
                 raise
             if n == _TRANSACTION_ATTEMPTS - 1:
@@ -222,28 +261,33 @@ def _stored(value: Any) -> Any:
 
 def insert_plant(
     plant_id: int,
+    account_id: str,
     name: str,
     name_key: str,
     now: datetime,
-    max_plants: int,
+    limits: tuple[int, int],
     metadata: dict[str, Any] | None = None,
 ) -> Plant:
-    """Store a new plant, claim its name and count it, in one transaction.
+    """Store a new plant of `account_id`, claim its name in the account and count it (in the
+    account and in the deployment), in one transaction.
 
-    `metadata` maps metadata fields to values (None: unset). NameTaken if the name is claimed;
-    PlantLimitReached if `max_plants` plants exist already.
+    `limits` are the account's plant limit and the deployment's (MaxPlants). `metadata` maps
+    metadata fields to values (None: unset). NameTaken if the account has a plant of this name;
+    PlantLimitReached if the account, or the deployment, holds its maximum of plants already.
     """
     _bind()
+    account_limit, ceiling = limits
     item = _PlantItem(
         pk=_plant_pk(plant_id),
         plant_id=plant_id,
+        account_id=account_id,
         name=name,
         name_key=name_key,
         created_at=now,
         updated_at=now,
         **{field: _stored(value) for field, value in (metadata or {}).items() if value is not None},
     )
-    claim = _NameClaim(pk=_name_pk(name_key), plant_id=plant_id)
+    claim = _NameClaim(pk=_name_pk(account_id, name_key), plant_id=plant_id)
 
     def attempt() -> None:
         with TransactWrite(
@@ -252,19 +296,28 @@ def insert_plant(
             tx.save(item, condition=_PlantItem.pk.does_not_exist())
             tx.save(claim, condition=_NameClaim.pk.does_not_exist())
             tx.update(
+                _Counter(pk=_account_count_pk(account_id)),
+                actions=[_Counter.value.add(1)],
+                condition=_Counter.value.does_not_exist() | (_Counter.value < account_limit),
+            )
+            tx.update(
                 _Counter(pk=_COUNT_KEY),
                 actions=[_Counter.value.add(1)],
-                condition=_Counter.value.does_not_exist() | (_Counter.value < max_plants),
+                condition=_Counter.value.does_not_exist() | (_Counter.value < ceiling),
             )
 
+    if account_limit < 1 or ceiling < 1:  # a count that does not exist yet passes its condition
+        raise PlantLimitReached(min(account_limit, ceiling), account=account_limit <= ceiling)
     try:
         _with_transaction_retries(attempt)
     except TransactWriteError as error:
-        reasons = _reasons(error, 3)
+        reasons = _reasons(error, _TRANSACTION_ITEMS)
         if reasons[1] == "ConditionalCheckFailed":
             raise NameTaken(name) from None
         if reasons[2] == "ConditionalCheckFailed":
-            raise PlantLimitReached(max_plants) from None
+            raise PlantLimitReached(account_limit, account=True) from None
+        if reasons[3] == "ConditionalCheckFailed":
+            raise PlantLimitReached(ceiling, account=False) from None
         raise
     return item.to_domain()
 
@@ -281,14 +334,38 @@ def get_plant(plant_id: int) -> Plant:
     return _load(plant_id).to_domain()
 
 
-def list_plants(limit: int, after_id: int | None) -> tuple[list[Plant], bool]:
-    """Up to `limit` plants with ids above `after_id`, in id order, and whether more follow."""
+def list_plants(
+    account_id: str, limit: int, after_id: int | None, only: frozenset[int] | None = None
+) -> tuple[list[Plant], int | None]:
+    """Up to `limit` of the account's plants with ids above `after_id`, in id order, and the id
+    the next page starts after (None: this is the last); with `only`, those plants alone."""
+    if only is not None:
+        return _restricted(account_id, only, None, limit, after_id)
     _bind()
     range_condition = _PlantItem.plant_id > after_id if after_id is not None else None
-    items = list(
-        _PlantItem.by_plant_id.query(_PLANT_ENTITY, range_key_condition=range_condition, limit=limit + 1)
+    found = list(
+        _PlantItem.by_account.query(account_id, range_key_condition=range_condition, limit=limit + 1)
     )
-    return [item.to_domain() for item in items[:limit]], len(items) > limit
+    items = [item.to_domain() for item in found[:limit]]
+    return items, (items[-1].id if len(found) > limit and items else None)
+
+
+def _restricted(
+    account_id: str, only: frozenset[int], part: str | None, limit: int, after_id: int | None
+) -> tuple[list[Plant], int | None]:
+    """list_plants and search_plants for a key restricted to `only` (at most 100 plants): those
+    plants read by key (BatchGetItem: DynamoDB filters on no key attribute of the index, and a
+    restricted key needs none of the account's other plants), the account's alone, in id order."""
+    _bind()
+    wanted = sorted(i for i in only if after_id is None or i > after_id)
+    found = [
+        item
+        for item in _PlantItem.batch_get([_plant_pk(i) for i in wanted])
+        if item.account_id == account_id and (part is None or part in item.name_key)
+    ]
+    found.sort(key=lambda item: int(item.plant_id))
+    items = [item.to_domain() for item in found[:limit]]
+    return items, (items[-1].id if len(found) > limit and items else None)
 
 
 # A search reads the index with a filter: at most this many plants per Query call (and at most
@@ -297,21 +374,27 @@ SEARCH_QUERY_ITEMS = 1000
 SEARCH_MAX_QUERIES = 10
 
 
-def search_plants(part: str, limit: int, after_id: int | None) -> tuple[list[Plant], int | None]:
-    """Up to `limit` plants with ids above `after_id` whose name_key contains `part`, in id order,
-    and the id the next page starts after (None: no plant after these can match).
+def search_plants(
+    account_id: str, part: str, limit: int, after_id: int | None, only: frozenset[int] | None = None
+) -> tuple[list[Plant], int | None]:
+    """Up to `limit` of the account's plants with ids above `after_id` whose name_key contains
+    `part` (with `only`: among those plants alone), in id order, and the id the next page starts
+    after (None: no plant after these can match).
 
-    DynamoDB applies a Query's Limit before its filter, so the index is read a page at a time
-    until limit+1 plants matched or it ends, but for at most SEARCH_MAX_QUERIES calls of
-    SEARCH_QUERY_ITEMS plants each: if those run out first, the page may be short (even empty)
-    and continues after the last plant read.
+    DynamoDB applies a Query's Limit before its filter, so the account's partition of the index
+    is read a page at a time until limit+1 plants matched or it ends, but for at most
+    SEARCH_MAX_QUERIES calls of SEARCH_QUERY_ITEMS plants each: if those run out first, the page
+    may be short (even empty) and continues after the last plant read.
     """
+    if only is not None:
+        return _restricted(account_id, only, part, limit, after_id)
     _bind()
+    condition = _PlantItem.name_key.contains(part)
     range_condition = _PlantItem.plant_id > after_id if after_id is not None else None
-    pages = _PlantItem.by_plant_id.query(
-        _PLANT_ENTITY,
+    pages = _PlantItem.by_account.query(
+        account_id,
         range_key_condition=range_condition,
-        filter_condition=_PlantItem.name_key.contains(part),
+        filter_condition=condition,
         page_size=SEARCH_QUERY_ITEMS,
     ).page_iter
     found: list[_PlantItem] = []
@@ -328,8 +411,11 @@ def search_plants(part: str, limit: int, after_id: int | None) -> tuple[list[Pla
     return [item.to_domain() for item in found], None
 
 
-def _mutate_plant(plant_id: int, write: Callable[[_PlantItem, TransactWrite], None]) -> _PlantItem:
-    """Read a plant, then run `write` in a transaction guarded by the name it was read with.
+def _mutate_plant(
+    plant_id: int, guard: Guard, write: Callable[[_PlantItem, TransactWrite], None]
+) -> _PlantItem:
+    """Read a plant, check that the caller may change it (`guard` raises otherwise), then run
+    `write` in a transaction guarded by the name and account it was read with.
 
     `write` puts the plant first. If the plant changed in between (a concurrent rename or delete),
     read it again and retry; if it is gone, PlantNotFound. Whatever the other items' reasons are
@@ -340,6 +426,7 @@ def _mutate_plant(plant_id: int, write: Callable[[_PlantItem, TransactWrite], No
     """
     for n in range(_TRANSACTION_ATTEMPTS):
         current = _load(plant_id)
+        guard(current.ref())
         try:
             with TransactWrite(
                 connection=internals.low_level_connection(_PlantItem), client_request_token=_token()
@@ -347,7 +434,7 @@ def _mutate_plant(plant_id: int, write: Callable[[_PlantItem, TransactWrite], No
                 write(current, tx)
             return current
         except TransactWriteError as error:
-            reasons = _reasons(error, 3)
+            reasons = _reasons(error, _TRANSACTION_ITEMS)
             stale = reasons[0] == "ConditionalCheckFailed"
             if not stale and ("ConditionalCheckFailed" in reasons or "TransactionConflict" not in reasons):
                 raise
@@ -356,23 +443,26 @@ def _mutate_plant(plant_id: int, write: Callable[[_PlantItem, TransactWrite], No
 
 
 def _unchanged(item: _PlantItem) -> Any:
-    return _PlantItem.pk.exists() & (_PlantItem.name_key == item.name_key)
-
-
-def rename_plant(plant_id: int, name: str, name_key: str, now: datetime) -> Plant:
-    """Rename a plant, moving its name claim in the same transaction; NameTaken if claimed."""
-    return update_plant(plant_id, now, name, name_key)
+    """The plant is as it was read: same name, same account (or still none, before the migration)."""
+    same_account = (
+        _PlantItem.account_id == item.account_id
+        if item.account_id is not None
+        else _PlantItem.account_id.does_not_exist()
+    )
+    return _PlantItem.pk.exists() & (_PlantItem.name_key == item.name_key) & same_account
 
 
 def update_plant(
     plant_id: int,
     now: datetime,
+    guard: Guard,
     name: str | None = None,
     name_key: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Plant:
-    """Change a plant: its name if given (moving its name claim in the same transaction;
-    NameTaken if claimed) and these metadata fields (None: remove the field)."""
+    """Change a plant the guard lets the caller change: its name if given (moving its name
+    claim in the same transaction; NameTaken if the account has it) and these metadata fields
+    (None: remove the field)."""
     _bind()
     metadata = metadata or {}
 
@@ -387,19 +477,19 @@ def update_plant(
         tx.update(current, actions=actions, condition=_unchanged(current))
         if name is not None and name_key is not None and current.name_key != name_key:
             tx.save(
-                _NameClaim(pk=_name_pk(name_key), plant_id=plant_id),
+                _NameClaim(pk=_name_pk(current.owner, name_key), plant_id=plant_id),
                 condition=_NameClaim.pk.does_not_exist(),
             )
             tx.delete(
-                _NameClaim(pk=_name_pk(current.name_key)),
+                _NameClaim(pk=_name_pk(current.owner, current.name_key)),
                 condition=_NameClaim.plant_id == plant_id,
             )
 
     try:
-        renamed = _mutate_plant(plant_id, write)
+        renamed = _mutate_plant(plant_id, guard, write)
     except TransactWriteError as error:
         # the plant was as read (_mutate_plant retries otherwise), so only the new claim can fail
-        if _reasons(error, 3)[1] == "ConditionalCheckFailed":
+        if _reasons(error, _TRANSACTION_ITEMS)[1] == "ConditionalCheckFailed":
             raise NameTaken(str(name)) from None
         raise
     if name is not None:
@@ -410,28 +500,94 @@ def update_plant(
     return renamed.to_domain()
 
 
-def delete_plant(plant_id: int) -> None:
-    """Delete a plant and release its name. Its datapoints are removed by the stream consumer."""
+def delete_plant(plant_id: int, guard: Guard) -> None:
+    """Delete a plant the guard lets the caller delete, release its name and uncount it. Its
+    datapoints are removed by the stream consumer."""
     _bind()
 
     def write(current: _PlantItem, tx: TransactWrite) -> None:
         tx.delete(current, condition=_unchanged(current))
         tx.delete(
-            _NameClaim(pk=_name_pk(current.name_key)),
+            _NameClaim(pk=_name_pk(current.owner, current.name_key)),
             condition=_NameClaim.plant_id == plant_id,
         )
         tx.update(_Counter(pk=_COUNT_KEY), actions=[_Counter.value.add(-1)])
+        if current.account_id is not None:  # a plant not yet migrated is not in its account's count
+            tx.update(_Counter(pk=_account_count_pk(current.account_id)), actions=[_Counter.value.add(-1)])
 
-    _mutate_plant(plant_id, write)
+    _mutate_plant(plant_id, guard, write)
 
 
 def recount_plants() -> int:
-    """Set the plant count to the plants that exist (for data written before the count was kept,
-    or straight into the table); run it while no plant is being created or deleted."""
+    """Set the deployment's plant count to the plants that exist (for data written before the
+    count was kept, or straight into the table); run it while no plant is being created or deleted."""
     _bind()
     count = _PlantItem.by_plant_id.count(_PLANT_ENTITY)
     _Counter(pk=_COUNT_KEY, value=count).save()
     return count
+
+
+def recount_account(account_id: str, dry_run: bool = False) -> int:
+    """Set the account's plant count to its plants (those with its `account_id`), unless
+    `dry_run`: then only count them. Run it while nobody creates or deletes the account's plants."""
+    _bind()
+    count = _PlantItem.by_account.count(account_id)
+    if not dry_run:
+        _Counter(pk=_account_count_pk(account_id), value=count).save()
+    return count
+
+
+def account_plant_count(account_id: str) -> int:
+    """How many plants the account's count says it holds."""
+    _bind()
+    try:
+        return int(_Counter.get(_account_count_pk(account_id), consistent_read=True).value or 0)
+    except _Counter.DoesNotExist:
+        return 0
+
+
+# ---- the migration to accounts (manage/migrate.py) ----
+
+
+def plants_without_account(page_size: int = 500) -> Iterator[int]:
+    """Ids of the plants written before accounts existed (no `account_id`), read a page at a
+    time from the index of every plant."""
+    _bind()
+    for item in _PlantItem.by_plant_id.query(
+        _PLANT_ENTITY,
+        filter_condition=_PlantItem.account_id.does_not_exist(),
+        attributes_to_get=["plant_id"],
+        page_size=page_size,
+    ):
+        yield int(item.plant_id)
+
+
+def adopt_plant(plant_id: int, account_id: str) -> bool:
+    """Give a plant written before accounts existed to `account_id` and count it there, in one
+    transaction; False if it has an account already or is gone (nothing written). Its name claim
+    stays as it is: `account_id` must be the default account, whose claims have today's keys."""
+    if account_id != DEFAULT_ACCOUNT:
+        raise ValueError("plants written before accounts are adopted by the default account only")
+    _bind()
+
+    def attempt() -> None:
+        with TransactWrite(
+            connection=internals.low_level_connection(_PlantItem), client_request_token=_token()
+        ) as tx:
+            tx.update(
+                _PlantItem(pk=_plant_pk(plant_id)),
+                actions=[_PlantItem.account_id.set(account_id)],
+                condition=_PlantItem.pk.exists() & _PlantItem.account_id.does_not_exist(),
+            )
+            tx.update(_Counter(pk=_account_count_pk(account_id)), actions=[_Counter.value.add(1)])
+
+    try:
+        _with_transaction_retries(attempt)
+    except TransactWriteError as error:
+        if _reasons(error, _TRANSACTION_ITEMS)[0] == "ConditionalCheckFailed":
+            return False
+        raise
+    return True
 
 
 def plant_ids(page_size: int = 500) -> Iterator[int]:

@@ -49,14 +49,20 @@ class InvalidName(PowerFactorError):
 
 
 class PlantLimitReached(PowerFactorError):
-    """The deployment holds as many plants as its MaxPlants parameter allows."""
+    """The account holds as many plants as its limit allows (`account`), or the deployment as
+    many as its MaxPlants parameter allows."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"this deployment holds at most {limit} plants (its MaxPlants parameter); "
-            "delete one or raise the limit"
-        )
+    def __init__(self, limit: int, account: bool = False) -> None:
+        if account:
+            message = f"this account holds at most {limit} plants; delete one or ask the operator for more"
+        else:
+            message = (
+                f"this deployment holds at most {limit} plants (its MaxPlants parameter); "
+                "delete one or raise the limit"
+            )
+        super().__init__(message)
         self.limit = limit
+        self.account = account
 
 
 class PayloadTooLarge(PowerFactorError):
@@ -81,10 +87,21 @@ class InsufficientScope(PowerFactorError):
         self.needed = needed
 
 
+class NotPermitted(PowerFactorError):
+    """What the key's scope does not let it do, beyond a missing scope: a restricted key creating
+    a plant, a key creating a key wider than itself, a shared plant's deletion."""
+
+
 class ApiKeyNotFound(PowerFactorError):
     def __init__(self, key_id: str) -> None:
         super().__init__(f"no API key with id {key_id!r}")
         self.key_id = key_id
+
+
+class AccountNotFound(PowerFactorError):
+    def __init__(self, account_id: str) -> None:
+        super().__init__(f"no account with id {account_id!r}")
+        self.account_id = account_id
 
 
 class ResyncPending(PowerFactorError):

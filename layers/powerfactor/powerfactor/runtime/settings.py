@@ -27,6 +27,7 @@ class Settings:
     plants_table: str
     datapoints_table: str
     api_keys_table: str | None = None
+    accounts_table: str | None = None
     sync_queue_url: str | None = None
     dynamodb_endpoint: str | None = None
     sqs_endpoint: str | None = None
@@ -37,7 +38,7 @@ class Settings:
     sync_every_run: int = 1
     sync_until_year: int = 10
     revision_retention_days: int = 365  # revisions of stored hours (powerfactor.datapoints.revisions)
-    max_plants: int = 10_000
+    max_plants: int = 10_000  # the deployment's ceiling; an account may have a lower limit of its own
     # alerts (powerfactor.alerts) and their events
     alerts_table: str | None = None
     alert_bus_name: str | None = None
@@ -138,6 +139,7 @@ FIELDS: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "plants_table": (("PLANTS_TABLE",), _text),
     "datapoints_table": (("DATAPOINTS_TABLE",), _text),
     "api_keys_table": (("API_KEYS_TABLE",), _text),
+    "accounts_table": (("ACCOUNTS_TABLE",), _text),
     "sync_queue_url": (("SYNC_QUEUE_URL",), _text),
     "dynamodb_endpoint": (("DYNAMODB_ENDPOINT",), _text),
     "sqs_endpoint": (("SQS_ENDPOINT",), _text),

@@ -39,14 +39,16 @@ from datetime import UTC, date, datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
+from powerfactor.access.principal import Principal
 from powerfactor.alerts import logic as alerts
 from powerfactor.aws.outage import StorageError
 from powerfactor.datapoints import store as datapoints
 from powerfactor.datapoints.revisions import Cause
+from powerfactor.plants import logic as plant_logic
 from powerfactor.plants import store as plants
 from powerfactor.plants.schemas import Resync, ResyncResult, resync_id
 from powerfactor.runtime.clock import utc_today
-from powerfactor.runtime.errors import InvalidRange, PlantNotFound, ResyncPending
+from powerfactor.runtime.errors import InvalidRange, NotPermitted, PlantNotFound, ResyncPending
 from powerfactor.runtime.settings import get_settings
 from powerfactor.sync import jobs
 from powerfactor.sync.run import LEASE_SECONDS, Status, SyncOutcome, horizon, patiently, storage_error
@@ -59,6 +61,7 @@ BUSY_DELAY_SECONDS = 60
 
 
 def request(
+    principal: Principal,
     plant_id: int,
     start: date,
     last: date,
@@ -69,8 +72,9 @@ def request(
     key_id: str | None = None,
     reason: str | None = None,
 ) -> Resync:
-    """Queue a re-sync of [start, last] asked for by the API key `key_id`, for `reason`;
-    InvalidRange, PlantNotFound or ResyncPending."""
+    """Queue a re-sync of [start, last] of a plant the caller may change, asked for by the API
+    key `key_id`, for `reason`; InvalidRange, PlantNotFound (also for a plant it does not reach),
+    NotPermitted or ResyncPending."""
     today = today or utc_today()
     oldest = horizon(today, get_settings().sync_until_year)
     if start > last:
@@ -79,7 +83,10 @@ def request(
         raise InvalidRange(f"`from` is before the horizon, {oldest} (SyncUntilYear)")
     if last >= today:
         raise InvalidRange(f"`to` must be before today, {today} (the service has no complete day after it)")
-    commissioned = plants.get_plant(plant_id).commissioned_on  # PlantNotFound
+    plant = plant_logic.get_plant(principal, plant_id)  # PlantNotFound
+    if not principal.may_change(plant.ref()):
+        raise NotPermitted(f"this key cannot re-sync plant {plant_id}")
+    commissioned = plant.commissioned_on
     if commissioned is not None and start < commissioned:
         raise InvalidRange(
             f"`from` is before the plant's commissioning day, {commissioned}: there is no data to fetch"
@@ -147,9 +154,10 @@ def run(
     owner = owner or str(uuid.uuid4())
     try:
         state = plants.acquire_sync_lease(plant_id, owner, datetime.now(UTC), LEASE_SECONDS)
+        account_id = plants.get_plant(plant_id).account_id if state is not None else None
     except PlantNotFound:
         return SyncOutcome(plant_id, "deleted")
-    if state is None:
+    if state is None or account_id is None:
         return SyncOutcome(plant_id, "busy")
     missing = set(state.missing_days)
     hours = 0
@@ -204,7 +212,7 @@ def run(
             plants.clear_resync(plant_id, owner, result)
         else:
             plants.set_resync(plant_id, owner, "pending", f"{today}: {error}"[:1000], result)
-        alerts.after_sync(plant_id, status, error, state, today)
+        alerts.after_sync(plant_id, account_id, status, error, state, today)
     except StorageError as failure:  # DynamoDB failed the run: say so where it can
         status, error = "failed", storage_error(failure)
         why = f"{today}: {error}"
@@ -213,7 +221,7 @@ def run(
         )
     finally:
         patiently(lambda: plants.release_sync_lease(plant_id, owner), client, "release the lease")
-    alerts.publish_revised(plant_id, writer.tally.take())  # what it changed, even if it failed
+    alerts.publish_revised(plant_id, account_id, writer.tally.take())  # what it changed, even if it failed
     outcome = SyncOutcome(plant_id, status, hours, len(missing), error)
     outcome.resync = result
     if status == "partial":

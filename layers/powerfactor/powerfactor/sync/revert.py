@@ -32,15 +32,18 @@ from datetime import UTC, date, datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
+from powerfactor.access.principal import Principal
 from powerfactor.alerts import logic as alerts
 from powerfactor.aws.outage import StorageError
 from powerfactor.datapoints import revisions
 from powerfactor.datapoints import store as datapoints
 from powerfactor.datapoints.schemas import Datapoint
+from powerfactor.plants import logic as plant_logic
 from powerfactor.plants import store as plants
 from powerfactor.plants.schemas import RevertResult, resync_range
 from powerfactor.runtime.errors import (
     AlreadyReverted,
+    NotPermitted,
     PlantBusy,
     PlantNotFound,
     ResyncNotFound,
@@ -97,10 +100,13 @@ def _plan(
     return todo, conflicts, reverted_at
 
 
-def revert(
-    plant_id: int, resync_id: str, key_id: str | None = None, reason: str | None = None
-) -> RevertResult:
-    """Undo re-sync `resync_id` of the plant (the module docstring's rules); what it put back."""
+def revert(principal: Principal, plant_id: int, resync_id: str, reason: str | None = None) -> RevertResult:
+    """Undo re-sync `resync_id` of a plant the caller may change (the module docstring's rules);
+    what it put back. PlantNotFound also for a plant the caller does not reach; NotPermitted."""
+    plant = plant_logic.get_plant(principal, plant_id)  # PlantNotFound
+    if not principal.may_change(plant.ref()):
+        raise NotPermitted(f"this key cannot revert re-syncs of plant {plant_id}")
+    key_id = principal.key_id
     span = resync_range(resync_id)
     if span is None:
         raise ResyncNotFound(plant_id, resync_id)
@@ -150,7 +156,7 @@ def revert(
         except StorageError:  # it lapses after LEASE_SECONDS anyway; the error that matters is raised
             logger.warning("could not release the lease after a revert", extra={"plant_id": plant_id})
     revised = writer.tally.take()
-    alerts.publish_revised(plant_id, revised)
+    alerts.publish_revised(plant_id, plant.account_id, revised)
     counts: dict[str, int] = {kind: sum(r.counts[kind] for r in revised) for kind in revisions.KINDS}
     first_day, last_day = min(edits), max(edits)
     logger.info("re-sync reverted", extra={"plant_id": plant_id, "resync_id": resync_id, **counts})

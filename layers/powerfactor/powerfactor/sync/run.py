@@ -280,13 +280,13 @@ def sync_plant(
     now = datetime.now(UTC)
     try:
         state = plants.acquire_sync_lease(plant_id, owner, now, LEASE_SECONDS)
-        commissioned_on = plants.get_plant(plant_id).commissioned_on if state is not None else None
+        plant = plants.get_plant(plant_id) if state is not None else None
     except PlantNotFound:
         return SyncOutcome(plant_id, "deleted")
-    if state is None:
+    if state is None or plant is None:
         return SyncOutcome(plant_id, "busy")
     run = _Run(plant_id, client, state, owner, today, missing=set(state.missing_days))
-    run.commissioned_on = commissioned_on
+    run.commissioned_on = plant.commissioned_on
     log = {"plant_id": plant_id, "today": today.isoformat()}
     status: Status
     try:
@@ -303,13 +303,15 @@ def sync_plant(
             status, error = "failed", str(failure)
             state.last_error = f"{today.isoformat()}: {failure}"[:1000]
         run.save()
-        alerts.after_sync(plant_id, status, error, state, today)  # under the lease; never raises
+        alerts.after_sync(
+            plant_id, plant.account_id, status, error, state, today
+        )  # under the lease; never raises
     except StorageError as failure:  # DynamoDB failed the run: say so where it can
         status, error = "failed", storage_error(failure)
         logger.warning("sync failed: DynamoDB", extra={**log, "error": error, "cause": repr(failure.cause)})
         recorded = run.record_failure(error)
         if recorded is not None:
-            alerts.after_sync(plant_id, status, error, recorded, today)
+            alerts.after_sync(plant_id, plant.account_id, status, error, recorded, today)
     except _PlantDeleted:
         removed = datapoints.delete_plant_data(plant_id)
         logger.info("plant deleted during its sync; its data removed", extra={**log, "items": removed})
@@ -319,11 +321,13 @@ def sync_plant(
             "sync lease taken by another run; this run stopped, its data kept",
             extra={**log, "hours_stored": run.hours_stored},
         )
-        alerts.publish_revised(plant_id, run.writer.tally.take())
+        alerts.publish_revised(plant_id, plant.account_id, run.writer.tally.take())
         return SyncOutcome(plant_id, "lost", run.hours_stored, error="the lease was taken by another run")
     finally:
         patiently(lambda: plants.release_sync_lease(plant_id, owner), client, "release the lease")
-    alerts.publish_revised(plant_id, run.writer.tally.take())  # what it changed, even if it failed
+    alerts.publish_revised(
+        plant_id, plant.account_id, run.writer.tally.take()
+    )  # what it changed, even if it failed
     outcome = SyncOutcome(plant_id, status, run.hours_stored, len(run.missing), error)
     logger.info(f"sync {status}", extra={**log, **outcome.__dict__})
     return outcome
