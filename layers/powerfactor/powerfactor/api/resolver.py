@@ -111,8 +111,7 @@ _ERROR_DESCRIPTIONS = {
     403: "The API key lacks the scope this method needs (read: GET, HEAD; write: POST, PUT, PATCH, DELETE; "
     "admin: the account's keys)",
     404: (
-        "No such plant (or none this key may see: the same answer; for a revert, no revision of that "
-        "re-sync)"
+        "No such plant (or none this key may see: the same answer; for a revert, no revision of that re-sync)"
     ),
     409: (
         "Another plant of the account has this name, the account or the deployment holds its maximum of "
