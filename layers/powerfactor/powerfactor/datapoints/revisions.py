@@ -52,7 +52,7 @@ from pynamodb.pagination import ResultIterator
 
 from powerfactor.aws import internals
 from powerfactor.aws.tables import bind
-from powerfactor.datapoints.schemas import Datapoint
+from powerfactor.datapoints.points import Datapoint
 
 Item = dict[str, dict[str, Any]]  # an item as DynamoDB's attribute values
 Values = tuple[float, float, float, float]  # expected energy and irradiation, observed energy and irradiation

@@ -1,25 +1,16 @@
-"""A plant's hours as stored (Datapoint) and the data and report pages the API returns."""
+"""The data and report pages the API returns (and `Datapoint`, a plant's hour as stored, named
+here too: it lives in points.py, which imports no model)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from powerfactor.datapoints.points import Datapoint as Datapoint
+
 Granularity = Literal["hour", "day", "month"]
-
-
-@dataclass(frozen=True, slots=True)
-class Datapoint:
-    """One hour of one plant, as the monitoring service measured it (UTC hour, kWh and Wh/m²)."""
-
-    hour: datetime
-    expected_energy: float
-    expected_irradiation: float
-    observed_energy: float
-    observed_irradiation: float
 
 
 class Reading(BaseModel):

@@ -54,7 +54,7 @@ from pynamodb.pagination import ResultIterator
 from powerfactor.aws import internals
 from powerfactor.aws.tables import bind
 from powerfactor.datapoints import revisions
-from powerfactor.datapoints.schemas import Datapoint
+from powerfactor.datapoints.points import Datapoint
 from powerfactor.datapoints.sums import Sums, residual
 from powerfactor.plants.schemas import ResyncCounts
 from powerfactor.runtime.settings import get_settings

@@ -37,7 +37,7 @@ from powerfactor.alerts import logic as alerts
 from powerfactor.aws.outage import StorageError
 from powerfactor.datapoints import revisions
 from powerfactor.datapoints import store as datapoints
-from powerfactor.datapoints.schemas import Datapoint
+from powerfactor.datapoints.points import Datapoint
 from powerfactor.plants import logic as plant_logic
 from powerfactor.plants import store as plants
 from powerfactor.plants.schemas import RevertResult, resync_range

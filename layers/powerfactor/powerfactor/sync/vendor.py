@@ -44,7 +44,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from powerfactor.datapoints.schemas import Datapoint
+from powerfactor.datapoints.points import Datapoint
 from powerfactor.runtime.clock import HOUR, utc_today
 
 logger = Logger(child=True)
