@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from powerfactor.runtime import gc_policy, tracing
-from powerfactor.sync import lifecycle
+from powerfactor.sync import schedule
 
 logger = Logger()
 tracer = tracing.tracer()  # the X-Ray SDK only with EnableXRaySdk (powerfactor/runtime/tracing.py)
@@ -26,7 +26,7 @@ metrics = Metrics()
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    queued = lifecycle.queue_daily_sync()
+    queued = schedule.queue_daily_sync()
     metrics.add_metric(name="DailySyncJobsQueued", unit=MetricUnit.Count, value=queued)
     logger.info("daily sync queued", extra={"plants": queued})
     return {"queued": queued}

@@ -42,6 +42,30 @@ def test_every_function_gets_its_table_and_endpoint(template) -> None:
         assert variables["DYNAMODB_ENDPOINT"] == "http://127.0.0.1:1"
 
 
+def test_pydantic_looks_for_no_plugins_in_a_function(template, monkeypatch) -> None:
+    """Every function runs with PYDANTIC_DISABLE_PLUGINS, and pydantic then reads no entry points
+    (a scan of every installed distribution at the first model of a cold start)."""
+    from importlib import metadata
+
+    from pydantic.plugin import _loader
+
+    for variables in function_environment(template, {}).values():
+        assert variables["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
+    scanned: list[object] = []
+
+    def entry_points(**selection: str) -> object:
+        scanned.append(selection)
+        return metadata.entry_points(**selection)
+
+    monkeypatch.setattr(_loader, "entry_points", entry_points)
+    monkeypatch.setattr(_loader, "_plugins", None)
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    assert list(_loader.get_plugins()) == [] and scanned == []
+    monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS")
+    list(_loader.get_plugins())
+    assert scanned == [{"group": "pydantic"}]  # the test can fail: without the variable, it scans
+
+
 def test_every_function_has_a_handler_file(template) -> None:
     for function in template.functions().values():
         assert (function.code_dir / f"{function.module}.py").is_file()
