@@ -107,12 +107,14 @@ def test_api_gateway_errors_and_limits_are_declared(template) -> None:
     assert template.authorizer({**defaults, "AuthorizerCacheTtl": "0"}).ttl == 0
 
 
-def test_the_authorizer_reads_only_the_keys_table(template) -> None:
+def test_the_authorizer_reads_only_the_key_and_its_accounts_grants(template) -> None:
     props = template.resources["AuthorizerFunction"]["Properties"]
     (policy,) = props["Policies"]
-    (statement,) = policy["Statement"]
-    assert statement["Action"] == "dynamodb:GetItem"
-    assert statement["Resource"] == {"Fn::GetAtt": ["ApiKeysTable", "Arn"]}
+    key, grants = policy["Statement"]
+    assert key["Action"] == "dynamodb:GetItem"
+    assert key["Resource"] == {"Fn::GetAtt": ["ApiKeysTable", "Arn"]}
+    assert grants["Action"] == "dynamodb:Query"  # the account's partition (access/grant_store.py)
+    assert grants["Resource"] == {"Fn::GetAtt": ["AccountsTable", "Arn"]}
     assert function_environment(template, {})["AuthorizerFunction"]["API_KEYS_TABLE"] == "ApiKeysTable"
 
 

@@ -30,7 +30,7 @@ def _key(**fields) -> apikeys.ApiKey:
 
 def test_the_context_the_authorizer_gives_rebuilds_the_key_as_a_principal() -> None:
     key = _key(plants=frozenset({3, 11, 7}), expires_at=NOW + timedelta(hours=1))
-    context = apikeys.authorizer_context(key)
+    context = apikeys.authorizer_context(key, ())
     assert context == {
         "key_id": "k1k1k1k1k1k1", "key_name": "ops", "scopes": "read write", "account_id": "acme",
         "expires_at": "2026-03-01T13:00:00+00:00", "plants": "3 7 11",
@@ -52,7 +52,7 @@ def test_a_context_from_before_accounts_is_the_default_accounts_unrestricted_key
 
 
 def test_an_expired_key_is_refused_from_its_expiry_on_though_the_answer_is_cached() -> None:
-    context = apikeys.authorizer_context(_key(expires_at=NOW))
+    context = apikeys.authorizer_context(_key(expires_at=NOW), ())
     assert from_context(context, NOW - timedelta(microseconds=1)).key_id == "k1k1k1k1k1k1"
     for moment in (NOW, NOW + timedelta(seconds=1)):
         with pytest.raises(InvalidApiKey) as refused:

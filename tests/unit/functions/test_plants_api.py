@@ -229,7 +229,7 @@ def test_the_key_route_names_the_callers_key(api) -> None:
     assert status == 200
     assert body == {
         "id": "testkey00000", "name": "tests", "scopes": ["read"], "expires_at": None,
-        "account_id": "default", "plants": None,
+        "account_id": "default", "plants": None, "portfolios": None,
     }  # fmt: skip
     assert api("GET", f"{BASE}/key/", scopes=("read", "write"))[2]["scopes"] == ["read", "write"]
 
@@ -250,7 +250,7 @@ def test_the_key_route_gives_the_expiry_the_authorizer_passed(api, monkeypatch) 
     assert status == 200
     assert body == {
         "id": "expiring0000", "name": "dash board", "scopes": ["read"], "expires_at": "2030-01-31T12:00:00Z",
-        "account_id": "default", "plants": None,
+        "account_id": "default", "plants": None, "portfolios": None,
     }  # fmt: skip
 
 

@@ -47,13 +47,16 @@ from powerfactor.api.schemas import ErrorBody, ErrorDetail, ErrorResponse
 from powerfactor.aws.outage import is_outage
 from powerfactor.aws.tables import deadline as storage_deadline
 from powerfactor.runtime.errors import (
+    AccountNotFound,
     AlreadyReverted,
     ApiKeyNotFound,
+    GrantNotFound,
     InsufficientScope,
     InvalidApiKey,
     InvalidCursor,
     InvalidName,
     InvalidRange,
+    LimitReached,
     NameTaken,
     NoTimeZone,
     NotPermitted,
@@ -61,6 +64,7 @@ from powerfactor.runtime.errors import (
     PlantBusy,
     PlantLimitReached,
     PlantNotFound,
+    PortfolioNotFound,
     PowerFactorError,
     ResyncNotFound,
     ResyncPending,
@@ -103,6 +107,10 @@ _DOMAIN_STATUS: dict[type[PowerFactorError], tuple[HTTPStatus, str]] = {
     AlreadyReverted: (HTTPStatus.CONFLICT, "already_reverted"),
     PlantBusy: (HTTPStatus.CONFLICT, "plant_busy"),
     RevisionConflict: (HTTPStatus.CONFLICT, "revision_conflict"),
+    PortfolioNotFound: (HTTPStatus.NOT_FOUND, "portfolio_not_found"),
+    AccountNotFound: (HTTPStatus.NOT_FOUND, "account_not_found"),
+    GrantNotFound: (HTTPStatus.NOT_FOUND, "grant_not_found"),
+    LimitReached: (HTTPStatus.CONFLICT, "limit_reached"),
 }
 
 _ERROR_DESCRIPTIONS = {
