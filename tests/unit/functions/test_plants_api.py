@@ -243,7 +243,7 @@ def test_the_key_route_gives_the_expiry_the_authorizer_passed(api, monkeypatch) 
         "expiring0000", "dash board", frozenset({"read"}), "0" * 64, datetime.now(UTC),
         expires_at=datetime(2030, 1, 31, 12, tzinfo=UTC),
     )  # fmt: skip
-    context = {"principalId": key.key_id, **apikeys.authorizer_context(key)}
+    context = {"principalId": key.key_id, **apikeys.authorizer_context(key, ())}
     assert context["expires_at"] == "2030-01-31T12:00:00+00:00"  # a string: API Gateway takes no null
     monkeypatch.setitem(api.__globals__, "caller", lambda scopes: context)  # the conftest's caller
     status, _, body = api("GET", f"{BASE}/key")
