@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _flush(target: Target) -> int:
     try:
-        print(flush_authorizer_cache(target) + ".")
+        done = flush_authorizer_cache(target).split(":")[0]
+        print(f"{done}: the change applies from the next request on.")
     except TargetError as error:
         print(
             f"{error}: it applies when the API's authorizer cache forgets its answers (AuthorizerCacheTtl)."

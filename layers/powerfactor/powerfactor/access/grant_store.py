@@ -154,10 +154,10 @@ def insert_grant(grant: GrantRecord) -> None:
         tx.save(given, condition=_GrantItem.pk.does_not_exist())
         tx.save(received, condition=_GrantItem.pk.does_not_exist())
 
-    reasons = _transact(write, 3)
+    reasons = _transact(write, 3)  # pynamodb sends the puts first, then the update
     if not reasons:
         return
-    if reasons[0] == "ConditionalCheckFailed":
+    if reasons[2] == "ConditionalCheckFailed":
         try:
             _AccountCount.get(count.pk, count.sk, consistent_read=True)
         except _AccountCount.DoesNotExist:

@@ -172,7 +172,9 @@ def _may_delete(principal: Principal) -> storage.Guard:
 
 def rename_plant(principal: Principal, plant_id: int, name: str) -> Plant:
     principal.require_scope("write")
-    return storage.update_plant(plant_id, _now(), _may_change(principal), name, _checked_key(name))
+    return _reached(
+        principal, storage.update_plant(plant_id, _now(), _may_change(principal), name, _checked_key(name))
+    )
 
 
 def patch_plant(principal: Principal, plant_id: int, changes: dict[str, Any]) -> Plant:
@@ -187,7 +189,9 @@ def patch_plant(principal: Principal, plant_id: int, changes: dict[str, Any]) ->
         _may_change(principal)(plant.ref())
         return plant
     key = _checked_key(name) if name is not None else None
-    return storage.update_plant(plant_id, _now(), _may_change(principal), name, key, changes)
+    return _reached(
+        principal, storage.update_plant(plant_id, _now(), _may_change(principal), name, key, changes)
+    )
 
 
 def delete_plant(principal: Principal, plant_id: int) -> None:

@@ -10,7 +10,9 @@ Plants table: the plant's `portfolios` (a string set of portfolio ids) says whic
 in, so a key restricted to portfolios, or a grant of a portfolio, is judged on the plant item the
 request reads anyway: a plant added to a portfolio is reached through it from the next request on.
 
-Each change is one function and one TransactWrite (`create`, `rename`, `change_members`, `remove`),
+Each change is one function and one TransactWrite (pynamodb sends its condition checks first,
+then its deletes, puts and updates, whatever order they were added in: cancellation reasons are
+read in that order) (`create`, `rename`, `change_members`, `remove`),
 so that an audit entry can be written in the same transaction: a member's item and its plant's set
 never disagree. A plant's deletion removes its member items in the plant's own transaction
 (`forget_plant`). Portfolio ids are random and never reused.
@@ -250,7 +252,8 @@ def change_members(
         return
     if reasons[0] == "ConditionalCheckFailed":
         raise PortfolioNotFound(portfolio_id)
-    for plant_id, reason in zip(order, reasons[1:], strict=False):
+    # pynamodb sends condition checks, then deletes, puts and updates: the plants' updates last
+    for plant_id, reason in zip(order, reasons[1 + len(order) :], strict=False):
         if reason == "ConditionalCheckFailed":
             current = _plant_or_none(plant_id)
             if current is not None and current.owner == account_id and plant_id in add:
