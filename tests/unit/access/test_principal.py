@@ -119,3 +119,21 @@ def test_scopes_are_required_by_name_and_cursors_bound_to_the_key() -> None:
     with pytest.raises(InsufficientScope):
         READER.require_scope("write")
     assert ACME.scope_key != READER.scope_key != Principal("globex", "k2", "", frozenset()).scope_key
+
+
+def test_grants_travel_in_the_context_and_come_back_as_they_were() -> None:
+    grants = (
+        Grant("globex", "Globex Energy", frozenset({3, 4}), frozenset(), write=False),
+        Grant("globex", "Globex Energy", frozenset(), frozenset({"abcdefabcdef"}), write=True),
+    )
+    context = apikeys.authorizer_context(_key(portfolios=frozenset({"p1p1p1p1p1p1"})), grants)
+    assert context["portfolios"] == "p1p1p1p1p1p1" and isinstance(context["grants"], str)
+    principal = from_context(context, NOW)
+    assert principal.grants == grants and principal.portfolios == {"p1p1p1p1p1p1"}
+    assert principal.reach(PlantRef("globex", 3)) is None  # outside the key's portfolio
+    unrestricted = from_context(apikeys.authorizer_context(_key(), grants), NOW)
+    assert unrestricted.reach(PlantRef("globex", 3)) is Reach.SHARED_READ
+    assert unrestricted.reach(PlantRef("globex", 9, frozenset({"abcdefabcdef"}))) is Reach.SHARED_WRITE
+    assert unrestricted.reach(PlantRef("initech", 3)) is None
+    with pytest.raises(InvalidApiKey):
+        from_context({**context, "grants": "[[1]]"}, NOW)
