@@ -94,8 +94,8 @@ def create_plant(body: PlantCreate) -> Response[Plant]:
 
 @app.get(
     BASE,
-    summary="List plants, in id order, a page at a time; `q` searches their names",
-    responses=documented(200, PlantPage, "A page", (400,)),
+    summary="List plants, in id order, a page at a time; `q` searches their names; `portfolio` filters",
+    responses=documented(200, PlantPage, "A page", (400, 404)),
 )
 def list_plants(
     limit: Annotated[

@@ -117,14 +117,15 @@ _ERROR_DESCRIPTIONS = {
     400: "Malformed request: the body is not JSON, or a cursor this API did not return",
     401: "No valid API key: missing, malformed, unknown, expired or revoked",
     403: "The API key lacks the scope this method needs (read: GET, HEAD; write: POST, PUT, PATCH, DELETE; "
-    "admin: the account's keys)",
+    "admin: the account's keys, portfolios and grants), or may not change that plant",
     404: (
-        "No such plant (or none this key may see: the same answer; for a revert, no revision of that re-sync)"
+        "No such plant (or none this key may see: the same answer), portfolio, grant or account to share "
+        "with; for a revert, no revision of that re-sync"
     ),
     409: (
         "Another plant of the account has this name, the account or the deployment holds its maximum of "
         "plants, a re-sync is pending, or a revert is refused: reverted already, hours changed again "
-        "since, the plant syncing"
+        "since, the plant syncing; a plant in 20 portfolios already, an account holding 50 grants"
     ),
     413: f"The body is larger than {MAX_BODY_BYTES} bytes",
     415: "The body is declared as something other than JSON",

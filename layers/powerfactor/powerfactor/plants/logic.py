@@ -7,8 +7,11 @@ but not cleared.
 
 Every function a request calls takes the request's `Principal` first: a plant it does not reach
 is PlantNotFound, exactly as a plant that does not exist (access/principal.py); lists hold only
-the plants it reaches, read from its account's partition of the plant index; cursors are bound
-to it. A write needs the write scope; a key restricted to some plants cannot create any.
+the plants it reaches, read from its account's partition of the plant index, merged with the
+plants other accounts share with it (marked `shared`) and, for a key restricted to portfolios,
+read from their members (below); cursors are bound to it. A write needs the write scope and a
+plant the caller owns or holds a write grant on; deleting stays with the owner; a key restricted
+to some plants cannot create any.
 """
 
 from __future__ import annotations
