@@ -141,9 +141,9 @@ build: $(TOOLS)/.stamp $(VENV)/.stamp $(UV) ## sam build (python3.13, arm64)
 openapi: $(VENV)/.stamp ## regenerate openapi.json from the routes
 	$(PY) -m devstack.openapi > openapi.json
 
-# `make keys ARGS="accounts ..."` (or "migrate ...") runs that command instead of `keys`
-keys: $(VENV)/.stamp ## keys and accounts: make keys ARGS="create --name me --scope read" (list, revoke ID; "accounts create --name X"; add --stack NAME --region R for AWS)
-	$(PY) -m manage $(if $(filter accounts migrate,$(firstword $(ARGS))),,keys) $(ARGS)
+# `make keys ARGS="accounts ..."` (or "portfolios ...", "grants ...", "migrate ...") runs that command instead of `keys`
+keys: $(VENV)/.stamp ## keys, accounts, portfolios, grants: make keys ARGS="create --name me --scope read" (list, revoke ID; "accounts create --name X"; "portfolios list"; "grants list"; add --stack NAME --region R for AWS)
+	$(PY) -m manage $(if $(filter accounts portfolios grants migrate,$(firstword $(ARGS))),,keys) $(ARGS)
 
 smoke: $(VENV)/.stamp ## read-only API checks: make smoke ARGS="--url URL" or "--stack NAME" (key: env POWERFACTOR_API_KEY; default: make dev's)
 	$(PY) -m manage smoke $(ARGS)

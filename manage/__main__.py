@@ -7,7 +7,7 @@ import sys
 
 from pynamodb.exceptions import PynamoDBException
 
-from manage import accounts, datapoints, keys, migrate, plants, smoke
+from manage import accounts, datapoints, grants, keys, migrate, plants, portfolios, smoke
 from manage.target import LOCAL_API, LOCAL_ENDPOINT, TargetError, deployed, local
 from powerfactor.runtime.errors import PowerFactorError
 
@@ -32,6 +32,14 @@ def main(argv: list[str] | None = None) -> int:
         commands.add_parser("accounts", parents=[where], help="accounts: create, list, change")
     )
     keys.add_arguments(commands.add_parser("keys", parents=[where], help="API keys: create, list, revoke"))
+    portfolios.add_arguments(
+        commands.add_parser("portfolios", parents=[where], help="portfolios: list, create, change, delete")
+    )
+    grants.add_arguments(
+        commands.add_parser(
+            "grants", parents=[where], help="sharing with other accounts: create, list, revoke"
+        )
+    )
     migrate.add_arguments(
         commands.add_parser(
             "migrate", parents=[where], help="move data from before accounts to the default one"
@@ -48,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         command = {
             "accounts": accounts,
             "keys": keys,
+            "portfolios": portfolios,
+            "grants": grants,
             "migrate": migrate,
             "plants": plants,
             "datapoints": datapoints,

@@ -4,14 +4,15 @@ deployed stack.
     python -m manage keys create --name "ops laptop" --scope read --scope write [--expires-in-days 90]
     python -m manage keys create --account acme --name admin --scope read --scope write --scope admin
     python -m manage keys create --account acme --name "site 7" --scope read --plant 7
+    python -m manage keys create --account acme --name bavaria --scope read --portfolio <id>
     python -m manage keys list [--account acme]
     python -m manage keys revoke <key id>      # and flushes the API's authorizer cache: refused at once
 
 A key belongs to an account (`--account`, default `default`: the account today's data is in) and
-may be restricted to some of its plants (`--plant`, repeatable). Without `--stack` it works on the
-local stack's DynamoDB (`make dev`); with `--stack NAME` (and `--region`) on the tables of that
-CloudFormation stack, with your AWS credentials. A new key is printed once; it cannot be shown
-again (only its hash is stored).
+may be restricted to some of its plants (`--plant`) or portfolios (`--portfolio`), both repeatable.
+Without `--stack` it works on the local stack's DynamoDB (`make dev`); with `--stack NAME` (and
+`--region`) on the tables of that CloudFormation stack, with your AWS credentials. A new key is
+printed once; it cannot be shown again (only its hash is stored).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from powerfactor.access import accounts
 from powerfactor.access import keys as apikeys
 from powerfactor.access.principal import DEFAULT_ACCOUNT, operator
 from powerfactor.plants import logic as plants
+from powerfactor.plants import portfolios
 
 # `make dev`'s keys of the default account: the file each is kept in (beside DEV_KEY_FILE), its
 # name and scopes. The admin key is kept where the single development key was.
@@ -59,6 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="restrict it to this plant of the account (repeatable)",
     )
     create.add_argument(
+        "--portfolio",
+        action="append",
+        metavar="ID",
+        help="restrict it to this portfolio's plants (repeatable)",
+    )
+    create.add_argument(
         "--scope", action="append", choices=sorted(apikeys.SCOPES), required=True, help="repeatable"
     )
     create.add_argument(
@@ -89,14 +97,16 @@ def _create(args: argparse.Namespace, target: Target) -> None:
     if args.account != DEFAULT_ACCOUNT:
         accounts.get_account(args.account)  # AccountNotFound: create the account first
     restriction = plants.reachable(operator(args.account), args.plant) if args.plant else None
+    folios = portfolios.portfolios_exist(operator(args.account), args.portfolio) if args.portfolio else None
     token, key = apikeys.create_key(
-        args.name, args.scope, expires, account_id=args.account, plants=restriction
+        args.name, args.scope, expires, account_id=args.account, plants=restriction, portfolios=folios
     )
     if args.json:
         print(json.dumps({"key": token, **_record(key)}))
         return
     scopes = " ".join(sorted(key.scopes))
     only = f"; plants {', '.join(map(str, sorted(key.plants)))} only" if key.plants is not None else ""
+    only += f"; portfolios {', '.join(sorted(key.portfolios))} only" if key.portfolios is not None else ""
     where = f"of account {key.account_id} on {target.description}"
     print(f"Created key {key.key_id} ({key.name}; {scopes}{only}) {where}.")
     print("The key, shown this once (send it as `Authorization: Bearer <key>`):")
@@ -115,6 +125,7 @@ def _list(args: argparse.Namespace) -> None:
         scopes = " ".join(sorted(key.scopes))
         created, expires = str(r["created_at"])[:19], str(r["expires_at"] or "-")[:19]
         only = f" (plants {' '.join(map(str, sorted(key.plants)))})" if key.plants else ""
+        only += f" (portfolios {' '.join(sorted(key.portfolios))})" if key.portfolios else ""
         print(
             row.format(r["id"], r["account_id"], r["status"], scopes, created, expires, f"{r['name']}{only}")
         )

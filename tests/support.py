@@ -91,7 +91,7 @@ def caller(
     key = apikeys.ApiKey(
         key_id, "tests", frozenset(scopes), "0" * 64, datetime.now(UTC), account_id=account_id, plants=plants
     )
-    return {"principalId": key_id, **apikeys.authorizer_context(key)}
+    return {"principalId": key_id, **apikeys.authorizer_context(key, ())}
 
 
 def principal(

@@ -23,13 +23,21 @@ from powerfactor.alerts.schemas import AlertPage
 from powerfactor.api.resolver import create_resolver, documented
 from powerfactor.api.routes import BASE, CURSOR_HELP, PLANT_ID_MAX, PLANT_ID_MIN, strict_int
 from powerfactor.plants import logic as plants
+from powerfactor.plants import portfolios, sharing
 from powerfactor.plants.schemas import (
     METADATA_FIELDS,
+    GrantIn,
+    GrantOut,
+    GrantPage,
     Plant,
     PlantCreate,
     PlantIn,
     PlantPage,
     PlantPatch,
+    PortfolioIn,
+    PortfolioOut,
+    PortfolioPage,
+    PortfolioPlants,
     Resync,
     ResyncIn,
     RevertIn,
@@ -86,8 +94,8 @@ def create_plant(body: PlantCreate) -> Response[Plant]:
 
 @app.get(
     BASE,
-    summary="List plants, in id order, a page at a time; `q` searches their names",
-    responses=documented(200, PlantPage, "A page", (400,)),
+    summary="List plants, in id order, a page at a time; `q` searches their names; `portfolio` filters",
+    responses=documented(200, PlantPage, "A page", (400, 404)),
 )
 def list_plants(
     limit: Annotated[
@@ -97,10 +105,14 @@ def list_plants(
         str | None, Query(max_length=200, description="`next_cursor` of the previous page.")
     ] = None,
     q: SearchText = None,
+    portfolio: Annotated[
+        str | None,
+        Query(pattern=r"^[0-9a-z]{12}$", description="Only the plants of this portfolio of the account."),
+    ] = None,
 ) -> PlantPage:
     if q is not None:
-        return plants.search_plants(app.principal, q, limit=limit, cursor=cursor)
-    return plants.list_plants(app.principal, limit=limit, cursor=cursor)
+        return plants.search_plants(app.principal, q, limit=limit, cursor=cursor, portfolio=portfolio)
+    return plants.list_plants(app.principal, limit=limit, cursor=cursor, portfolio=portfolio)
 
 
 @app.get(
@@ -184,7 +196,12 @@ def list_keys(
 def create_key(body: KeyCreate) -> Response[NewKey]:
     app.principal.require_scope("admin")  # before any plant is looked at
     plant_ids = plants.reachable(app.principal, body.plants) if body.plants is not None else None
-    token, key = apikeys.create_account_key(app.principal, body.name, body.scopes, plant_ids, body.expires_at)
+    folios = (
+        portfolios.portfolios_exist(app.principal, body.portfolios) if body.portfolios is not None else None
+    )
+    token, key = apikeys.create_account_key(
+        app.principal, body.name, body.scopes, plant_ids, body.expires_at, portfolios=folios
+    )
     return Response(
         status_code=201,
         content_type=content_types.APPLICATION_JSON,
@@ -200,6 +217,131 @@ def create_key(body: KeyCreate) -> Response[NewKey]:
 )
 def revoke_key(key_id: KeyId) -> KeyInfo:
     return KeyInfo(**apikeys.key_view(apikeys.revoke_account_key(app.principal, key_id)))
+
+
+PortfolioId = Annotated[str, Path(min_length=1, max_length=40, description="The portfolio's id.")]
+PageLimit = Annotated[
+    int, Query(ge=1, le=portfolios.MAX_PAGE_SIZE, description="Page size."), BeforeValidator(strict_int)
+]
+PageCursor = Annotated[str | None, Query(max_length=200, description=CURSOR_HELP)]
+
+
+@app.get(
+    f"{BASE}/portfolios",
+    summary="The account's portfolios, in id order (read scope)",
+    responses=documented(200, PortfolioPage, "A page of portfolios", (400,)),
+)
+def list_portfolios(
+    limit: PageLimit = portfolios.DEFAULT_PAGE_SIZE, cursor: PageCursor = None
+) -> PortfolioPage:
+    items, next_cursor = portfolios.list_portfolios(app.principal, limit, cursor)
+    return PortfolioPage(items=[portfolios.view(p) for p in items], next_cursor=next_cursor)
+
+
+@app.post(
+    f"{BASE}/portfolios",
+    summary="Create a portfolio of the account, with some of its plants (admin scope)",
+    responses=documented(201, PortfolioOut, "The new portfolio", (400, 404, 409, 413, 415)),
+)
+def create_portfolio(body: PortfolioIn) -> Response[PortfolioOut]:
+    made = portfolios.create_portfolio(app.principal, body.name, body.plants)
+    return Response(
+        status_code=201,
+        content_type=content_types.APPLICATION_JSON,
+        body=portfolios.view(made),
+        headers={"Location": f"{BASE}/portfolios/{made.portfolio_id}"},
+    )
+
+
+@app.get(
+    f"{BASE}/portfolios/<portfolio_id>",
+    summary="A portfolio (its plants: GET /api/solar-plant/?portfolio=<id>)",
+    responses=documented(200, PortfolioOut, "The portfolio", (404,)),
+)
+def get_portfolio(portfolio_id: PortfolioId) -> PortfolioOut:
+    return portfolios.view(portfolios.get_portfolio(app.principal, portfolio_id))
+
+
+@app.put(
+    f"{BASE}/portfolios/<portfolio_id>",
+    summary="Rename a portfolio (admin scope)",
+    responses=documented(200, PortfolioOut, "The renamed portfolio", (400, 404, 413, 415)),
+)
+def rename_portfolio(portfolio_id: PortfolioId, body: PortfolioIn) -> PortfolioOut:
+    return portfolios.view(portfolios.rename_portfolio(app.principal, portfolio_id, body.name))
+
+
+@app.delete(
+    f"{BASE}/portfolios/<portfolio_id>",
+    summary="Delete a portfolio; its plants stay (admin scope)",
+    responses=documented(204, None, "Deleted", (404,)),
+)
+def delete_portfolio(portfolio_id: PortfolioId):  # noqa: ANN201 - a 204 has no body to document
+    portfolios.delete_portfolio(app.principal, portfolio_id)
+    return Response(status_code=204, body="")
+
+
+@app.post(
+    f"{BASE}/portfolios/<portfolio_id>/plants",
+    summary="Add plants of the account to a portfolio (admin scope; at most 40 at once)",
+    responses=documented(200, PortfolioOut, "The portfolio", (400, 404, 409, 413, 415)),
+)
+def add_portfolio_plants(portfolio_id: PortfolioId, body: PortfolioPlants) -> PortfolioOut:
+    return portfolios.view(portfolios.add_plants(app.principal, portfolio_id, body.plants))
+
+
+@app.delete(
+    f"{BASE}/portfolios/<portfolio_id>/plants/<plant_id>",
+    summary="Take a plant out of a portfolio (admin scope)",
+    responses=documented(204, None, "Removed (or it was not in it)", (404,)),
+)
+def remove_portfolio_plant(portfolio_id: PortfolioId, plant_id: PlantId):  # noqa: ANN201 - a 204
+    portfolios.remove_plant(app.principal, portfolio_id, plant_id)
+    return Response(status_code=204, body="")
+
+
+GrantId = Annotated[str, Path(min_length=1, max_length=40, description="The grant's id.")]
+
+
+@app.get(
+    f"{BASE}/grants",
+    summary="Grants the account gives (`given`, default) or holds (`received`), in id order (admin scope)",
+    responses=documented(200, GrantPage, "A page of grants", (400,)),
+)
+def list_grants(
+    direction: Annotated[
+        Literal["given", "received"], Query(description="`given`: to other accounts; `received`: from them.")
+    ] = "given",
+    limit: PageLimit = sharing.DEFAULT_PAGE_SIZE,
+    cursor: PageCursor = None,
+) -> GrantPage:
+    read = sharing.given if direction == "given" else sharing.received
+    items, next_cursor = read(app.principal, limit, cursor)
+    return GrantPage(items=[sharing.view(g) for g in items], next_cursor=next_cursor)
+
+
+@app.post(
+    f"{BASE}/grants",
+    summary="Share a plant or a portfolio of the account with another account (admin scope)",
+    responses=documented(201, GrantOut, "The grant", (400, 404, 409, 413, 415)),
+)
+def create_grant(body: GrantIn) -> Response[GrantOut]:
+    made = sharing.grant(app.principal, body.account, body.access, body.plant, body.portfolio)
+    return Response(
+        status_code=201,
+        content_type=content_types.APPLICATION_JSON,
+        body=sharing.view(made),
+        headers={"Location": f"{BASE}/grants/{made.grant_id}"},
+    )
+
+
+@app.delete(
+    f"{BASE}/grants/<grant_id>",
+    summary="Revoke a grant the account gave (admin scope); the authorizer's cache may pass it a while",
+    responses=documented(200, GrantOut, "The revoked grant", (404,)),
+)
+def revoke_grant(grant_id: GrantId) -> GrantOut:
+    return sharing.view(sharing.revoke(app.principal, grant_id))
 
 
 AlertLimit = Annotated[

@@ -18,6 +18,10 @@ def test_schema_documents_every_route_and_the_error_shape() -> None:
         f"{base}/key", f"{base}/plant/{{plant_id}}/revisions",
         f"{base}/plant/{{plant_id}}/resyncs/{{resync_id}}/revert",
         f"{base}/keys", f"{base}/keys/{{key_id}}",
+        f"{base}/portfolios", f"{base}/portfolios/{{portfolio_id}}",
+        f"{base}/portfolios/{{portfolio_id}}/plants",
+        f"{base}/portfolios/{{portfolio_id}}/plants/{{plant_id}}",
+        f"{base}/grants", f"{base}/grants/{{grant_id}}",
     }  # fmt: skip
     assert "ErrorResponse" in schema["components"]["schemas"]
     report = schema["paths"]["/api/solar-plant/report"]["get"]

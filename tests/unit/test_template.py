@@ -94,8 +94,8 @@ def _sam_auth_check(path: Path) -> list[tuple[str, bool]]:
 def test_sam_deploy_guided_finds_no_route_without_authentication(template, tmp_path) -> None:
     checked = _sam_auth_check(TEMPLATE)
     assert (
-        len(checked) == len(template.api_routes()) == 33
-    )  # 24, a plant's revisions and revert: 4, the account's keys: 5
+        len(checked) == len(template.api_routes()) == 49
+    )  # 24, a plant's revisions and revert: 4, the account's keys: 5, portfolios: 11, grants: 5
     assert all(required for _, required in checked), checked  # the dashboard's routes: Auth NONE, stated
     # the same check on the template without the API's Auth block asks about every route
     lines = TEMPLATE.read_text().splitlines()
@@ -131,12 +131,14 @@ def test_api_gateway_errors_and_limits_are_declared(template) -> None:
     assert template.authorizer({**defaults, "AuthorizerCacheTtl": "0"}).ttl == 0
 
 
-def test_the_authorizer_reads_only_the_keys_table(template) -> None:
+def test_the_authorizer_reads_only_the_key_and_its_accounts_grants(template) -> None:
     props = template.resources["AuthorizerFunction"]["Properties"]
     (policy,) = props["Policies"]
-    (statement,) = policy["Statement"]
-    assert statement["Action"] == "dynamodb:GetItem"
-    assert statement["Resource"] == {"Fn::GetAtt": ["ApiKeysTable", "Arn"]}
+    key, grants = policy["Statement"]
+    assert key["Action"] == "dynamodb:GetItem"
+    assert key["Resource"] == {"Fn::GetAtt": ["ApiKeysTable", "Arn"]}
+    assert grants["Action"] == "dynamodb:Query"  # the account's partition (access/grant_store.py)
+    assert grants["Resource"] == {"Fn::GetAtt": ["AccountsTable", "Arn"]}
     assert function_environment(template, {})["AuthorizerFunction"]["API_KEYS_TABLE"] == "ApiKeysTable"
 
 

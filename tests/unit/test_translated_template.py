@@ -23,7 +23,10 @@ ACCOUNT_PLANTS = "PlantsTable/index/by_account"  # one account's plants: the API
 STREAM = "PlantsTable/stream"
 BUS = ("events:PutEvents", "AlertBus")  # alert events (powerfactor/alerts/logic.py)
 RIGHTS: dict[str, set[tuple[str, str]]] = {
-    "AuthorizerFunction": {("dynamodb:GetItem", "ApiKeysTable")},
+    "AuthorizerFunction": {
+        ("dynamodb:GetItem", "ApiKeysTable"),
+        ("dynamodb:Query", "AccountsTable"),  # the grants the key's account holds
+    },
     "PlantsApiFunction": {
         ("dynamodb:GetItem", "PlantsTable"), ("dynamodb:PutItem", "PlantsTable"),
         ("dynamodb:UpdateItem", "PlantsTable"), ("dynamodb:DeleteItem", "PlantsTable"),
@@ -35,6 +38,10 @@ RIGHTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:Query", "DatapointsTable"), ("dynamodb:BatchGetItem", "DatapointsTable"),
         ("dynamodb:PutItem", "DatapointsTable"), ("dynamodb:BatchWriteItem", "DatapointsTable"), BUS,
         ("dynamodb:GetItem", "AccountsTable"),  # the account's plant limit
+        # portfolios and grants: their items' transactions, the portfolios' members
+        ("dynamodb:Query", "AccountsTable"), ("dynamodb:PutItem", "AccountsTable"),
+        ("dynamodb:UpdateItem", "AccountsTable"), ("dynamodb:DeleteItem", "AccountsTable"),
+        ("dynamodb:ConditionCheckItem", "AccountsTable"),
         # the account's keys, managed by its admin keys
         ("dynamodb:PutItem", "ApiKeysTable"), ("dynamodb:GetItem", "ApiKeysTable"),
         ("dynamodb:UpdateItem", "ApiKeysTable"), ("dynamodb:Query", "ApiKeysTable/index/by_account"),
@@ -228,7 +235,7 @@ def test_every_route_is_behind_the_authorizer_and_gateway_errors_are_shaped() ->
     (api,) = [r for r in cloudformation().values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     body = api["Properties"]["Body"]
     operations = [(path, method, op) for path, ops in body["paths"].items() for method, op in ops.items()]
-    assert len(operations) == 33
+    assert len(operations) == 49
     for path, method, operation in operations:
         if path in PUBLIC:
             assert method == "x-amazon-apigateway-any-method" and operation["security"] == [{"NONE": []}]

@@ -47,7 +47,7 @@ def test_a_created_key_authenticates_with_its_scopes() -> None:
     found = apikeys.authenticate(f"Bearer {token}")
     assert found == key and found.name == "ops" and found.scopes == {"read", "write"}
     assert apikeys.authenticate(f"bearer {token}") == key  # the scheme is case-insensitive
-    assert apikeys.authorizer_context(key) == {
+    assert apikeys.authorizer_context(key, ()) == {
         "key_id": key.key_id,
         "key_name": "ops",
         "scopes": "read write",

@@ -30,7 +30,7 @@ def _key(**fields) -> apikeys.ApiKey:
 
 def test_the_context_the_authorizer_gives_rebuilds_the_key_as_a_principal() -> None:
     key = _key(plants=frozenset({3, 11, 7}), expires_at=NOW + timedelta(hours=1))
-    context = apikeys.authorizer_context(key)
+    context = apikeys.authorizer_context(key, ())
     assert context == {
         "key_id": "k1k1k1k1k1k1", "key_name": "ops", "scopes": "read write", "account_id": "acme",
         "expires_at": "2026-03-01T13:00:00+00:00", "plants": "3 7 11",
@@ -52,7 +52,7 @@ def test_a_context_from_before_accounts_is_the_default_accounts_unrestricted_key
 
 
 def test_an_expired_key_is_refused_from_its_expiry_on_though_the_answer_is_cached() -> None:
-    context = apikeys.authorizer_context(_key(expires_at=NOW))
+    context = apikeys.authorizer_context(_key(expires_at=NOW), ())
     assert from_context(context, NOW - timedelta(microseconds=1)).key_id == "k1k1k1k1k1k1"
     for moment in (NOW, NOW + timedelta(seconds=1)):
         with pytest.raises(InvalidApiKey) as refused:
@@ -119,3 +119,21 @@ def test_scopes_are_required_by_name_and_cursors_bound_to_the_key() -> None:
     with pytest.raises(InsufficientScope):
         READER.require_scope("write")
     assert ACME.scope_key != READER.scope_key != Principal("globex", "k2", "", frozenset()).scope_key
+
+
+def test_grants_travel_in_the_context_and_come_back_as_they_were() -> None:
+    grants = (
+        Grant("globex", "Globex Energy", frozenset({3, 4}), frozenset(), write=False),
+        Grant("globex", "Globex Energy", frozenset(), frozenset({"abcdefabcdef"}), write=True),
+    )
+    context = apikeys.authorizer_context(_key(portfolios=frozenset({"p1p1p1p1p1p1"})), grants)
+    assert context["portfolios"] == "p1p1p1p1p1p1" and isinstance(context["grants"], str)
+    principal = from_context(context, NOW)
+    assert principal.grants == grants and principal.portfolios == {"p1p1p1p1p1p1"}
+    assert principal.reach(PlantRef("globex", 3)) is None  # outside the key's portfolio
+    unrestricted = from_context(apikeys.authorizer_context(_key(), grants), NOW)
+    assert unrestricted.reach(PlantRef("globex", 3)) is Reach.SHARED_READ
+    assert unrestricted.reach(PlantRef("globex", 9, frozenset({"abcdefabcdef"}))) is Reach.SHARED_WRITE
+    assert unrestricted.reach(PlantRef("initech", 3)) is None
+    with pytest.raises(InvalidApiKey):
+        from_context({**context, "grants": "[[1]]"}, NOW)

@@ -229,7 +229,7 @@ def test_the_key_route_names_the_callers_key(api) -> None:
     assert status == 200
     assert body == {
         "id": "testkey00000", "name": "tests", "scopes": ["read"], "expires_at": None,
-        "account_id": "default", "plants": None,
+        "account_id": "default", "plants": None, "portfolios": None,
     }  # fmt: skip
     assert api("GET", f"{BASE}/key/", scopes=("read", "write"))[2]["scopes"] == ["read", "write"]
 
@@ -243,14 +243,14 @@ def test_the_key_route_gives_the_expiry_the_authorizer_passed(api, monkeypatch) 
         "expiring0000", "dash board", frozenset({"read"}), "0" * 64, datetime.now(UTC),
         expires_at=datetime(2030, 1, 31, 12, tzinfo=UTC),
     )  # fmt: skip
-    context = {"principalId": key.key_id, **apikeys.authorizer_context(key)}
+    context = {"principalId": key.key_id, **apikeys.authorizer_context(key, ())}
     assert context["expires_at"] == "2030-01-31T12:00:00+00:00"  # a string: API Gateway takes no null
     monkeypatch.setitem(api.__globals__, "caller", lambda scopes: context)  # the conftest's caller
     status, _, body = api("GET", f"{BASE}/key")
     assert status == 200
     assert body == {
         "id": "expiring0000", "name": "dash board", "scopes": ["read"], "expires_at": "2030-01-31T12:00:00Z",
-        "account_id": "default", "plants": None,
+        "account_id": "default", "plants": None, "portfolios": None,
     }  # fmt: skip
 
 
@@ -290,3 +290,51 @@ def test_a_bad_search_is_422(api, query: str) -> None:
     assert status == 422
     assert_error(body, 422, "validation_error")
     assert body["error"]["details"][0]["location"] in {"query.q", "query.limit"}
+
+
+ADMIN = ("read", "write", "admin")
+
+
+def test_portfolio_routes_over_http(api) -> None:
+    ids = [api("POST", f"{BASE}/", {"name": f"P{n}"}, scopes=ADMIN)[2]["id"] for n in range(2)]
+    status, headers, made = api(
+        "POST", f"{BASE}/portfolios", {"name": "North", "plants": ids[:1]}, scopes=ADMIN
+    )
+    assert status == 201 and headers["Location"] == f"{BASE}/portfolios/{made['id']}"
+    assert set(made) == {"id", "name", "created_at", "updated_at"}
+    folio = made["id"]
+    assert api("POST", f"{BASE}/portfolios/{folio}/plants", {"plants": ids[1:]}, scopes=ADMIN)[0] == 200
+    status, _, page = api("GET", f"{BASE}/?portfolio={folio}&limit=1")
+    assert status == 200 and [p["id"] for p in page["items"]] == ids[:1] and page["next_cursor"]
+    assert page["items"][0]["shared"] is None  # own plants: the field is there, null
+    assert api("GET", f"{BASE}/portfolios", scopes=("read",))[2]["items"][0]["id"] == folio
+    assert api("PUT", f"{BASE}/portfolios/{folio}", {"name": "South"}, scopes=ADMIN)[2]["name"] == "South"
+    assert api("DELETE", f"{BASE}/portfolios/{folio}/plants/{ids[0]}", scopes=ADMIN)[0] == 204
+    assert api("DELETE", f"{BASE}/portfolios/{folio}", scopes=ADMIN)[0] == 204
+    status, _, payload = api("GET", f"{BASE}/portfolios/{folio}")
+    assert_error(payload, 404, "portfolio_not_found")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "scopes", "status", "code"),
+    [
+        ("POST", "/portfolios", {"name": "x"}, ("read", "write"), 403, "insufficient_scope"),
+        ("POST", "/portfolios", {"name": ""}, ADMIN, 422, "validation_error"),
+        ("POST", "/portfolios", {"name": "x", "plants": []}, ADMIN, 422, "validation_error"),
+        ("POST", "/portfolios", {"name": "x", "plants": [999]}, ADMIN, 404, "plant_not_found"),
+        ("GET", "/?portfolio=Not-An-Id", None, ("read",), 422, "validation_error"),
+        ("GET", "/?portfolio=000000000000", None, ("read",), 404, "portfolio_not_found"),
+        ("POST", "/grants", {"account": "acme"}, ADMIN, 422, "validation_error"),
+        ("POST", "/grants", {"account": "acme", "plant": 1, "portfolio": "000000000000"}, ADMIN, 422,
+         "validation_error"),
+        ("POST", "/grants", {"account": "acme", "plant": 1, "access": "all"}, ADMIN, 422,
+         "validation_error"),
+        ("POST", "/grants", {"account": "acme", "plant": 1}, ("read", "write"), 403, "insufficient_scope"),
+        ("GET", "/grants", None, ("read",), 403, "insufficient_scope"),
+        ("DELETE", "/grants/000000000000", None, ADMIN, 404, "grant_not_found"),
+    ],
+)  # fmt: skip
+def test_portfolio_and_grant_requests_get_a_clear_4xx(api, method, path, body, scopes, status, code) -> None:
+    got, _, payload = api(method, f"{BASE}{path}", body, scopes=scopes)
+    assert got == status, payload
+    assert_error(payload, status, code)

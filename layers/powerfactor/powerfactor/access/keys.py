@@ -28,8 +28,16 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from powerfactor.access import grant_store
 from powerfactor.access import store as storage
-from powerfactor.access.principal import DEFAULT_ACCOUNT, MAX_RESTRICTED_PLANTS, Principal
+from powerfactor.access.principal import (
+    DEFAULT_ACCOUNT,
+    MAX_RESTRICTED_PLANTS,
+    MAX_RESTRICTED_PORTFOLIOS,
+    Grant,
+    Principal,
+    grants_context,
+)
 from powerfactor.access.store import ApiKey
 from powerfactor.runtime import cursors
 from powerfactor.runtime.errors import (
@@ -108,13 +116,34 @@ def authenticate(authorization: str | None, now: datetime | None = None) -> ApiK
     return key
 
 
-def authorizer_context(key: ApiKey) -> dict[str, str]:
+def received_grants(account_id: str) -> tuple[Grant, ...]:
+    """The grants the account holds, one `Grant` per owner and access (one Query of its partition)."""
+    records, _ = grant_store.received(account_id)
+    grouped: dict[tuple[str, bool], tuple[str, set[int], set[str]]] = {}
+    for record in records:
+        _, plants, portfolios = grouped.setdefault(
+            (record.owner, record.access == "write"), (record.owner_name, set(), set())
+        )
+        if record.target == "plant":
+            plants.add(int(record.target_id))
+        else:
+            portfolios.add(record.target_id)
+    return tuple(
+        Grant(owner, name, frozenset(plants), frozenset(portfolios), write)
+        for (owner, write), (name, plants, portfolios) in sorted(grouped.items())
+    )
+
+
+def authorizer_context(key: ApiKey, grants: tuple[Grant, ...] | None = None) -> dict[str, str]:
     """What the authorizer hands to the API functions (their event's `requestContext.authorizer`),
     from which each rebuilds the request's principal (principal.from_context).
 
     API Gateway takes only strings, numbers and booleans there (no null), so `expires_at` (ISO
-    8601) is left out for a key that never expires, and `plants` (ids separated by spaces) for a
-    key that is not restricted.
+    8601) is left out for a key that never expires, `plants` (ids separated by spaces) and
+    `portfolios` (the same) for a key not restricted to any, and `grants` (principal.grants_context)
+    when its account holds none. `grants` None: read them (received_grants, one Query), so the
+    grants of a request are those of the authorizer's answer: a grant revoked stops working when
+    API Gateway's cache forgets that answer (AuthorizerCacheTtl) or is flushed.
     """
     context = {
         "key_id": key.key_id,
@@ -126,6 +155,11 @@ def authorizer_context(key: ApiKey) -> dict[str, str]:
         context["expires_at"] = key.expires_at.isoformat()
     if key.plants is not None:
         context["plants"] = " ".join(str(p) for p in sorted(key.plants))
+    if key.portfolios is not None:
+        context["portfolios"] = " ".join(sorted(key.portfolios))
+    grants = received_grants(key.account_id) if grants is None else grants
+    if grants:
+        context["grants"] = grants_context(grants)
     return context
 
 
@@ -139,6 +173,7 @@ def caller_key(principal: Principal) -> dict[str, Any]:
         "expires_at": principal.expires_at,
         "account_id": principal.account_id,
         "plants": sorted(principal.plants) if principal.plants is not None else None,
+        "portfolios": sorted(principal.portfolios) if principal.portfolios is not None else None,
     }
 
 
@@ -182,6 +217,15 @@ def _checked_plants(plants: Iterable[int] | None) -> frozenset[int] | None:
     return wanted
 
 
+def _checked_portfolios(portfolios: Iterable[str] | None) -> frozenset[str] | None:
+    if portfolios is None:
+        return None
+    wanted = frozenset(portfolios)
+    if not 1 <= len(wanted) <= MAX_RESTRICTED_PORTFOLIOS or not all(p.isalnum() for p in wanted):
+        raise PowerFactorError(f"a key is restricted to 1-{MAX_RESTRICTED_PORTFOLIOS} portfolios (their ids)")
+    return wanted
+
+
 def create_key(
     name: str,
     scopes: Iterable[str],
@@ -190,6 +234,7 @@ def create_key(
     *,
     account_id: str = DEFAULT_ACCOUNT,
     plants: Iterable[int] | None = None,
+    portfolios: Iterable[str] | None = None,
 ) -> tuple[str, ApiKey]:
     """Store a new key of `account_id`, restricted to `plants` if given (None: all of the
     account's); returns (the key itself, to show once, and its record).
@@ -200,13 +245,23 @@ def create_key(
     now = _now()
     wanted = _checked(name, scopes, expires_at, now)
     restriction = _checked_plants(plants)
+    folios = _checked_portfolios(portfolios)
     token = token or new_token()
     parsed = parse_token(token)
     if parsed is None:
         raise PowerFactorError("not a PowerFactor API key")
     key_id, secret = parsed
     key = ApiKey(
-        key_id, name.strip(), wanted, secret_hash(secret), now, expires_at, None, account_id, restriction
+        key_id,
+        name.strip(),
+        wanted,
+        secret_hash(secret),
+        now,
+        expires_at,
+        None,
+        account_id,
+        restriction,
+        folios,
     )
     if not storage.insert_key(key):
         existing = storage.get_key(key_id)
@@ -257,27 +312,35 @@ def create_account_key(
     scopes: Iterable[str],
     plants: Iterable[int] | None = None,
     expires_at: datetime | None = None,
+    portfolios: Iterable[str] | None = None,
 ) -> tuple[str, ApiKey]:
     """A new key of the caller's account, never wider than the caller's own key: its scopes a
     subset of the caller's, and, if the caller is restricted, restricted within the caller's
-    plants (InsufficientScope otherwise). The caller checks beforehand that `plants` are plants
-    it reaches (plants.logic), so that an id of another account's plant is refused as a missing one.
+    plants and portfolios (NotPermitted otherwise). The caller checks beforehand that `plants`
+    are plants it reaches and `portfolios` portfolios of its account (plants.logic,
+    plants.portfolios), so that another account's id is refused as a missing one.
     InsufficientScope for a scope the caller lacks, NotPermitted for a wider restriction."""
     _admin(principal)
     wanted = frozenset(scopes)
     for scope in sorted(wanted - principal.scopes):
         principal.require_scope(scope)  # InsufficientScope: not wider than the creator
     restriction = frozenset(plants) if plants is not None else None
+    folios = frozenset(portfolios) if portfolios is not None else None
     if principal.restricted and (
-        restriction is None  # wider than the creator, whatever it is restricted to
+        (restriction is None and folios is None)  # wider than the creator, whatever it is restricted to
         or (
-            principal.portfolios is None
-            and principal.plants is not None
-            and not restriction <= principal.plants
+            restriction is not None
+            and principal.portfolios is None
+            and not restriction <= (principal.plants or frozenset())
         )
+        or (folios is not None and not folios <= (principal.portfolios or frozenset()))
     ):
-        raise NotPermitted("a restricted key can only create keys restricted to some of its plants")
-    return create_key(name, wanted, expires_at, account_id=principal.account_id, plants=restriction)
+        raise NotPermitted(
+            "a restricted key can only create keys restricted within its own plants and portfolios"
+        )
+    return create_key(
+        name, wanted, expires_at, account_id=principal.account_id, plants=restriction, portfolios=folios
+    )
 
 
 def revoke_account_key(principal: Principal, key_id: str) -> ApiKey:
@@ -305,6 +368,7 @@ def key_view(key: ApiKey, now: datetime | None = None) -> dict[str, Any]:
         "name": key.name,
         "scopes": sorted(key.scopes),
         "plants": sorted(key.plants) if key.plants is not None else None,
+        "portfolios": sorted(key.portfolios) if key.portfolios is not None else None,
         "status": status(key, now),
         "created_at": key.created_at,
         "expires_at": key.expires_at,

@@ -12,8 +12,9 @@ does not type-check. The domain asks the principal, never the key or the context
 - `scope_key`: what cursors are bound to (runtime/cursors.py): a cursor one key was given is
   refused for any other key.
 
-Reach: a plant of the caller's own account, unless the key is restricted to some plants (or, once
-they exist, portfolios) of it; `grants` (plants or portfolios another account shares with this
+Reach: a plant of the caller's own account, unless the key is restricted to some plants or
+portfolios of it (a plant's portfolios are read with the plant: one added to a portfolio is reached
+through it from the next request on); `grants` (plants or portfolios another account shares with this
 one, read or read + write) reach plants of other accounts the same way. Writes need the `write`
 scope and a plant the caller owns or holds a write grant on; deleting, and granting a plant on,
 stay with its owner.
@@ -29,8 +30,9 @@ imports.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -46,6 +48,8 @@ ACCOUNT_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")  # 1-40 charact
 # A key may be restricted to at most this many plants: the ids travel in the authorizer's context
 # (API Gateway caches it with the policy) and become one DynamoDB filter (`IN`, 100 values at most).
 MAX_RESTRICTED_PLANTS = 100
+# ... and to at most this many portfolios of its account (their ids travel the same way).
+MAX_RESTRICTED_PORTFOLIOS = 10
 
 
 class Reach(Enum):
@@ -159,6 +163,27 @@ def _ids(text: str) -> frozenset[int]:
         raise InvalidApiKey("malformed plant restriction in the authorizer context") from None
 
 
+def grants_context(grants: Iterable[Grant]) -> str:
+    """The grants as the authorizer's context carries them (API Gateway takes only strings there):
+    JSON, `[[owner, owner name, write, [plant ids], [portfolio ids]], ...]`."""
+    return json.dumps(
+        [[g.owner, g.owner_name, g.write, sorted(g.plants), sorted(g.portfolios)] for g in grants],
+        separators=(",", ":"),
+    )
+
+
+def _grants(text: str) -> tuple[Grant, ...]:
+    try:
+        return tuple(
+            Grant(
+                str(owner), str(name), frozenset(int(p) for p in plants), frozenset(map(str, folios)), bool(w)
+            )
+            for owner, name, w, plants, folios in json.loads(text)
+        )
+    except (ValueError, TypeError):
+        raise InvalidApiKey("malformed grants in the authorizer context") from None
+
+
 def from_context(context: Mapping[str, Any], now: datetime | None = None) -> Principal:
     """The principal of a request the authorizer passed (its `requestContext.authorizer`).
 
@@ -176,6 +201,7 @@ def from_context(context: Mapping[str, Any], now: datetime | None = None) -> Pri
         raise InvalidApiKey(f"key {key_id} expired (the authorizer's cached answer outlived it)")
     plants = context.get("plants")
     portfolios = context.get("portfolios")
+    grants = context.get("grants")
     return Principal(
         account_id=str(context.get("account_id") or DEFAULT_ACCOUNT),
         key_id=str(key_id),
@@ -184,4 +210,5 @@ def from_context(context: Mapping[str, Any], now: datetime | None = None) -> Pri
         expires_at=expires_at,
         plants=_ids(str(plants)) if plants is not None else None,
         portfolios=frozenset(str(portfolios).split()) if portfolios is not None else None,
+        grants=_grants(str(grants)) if grants else (),
     )

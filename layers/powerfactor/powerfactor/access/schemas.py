@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from powerfactor.access.principal import MAX_RESTRICTED_PLANTS
+from powerfactor.access.principal import MAX_RESTRICTED_PLANTS, MAX_RESTRICTED_PORTFOLIOS
 
 
 class CallerKey(BaseModel):
@@ -25,6 +25,10 @@ class CallerKey(BaseModel):
     account_id: str = Field(description="The account the key belongs to: its plants are the ones it sees.")
     plants: list[int] | None = Field(
         default=None, description="The plants the key is restricted to; null: every plant of its account."
+    )
+    portfolios: list[str] | None = Field(
+        default=None,
+        description="The portfolios the key is restricted to (with `plants`: either reaches); null: none.",
     )
 
 
@@ -46,6 +50,9 @@ class KeyInfo(BaseModel):
     name: str
     scopes: list[KeyScope]
     plants: list[int] | None = Field(description="The plants it is restricted to; null: every plant.")
+    portfolios: list[str] | None = Field(
+        default=None, description="The portfolios it is restricted to; null: not restricted to portfolios."
+    )
     status: Literal["active", "expired", "revoked"]
     created_at: datetime
     expires_at: datetime | None = None
@@ -56,6 +63,11 @@ class KeyPage(BaseModel):
     items: list[KeyInfo]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
 
+
+PortfolioIdText = Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9a-z]{12}$")]
+RestrictedPortfolios = Annotated[
+    list[PortfolioIdText], Field(min_length=1, max_length=MAX_RESTRICTED_PORTFOLIOS)
+]
 
 RestrictedPlants = Annotated[
     list[Annotated[int, Field(strict=True, ge=1, le=2**53)]],
@@ -82,6 +94,11 @@ class KeyCreate(BaseModel):
     plants: RestrictedPlants | None = Field(
         default=None,
         description="Restrict the key to these plants of the account; absent or null: every plant.",
+    )
+    portfolios: RestrictedPortfolios | None = Field(
+        default=None,
+        description="Restrict the key to the plants of these portfolios of the account (at the time of each "
+        "request: a plant added later is reached at once); with `plants`, to either.",
     )
     expires_at: Annotated[datetime, AfterValidator(_aware_future)] | None = Field(
         default=None, description="When the key stops working (ISO 8601 with offset); absent or null: never."

@@ -2,7 +2,8 @@
 
 Each key belongs to an account (`account_id`; a key written before accounts existed has none and
 is the default account's until `python -m manage migrate` writes it) and may be restricted to
-some of its plants (`plants`, a number set). The GSI `by_account` (account id, key id) lists an
+some of its plants (`plants`, a number set) or portfolios (`portfolios`, a string
+set). The GSI `by_account` (account id, key id) lists an
 account's keys: one partition per account, never a scan of every key.
 
 Its pynamodb model is private; the functions take and return `ApiKey` records.
@@ -44,6 +45,7 @@ class ApiKey:
     revoked_at: datetime | None = None
     account_id: str = DEFAULT_ACCOUNT
     plants: frozenset[int] | None = None  # None: every plant of the account
+    portfolios: frozenset[str] | None = None  # None: no restriction to portfolios
 
 
 class _ByAccount(GlobalSecondaryIndex["_KeyItem"]):
@@ -62,6 +64,7 @@ class _KeyItem(Model):
     key_id = UnicodeAttribute(hash_key=True)
     account_id = UnicodeAttribute(null=True)  # absent: written before accounts, the default account's
     plants = NumberSetAttribute(null=True)
+    portfolios = UnicodeSetAttribute(null=True)
     by_account = _ByAccount()
     name = UnicodeAttribute()
     scopes = UnicodeSetAttribute()
@@ -78,6 +81,7 @@ class _KeyItem(Model):
                 "scopes": frozenset(self.scopes),
                 "account_id": self.account_id or DEFAULT_ACCOUNT,
                 "plants": frozenset(int(p) for p in self.plants) if self.plants is not None else None,
+                "portfolios": frozenset(self.portfolios) if self.portfolios is not None else None,
             }
         )
 
@@ -92,6 +96,7 @@ def _item(key: ApiKey) -> _KeyItem:
             **fields,
             "scopes": set(key.scopes),
             "plants": set(key.plants) if key.plants is not None else None,
+            "portfolios": set(key.portfolios) if key.portfolios is not None else None,
         }
     )
 

@@ -474,8 +474,13 @@ def plant_alerts(
 
 def open_alerts(principal: Principal, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> AlertPage:
     """One page of the open alerts of the plants the caller reaches, oldest first: its account's
-    partition of the open alerts' index (for a restricted key, filtered to its plants)."""
+    partition of the open alerts' index (for a restricted key, those of its plants and of its
+    portfolios' first 100 plants). Plants shared with the account are not listed here: their
+    alerts are at `/plant/{id}/alerts`."""
+    from powerfactor.plants.logic import restriction_plants
+
     after = _position(cursor, "open-alerts", "", principal, _OPEN_KEY) if cursor else None
-    items, last = storage.list_open(principal.account_id, limit, after, principal.plants)
+    only = principal.plants if principal.portfolios is None else restriction_plants(principal, 100)
+    items, last = storage.list_open(principal.account_id, limit, after, only)
     next_cursor = cursors.encode("open-alerts", last, "", principal.scope_key) if last else None
     return AlertPage(items=items, next_cursor=next_cursor)

@@ -47,13 +47,16 @@ from powerfactor.api.schemas import ErrorBody, ErrorDetail, ErrorResponse
 from powerfactor.aws.outage import is_outage
 from powerfactor.aws.tables import deadline as storage_deadline
 from powerfactor.runtime.errors import (
+    AccountNotFound,
     AlreadyReverted,
     ApiKeyNotFound,
+    GrantNotFound,
     InsufficientScope,
     InvalidApiKey,
     InvalidCursor,
     InvalidName,
     InvalidRange,
+    LimitReached,
     NameTaken,
     NoTimeZone,
     NotPermitted,
@@ -61,6 +64,7 @@ from powerfactor.runtime.errors import (
     PlantBusy,
     PlantLimitReached,
     PlantNotFound,
+    PortfolioNotFound,
     PowerFactorError,
     ResyncNotFound,
     ResyncPending,
@@ -103,20 +107,25 @@ _DOMAIN_STATUS: dict[type[PowerFactorError], tuple[HTTPStatus, str]] = {
     AlreadyReverted: (HTTPStatus.CONFLICT, "already_reverted"),
     PlantBusy: (HTTPStatus.CONFLICT, "plant_busy"),
     RevisionConflict: (HTTPStatus.CONFLICT, "revision_conflict"),
+    PortfolioNotFound: (HTTPStatus.NOT_FOUND, "portfolio_not_found"),
+    AccountNotFound: (HTTPStatus.NOT_FOUND, "account_not_found"),
+    GrantNotFound: (HTTPStatus.NOT_FOUND, "grant_not_found"),
+    LimitReached: (HTTPStatus.CONFLICT, "limit_reached"),
 }
 
 _ERROR_DESCRIPTIONS = {
     400: "Malformed request: the body is not JSON, or a cursor this API did not return",
     401: "No valid API key: missing, malformed, unknown, expired or revoked",
     403: "The API key lacks the scope this method needs (read: GET, HEAD; write: POST, PUT, PATCH, DELETE; "
-    "admin: the account's keys)",
+    "admin: the account's keys, portfolios and grants), or may not change that plant",
     404: (
-        "No such plant (or none this key may see: the same answer; for a revert, no revision of that re-sync)"
+        "No such plant (or none this key may see: the same answer), portfolio, grant or account to share "
+        "with; for a revert, no revision of that re-sync"
     ),
     409: (
         "Another plant of the account has this name, the account or the deployment holds its maximum of "
         "plants, a re-sync is pending, or a revert is refused: reverted already, hours changed again "
-        "since, the plant syncing"
+        "since, the plant syncing; a plant in 20 portfolios already, an account holding 50 grants"
     ),
     413: f"The body is larger than {MAX_BODY_BYTES} bytes",
     415: "The body is declared as something other than JSON",

@@ -7,24 +7,34 @@ but not cleared.
 
 Every function a request calls takes the request's `Principal` first: a plant it does not reach
 is PlantNotFound, exactly as a plant that does not exist (access/principal.py); lists hold only
-the plants it reaches, read from its account's partition of the plant index; cursors are bound
-to it. A write needs the write scope; a key restricted to some plants cannot create any.
+the plants it reaches, read from its account's partition of the plant index, merged with the
+plants other accounts share with it (marked `shared`) and, for a key restricted to portfolios,
+read from their members (below); cursors are bound to it. A write needs the write scope and a
+plant the caller owns or holds a write grant on; deleting stays with the owner; a key restricted
+to some plants cannot create any.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from powerfactor.access import accounts
-from powerfactor.access.principal import DEFAULT_ACCOUNT, PlantRef, Principal
+from powerfactor.access.principal import DEFAULT_ACCOUNT, PlantRef, Principal, Reach
+from powerfactor.plants import portfolio_store
 from powerfactor.plants import store as storage
-from powerfactor.plants.schemas import METADATA_FIELDS, Plant, PlantPage, visible_text
+from powerfactor.plants.schemas import METADATA_FIELDS, Plant, PlantPage, Shared, visible_text
 from powerfactor.runtime import cursors
-from powerfactor.runtime.errors import InvalidCursor, InvalidName, NotPermitted, PlantNotFound
+from powerfactor.runtime.errors import (
+    InvalidCursor,
+    InvalidName,
+    NotPermitted,
+    PlantNotFound,
+    PortfolioNotFound,
+)
 from powerfactor.runtime.settings import get_settings
 
 # What is stored is the normalized key (`NAME#<key>` is a DynamoDB partition key, at most 2,048
@@ -114,10 +124,23 @@ def account_plants_counted(account_id: str) -> tuple[int, int]:
     return storage.account_plant_count(account_id), storage.recount_account(account_id, dry_run=True)
 
 
-def _reached(principal: Principal, plant: Plant) -> Plant:
-    if principal.reach(plant.ref()) is None:
-        raise PlantNotFound(plant.id)  # as for a plant that does not exist
+def _shown(principal: Principal, plant: Plant) -> Plant | None:
+    """The plant as the caller sees it (a shared one marked with its owner's name and the share's
+    access), or None if the caller does not reach it."""
+    reach = principal.reach(plant.ref())
+    if reach is None:
+        return None
+    if reach is not Reach.OWN:
+        owner = next((g.owner_name for g in principal.grants if g.owner == plant.account_id), "")
+        plant.shared = Shared(owner=owner, access="write" if reach is Reach.SHARED_WRITE else "read")
     return plant
+
+
+def _reached(principal: Principal, plant: Plant) -> Plant:
+    shown = _shown(principal, plant)
+    if shown is None:
+        raise PlantNotFound(plant.id)  # as for a plant that does not exist
+    return shown
 
 
 def get_plant(principal: Principal, plant_id: int) -> Plant:
@@ -152,7 +175,9 @@ def _may_delete(principal: Principal) -> storage.Guard:
 
 def rename_plant(principal: Principal, plant_id: int, name: str) -> Plant:
     principal.require_scope("write")
-    return storage.update_plant(plant_id, _now(), _may_change(principal), name, _checked_key(name))
+    return _reached(
+        principal, storage.update_plant(plant_id, _now(), _may_change(principal), name, _checked_key(name))
+    )
 
 
 def patch_plant(principal: Principal, plant_id: int, changes: dict[str, Any]) -> Plant:
@@ -167,7 +192,9 @@ def patch_plant(principal: Principal, plant_id: int, changes: dict[str, Any]) ->
         _may_change(principal)(plant.ref())
         return plant
     key = _checked_key(name) if name is not None else None
-    return storage.update_plant(plant_id, _now(), _may_change(principal), name, key, changes)
+    return _reached(
+        principal, storage.update_plant(plant_id, _now(), _may_change(principal), name, key, changes)
+    )
 
 
 def delete_plant(principal: Principal, plant_id: int) -> None:
@@ -182,13 +209,134 @@ def _after_id(cursor: str, kind: str, request: str, principal: Principal) -> int
     return int(after)
 
 
-def list_plants(principal: Principal, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> PlantPage:
-    """One page of the plants the caller reaches, in id order; `next_cursor` continues where this
-    page ends (for this caller only)."""
-    after_id = _after_id(cursor, "plants", "", principal) if cursor else None
-    items, after = storage.list_plants(principal.account_id, limit, after_id, principal.plants)
-    next_cursor = cursors.encode("plants", str(after), "", principal.scope_key) if after is not None else None
+# ---- lists that merge several sources: shared plants, portfolios, keys restricted to them ----
+#
+# Plant ids are one sequence across accounts, so every list is in id order and its cursor is the
+# last id looked at, whatever account the plants belong to. A list merges sources that are each in
+# id order: the account's partition of the plant index, a portfolio's member items (its own
+# account's partition of the accounts table), the ids a key or a grant names. Each source is read
+# from the cursor on for as many ids as the page needs; the smallest of their union are the page's
+# candidates, read (those not read already) in one BatchGetItem, then kept if the caller reaches
+# them (principal.reach). A page may then hold fewer plants than `limit` and still have a cursor.
+
+Source = Callable[[int | None, int], tuple[list[int], dict[int, Plant]]]
+MERGE_ROUNDS = 10  # a search's reads per page, as storage.SEARCH_MAX_QUERIES
+MERGE_CHUNK = 100  # ids a search's round looks at (BatchGetItem's maximum)
+
+
+def _account_source(account_id: str) -> Source:
+    def read(after: int | None, count: int) -> tuple[list[int], dict[int, Plant]]:
+        items, _ = storage.list_plants(account_id, count, after)
+        return [p.id for p in items], {p.id: p for p in items}
+
+    return read
+
+
+def _ids_source(ids: frozenset[int]) -> Source:
+    def read(after: int | None, count: int) -> tuple[list[int], dict[int, Plant]]:
+        return sorted(i for i in ids if after is None or i > after)[:count], {}
+
+    return read
+
+
+def _portfolio_source(account_id: str, portfolio_id: str) -> Source:
+    def read(after: int | None, count: int) -> tuple[list[int], dict[int, Plant]]:
+        return portfolio_store.members(account_id, portfolio_id, count, after)[0], {}
+
+    return read
+
+
+def _sources(principal: Principal) -> list[Source]:
+    """Where the plants the caller reaches are: its key's restriction, or its account and grants."""
+    if principal.restricted:
+        found = [_ids_source(principal.plants)] if principal.plants else []
+        return found + [
+            _portfolio_source(principal.account_id, p) for p in sorted(principal.portfolios or ())
+        ]
+    found = [_account_source(principal.account_id)]
+    for grant in principal.grants:
+        if grant.plants:
+            found.append(_ids_source(grant.plants))
+        found += [_portfolio_source(grant.owner, p) for p in sorted(grant.portfolios)]
+    return found
+
+
+def _walk(
+    principal: Principal,
+    sources: list[Source],
+    after: int | None,
+    limit: int,
+    chunk: int,
+    rounds: int,
+    match: Callable[[Plant], bool] = lambda plant: True,
+) -> tuple[list[Plant], int | None]:
+    """Up to `limit` plants the caller reaches that `match`, from the merged sources, in id order
+    after `after`; and the id the next page starts after (None: the sources are exhausted).
+    Each round looks at the next `chunk` ids of the union; at most `rounds` rounds."""
+    found: list[Plant] = []
+    for _ in range(rounds):
+        ids: set[int] = set()
+        known: dict[int, Plant] = {}
+        for source in sources:
+            some, plants = source(after, chunk + 1)
+            ids.update(some)
+            known.update(plants)
+        ordered = sorted(ids)
+        more = len(ordered) > chunk
+        ordered = ordered[:chunk]
+        missing = [i for i in ordered if i not in known]
+        for start in range(0, len(missing), MERGE_CHUNK):
+            known.update(storage.get_plants(missing[start : start + MERGE_CHUNK]))
+        for plant_id in ordered:
+            plant = known.get(plant_id)
+            shown = _shown(principal, plant) if plant is not None else None
+            if shown is not None and match(shown):
+                found.append(shown)
+                if len(found) > limit:
+                    return found[:limit], found[limit - 1].id
+        if not more or not ordered:
+            return found, None
+        after = ordered[-1]
+    return found, after
+
+
+def _portfolio_filter(principal: Principal, portfolio_id: str) -> list[Source]:
+    """The source of `?portfolio=`: one of the caller's account's portfolios (PortfolioNotFound
+    for another's, as for none)."""
+    if portfolio_store.get_portfolio(principal.account_id, portfolio_id) is None:
+        raise PortfolioNotFound(portfolio_id)
+    return [_portfolio_source(principal.account_id, portfolio_id)]
+
+
+def list_plants(
+    principal: Principal,
+    limit: int = DEFAULT_PAGE_SIZE,
+    cursor: str | None = None,
+    portfolio: str | None = None,
+) -> PlantPage:
+    """One page of the plants the caller reaches (its own, and those shared with its account,
+    marked `shared`), in id order; with `portfolio`, those of that portfolio of its account.
+    `next_cursor` continues where this page ends (for this caller and portfolio only)."""
+    request = f"portfolio={portfolio}" if portfolio is not None else ""
+    after_id = _after_id(cursor, "plants", request, principal) if cursor else None
+    if portfolio is None and not principal.restricted and not principal.grants:
+        items, after = storage.list_plants(principal.account_id, limit, after_id)
+    else:
+        sources = _portfolio_filter(principal, portfolio) if portfolio is not None else _sources(principal)
+        items, after = _walk(principal, sources, after_id, limit, limit, 1)
+    next_cursor = (
+        cursors.encode("plants", str(after), request, principal.scope_key) if after is not None else None
+    )
     return PlantPage(items=items, next_cursor=next_cursor)
+
+
+def restriction_plants(principal: Principal, most: int) -> frozenset[int] | None:
+    """The ids of the plants a restricted key reaches (its plants, its portfolios' members), at
+    most `most` of them; None for a key that is not restricted (the alert lists' `only`)."""
+    if not principal.restricted:
+        return None
+    items, _ = _walk(principal, _sources(principal), None, most, most, 1)
+    return frozenset(p.id for p in items)
 
 
 SEARCH_MAX_LENGTH = 100  # characters of `q`, as a name's
@@ -213,7 +361,11 @@ def search_key(text: str) -> str:
 
 
 def search_plants(
-    principal: Principal, text: str, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    principal: Principal,
+    text: str,
+    limit: int = DEFAULT_PAGE_SIZE,
+    cursor: str | None = None,
+    portfolio: str | None = None,
 ) -> PlantPage:
     """One page of the plants the caller reaches whose name contains `text` (compared as
     search_key normalizes both), in id order, paginated as list_plants; a cursor works only for
@@ -229,9 +381,18 @@ def search_plants(
     ValueError for a text search_key refuses.
     """
     key = search_key(text)
-    after_id = _after_id(cursor, "plant-search", key, principal) if cursor else None
-    items, after = storage.search_plants(principal.account_id, key, limit, after_id, principal.plants)
+    request = f"{key}\nportfolio={portfolio}" if portfolio is not None else key
+    after_id = _after_id(cursor, "plant-search", request, principal) if cursor else None
+    if portfolio is None and not principal.restricted and not principal.grants:
+        items, after = storage.search_plants(principal.account_id, key, limit, after_id)
+    else:
+        sources = _portfolio_filter(principal, portfolio) if portfolio is not None else _sources(principal)
+        items, after = _walk(
+            principal, sources, after_id, limit, MERGE_CHUNK, MERGE_ROUNDS, lambda p: key in name_key(p.name)
+        )
     next_cursor = (
-        cursors.encode("plant-search", str(after), key, principal.scope_key) if after is not None else None
+        cursors.encode("plant-search", str(after), request, principal.scope_key)
+        if after is not None
+        else None
     )
     return PlantPage(items=items, next_cursor=next_cursor)

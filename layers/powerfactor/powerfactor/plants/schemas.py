@@ -18,6 +18,7 @@ from pydantic import (
     PrivateAttr,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 from powerfactor.access.principal import PlantRef
@@ -213,11 +214,21 @@ class SyncState(BaseModel):
     )
 
 
+class Shared(BaseModel):
+    """How a plant of another account is shared with the caller's account (a grant)."""
+
+    owner: str = Field(description="The name of the account that owns the plant.")
+    access: Literal["read", "write"] = Field(
+        description="`read`: its data, reports and alerts; `write`: also edits and re-syncs (never deletion)."
+    )
+
+
 class Plant(BaseModel):
     """A plant as the API shows it. Its owner (the account) is kept beside, not shown: `ref()`
     is what a principal judges its reach on (access/principal.py)."""
 
     _account_id: str = PrivateAttr()  # set by the store that read it; unset is an error, never a default
+    _portfolios: frozenset[str] = PrivateAttr(default=frozenset())
 
     id: int = Field(description="Integer id, allocated by PowerFactor and never reused.")
     name: str
@@ -229,17 +240,23 @@ class Plant(BaseModel):
     created_at: datetime
     updated_at: datetime
     sync: SyncState = Field(default_factory=SyncState)
+    shared: Shared | None = Field(
+        default=None,
+        description="Set only on a plant another account shares with the caller's: who owns it and "
+        "what the share allows; null on the account's own plants.",
+    )
 
     @property
     def account_id(self) -> str:
         return self._account_id
 
-    def owned_by(self, account_id: str) -> Plant:
+    def owned_by(self, account_id: str, portfolios: frozenset[str] = frozenset()) -> Plant:
         self._account_id = account_id
+        self._portfolios = portfolios
         return self
 
     def ref(self) -> PlantRef:
-        return PlantRef(self._account_id, self.id)
+        return PlantRef(self._account_id, self.id, self._portfolios)
 
 
 class PlantPage(BaseModel):
@@ -401,3 +418,88 @@ class RevertResult(BaseModel):
 
 SyncState.model_rebuild()
 Plant.model_rebuild()
+
+
+# ---- portfolios and grants (powerfactor.plants.portfolios, powerfactor.plants.sharing) ----
+
+PortfolioName = Annotated[
+    str,
+    StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=PLANT_NAME_MAX),
+    Field(pattern=r"^[^\x00-\x1f\x7f-\x9f]+$", description="1-100 characters.", examples=["Bavaria"]),
+    AfterValidator(visible_text),
+]
+PlantIds = Annotated[
+    list[Annotated[int, Field(strict=True, ge=1, le=2**53)]],
+    Field(min_length=1, max_length=40, description="Plant ids of the account (1-40)."),
+]
+
+
+class PortfolioIn(BaseModel):
+    """Body of POST .../portfolios (with `plants`, optional) and PUT .../portfolios/{id}."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: PortfolioName
+    plants: PlantIds | None = Field(default=None, description="Plants to put in it at once (POST only).")
+
+
+class PortfolioPlants(BaseModel):
+    """Body of POST .../portfolios/{id}/plants: plants of the account to add."""
+
+    model_config = ConfigDict(extra="forbid")
+    plants: PlantIds
+
+
+class PortfolioOut(BaseModel):
+    """A named group of the account's plants (a plant may be in several)."""
+
+    id: str = Field(description="12 characters of [0-9a-z], never reused.")
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class PortfolioPage(BaseModel):
+    items: list[PortfolioOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+class GrantIn(BaseModel):
+    """Body of POST .../grants: share one plant or one portfolio of the account with another account."""
+
+    model_config = ConfigDict(extra="forbid")
+    account: Annotated[
+        str, StringConstraints(strict=True, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+    ] = Field(description="The id of the account to share with.")
+    plant: Annotated[int, Field(strict=True, ge=1, le=2**53)] | None = Field(
+        default=None, description="A plant of the account (give this or `portfolio`)."
+    )
+    portfolio: Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9a-z]{12}$")] | None = Field(
+        default=None, description="A portfolio of the account: its plants at the time of each request."
+    )
+    access: Literal["read", "write"] = Field(
+        default="read", description="`read`, or `write`: read, edit and re-sync (never delete nor share on)."
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> GrantIn:
+        if (self.plant is None) == (self.portfolio is None):
+            raise ValueError("give either `plant` or `portfolio`")
+        return self
+
+
+class GrantOut(BaseModel):
+    """A grant, as the account that gives it and the one that holds it see it."""
+
+    id: str
+    owner: str = Field(description="The id of the account that shares.")
+    owner_name: str
+    grantee: str = Field(description="The id of the account shared with.")
+    plant: int | None = None
+    portfolio: str | None = None
+    access: Literal["read", "write"]
+    created_at: datetime
+
+
+class GrantPage(BaseModel):
+    items: list[GrantOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")

@@ -36,6 +36,7 @@ from pynamodb.attributes import (
     ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.constants import ITEMS
@@ -108,6 +109,10 @@ class _PlantItem(Model):
     updated_at = UTCDateTimeAttribute()
     by_plant_id = _ByPlantId()
     by_account = _ByAccount()
+    # the ids of the account's portfolios it is in (plants/portfolio_store.py keeps it in step with
+    # the portfolios' member items): what a key restricted to portfolios, or a portfolio's grant,
+    # is judged on, read with the plant itself
+    portfolios = UnicodeSetAttribute(null=True)
     # metadata (see powerfactor.plants.schemas.PlantCreate); absent when unset
     capacity_kwp = NumberAttribute(null=True)
     timezone = UnicodeAttribute(null=True)
@@ -166,7 +171,7 @@ class _PlantItem(Model):
         return self.account_id or DEFAULT_ACCOUNT
 
     def ref(self) -> PlantRef:
-        return PlantRef(self.owner, int(self.plant_id))
+        return PlantRef(self.owner, int(self.plant_id), frozenset(self.portfolios or ()))
 
     def to_domain(self) -> Plant:
         return Plant(
@@ -180,7 +185,7 @@ class _PlantItem(Model):
             created_at=self.created_at,
             updated_at=self.updated_at,
             sync=self.sync_state(),
-        ).owned_by(self.owner)
+        ).owned_by(self.owner, frozenset(self.portfolios or ()))
 
 
 class _NameClaim(Model):
@@ -332,6 +337,15 @@ def _load(plant_id: int) -> _PlantItem:
 def get_plant(plant_id: int) -> Plant:
     _bind()
     return _load(plant_id).to_domain()
+
+
+def get_plants(plant_ids: list[int]) -> dict[int, Plant]:
+    """The plants of these ids that exist, by id (BatchGetItem: at most 100 keys a call)."""
+    _bind()
+    return {
+        int(item.plant_id): item.to_domain()
+        for item in _PlantItem.batch_get([_plant_pk(i) for i in plant_ids])
+    }
 
 
 def list_plants(
@@ -514,6 +528,10 @@ def delete_plant(plant_id: int, guard: Guard) -> None:
         tx.update(_Counter(pk=_COUNT_KEY), actions=[_Counter.value.add(-1)])
         if current.account_id is not None:  # a plant not yet migrated is not in its account's count
             tx.update(_Counter(pk=_account_count_pk(current.account_id)), actions=[_Counter.value.add(-1)])
+        if current.portfolios:  # its memberships go with it
+            from powerfactor.plants import portfolio_store  # imports this module
+
+            portfolio_store.forget_plant(tx, current.owner, plant_id, frozenset(current.portfolios))
 
     _mutate_plant(plant_id, guard, write)
 

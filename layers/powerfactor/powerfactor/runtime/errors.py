@@ -154,3 +154,23 @@ class RevisionConflict(PowerFactorError):
         self.conflicts = conflicts  # (hour, what changed it since), at most MAX_SHOWN
 
     MAX_SHOWN = 100
+
+
+class PortfolioNotFound(PowerFactorError):
+    """No portfolio of this id in the caller's account (another account's is answered the same)."""
+
+    def __init__(self, portfolio_id: str) -> None:
+        super().__init__(f"portfolio {portfolio_id!r} does not exist")
+        self.portfolio_id = portfolio_id
+
+
+class GrantNotFound(PowerFactorError):
+    """No grant of this id given or received by the caller's account (another's: the same)."""
+
+    def __init__(self, grant_id: str) -> None:
+        super().__init__(f"grant {grant_id!r} does not exist")
+        self.grant_id = grant_id
+
+
+class LimitReached(PowerFactorError):
+    """A bound on portfolios or grants (per account, per plant, per request) is reached."""
