@@ -28,8 +28,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from powerfactor.access import audit
 from powerfactor.access import store as storage
-from powerfactor.access.principal import DEFAULT_ACCOUNT, MAX_RESTRICTED_PLANTS, Principal
+from powerfactor.access.principal import DEFAULT_ACCOUNT, MAX_RESTRICTED_PLANTS, Principal, operator
 from powerfactor.access.store import ApiKey
 from powerfactor.runtime import cursors
 from powerfactor.runtime.errors import (
@@ -190,12 +191,14 @@ def create_key(
     *,
     account_id: str = DEFAULT_ACCOUNT,
     plants: Iterable[int] | None = None,
+    by: Principal | None = None,
 ) -> tuple[str, ApiKey]:
     """Store a new key of `account_id`, restricted to `plants` if given (None: all of the
     account's); returns (the key itself, to show once, and its record).
 
     `token` registers a given well-formed key instead of a fresh one (the local stack's
     development keys); if a key with its id exists, that one is returned unchanged.
+    `by` is who creates it, for the audit log (None: an operator, `python -m manage`).
     """
     now = _now()
     wanted = _checked(name, scopes, expires_at, now)
@@ -208,7 +211,15 @@ def create_key(
     key = ApiKey(
         key_id, name.strip(), wanted, secret_hash(secret), now, expires_at, None, account_id, restriction
     )
-    if not storage.insert_key(key):
+    entry = audit.entry(
+        by or operator(account_id),
+        "key.created",
+        f"key/{key_id}",
+        None,
+        {"name": key.name, "scopes": key.scopes, "plants": key.plants, "expires_at": expires_at},
+        account_id=account_id,
+    )
+    if not storage.insert_key(key, entry):
         existing = storage.get_key(key_id)
         if existing is None or existing.secret_hash != key.secret_hash:
             raise PowerFactorError(f"another key has the id {key_id}")
@@ -277,7 +288,9 @@ def create_account_key(
         )
     ):
         raise NotPermitted("a restricted key can only create keys restricted to some of its plants")
-    return create_key(name, wanted, expires_at, account_id=principal.account_id, plants=restriction)
+    return create_key(
+        name, wanted, expires_at, account_id=principal.account_id, plants=restriction, by=principal
+    )
 
 
 def revoke_account_key(principal: Principal, key_id: str) -> ApiKey:
@@ -285,7 +298,7 @@ def revoke_account_key(principal: Principal, key_id: str) -> ApiKey:
     _admin(principal)
     if not parse_token(f"{PREFIX}{key_id}_{'0' * _SECRET_LENGTH}"):
         raise ApiKeyNotFound(key_id)
-    return storage.revoke_key(key_id, _now(), principal.account_id)
+    return storage.revoke_key(key_id, _now(), principal.account_id, by=principal)
 
 
 def status(key: ApiKey, now: datetime | None = None) -> str:

@@ -79,7 +79,9 @@ def create_plant(principal: Principal, name: str, **metadata: Any) -> Plant:
     ceiling = get_settings().max_plants
     limits = accounts.plant_limit(principal.account_id, ceiling), ceiling
     plant_id = storage.allocate_plant_id()
-    return storage.insert_plant(plant_id, principal.account_id, name, key, _now(), limits, metadata)
+    return storage.insert_plant(
+        plant_id, principal.account_id, name, key, _now(), limits, metadata, by=principal
+    )
 
 
 def _check_fields(metadata: dict[str, Any]) -> None:
@@ -152,7 +154,15 @@ def _may_delete(principal: Principal) -> storage.Guard:
 
 def rename_plant(principal: Principal, plant_id: int, name: str) -> Plant:
     principal.require_scope("write")
-    return storage.update_plant(plant_id, _now(), _may_change(principal), name, _checked_key(name))
+    return storage.update_plant(
+        plant_id,
+        _now(),
+        _may_change(principal),
+        name,
+        _checked_key(name),
+        by=principal,
+        action="plant.renamed",
+    )
 
 
 def patch_plant(principal: Principal, plant_id: int, changes: dict[str, Any]) -> Plant:
@@ -167,12 +177,12 @@ def patch_plant(principal: Principal, plant_id: int, changes: dict[str, Any]) ->
         _may_change(principal)(plant.ref())
         return plant
     key = _checked_key(name) if name is not None else None
-    return storage.update_plant(plant_id, _now(), _may_change(principal), name, key, changes)
+    return storage.update_plant(plant_id, _now(), _may_change(principal), name, key, changes, by=principal)
 
 
 def delete_plant(principal: Principal, plant_id: int) -> None:
     principal.require_scope("write")
-    storage.delete_plant(plant_id, _may_delete(principal))
+    storage.delete_plant(plant_id, _may_delete(principal), by=principal)
 
 
 def _after_id(cursor: str, kind: str, request: str, principal: Principal) -> int:

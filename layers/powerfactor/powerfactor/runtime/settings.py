@@ -38,6 +38,7 @@ class Settings:
     sync_every_run: int = 1
     sync_until_year: int = 10
     revision_retention_days: int = 365  # revisions of stored hours (powerfactor.datapoints.revisions)
+    audit_retention_days: int = 365  # audit log entries (powerfactor.access.audit)
     max_plants: int = 10_000  # the deployment's ceiling; an account may have a lower limit of its own
     # alerts (powerfactor.alerts) and their events
     alerts_table: str | None = None
@@ -150,6 +151,7 @@ FIELDS: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "sync_every_run": (("SYNC_EVERY_RUN",), _count),
     "sync_until_year": (("SYNC_UNTIL_YEAR",), _count),
     "revision_retention_days": (("REVISION_RETENTION_DAYS",), _number(int, 1, 3653)),
+    "audit_retention_days": (("AUDIT_RETENTION_DAYS",), _number(int, 1, 3653)),
     "max_plants": (("MAX_PLANTS",), _count),
     "alerts_table": (("ALERTS_TABLE",), _text),
     "alert_bus_name": (("ALERT_BUS_NAME",), _text),
