@@ -17,7 +17,7 @@ def test_schema_documents_every_route_and_the_error_shape() -> None:
         f"{base}/plant/{{plant_id}}/alerts", f"{base}/alerts", f"{base}/plant/{{plant_id}}/sync",
         f"{base}/key", f"{base}/plant/{{plant_id}}/revisions",
         f"{base}/plant/{{plant_id}}/resyncs/{{resync_id}}/revert",
-        f"{base}/keys", f"{base}/keys/{{key_id}}",
+        f"{base}/keys", f"{base}/keys/{{key_id}}", f"{base}/audit",
     }  # fmt: skip
     assert "ErrorResponse" in schema["components"]["schemas"]
     report = schema["paths"]["/api/solar-plant/report"]["get"]
@@ -44,5 +44,6 @@ def test_schema_declares_the_bearer_key_on_every_operation() -> None:
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             assert operation["x-required-scope"] == ("read" if method == "get" else "write")
-            assert operation.get("x-also-required-scope") == ("admin" if "/keys" in path else None)
+            admin = "/keys" in path or path.endswith("/audit")
+            assert operation.get("x-also-required-scope") == ("admin" if admin else None)
             assert {"401", "403", "429"} <= set(operation["responses"])

@@ -5,6 +5,8 @@ Writes recorded (`action`, on `target`):
 - `plant.resync_requested`, `plant.resync_reverted` (`plant/<id>`; a revert spanning several
   months is one entry per month, each in the transaction of that month's writes);
 - `key.created`, `key.revoked` (`key/<id>`), over the API and with `python -m manage`;
+- `account.webhook_set`, `account.webhook_cleared`, `account.emails_set` (`account/<id>`; the
+  operator's, access/notifications.py; never the secret);
 - later capabilities add theirs (`portfolio.*`, `grant.*`) the same way.
 
 An entry is built here (`entry`) and written by the store that writes the change, in the same
@@ -47,6 +49,7 @@ __all__ = ["AuditEntry"]
 ACTIONS = (
     "plant.created", "plant.renamed", "plant.patched", "plant.deleted",
     "plant.resync_requested", "plant.resync_reverted", "key.created", "key.revoked",
+    "account.webhook_set", "account.webhook_cleared", "account.emails_set",
 )  # fmt: skip
 # Never written to the log, whatever a caller passes in `before`/`after`.
 SECRET_FIELDS = frozenset({"secret", "secret_hash", "token", "key", "webhook_secret"})

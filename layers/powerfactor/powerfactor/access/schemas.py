@@ -130,9 +130,12 @@ class AuditEntryOut(BaseModel):
     action: str = Field(
         examples=["plant.renamed"],
         description="`plant.created`, `plant.renamed`, `plant.patched`, `plant.deleted`, "
-        "`plant.resync_requested`, `plant.resync_reverted`, `key.created`, `key.revoked`.",
+        "`plant.resync_requested`, `plant.resync_reverted`, `key.created`, `key.revoked`, "
+        "`account.webhook_set`, `account.webhook_cleared`, `account.emails_set`.",
     )
-    target: str = Field(examples=["plant/7"], description="What changed: `plant/<id>` or `key/<id>`.")
+    target: str = Field(
+        examples=["plant/7"], description="What changed: `plant/<id>`, `key/<id>` or `account/<id>`."
+    )
     changes: dict[str, AuditChange] = Field(description="Each field that changed, before and after.")
     details: dict[str, Any] = Field(
         description="What an action without fields did: a re-sync's range; a revert's re-sync, month, hours."

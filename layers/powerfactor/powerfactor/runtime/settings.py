@@ -53,6 +53,8 @@ class Settings:
     # signed webhook deliveries (powerfactor.alerts.webhook); the secret is never shown
     alert_webhook_url: str | None = None
     alert_webhook_secret: str | None = dataclasses.field(default=None, repr=False)
+    # what the webhook function delivers to: AlertWebhookUrl, or each event's account's own webhook
+    webhook_target: str = "deployment"
 
     @property
     def webhook(self) -> tuple[str, list[str]]:
@@ -135,6 +137,12 @@ def _secret(value: str) -> str | None:
     return value
 
 
+def _webhook_target(value: str) -> str:
+    if value not in ("deployment", "account"):
+        raise ValueError("must be `deployment` or `account`")
+    return value
+
+
 # field -> (its variables, the first one set wins; the parser of its stripped value)
 FIELDS: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "plants_table": (("PLANTS_TABLE",), _text),
@@ -164,6 +172,7 @@ FIELDS: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "alert_failed_runs": (("ALERT_FAILED_RUNS",), _count),
     "alert_webhook_url": (("ALERT_WEBHOOK_URL",), _text),
     "alert_webhook_secret": (("ALERT_WEBHOOK_SECRET",), _secret),
+    "webhook_target": (("WEBHOOK_TARGET",), _webhook_target),
 }
 _SECRET = {"alert_webhook_secret"}
 _REQUIRED = {"plants_table", "datapoints_table"}
