@@ -20,8 +20,14 @@ GLOBEX_SECRET = "globex-" + "g" * 40
 
 
 def _event(account: str, event_id: str) -> bytes:
-    return json.dumps({"version": "0", "id": event_id, "detail-type": "alert.data_gap.opened",
-                       "source": "powerfactor.alerts", "detail": {"account_id": account, "plant_id": 1}}).encode()  # fmt: skip
+    detail = {"account_id": account, "plant_id": 1}
+    event = {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "alert.data_gap.opened",
+        "source": "powerfactor.alerts",
+    }
+    return json.dumps({**event, "detail": detail}).encode()
 
 
 @pytest.fixture
