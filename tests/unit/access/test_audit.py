@@ -15,7 +15,13 @@ from powerfactor.access.principal import Grant, Principal
 from powerfactor.aws import internals
 from powerfactor.plants import logic as plants
 from powerfactor.plants import store as plant_storage
-from powerfactor.runtime.errors import NameTaken, NotPermitted, PlantLimitReached, PlantNotFound
+from powerfactor.runtime.errors import (
+    NameTaken,
+    NotPermitted,
+    PlantLimitReached,
+    PlantNotFound,
+    ResyncPending,
+)
 from powerfactor.sync import resync
 from tests.support import caller, principal
 
@@ -86,7 +92,7 @@ def test_every_kind_of_write_is_recorded_with_who_what_and_the_change(acme, monk
     assert "secret" not in text and _log("globex") == []
 
 
-def test_a_refused_write_writes_no_entry(acme) -> None:
+def test_a_refused_write_writes_no_entry(acme, monkeypatch) -> None:
     plants.create_plant(ACME, "Rooftop")
     before = len(_log())
     with pytest.raises(NameTaken):  # 409 name_taken
@@ -104,7 +110,15 @@ def test_a_refused_write_writes_no_entry(acme) -> None:
         plants.create_plant(ACME, "Third")
     with pytest.raises(apikeys.ApiKeyNotFound):  # another account's key
         apikeys.revoke_account_key(GLOBEX, apikeys.create_account_key(ACME, "k", ["read"])[1].key_id)
-    assert len(_log()) == before + 1  # the key created above, nothing else
+    monkeypatch.setattr(resync.jobs, "enqueue", lambda jobs: None)
+    day = datetime.now(UTC).date() - timedelta(days=3)
+    resync.request(ACME, acme, day, day)
+    with pytest.raises(ResyncPending):  # one at a time: the second is refused
+        resync.request(ACME, acme, day, day)
+    key = apikeys.create_account_key(ACME, "twice", ["read"])[1]
+    apikeys.revoke_account_key(ACME, key.key_id)
+    apikeys.revoke_account_key(ACME, key.key_id)  # revoked already: changes nothing
+    assert len(_log()) == before + 4  # two keys created, a re-sync, one revocation: nothing else
     assert _log("globex") == []
     assert plants.get_plant(ACME, acme).name == "Solar Park"
 
