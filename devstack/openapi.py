@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate
 from devstack.lambdas import load_module
 from devstack.template import ROOT, Template, load_template
 from powerfactor.access.keys import scope_for
-from powerfactor.api.routes import ADMIN_BASE
+from powerfactor.api.routes import ADMIN_BASE, AUDIT_PATH
 
 TITLE = "PowerFactor API"
 VERSION = "1.0.0"
@@ -63,7 +63,7 @@ def openapi_json(template: Template | None = None) -> str:
             for parameter in operation.get("parameters", []):
                 _bounds_as_json_schema(parameter.get("schema", {}))
             operation["x-required-scope"] = scope_for(method.upper())
-            if path == ADMIN_BASE or path.startswith(ADMIN_BASE + "/"):
+            if path in (ADMIN_BASE, AUDIT_PATH) or path.startswith(ADMIN_BASE + "/"):
                 operation["x-also-required-scope"] = "admin"
             # Powertools gives every response a JSON content; a 204 has no body at all
             operation.get("responses", {}).get("204", {}).pop("content", None)

@@ -7,7 +7,7 @@ import sys
 
 from pynamodb.exceptions import PynamoDBException
 
-from manage import accounts, datapoints, grants, keys, migrate, plants, portfolios, smoke
+from manage import accounts, datapoints, grants, keys, migrate, notifications, plants, portfolios, smoke
 from manage.target import LOCAL_API, LOCAL_ENDPOINT, TargetError, deployed, local
 from powerfactor.runtime.errors import PowerFactorError
 
@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     plants.add_arguments(commands.add_parser("plants", parents=[where], help="plants: recount (for the cap)"))
+    notifications.add_arguments(
+        commands.add_parser("notifications", parents=[where], help="an account's own webhook and mail")
+    )
     smoke.add_arguments(commands.add_parser("smoke", parents=[where], help="read-only checks of an API"))
     datapoints.add_arguments(commands.add_parser("datapoints", parents=[where], help="datapoints: retention"))
     args = parser.parse_args(argv)
@@ -61,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             "migrate": migrate,
             "plants": plants,
             "datapoints": datapoints,
+            "notifications": notifications,
         }
         return command[args.command].run(args, target)
     except (TargetError, PowerFactorError) as error:

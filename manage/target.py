@@ -68,9 +68,17 @@ def deployed(stack: str, region: str | None = None) -> Target:
     """A deployed stack: its tables from its CloudFormation outputs, with your AWS credentials."""
     outputs, region_name = stack_outputs(stack, region, [*_OUTPUTS, "ApiUrl"])
     match = _API_URL.match(outputs["ApiUrl"])
+    optional = {  # outputs of later versions: what `manage` writes with, where mail subscribes
+        env: outputs[key]
+        for key, env in (
+            ("AuditRetentionDays", "AUDIT_RETENTION_DAYS"),
+            ("AccountAlertTopicArn", "ACCOUNT_ALERT_TOPIC_ARN"),
+        )
+        if key in outputs
+    }
     return Target(
         f"stack {stack} ({region_name})",
-        {**{env: outputs[key] for key, env in _OUTPUTS.items()}, "AWS_REGION": region_name},
+        {**{env: outputs[key] for key, env in _OUTPUTS.items()}, **optional, "AWS_REGION": region_name},
         rest_api=(match[1], match[2]) if match else None,
     )
 

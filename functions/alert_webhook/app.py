@@ -1,4 +1,9 @@
-"""Alert webhook: POST each alert event from the webhook's queue to AlertWebhookUrl, signed.
+"""Alert webhooks: POST each event from a webhook queue to its webhook, signed.
+
+Two functions run this code (WEBHOOK_TARGET): AlertWebhookFunction delivers every event to
+AlertWebhookUrl with AlertWebhookSecret; AccountWebhookFunction delivers each event to the webhook
+of its account (the event's `detail.account_id`; powerfactor.access.notifications) with that
+account's secret, and drops the event of an account without one.
 
 The bus's rule puts every alert event on AlertWebhookQueue; each message's body (the event, as
 EventBridge wrote it) is POSTed as it is, with a timestamp and an HMAC-SHA256 signature
@@ -14,6 +19,7 @@ import gc
 
 gc.disable()  # no collections while the imports below run (powerfactor/runtime/gc_policy.py)
 
+import json
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics
@@ -36,17 +42,39 @@ processor = BatchProcessor(event_type=EventType.SQS)
 session = webhook.new_session()  # kept warm: one connection pool per execution environment
 
 
+def _account_webhook(body: str) -> tuple[str, tuple[str, list[str]] | None]:
+    """The event's account and that account's webhook (None: it has none)."""
+    from powerfactor.access import notifications  # the accounts table: only this function's path
+
+    try:
+        account = str(json.loads(body)["detail"]["account_id"])
+    except (ValueError, KeyError, TypeError):
+        return "", None
+    return account, notifications.webhook_for(account)
+
+
 def record_handler(record: SQSRecord) -> None:
-    url, secrets = get_settings().webhook
+    settings = get_settings()
     receives = record.attributes.approximate_receive_count
+    who: dict[str, str] = {}
+    if settings.webhook_target == "account":
+        account, target = _account_webhook(record.body)
+        if target is None:
+            metrics.add_metric(name="WebhookSkipped", unit=MetricUnit.Count, value=1)
+            logger.info("no webhook for the event's account", extra={"account_id": account})
+            return
+        url, secrets = target
+        who = {"account_id": account}
+    else:
+        url, secrets = settings.webhook
     try:
         status = webhook.deliver(url, secrets, record.body.encode(), session)
     except webhook.DeliveryFailed as error:
         metrics.add_metric(name="WebhookFailed", unit=MetricUnit.Count, value=1)
-        logger.warning("webhook delivery failed", extra={"why": str(error), "receives": receives})
+        logger.warning("webhook delivery failed", extra={"why": str(error), "receives": receives, **who})
         raise
     metrics.add_metric(name="WebhookDelivered", unit=MetricUnit.Count, value=1)
-    logger.info("webhook delivered", extra={"status": status, "receives": receives})
+    logger.info("webhook delivered", extra={"status": status, "receives": receives, **who})
 
 
 @logger.inject_lambda_context(log_event=False)  # never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says

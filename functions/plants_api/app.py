@@ -6,6 +6,7 @@ import gc
 
 gc.disable()  # no collections while the imports below run (powerfactor/runtime/gc_policy.py)
 
+from datetime import date
 from typing import Annotated, Literal
 
 from aws_lambda_powertools import Logger, Metrics
@@ -16,8 +17,17 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AfterValidator, BeforeValidator
 
+from powerfactor.access import audit
 from powerfactor.access import keys as apikeys
-from powerfactor.access.schemas import CallerKey, KeyCreate, KeyInfo, KeyPage, NewKey
+from powerfactor.access.schemas import (
+    AuditEntryOut,
+    AuditPage,
+    CallerKey,
+    KeyCreate,
+    KeyInfo,
+    KeyPage,
+    NewKey,
+)
 from powerfactor.alerts import logic as alerts
 from powerfactor.alerts.schemas import AlertPage
 from powerfactor.api.resolver import create_resolver, documented
@@ -42,6 +52,8 @@ from powerfactor.plants.schemas import (
     ResyncIn,
     RevertIn,
     RevertResult,
+    day_in_range,
+    iso_day,
 )
 from powerfactor.runtime import gc_policy, tracing
 
@@ -342,6 +354,40 @@ def create_grant(body: GrantIn) -> Response[GrantOut]:
 )
 def revoke_grant(grant_id: GrantId) -> GrantOut:
     return sharing.view(sharing.revoke(app.principal, grant_id))
+
+
+AuditDay = Annotated[
+    date | None,
+    Query(description="A whole UTC day, `YYYY-MM-DD`; `from` and `to` are both inclusive."),
+    BeforeValidator(iso_day),
+    AfterValidator(day_in_range),
+]
+
+
+@app.get(
+    f"{BASE}/audit",
+    summary="The account's audit log: every write to its plants and keys, newest first (admin scope)",
+    description=(
+        "Entries of the UTC days `from`..`to` (default: the retention period up to today). A key "
+        "restricted to some plants cannot read it (403)."
+    ),
+    responses=documented(200, AuditPage, "A page of entries", (400, 403)),
+)
+def list_audit(
+    start: Annotated[
+        date | None,
+        Query(alias="from", description="A whole UTC day, `YYYY-MM-DD`: the first day (inclusive)."),
+        BeforeValidator(iso_day),
+        AfterValidator(day_in_range),
+    ] = None,
+    to: AuditDay = None,
+    limit: Annotated[
+        int, Query(ge=1, le=audit.MAX_PAGE_SIZE, description="Page size."), BeforeValidator(strict_int)
+    ] = audit.DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=300, description=CURSOR_HELP)] = None,
+) -> AuditPage:
+    entries, next_cursor = audit.page(app.principal, start, to, limit, cursor)
+    return AuditPage(items=[AuditEntryOut(**audit.view(e)) for e in entries], next_cursor=next_cursor)
 
 
 AlertLimit = Annotated[

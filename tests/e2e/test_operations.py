@@ -80,7 +80,8 @@ def test_smoke_passes_with_the_key_and_fails_with_a_wrong_one(stack, synced_plan
 def test_status_shows_queues_dead_letters_and_each_plants_last_sync(stack, synced_plant, capfd) -> None:
     assert stack.status is not None
     assert stack.status.dead_letter == {
-        "StreamFailureQueue", "SyncDeadLetterQueue", "DailySyncFailureQueue", "AlertWebhookDeadLetterQueue"
+        "StreamFailureQueue", "SyncDeadLetterQueue", "DailySyncFailureQueue", "AlertWebhookDeadLetterQueue",
+        "AccountWebhookDeadLetterQueue",
     }  # fmt: skip
     body = json.dumps({"plant_id": synced_plant["id"], "why": "a job that failed five times"})
     sqs = aws_client("sqs", f"http://{stack.config.host}:{stack.config.sqs_port}")

@@ -22,6 +22,7 @@ def test_schema_documents_every_route_and_the_error_shape() -> None:
         f"{base}/portfolios/{{portfolio_id}}/plants",
         f"{base}/portfolios/{{portfolio_id}}/plants/{{plant_id}}",
         f"{base}/grants", f"{base}/grants/{{grant_id}}",
+        f"{base}/audit",
     }  # fmt: skip
     assert "ErrorResponse" in schema["components"]["schemas"]
     report = schema["paths"]["/api/solar-plant/report"]["get"]
@@ -48,5 +49,6 @@ def test_schema_declares_the_bearer_key_on_every_operation() -> None:
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             assert operation["x-required-scope"] == ("read" if method == "get" else "write")
-            assert operation.get("x-also-required-scope") == ("admin" if "/keys" in path else None)
+            admin = "/keys" in path or path.endswith("/audit")
+            assert operation.get("x-also-required-scope") == ("admin" if admin else None)
             assert {"401", "403", "429"} <= set(operation["responses"])

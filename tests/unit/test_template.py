@@ -94,8 +94,8 @@ def _sam_auth_check(path: Path) -> list[tuple[str, bool]]:
 def test_sam_deploy_guided_finds_no_route_without_authentication(template, tmp_path) -> None:
     checked = _sam_auth_check(TEMPLATE)
     assert (
-        len(checked) == len(template.api_routes()) == 49
-    )  # 24, a plant's revisions and revert: 4, the account's keys: 5, portfolios: 11, grants: 5
+        len(checked) == len(template.api_routes()) == 51
+    )  # 24, a plant's revisions and revert: 4, the account's keys: 5, portfolios: 11, grants: 5, audit: 2
     assert all(required for _, required in checked), checked  # the dashboard's routes: Auth NONE, stated
     # the same check on the template without the API's Auth block asks about every route
     lines = TEMPLATE.read_text().splitlines()

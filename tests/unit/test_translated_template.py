@@ -42,6 +42,9 @@ RIGHTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:Query", "AccountsTable"), ("dynamodb:PutItem", "AccountsTable"),
         ("dynamodb:UpdateItem", "AccountsTable"), ("dynamodb:DeleteItem", "AccountsTable"),
         ("dynamodb:ConditionCheckItem", "AccountsTable"),
+        # the audit log: its entries only (AUDIT#...), in each write's transaction; the route's reads
+        ("dynamodb:UpdateItem", "AccountsTable[AUDIT#*]"), ("dynamodb:PutItem", "AccountsTable[AUDIT#*]"),
+        ("dynamodb:Query", "AccountsTable[AUDIT#*]"),
         # the account's keys, managed by its admin keys
         ("dynamodb:PutItem", "ApiKeysTable"), ("dynamodb:GetItem", "ApiKeysTable"),
         ("dynamodb:UpdateItem", "ApiKeysTable"), ("dynamodb:Query", "ApiKeysTable/index/by_account"),
@@ -79,10 +82,14 @@ RIGHTS: dict[str, set[tuple[str, str]]] = {
         ("sqs:ReceiveMessage", "AlertWebhookQueue"), ("sqs:DeleteMessage", "AlertWebhookQueue"),
         ("sqs:GetQueueAttributes", "AlertWebhookQueue"),
     },
+    "AccountWebhookFunction": {  # its event source, and the accounts' webhooks (NOTIFY#...) only
+        ("sqs:ReceiveMessage", "AccountWebhookQueue"), ("sqs:DeleteMessage", "AccountWebhookQueue"),
+        ("sqs:GetQueueAttributes", "AccountWebhookQueue"), ("dynamodb:GetItem", "AccountsTable[NOTIFY#*]"),
+    },
 }  # fmt: skip
 PUBLIC = {"/dashboard", "/dashboard/{asset}"}  # the dashboard's files: the only routes without a key
 MANAGED = {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
-OWN_ROLES = {"PlantStreamFunction", "SyncWorkerFunction", "AlertWebhookFunction"}  # no managed policy
+OWN_ROLES = {"PlantStreamFunction", "SyncWorkerFunction", "AlertWebhookFunction", "AccountWebhookFunction"}
 SHARED_LOGS = OWN_ROLES - {"AlertWebhookFunction"}  # FunctionLogsPolicy; the conditional one: its own
 XRAY = {
     "xray:PutTraceSegments",
@@ -131,18 +138,23 @@ def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _rights(role: dict[str, Any]) -> set[tuple[str, str]]:
-    """The role's rights but its X-Ray trace writes (checked apart)."""
+    """The role's rights but its X-Ray trace writes (checked apart); a right limited to some
+    partitions of a table (`dynamodb:LeadingKeys`, the only condition allowed) as `Table[prefix]`."""
     rights = set()
     for policy in role["Properties"].get("Policies", []):
         for statement in policy["PolicyDocument"]["Statement"]:
             if statement["Resource"] == "*":
                 continue
-            assert statement["Effect"] == "Allow" and "Condition" not in statement
+            assert statement["Effect"] == "Allow"
+            condition = statement.get("Condition")
+            assert condition is None or list(condition) == ["ForAllValues:StringLike"]
+            (prefix,) = condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] if condition else [""]
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             resources = (
                 statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             )
-            rights |= {(a, _resource_name(r)) for a in actions for r in resources}
+            limited = f"[{prefix}]" if prefix else ""
+            rights |= {(a, _resource_name(r) + limited) for a in actions for r in resources}
     return rights
 
 
@@ -235,7 +247,7 @@ def test_every_route_is_behind_the_authorizer_and_gateway_errors_are_shaped() ->
     (api,) = [r for r in cloudformation().values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     body = api["Properties"]["Body"]
     operations = [(path, method, op) for path, ops in body["paths"].items() for method, op in ops.items()]
-    assert len(operations) == 49
+    assert len(operations) == 51  # with GET /audit and its other methods
     for path, method, operation in operations:
         if path in PUBLIC:
             assert method == "x-amazon-apigateway-any-method" and operation["security"] == [{"NONE": []}]
@@ -273,7 +285,8 @@ TOPIC = [{"Ref": "AlarmTopic"}]
 ALARMS: dict[str, tuple[str, str, dict[str, str], str, str, float]] = {
     **{
         f"{function}ErrorsAlarm": ("AWS/Lambda", "Errors", {"FunctionName": function}, "Sum", ">",
-                                   10 if function in ("SyncWorkerFunction", "AlertWebhookFunction") else 0)
+                                   10 if function in ("SyncWorkerFunction", "AlertWebhookFunction",
+                                                      "AccountWebhookFunction") else 0)
         # SQS retries failed syncs and deliveries
         for function in RIGHTS
         if function != "AuthorizerFunction"  # in MATH_ALARMS: a refused key is a Lambda error too
@@ -286,7 +299,7 @@ ALARMS: dict[str, tuple[str, str, dict[str, str], str, str, float]] = {
         f"{queue}Alarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue}, "Maximum",
                           ">", 0)
         for queue in ("SyncDeadLetterQueue", "StreamFailureQueue", "DailySyncFailureQueue",
-                      "AlertWebhookDeadLetterQueue")
+                      "AlertWebhookDeadLetterQueue", "AccountWebhookDeadLetterQueue")
     },
     "SyncQueueAgeAlarm": ("AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": "SyncQueue"}, "Maximum",
                           ">", 3 * 3600),
@@ -457,7 +470,7 @@ def test_datapoints_expire_and_queues_are_encrypted() -> None:
     ttl = cloudformation()["DatapointsTable"]["Properties"]["TimeToLiveSpecification"]
     assert ttl == {"AttributeName": "expires_at", "Enabled": True}
     queues = _of_type("AWS::SQS::Queue")
-    assert len(queues) == 6  # AlertWebhookQueue and its dead-letter queue only with AlertWebhookUrl
+    assert len(queues) == 8  # AlertWebhookQueue and its dead-letter queue only with AlertWebhookUrl
     for name, queue in queues.items():  # SSE-SQS; checkov's CKV_AWS_27 knows only KMS keys
         assert queue["Properties"]["SqsManagedSseEnabled"] is True, name
 

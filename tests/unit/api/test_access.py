@@ -81,7 +81,7 @@ def test_writes_that_keep_conflicting_are_a_503_to_retry(api, plant, monkeypatch
     from powerfactor.plants import logic as plants
     from powerfactor.runtime.errors import StorageBusy
 
-    def busy(*_: object) -> None:
+    def busy(*_: object, **__: object) -> None:
         raise StorageBusy("plant 1 kept changing during the update")
 
     monkeypatch.setattr(plants.storage, "delete_plant", busy)

@@ -92,9 +92,13 @@ CALLS: list[tuple[str, str, Callable[[int], Any]]] = [
     ("Query", "open alerts of an account", lambda p: alert_storage.list_open(DEFAULT_ACCOUNT, 5, None)),
 ]
 KEY_CALLS: list[tuple[str, str, Callable[[], Any]]] = [
-    ("PutItem", "create_key", lambda: apikeys.create_key("laptop", ["read"])),
+    (
+        "TransactWriteItems",
+        "create_key",
+        lambda: apikeys.create_key("laptop", ["read"]),
+    ),  # with its audit entry
     ("Scan", "list_keys", apikeys.list_keys),
-    ("UpdateItem", "revoke_key", lambda: apikeys.revoke_key("abcdefghijkl")),
+    ("GetItem", "revoke_key", lambda: apikeys.revoke_key("abcdefghijkl")),  # read, then a transaction
     ("Query", "account_keys", lambda: apikeys.account_keys(principal(scopes=("read", "admin")))),
     ("PutItem", "create_account", lambda: accounts.create_account("Owner")),
     ("GetItem", "plant_limit", lambda: accounts.plant_limit("owner", 10)),

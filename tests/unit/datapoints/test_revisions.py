@@ -71,7 +71,9 @@ def writes(monkeypatch) -> list[tuple[str, int]]:
         datapoints, "_batch_write", lambda i: (sent.append(("batch", len(i))) if i else None) or batch(i)
     )
     monkeypatch.setattr(
-        datapoints, "_transact", lambda i: sent.append(("transaction", len(i))) or transact(i)
+        datapoints,
+        "_transact",
+        lambda i, extra=None: sent.append(("transaction", len(i))) or transact(i, extra),
     )
     return sent
 
@@ -361,9 +363,17 @@ def test_a_revert_puts_back_every_hour_a_resync_changed_and_is_a_revision_itself
         (i["hour"], {"changed": "changed", "removed": "restored"}[i["kind"]], i["new"], i["old"])
         for i in mine
     )
+    # one audit entry, in the month's transaction (DAY and the day after are one month)
+    log = api("GET", f"{BASE}/audit?from={date.today() - timedelta(days=1)}", scopes=("read", "admin"))[2]
+    (entry,) = [e for e in log["items"] if e["action"] == "plant.resync_reverted"]
+    assert entry["target"] == f"plant/{plant}" and entry["key_id"] == "testkey00000"
+    assert entry["details"] == {"resync_id": rid, "month": DAY.strftime("%Y-%m"), "hours": 48,
+                                "reason": "the correction was wrong"}  # fmt: skip
     # reverting twice: refused, nothing written
     status, _, body = api("POST", path)
     assert_error(body, 409, "already_reverted")
+    log = api("GET", f"{BASE}/audit?from={date.today() - timedelta(days=1)}", scopes=("read", "admin"))[2]
+    assert [e["action"] for e in log["items"]].count("plant.resync_reverted") == 1
     assert len(api("GET", revisions_path)[2]["items"]) == 96
     causes = [
         __import__("json").loads(e["Detail"])["cause"] for e in published if e["Source"] == "powerfactor.data"
@@ -387,6 +397,8 @@ def test_a_revert_is_refused_when_an_hour_changed_again_since(api) -> None:
     assert "by daily" in body["error"]["details"][0]["message"]
     assert list(datapoints.read_hours(plant, DAY, DAY + timedelta(days=1))) == before
     assert items(plant, "R#") == logs  # nothing written
+    log = api("GET", f"{BASE}/audit", scopes=("read", "admin"))[2]["items"]
+    assert "plant.resync_reverted" not in [e["action"] for e in log]  # nor an audit entry
 
 
 def test_a_revert_refuses_unknown_busy_and_pending_resyncs_and_read_keys(api) -> None:

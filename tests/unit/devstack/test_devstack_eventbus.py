@@ -14,13 +14,17 @@ from tests.support import wait_for
 
 def test_the_webhook_and_mail_rules_exist_only_with_their_parameters(template) -> None:
     assert not condition_holds(template, "HasAlertWebhook", template.parameter_defaults())
-    assert bus_targets(template, template.parameter_defaults()) == {}
+    # the accounts' webhooks and mail: always (each account's settings choose)
+    always = bus_targets(template, template.parameter_defaults())["AlertBus"]
+    assert sorted((t.rule, t.resource) for t in always) == [
+        ("AccountEmailRule", "AccountAlertTopic"), ("AccountWebhookRule", "AccountWebhookQueue")
+    ]  # fmt: skip
     given = {
         **template.parameter_defaults(),
         "AlertWebhookUrl": "http://127.0.0.1:1/h",
         "AlertEmail": "a@b.co",
     }
-    targets = bus_targets(template, given)["AlertBus"]
+    targets = [t for t in bus_targets(template, given)["AlertBus"] if not t.rule.startswith("Account")]
     assert sorted(t.kind for t in targets) == ["AWS::SNS::Topic", "AWS::SQS::Queue"]
     hook = next(t for t in targets if t.kind == "AWS::SQS::Queue")
     assert hook.resource == "AlertWebhookQueue"  # AlertWebhookFunction signs and POSTs from there
@@ -42,7 +46,8 @@ def test_the_local_stack_refuses_a_webhook_without_its_secret_as_cloudformation_
 def test_the_webhook_rules_dead_letter_queue_is_shown_as_one(template) -> None:
     """`make dev`'s status lists its messages, as it does the other failure queues'."""
     assert dead_letter_queues(template) == {
-        "SyncDeadLetterQueue", "StreamFailureQueue", "DailySyncFailureQueue", "AlertWebhookDeadLetterQueue"
+        "SyncDeadLetterQueue", "StreamFailureQueue", "DailySyncFailureQueue", "AlertWebhookDeadLetterQueue",
+        "AccountWebhookDeadLetterQueue",
     }  # fmt: skip
 
 
@@ -77,10 +82,9 @@ def test_put_events_as_boto3_sends_it(template) -> None:
             "alert.data_gap.opened",
             {"plant_id": 1},
         )
-        wait_for(lambda: sent, "the event on the webhook's queue", cap=10)
-        ((queue, body),) = sent
-        assert queue == "AlertWebhookQueue" and json.loads(body) == {
-            k: v for k, v in event.items() if k != "bus"
-        }
+        wait_for(lambda: len(sent) == 2, "the event on the webhooks' queues", cap=10)
+        assert sorted(queue for queue, _ in sent) == ["AccountWebhookQueue", "AlertWebhookQueue"]
+        for _, body in sent:
+            assert json.loads(body) == {k: v for k, v in event.items() if k != "bus"}
     finally:
         bus.stop()

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from powerfactor.access import grant_store
+from powerfactor.access import audit, grant_store
 from powerfactor.access import store as storage
 from powerfactor.access.principal import (
     DEFAULT_ACCOUNT,
@@ -37,6 +37,7 @@ from powerfactor.access.principal import (
     Grant,
     Principal,
     grants_context,
+    operator,
 )
 from powerfactor.access.store import ApiKey
 from powerfactor.runtime import cursors
@@ -235,12 +236,14 @@ def create_key(
     account_id: str = DEFAULT_ACCOUNT,
     plants: Iterable[int] | None = None,
     portfolios: Iterable[str] | None = None,
+    by: Principal | None = None,
 ) -> tuple[str, ApiKey]:
     """Store a new key of `account_id`, restricted to `plants` if given (None: all of the
     account's); returns (the key itself, to show once, and its record).
 
     `token` registers a given well-formed key instead of a fresh one (the local stack's
     development keys); if a key with its id exists, that one is returned unchanged.
+    `by` is who creates it, for the audit log (None: an operator, `python -m manage`).
     """
     now = _now()
     wanted = _checked(name, scopes, expires_at, now)
@@ -263,7 +266,21 @@ def create_key(
         restriction,
         folios,
     )
-    if not storage.insert_key(key):
+    entry = audit.entry(
+        by or operator(account_id),
+        "key.created",
+        f"key/{key_id}",
+        None,
+        {
+            "name": key.name,
+            "scopes": key.scopes,
+            "plants": key.plants,
+            "portfolios": key.portfolios,
+            "expires_at": expires_at,
+        },
+        account_id=account_id,
+    )
+    if not storage.insert_key(key, entry):
         existing = storage.get_key(key_id)
         if existing is None or existing.secret_hash != key.secret_hash:
             raise PowerFactorError(f"another key has the id {key_id}")
@@ -339,7 +356,13 @@ def create_account_key(
             "a restricted key can only create keys restricted within its own plants and portfolios"
         )
     return create_key(
-        name, wanted, expires_at, account_id=principal.account_id, plants=restriction, portfolios=folios
+        name,
+        wanted,
+        expires_at,
+        account_id=principal.account_id,
+        plants=restriction,
+        portfolios=folios,
+        by=principal,
     )
 
 
@@ -348,7 +371,7 @@ def revoke_account_key(principal: Principal, key_id: str) -> ApiKey:
     _admin(principal)
     if not parse_token(f"{PREFIX}{key_id}_{'0' * _SECRET_LENGTH}"):
         raise ApiKeyNotFound(key_id)
-    return storage.revoke_key(key_id, _now(), principal.account_id)
+    return storage.revoke_key(key_id, _now(), principal.account_id, by=principal)
 
 
 def status(key: ApiKey, now: datetime | None = None) -> str:

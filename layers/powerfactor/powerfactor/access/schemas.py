@@ -4,7 +4,7 @@ manage (pydantic; also the OpenAPI schema)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -124,4 +124,44 @@ class NewKey(KeyInfo):
 
     key: str = Field(
         description="The key itself, `pfk_<id>_<secret>`; send it as `Authorization: Bearer <key>`."
+    )
+
+
+class AuditChange(BaseModel):
+    before: Any = Field(description="The field's value before the write; null: unset, or the object was new.")
+    after: Any = Field(description="Its value after; null: cleared, or the object is gone.")
+
+
+class AuditEntryOut(BaseModel):
+    """One write to the account's plants or keys (GET /api/solar-plant/audit); never a secret."""
+
+    id: str
+    at: datetime = Field(description="When the write was made (UTC).")
+    account_id: str = Field(description="The account whose log this is.")
+    key_id: str = Field(
+        description="The key that wrote; `operator`: `python -m manage`, with AWS credentials."
+    )
+    key_account_id: str = Field(
+        description="The account of that key: another than `account_id` only for a plant shared with it."
+    )
+    action: str = Field(
+        examples=["plant.renamed"],
+        description="`plant.created`, `plant.renamed`, `plant.patched`, `plant.deleted`, "
+        "`plant.resync_requested`, `plant.resync_reverted`, `key.created`, `key.revoked`, "
+        "`account.webhook_set`, `account.webhook_cleared`, `account.emails_set`.",
+    )
+    target: str = Field(
+        examples=["plant/7"], description="What changed: `plant/<id>`, `key/<id>` or `account/<id>`."
+    )
+    changes: dict[str, AuditChange] = Field(description="Each field that changed, before and after.")
+    details: dict[str, Any] = Field(
+        description="What an action without fields did: a re-sync's range; a revert's re-sync, month, hours."
+    )
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last. A page may be short, even "
+        "empty, and still have one."
     )

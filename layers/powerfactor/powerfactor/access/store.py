@@ -6,7 +6,8 @@ some of its plants (`plants`, a number set) or portfolios (`portfolios`, a strin
 set). The GSI `by_account` (account id, key id) lists an
 account's keys: one partition per account, never a scan of every key.
 
-Its pynamodb model is private; the functions take and return `ApiKey` records.
+Its pynamodb model is private; the functions take and return `ApiKey` records. A key's creation
+and revocation are transactions with their audit entry (powerfactor.access.audit).
 """
 
 from __future__ import annotations
@@ -21,11 +22,15 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
-from powerfactor.access.principal import DEFAULT_ACCOUNT
+from powerfactor.access import audit, audit_store
+from powerfactor.access.audit_store import AuditEntry
+from powerfactor.access.principal import DEFAULT_ACCOUNT, Principal, operator
+from powerfactor.aws import internals
 from powerfactor.aws.outage import response_code
 from powerfactor.aws.tables import bind
 from powerfactor.runtime.errors import ApiKeyNotFound
@@ -120,14 +125,23 @@ def get_key(key_id: str) -> ApiKey | None:
         return None
 
 
-def insert_key(key: ApiKey) -> bool:
-    """Store a new key; False if a key with its id exists already (left as it is)."""
+def _cancelled_by_condition(error: TransactWriteError) -> bool:
+    """Whether the transaction's first item (the key) failed its condition."""
+    reasons = error.cancellation_reasons or []
+    return bool(reasons) and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed"
+
+
+def insert_key(key: ApiKey, entry: AuditEntry) -> bool:
+    """Store a new key with its audit entry, in one transaction; False if a key with its id
+    exists already (left as it is, no entry written)."""
     _bind()
     item = _item(key)
     try:
-        item.save(condition=_KeyItem.key_id.does_not_exist())
-    except PutError as error:
-        if response_code(error) == "ConditionalCheckFailedException":
+        with TransactWrite(connection=internals.low_level_connection(_KeyItem)) as tx:
+            tx.save(item, condition=_KeyItem.key_id.does_not_exist())
+            audit_store.record(tx, entry)
+    except TransactWriteError as error:
+        if _cancelled_by_condition(error):
             return False
         raise
     return True
@@ -148,25 +162,45 @@ def account_keys(account_id: str, limit: int, after: str | None) -> tuple[list[A
     return [item.to_domain() for item in items[:limit]], len(items) > limit
 
 
-def revoke_key(key_id: str, now: datetime, account_id: str | None = None) -> ApiKey:
-    """Mark a key revoked (kept, for the record); revoking twice keeps the first time.
+def revoke_key(
+    key_id: str, now: datetime, account_id: str | None = None, *, by: Principal | None = None
+) -> ApiKey:
+    """Mark a key revoked (kept, for the record), with its audit entry in the same transaction
+    (by `by`; None: an operator); revoking twice keeps the first time and writes no entry.
 
     With `account_id`, only a key of that account (ApiKeyNotFound for another's, as for none).
     """
     _bind()
-    item = _KeyItem(key_id=key_id)
-    condition = _KeyItem.key_id.exists()
-    if account_id == DEFAULT_ACCOUNT:
-        condition &= _KeyItem.account_id.does_not_exist() | (_KeyItem.account_id == account_id)
-    elif account_id is not None:
-        condition &= _KeyItem.account_id == account_id
+    current = get_key(key_id)
+    if current is None or (account_id is not None and current.account_id != account_id):
+        raise ApiKeyNotFound(key_id)
+    if current.revoked_at is not None:
+        return current
+    condition = _KeyItem.key_id.exists() & _KeyItem.revoked_at.does_not_exist()
+    if current.account_id == DEFAULT_ACCOUNT:
+        condition &= _KeyItem.account_id.does_not_exist() | (_KeyItem.account_id == DEFAULT_ACCOUNT)
+    else:
+        condition &= _KeyItem.account_id == current.account_id
+    entry = audit.entry(
+        by or operator(current.account_id),
+        "key.revoked",
+        f"key/{key_id}",
+        {"revoked_at": None},
+        {"revoked_at": now},
+        account_id=current.account_id,
+    )
     try:
-        item.update(actions=[_KeyItem.revoked_at.set(_KeyItem.revoked_at | now)], condition=condition)
-    except UpdateError as error:
-        if response_code(error) == "ConditionalCheckFailedException":
+        with TransactWrite(connection=internals.low_level_connection(_KeyItem)) as tx:
+            tx.update(_KeyItem(key_id=key_id), actions=[_KeyItem.revoked_at.set(now)], condition=condition)
+            audit_store.record(tx, entry)
+    except TransactWriteError as error:
+        if not _cancelled_by_condition(error):
+            raise
+        again = get_key(key_id)  # revoked (or deleted) in between
+        if again is None or again.revoked_at is None or again.account_id != current.account_id:
             raise ApiKeyNotFound(key_id) from None
-        raise
-    return item.to_domain()
+        return again
+    return dataclasses.replace(current, revoked_at=now)
 
 
 def keys_without_account() -> list[str]:

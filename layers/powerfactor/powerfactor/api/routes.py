@@ -10,6 +10,7 @@ import re
 
 BASE = "/api/solar-plant"
 ADMIN_BASE = f"{BASE}/keys"  # the routes of the account's keys: the admin scope besides read or write
+AUDIT_PATH = f"{BASE}/audit"  # the account's audit log: the admin scope besides read
 PLANT_ID_MIN, PLANT_ID_MAX = 1, 2**53  # integer ids, exact in JavaScript's numbers
 CURSOR_HELP = "`next_cursor` of the previous page."
 

@@ -40,7 +40,7 @@ import random
 import struct
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain, compress
@@ -271,6 +271,9 @@ class DayWriter:
         self._stored: dict[date, _Stored | None] = {}  # None: known to hold nothing
         self._months: dict[date, _Month | None] = {}  # summaries read or written; None: none stored
         self._last_change: datetime | None = None
+        # Raw puts written in each revised month's transaction, given the month and the hours it
+        # changes there: a revert's audit entry (powerfactor.access.audit_store.transact_put).
+        self.audit: Callable[[date, int], list[dict[str, Any]]] | None = None
 
     def expect(self, start: date, end: date) -> None:
         """Read the stored days of [start, end) now (one Query), for the writes to come."""
@@ -470,7 +473,11 @@ class DayWriter:
                 )
                 for day in days if day in plans and plans[day].changes
             ]  # fmt: skip
-            _transact([*(items[day] for day in days if day in items), *logged, *self._summaries(days, years)])
+            hours = sum(len(plans[day].changes) for day in days if day in plans)
+            extra = self.audit(month, hours) if self.audit is not None else []
+            _transact(
+                [*(items[day] for day in days if day in items), *logged, *self._summaries(days, years)], extra
+            )
         for day, plan in plans.items():
             self._stored[day] = _Stored(items[day]["hours"]["B"], plan.provenance)
             self.tally.add(self.cause, day, plan.changes)
@@ -537,14 +544,15 @@ def _stored_days(plant_id: int, start: date, end: date) -> Iterator[tuple[date, 
         yield day, _Stored(blob, item)
 
 
-def _transact(items: list[Item]) -> None:
-    """Put these items all or none (TransactWriteItems: at most 100, each at twice the write units)."""
+def _transact(items: list[Item], extra: list[dict[str, Any]] | None = None) -> None:
+    """Put these items all or none (TransactWriteItems: at most 100, each at twice the write
+    units), with `extra` raw puts of other tables (their TableName, Item and condition)."""
     connection = internals.low_level_connection(_DayItem)
     table = _DayItem.Meta.table_name
     connection.transact_write_items(
         condition_check_items=[],
         delete_items=[],
-        put_items=[{"TableName": table, "Item": item} for item in items],
+        put_items=[{"TableName": table, "Item": item} for item in items] + (extra or []),
         update_items=[],
         client_request_token=uuid.uuid4().hex,
     )

@@ -89,7 +89,9 @@ def create_plant(principal: Principal, name: str, **metadata: Any) -> Plant:
     ceiling = get_settings().max_plants
     limits = accounts.plant_limit(principal.account_id, ceiling), ceiling
     plant_id = storage.allocate_plant_id()
-    return storage.insert_plant(plant_id, principal.account_id, name, key, _now(), limits, metadata)
+    return storage.insert_plant(
+        plant_id, principal.account_id, name, key, _now(), limits, metadata, by=principal
+    )
 
 
 def _check_fields(metadata: dict[str, Any]) -> None:
@@ -176,7 +178,16 @@ def _may_delete(principal: Principal) -> storage.Guard:
 def rename_plant(principal: Principal, plant_id: int, name: str) -> Plant:
     principal.require_scope("write")
     return _reached(
-        principal, storage.update_plant(plant_id, _now(), _may_change(principal), name, _checked_key(name))
+        principal,
+        storage.update_plant(
+            plant_id,
+            _now(),
+            _may_change(principal),
+            name,
+            _checked_key(name),
+            by=principal,
+            action="plant.renamed",
+        ),
     )
 
 
@@ -193,13 +204,14 @@ def patch_plant(principal: Principal, plant_id: int, changes: dict[str, Any]) ->
         return plant
     key = _checked_key(name) if name is not None else None
     return _reached(
-        principal, storage.update_plant(plant_id, _now(), _may_change(principal), name, key, changes)
+        principal,
+        storage.update_plant(plant_id, _now(), _may_change(principal), name, key, changes, by=principal),
     )
 
 
 def delete_plant(principal: Principal, plant_id: int) -> None:
     principal.require_scope("write")
-    storage.delete_plant(plant_id, _may_delete(principal))
+    storage.delete_plant(plant_id, _may_delete(principal), by=principal)
 
 
 def _after_id(cursor: str, kind: str, request: str, principal: Principal) -> int:

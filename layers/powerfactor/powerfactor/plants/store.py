@@ -20,6 +20,10 @@ Plants table (single-table, key `pk`, see template.yaml):
                 condition that they are below the deployment's MaxPlants and the account's limit,
                 and decremented in the one that deletes it, so both caps hold under concurrent
                 creates.
+
+Every write a caller makes (create, rename, patch, delete, a re-sync's request) puts its audit
+entry (powerfactor.access.audit) in the same transaction as the change: a change refused writes
+no entry, and none is kept without one.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -46,7 +50,8 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from powerfactor.access.principal import DEFAULT_ACCOUNT, PlantRef
+from powerfactor.access import audit, audit_store
+from powerfactor.access.principal import DEFAULT_ACCOUNT, PlantRef, Principal
 from powerfactor.aws import internals
 from powerfactor.aws.outage import response_code
 from powerfactor.aws.tables import bind
@@ -57,10 +62,33 @@ _PLANT_ENTITY = "plant"
 _COUNTER_KEY = "COUNTER#plant"
 _COUNT_KEY = "COUNT#plants"
 _TRANSACTION_ATTEMPTS = 10
-_TRANSACTION_ITEMS = 4  # the most items a transaction here writes (a create)
+_TRANSACTION_ITEMS = 6  # the most items a transaction here writes (a create, and two audit entries)
 
 # A guard of a change: raises (PlantNotFound, ...) unless the caller may change this plant.
 Guard = Callable[[PlantRef], None]
+
+
+def _record(
+    tx: TransactWrite,
+    by: Principal,
+    owner: str,
+    action: str,
+    plant_id: int,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Put the audit entries of this write in its transaction (after the change's own items, so
+    that the change's cancellation reasons keep their places)."""
+    for entry in audit.entries(by, owner, action, f"plant/{plant_id}", before, after, details=details):
+        audit_store.record(tx, entry)
+
+
+_AUDITED = ("name", "capacity_kwp", "timezone", "latitude", "longitude", "commissioned_on")
+
+
+def _audited(item: _PlantItem, fields: Iterable[str] = _AUDITED) -> dict[str, Any]:
+    return {name: getattr(item, name) for name in fields}
 
 
 def _plant_pk(plant_id: int) -> str:
@@ -272,6 +300,8 @@ def insert_plant(
     now: datetime,
     limits: tuple[int, int],
     metadata: dict[str, Any] | None = None,
+    *,
+    by: Principal,
 ) -> Plant:
     """Store a new plant of `account_id`, claim its name in the account and count it (in the
     account and in the deployment), in one transaction.
@@ -310,6 +340,7 @@ def insert_plant(
                 actions=[_Counter.value.add(1)],
                 condition=_Counter.value.does_not_exist() | (_Counter.value < ceiling),
             )
+            _record(tx, by, account_id, "plant.created", plant_id, None, _audited(item))
 
     if account_limit < 1 or ceiling < 1:  # a count that does not exist yet passes its condition
         raise PlantLimitReached(min(account_limit, ceiling), account=account_limit <= ceiling)
@@ -473,10 +504,13 @@ def update_plant(
     name: str | None = None,
     name_key: str | None = None,
     metadata: dict[str, Any] | None = None,
+    *,
+    by: Principal,
+    action: str = "plant.patched",
 ) -> Plant:
     """Change a plant the guard lets the caller change: its name if given (moving its name
     claim in the same transaction; NameTaken if the account has it) and these metadata fields
-    (None: remove the field)."""
+    (None: remove the field). `by` and `action` are the audit entry's."""
     _bind()
     metadata = metadata or {}
 
@@ -498,6 +532,10 @@ def update_plant(
                 _NameClaim(pk=_name_pk(current.owner, current.name_key)),
                 condition=_NameClaim.plant_id == plant_id,
             )
+        fields = ([] if name is None else ["name"]) + list(metadata)
+        after = {**metadata, **({} if name is None else {"name": name})}
+        _record(tx, by, current.owner, action, plant_id, _audited(current, fields),
+                {k: _stored(v) for k, v in after.items()})  # fmt: skip
 
     try:
         renamed = _mutate_plant(plant_id, guard, write)
@@ -514,7 +552,7 @@ def update_plant(
     return renamed.to_domain()
 
 
-def delete_plant(plant_id: int, guard: Guard) -> None:
+def delete_plant(plant_id: int, guard: Guard, *, by: Principal) -> None:
     """Delete a plant the guard lets the caller delete, release its name and uncount it. Its
     datapoints are removed by the stream consumer."""
     _bind()
@@ -532,6 +570,7 @@ def delete_plant(plant_id: int, guard: Guard) -> None:
             from powerfactor.plants import portfolio_store  # imports this module
 
             portfolio_store.forget_plant(tx, current.owner, plant_id, frozenset(current.portfolios))
+        _record(tx, by, current.owner, "plant.deleted", plant_id, _audited(current), None)
 
     _mutate_plant(plant_id, guard, write)
 
@@ -629,6 +668,34 @@ def _conditional_update(plant_id: int, actions: list[Any], condition: Any) -> _P
     return item
 
 
+def _audited_update(
+    plant_id: int,
+    actions: list[Any],
+    condition: Any,
+    audited: tuple[Principal, str, str, dict[str, Any]] | None,
+) -> bool:
+    """Update a plant if the condition holds, with the audit entry of (caller, owner, action,
+    details) in the same transaction; whether it held."""
+    if audited is None:
+        return _conditional_update(plant_id, actions, condition) is not None
+    by, owner, action, details = audited
+
+    def attempt() -> None:
+        with TransactWrite(
+            connection=internals.low_level_connection(_PlantItem), client_request_token=_token()
+        ) as tx:
+            tx.update(_PlantItem(pk=_plant_pk(plant_id)), actions=actions, condition=condition)
+            _record(tx, by, owner, action, plant_id, None, None, details)
+
+    try:
+        _with_transaction_retries(attempt)
+    except TransactWriteError as error:
+        if _reasons(error, _TRANSACTION_ITEMS)[0] == "ConditionalCheckFailed":
+            return False
+        raise
+    return True
+
+
 def acquire_sync_lease(plant_id: int, owner: str, now: datetime, seconds: int) -> SyncState | None:
     """Take the plant's sync lease (one sync per plant at a time): its state, or None if another
     run holds the lease. PlantNotFound if the plant does not exist."""
@@ -703,15 +770,22 @@ def request_resync(
     dry_run: bool = False,
     key_id: str | None = None,
     reason: str | None = None,
+    by: Principal | None = None,
+    owner: str | None = None,
 ) -> Resync | None:
     """Record a pending re-sync of [start, last] unless one is pending or running (and requested
     after `stale_before`): None if recorded, else the one there. PlantNotFound if no plant.
     Whether it was there is decided by the conditional write alone, retried when the re-read
     finds none (another writer cleared it in between): a request is recorded (202) or sees the
-    re-sync that blocked it (409)."""
+    re-sync that blocked it (409).
+
+    With `by` (the caller) and `owner` (the plant's account), the request's audit entry is written
+    in the same transaction as the request (None: no entry, for tests and operators' tools)."""
     _bind()
+    details = {"from": start, "to": last, "remove_missing": remove_missing, "dry_run": dry_run,
+               "reason": reason}  # fmt: skip
     for _ in range(_RESYNC_ATTEMPTS):
-        item = _conditional_update(
+        recorded = _audited_update(
             plant_id,
             [
                 _PlantItem.resync_from.set(start),
@@ -727,8 +801,9 @@ def request_resync(
             ],
             _PlantItem.pk.exists()
             & (_PlantItem.resync_from.does_not_exist() | (_PlantItem.resync_requested_at < stale_before)),
+            None if by is None else (by, owner or by.account_id, "plant.resync_requested", details),
         )
-        if item is not None:
+        if recorded:
             return None
         existing = _load(plant_id).resync()  # PlantNotFound if it is gone
         if existing is not None and existing.requested_at >= stale_before:

@@ -38,6 +38,7 @@ class Settings:
     sync_every_run: int = 1
     sync_until_year: int = 10
     revision_retention_days: int = 365  # revisions of stored hours (powerfactor.datapoints.revisions)
+    audit_retention_days: int = 365  # audit log entries (powerfactor.access.audit)
     max_plants: int = 10_000  # the deployment's ceiling; an account may have a lower limit of its own
     # alerts (powerfactor.alerts) and their events
     alerts_table: str | None = None
@@ -52,6 +53,8 @@ class Settings:
     # signed webhook deliveries (powerfactor.alerts.webhook); the secret is never shown
     alert_webhook_url: str | None = None
     alert_webhook_secret: str | None = dataclasses.field(default=None, repr=False)
+    # what the webhook function delivers to: AlertWebhookUrl, or each event's account's own webhook
+    webhook_target: str = "deployment"
 
     @property
     def webhook(self) -> tuple[str, list[str]]:
@@ -134,6 +137,12 @@ def _secret(value: str) -> str | None:
     return value
 
 
+def _webhook_target(value: str) -> str:
+    if value not in ("deployment", "account"):
+        raise ValueError("must be `deployment` or `account`")
+    return value
+
+
 # field -> (its variables, the first one set wins; the parser of its stripped value)
 FIELDS: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "plants_table": (("PLANTS_TABLE",), _text),
@@ -150,6 +159,7 @@ FIELDS: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "sync_every_run": (("SYNC_EVERY_RUN",), _count),
     "sync_until_year": (("SYNC_UNTIL_YEAR",), _count),
     "revision_retention_days": (("REVISION_RETENTION_DAYS",), _number(int, 1, 3653)),
+    "audit_retention_days": (("AUDIT_RETENTION_DAYS",), _number(int, 1, 3653)),
     "max_plants": (("MAX_PLANTS",), _count),
     "alerts_table": (("ALERTS_TABLE",), _text),
     "alert_bus_name": (("ALERT_BUS_NAME",), _text),
@@ -162,6 +172,7 @@ FIELDS: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "alert_failed_runs": (("ALERT_FAILED_RUNS",), _count),
     "alert_webhook_url": (("ALERT_WEBHOOK_URL",), _text),
     "alert_webhook_secret": (("ALERT_WEBHOOK_SECRET",), _secret),
+    "webhook_target": (("WEBHOOK_TARGET",), _webhook_target),
 }
 _SECRET = {"alert_webhook_secret"}
 _REQUIRED = {"plants_table", "datapoints_table"}

@@ -102,6 +102,8 @@ def request(
         dry_run=dry_run,
         key_id=key_id,
         reason=reason,
+        by=principal,
+        owner=plant.account_id,
     )
     if pending is not None:
         raise ResyncPending(plant_id, pending.from_, pending.to, pending.state, pending.requested_at)

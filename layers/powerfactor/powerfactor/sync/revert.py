@@ -23,15 +23,20 @@ run that meets it is skipped, as for any busy plant, and the next day's refreshe
 writes go month by month, each month's days, revisions and summary in one transaction: a revert
 cut short (DynamoDB failing, the request's time up) has reverted whole months, and asking again
 finishes it (the hours done are skipped). Then one data.revised event (cause `revert`).
+Each month's transaction holds its audit entry too (`plant.resync_reverted`, the re-sync's id, the
+month and the hours it put back; powerfactor.access.audit): a revert cut short has the entries of
+the months it reverted, no more.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from powerfactor.access import audit, audit_store
 from powerfactor.access.principal import Principal
 from powerfactor.alerts import logic as alerts
 from powerfactor.aws.outage import StorageError
@@ -117,6 +122,17 @@ def revert(principal: Principal, plant_id: int, resync_id: str, reason: str | No
         raise PlantBusy(plant_id)
     why = f"revert of re-sync {resync_id}" + (f": {reason}" if reason else "")
     writer = datapoints.DayWriter(plant_id, revisions.Cause("revert", resync_id, key_id, why))
+
+    def audited(month: date, hours: int) -> list[dict[str, Any]]:
+        details = {"resync_id": resync_id, "month": month.strftime("%Y-%m"), "hours": hours, "reason": reason}
+        return [
+            audit_store.transact_put(entry)
+            for entry in audit.entries(
+                principal, plant.account_id, "plant.resync_reverted", f"plant/{plant_id}", details=details
+            )
+        ]
+
+    writer.audit = audited
     try:
         pending = state.resync
         if pending is not None and pending.id == resync_id:
