@@ -16,6 +16,7 @@ from powerfactor.aws import internals
 from powerfactor.plants import logic as plants
 from powerfactor.plants import store as plant_storage
 from powerfactor.runtime.errors import (
+    AccountNotFound,
     NameTaken,
     NotPermitted,
     PlantLimitReached,
@@ -215,3 +216,60 @@ def test_the_audit_route_for_admin_keys_of_the_account_only(api, acme) -> None:
     ):
         status, body = get(bad, admin)
         assert status in (400, 422) and body["error"]["code"] in ("validation_error", "invalid_range"), bad
+
+
+def test_portfolio_and_grant_changes_are_recorded_in_their_transactions(acme, monkeypatch) -> None:
+    from powerfactor.plants import portfolios, sharing
+
+    before = len(_log())
+    second = plants.create_plant(ACME, "Second").id
+    folio = portfolios.create_portfolio(ACME, "South", [acme])
+    portfolios.rename_portfolio(ACME, folio.portfolio_id, "South-West")
+    portfolios.add_plants(ACME, folio.portfolio_id, [second])
+    portfolios.remove_plant(ACME, folio.portfolio_id, second)
+    given = sharing.grant(ACME, "globex", "read", portfolio_id=folio.portfolio_id)
+    sharing.revoke(ACME, given.grant_id)
+    portfolios.delete_portfolio(ACME, folio.portfolio_id)
+    entries = list(reversed(_log()))[before:]
+    target = f"portfolio/{folio.portfolio_id}"
+    assert [(e.action, e.target) for e in entries] == [
+        ("plant.created", f"plant/{second}"),
+        ("portfolio.created", target),
+        ("portfolio.plants_added", target),
+        ("portfolio.renamed", target),
+        ("portfolio.plants_added", target),
+        ("portfolio.plants_removed", target),
+        ("grant.created", f"grant/{given.grant_id}"),
+        ("grant.revoked", f"grant/{given.grant_id}"),
+        ("portfolio.deleted", target),
+    ]
+    assert entries[2].details == {"plants": [acme]} and entries[5].details == {"plants": [second]}
+    assert entries[3].changes == {"name": ("South", "South-West")}
+    assert entries[6].changes == {
+        "access": (None, "read"), "grantee": (None, "globex"), "portfolio": (None, folio.portfolio_id)
+    }  # fmt: skip
+    assert all(e.account_id == "acme" and e.key_id == ACME.key_id for e in entries)
+    assert _log("globex") == []
+    # refused: another account's plant added (no entry), a grant to no account (no entry)
+    north = portfolios.create_portfolio(ACME, "North").portfolio_id
+    with pytest.raises(PlantNotFound):
+        portfolios.add_plants(ACME, north, [10**9])
+    with pytest.raises(AccountNotFound):
+        sharing.grant(ACME, "nobody", "read", plant_id=acme)
+    assert [e.action for e in list(reversed(_log()))[before + len(entries) :]] == ["portfolio.created"]
+    # a failing entry takes the change down with it
+    monkeypatch.setattr(audit_store, "record", _refusing_record)
+    with pytest.raises(Exception):  # noqa: B017 - whichever error the cancellation is mapped to
+        portfolios.rename_portfolio(ACME, north, "Never")
+    with pytest.raises(Exception):  # noqa: B017
+        sharing.grant(ACME, "globex", "read", plant_id=acme)
+    assert sharing.given(ACME, 50, None)[0] == []
+    assert portfolios.get_portfolio(ACME, north).name == "North"
+
+
+def _refusing_record(tx: TransactWrite, entry: audit.AuditEntry) -> None:
+    tx.update(
+        audit_store._AuditItem(pk="AUDIT#acme#x", sk="x"),
+        actions=[audit_store._AuditItem.action.set("x")],
+        condition=audit_store._AuditItem.pk.exists(),  # never holds
+    )

@@ -49,6 +49,8 @@ __all__ = ["AuditEntry"]
 ACTIONS = (
     "plant.created", "plant.renamed", "plant.patched", "plant.deleted",
     "plant.resync_requested", "plant.resync_reverted", "key.created", "key.revoked",
+    "portfolio.created", "portfolio.renamed", "portfolio.deleted", "portfolio.plants_added",
+    "portfolio.plants_removed", "grant.created", "grant.revoked",
     "account.webhook_set", "account.webhook_cleared", "account.emails_set",
 )  # fmt: skip
 # Never written to the log, whatever a caller passes in `before`/`after`.

@@ -28,6 +28,8 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from powerfactor.access import audit_store
+from powerfactor.access.audit_store import AuditEntry
 from powerfactor.aws import internals
 from powerfactor.aws.tables import bind
 from powerfactor.runtime.errors import AccountNotFound, GrantNotFound, LimitReached, StorageBusy
@@ -134,8 +136,9 @@ def _transact(write: Callable[[TransactWrite], None], items: int) -> list[str | 
     raise StorageBusy("concurrent changes of grants kept conflicting")
 
 
-def insert_grant(grant: GrantRecord) -> None:
-    """Store a grant: the owner's item, the grantee's, and the grantee's count, in one transaction.
+def insert_grant(grant: GrantRecord, entry: AuditEntry | None = None) -> None:
+    """Store a grant: the owner's item, the grantee's, the grantee's count and the audit entry, in
+    one transaction.
     AccountNotFound if the grantee has no account; LimitReached if it holds MAX_RECEIVED grants."""
     _bind()
     given, received = _items(grant)
@@ -153,8 +156,10 @@ def insert_grant(grant: GrantRecord) -> None:
         )
         tx.save(given, condition=_GrantItem.pk.does_not_exist())
         tx.save(received, condition=_GrantItem.pk.does_not_exist())
+        if entry is not None:
+            audit_store.record(tx, entry)  # an update added last: the count stays at index 2
 
-    reasons = _transact(write, 3)  # pynamodb sends the puts first, then the update
+    reasons = _transact(write, 4)  # pynamodb sends the puts first, then the updates
     if not reasons:
         return
     if reasons[2] == "ConditionalCheckFailed":
@@ -174,8 +179,9 @@ def get_given(owner: str, grant_id: str) -> GrantRecord | None:
         return None
 
 
-def delete_grant(owner: str, grant_id: str) -> GrantRecord:
-    """Revoke a grant the owner gave: both items and the grantee's count, in one transaction.
+def delete_grant(owner: str, grant_id: str, entry: AuditEntry | None = None) -> GrantRecord:
+    """Revoke a grant the owner gave: both items, the grantee's count and the audit entry, in one
+    transaction.
     GrantNotFound if the owner gave none of this id."""
     _bind()
     found = get_given(owner, grant_id)
@@ -188,8 +194,10 @@ def delete_grant(owner: str, grant_id: str) -> GrantRecord:
         tx.delete(given, condition=_GrantItem.pk.exists())
         tx.delete(received)
         tx.update(count, actions=[_AccountCount.received_grants.add(-1)], condition=_AccountCount.pk.exists())
+        if entry is not None:
+            audit_store.record(tx, entry)
 
-    reasons = _transact(write, 3)
+    reasons = _transact(write, 4)
     if reasons and reasons[0] == "ConditionalCheckFailed":
         raise GrantNotFound(grant_id)  # revoked meanwhile
     if reasons:  # the grantee's account is gone: the items go all the same
@@ -197,8 +205,10 @@ def delete_grant(owner: str, grant_id: str) -> GrantRecord:
         def without_count(tx: TransactWrite) -> None:
             tx.delete(given)
             tx.delete(received)
+            if entry is not None:
+                audit_store.record(tx, entry)
 
-        _transact(without_count, 2)
+        _transact(without_count, 3)
     return found
 
 

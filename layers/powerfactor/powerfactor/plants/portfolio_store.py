@@ -32,6 +32,8 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from powerfactor.access import audit_store
+from powerfactor.access.audit_store import AuditEntry
 from powerfactor.access.principal import DEFAULT_ACCOUNT
 from powerfactor.aws import internals
 from powerfactor.aws.tables import bind
@@ -177,8 +179,22 @@ def members(account_id: str, portfolio_id: str, limit: int, after_id: int | None
     return [int(item.plant_id) for item in found[:limit]], len(found) > limit
 
 
-def create(portfolio: Portfolio) -> None:
-    """Store a new portfolio (its id is fresh: a clash is a bug, raised)."""
+def _audited(
+    write: Callable[[TransactWrite], None], entry: AuditEntry | None
+) -> Callable[[TransactWrite], None]:
+    """The write, and its audit entry added last (access/audit_store.record keeps the reasons'
+    indexes of the items before it)."""
+
+    def with_entry(tx: TransactWrite) -> None:
+        write(tx)
+        if entry is not None:
+            audit_store.record(tx, entry)
+
+    return with_entry
+
+
+def create(portfolio: Portfolio, entry: AuditEntry | None = None) -> None:
+    """Store a new portfolio (its id is fresh: a clash is a bug, raised), with its audit entry."""
     _bind()
     item = _PortfolioItem(
         pk=_pk(portfolio.account_id),
@@ -188,16 +204,23 @@ def create(portfolio: Portfolio) -> None:
         created_at=portfolio.created_at,
         updated_at=portfolio.updated_at,
     )
-    if _transact(lambda tx: tx.save(item, condition=_PortfolioItem.pk.does_not_exist()), 1):
+    save = _audited(lambda tx: tx.save(item, condition=_PortfolioItem.pk.does_not_exist()), entry)
+    if _transact(save, 2):
         raise RuntimeError(f"portfolio id {portfolio.portfolio_id} taken")
 
 
-def rename(account_id: str, portfolio_id: str, name: str, now: datetime) -> Portfolio:
-    """Rename a portfolio; PortfolioNotFound if the account has none of this id."""
+def rename(
+    account_id: str, portfolio_id: str, name: str, now: datetime, entry: AuditEntry | None = None
+) -> Portfolio:
+    """Rename a portfolio, with its audit entry; PortfolioNotFound if the account has none of
+    this id."""
     _bind()
     item = _PortfolioItem(pk=_pk(account_id), sk=_PORTFOLIO + portfolio_id)
     actions: list[Action] = [_PortfolioItem.name.set(name), _PortfolioItem.updated_at.set(now)]
-    if _transact(lambda tx: tx.update(item, actions=actions, condition=_PortfolioItem.pk.exists()), 1):
+    update = _audited(
+        lambda tx: tx.update(item, actions=actions, condition=_PortfolioItem.pk.exists()), entry
+    )
+    if _transact(update, 2):
         raise PortfolioNotFound(portfolio_id)
     found = get_portfolio(account_id, portfolio_id)
     if found is None:  # pragma: no cover - removed between the two calls
@@ -206,7 +229,12 @@ def rename(account_id: str, portfolio_id: str, name: str, now: datetime) -> Port
 
 
 def change_members(
-    account_id: str, portfolio_id: str, add: list[int], remove: list[int], now: datetime
+    account_id: str,
+    portfolio_id: str,
+    add: list[int],
+    remove: list[int],
+    now: datetime,
+    entry: AuditEntry | None = None,
 ) -> None:
     """Add plants of the account to a portfolio and remove others, in one transaction with the
     portfolio's check and each plant's set: PortfolioNotFound if the account has no such
@@ -247,7 +275,7 @@ def change_members(
         if get_portfolio(account_id, portfolio_id) is None:
             raise PortfolioNotFound(portfolio_id)
         return
-    reasons = _transact(write, 1 + 2 * len(order))
+    reasons = _transact(_audited(write, entry), 2 + 2 * len(order))
     if not reasons:
         return
     if reasons[0] == "ConditionalCheckFailed":
@@ -269,7 +297,7 @@ def _plant_or_none(plant_id: int) -> plant_store._PlantItem | None:
         return None
 
 
-def remove(account_id: str, portfolio_id: str, now: datetime) -> None:
+def remove(account_id: str, portfolio_id: str, now: datetime, entry: AuditEntry | None = None) -> None:
     """Delete a portfolio: its members are removed a transaction at a time (change_members), then
     the portfolio in one of its own; PortfolioNotFound if there is none. Stopped half way, the
     portfolio is still there with fewer plants, every member item and plant set in step: deleting
@@ -284,7 +312,7 @@ def remove(account_id: str, portfolio_id: str, now: datetime) -> None:
         except PlantNotFound as error:  # a member item without its plant (written by hand): dropped
             _member(account_id, portfolio_id, error.plant_id).delete()
     item = _PortfolioItem(pk=_pk(account_id), sk=_PORTFOLIO + portfolio_id)
-    if _transact(lambda tx: tx.delete(item, condition=_PortfolioItem.pk.exists()), 1):
+    if _transact(_audited(lambda tx: tx.delete(item, condition=_PortfolioItem.pk.exists()), entry), 2):
         raise PortfolioNotFound(portfolio_id)
 
 

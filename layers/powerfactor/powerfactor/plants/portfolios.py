@@ -15,6 +15,8 @@ import secrets
 import string
 from datetime import UTC, datetime
 
+from powerfactor.access import audit
+from powerfactor.access.audit_store import AuditEntry
 from powerfactor.access.principal import Principal
 from powerfactor.plants import portfolio_store as storage
 from powerfactor.plants.portfolio_store import Portfolio
@@ -91,18 +93,41 @@ def get_portfolio(principal: Principal, portfolio_id: str) -> Portfolio:
     return found
 
 
+def _target(portfolio_id: str) -> str:
+    return f"portfolio/{portfolio_id}"
+
+
+def _members(principal: Principal, target: str, added: list[int], removed: list[int]) -> AuditEntry:
+    """The audit entry of plants added to a portfolio or taken out (written only if the change
+    is: a plant taken out that was not in it is still named, as asked)."""
+    action = "portfolio.plants_added" if added else "portfolio.plants_removed"
+    return audit.entry(principal, action, target, details={"plants": added or removed})
+
+
 def create_portfolio(principal: Principal, name: str, plants: list[int] | None = None) -> Portfolio:
     """A new portfolio of the caller's account, with these plants of it (PlantNotFound for one
     that is not the account's: then no portfolio is made)."""
     _manager(principal)
     now = _now()
     portfolio = Portfolio(new_portfolio_id(), principal.account_id, name.strip(), now, now)
-    storage.create(portfolio)
+    target = _target(portfolio.portfolio_id)
+    storage.create(
+        portfolio, audit.entry(principal, "portfolio.created", target, None, {"name": portfolio.name})
+    )
     if plants:
+        added = sorted(set(plants))
         try:
-            storage.change_members(principal.account_id, portfolio.portfolio_id, sorted(set(plants)), [], now)
+            storage.change_members(
+                principal.account_id,
+                portfolio.portfolio_id,
+                added,
+                [],
+                now,
+                _members(principal, target, added, []),
+            )
         except Exception:
-            storage.remove(principal.account_id, portfolio.portfolio_id, now)
+            gone = audit.entry(principal, "portfolio.deleted", target, {"name": portfolio.name}, None)
+            storage.remove(principal.account_id, portfolio.portfolio_id, now, gone)
             raise
     return portfolio
 
@@ -111,7 +136,11 @@ def rename_portfolio(principal: Principal, portfolio_id: str, name: str) -> Port
     _manager(principal)
     if not is_portfolio_id(portfolio_id):
         raise PortfolioNotFound(portfolio_id)
-    return storage.rename(principal.account_id, portfolio_id, name.strip(), _now())
+    before = get_portfolio(principal, portfolio_id)
+    entry = audit.entry(
+        principal, "portfolio.renamed", _target(portfolio_id), {"name": before.name}, {"name": name.strip()}
+    )
+    return storage.rename(principal.account_id, portfolio_id, name.strip(), _now(), entry)
 
 
 def delete_portfolio(principal: Principal, portfolio_id: str) -> None:
@@ -119,7 +148,9 @@ def delete_portfolio(principal: Principal, portfolio_id: str) -> None:
     _manager(principal)
     if not is_portfolio_id(portfolio_id):
         raise PortfolioNotFound(portfolio_id)
-    storage.remove(principal.account_id, portfolio_id, _now())
+    before = get_portfolio(principal, portfolio_id)
+    entry = audit.entry(principal, "portfolio.deleted", _target(portfolio_id), {"name": before.name}, None)
+    storage.remove(principal.account_id, portfolio_id, _now(), entry)
 
 
 def add_plants(principal: Principal, portfolio_id: str, plant_ids: list[int]) -> Portfolio:
@@ -127,7 +158,9 @@ def add_plants(principal: Principal, portfolio_id: str, plant_ids: list[int]) ->
     _manager(principal)
     if not is_portfolio_id(portfolio_id):
         raise PortfolioNotFound(portfolio_id)
-    storage.change_members(principal.account_id, portfolio_id, sorted(set(plant_ids)), [], _now())
+    added = sorted(set(plant_ids))
+    entry = _members(principal, _target(portfolio_id), added, [])
+    storage.change_members(principal.account_id, portfolio_id, added, [], _now(), entry)
     return get_portfolio(principal, portfolio_id)
 
 
@@ -136,7 +169,8 @@ def remove_plant(principal: Principal, portfolio_id: str, plant_id: int) -> None
     _manager(principal)
     if not is_portfolio_id(portfolio_id):
         raise PortfolioNotFound(portfolio_id)
-    storage.change_members(principal.account_id, portfolio_id, [], [plant_id], _now())
+    entry = _members(principal, _target(portfolio_id), [], [plant_id])
+    storage.change_members(principal.account_id, portfolio_id, [], [plant_id], _now(), entry)
 
 
 def portfolios_exist(principal: Principal, portfolio_ids: list[str]) -> frozenset[str]:

@@ -18,8 +18,9 @@ import string
 from datetime import UTC, datetime
 from typing import Literal
 
-from powerfactor.access import accounts
+from powerfactor.access import accounts, audit
 from powerfactor.access import grant_store as storage
+from powerfactor.access.audit_store import AuditEntry
 from powerfactor.access.grant_store import GrantRecord
 from powerfactor.access.principal import ACCOUNT_ID, Principal, Reach
 from powerfactor.plants import logic as plant_logic
@@ -72,6 +73,13 @@ def _owner_name(account_id: str) -> str:
         return account_id
 
 
+def _entry(principal: Principal, grant: GrantRecord, given: bool) -> AuditEntry:
+    """The audit entry of a grant given (or revoked), in the owner's log."""
+    fields = {"grantee": grant.grantee, grant.target: grant.target_id, "access": grant.access}
+    action, before, after = ("grant.created", None, fields) if given else ("grant.revoked", fields, None)
+    return audit.entry(principal, action, f"grant/{grant.grant_id}", before, after)
+
+
 def grant(
     principal: Principal,
     grantee: str,
@@ -106,7 +114,7 @@ def grant(
         access=access,
         created_at=datetime.now(UTC),
     )
-    storage.insert_grant(record)
+    storage.insert_grant(record, _entry(principal, record, given=True))
     return record
 
 
@@ -142,4 +150,7 @@ def revoke(principal: Principal, grant_id: str) -> GrantRecord:
     _manager(principal)
     if not _is_grant_id(grant_id):
         raise GrantNotFound(grant_id)
-    return storage.delete_grant(principal.account_id, grant_id)
+    found = storage.get_given(principal.account_id, grant_id)
+    if found is None:
+        raise GrantNotFound(grant_id)
+    return storage.delete_grant(principal.account_id, grant_id, _entry(principal, found, given=False))
