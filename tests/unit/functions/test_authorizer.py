@@ -106,7 +106,7 @@ def test_the_context_carries_the_expiry_of_a_key_that_has_one(authorize) -> None
     assert all(isinstance(value, str) for value in context.values())  # API Gateway takes no null
     assert apikeys.caller_key(from_context(context)) == {
         "id": key.key_id, "name": "dashboard", "scopes": ["read"], "expires_at": expires,
-        "account_id": "default", "plants": None,
+        "account_id": "default", "plants": None, "tier": "standard",
     }  # fmt: skip
     plain_token, _ = apikeys.create_key("no expiry", ["read"])
     assert "expires_at" not in authorize(f"Bearer {plain_token}")["context"]

@@ -28,7 +28,7 @@ from powerfactor.access.principal import DEFAULT_ACCOUNT
 from powerfactor.aws.outage import response_code
 from powerfactor.aws.tables import bind
 from powerfactor.runtime.errors import ApiKeyNotFound
-from powerfactor.runtime.settings import ConfigurationError, Settings
+from powerfactor.runtime.settings import DEFAULT_TIER, ConfigurationError, Settings
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class ApiKey:
     revoked_at: datetime | None = None
     account_id: str = DEFAULT_ACCOUNT
     plants: frozenset[int] | None = None  # None: every plant of the account
+    tier: str = DEFAULT_TIER  # its usage tier (runtime/settings.py TIERS)
 
 
 class _ByAccount(GlobalSecondaryIndex["_KeyItem"]):
@@ -69,6 +70,7 @@ class _KeyItem(Model):
     created_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute(null=True)
     revoked_at = UTCDateTimeAttribute(null=True)
+    tier = UnicodeAttribute(null=True)  # absent: written before tiers, the default tier
 
     def to_domain(self) -> ApiKey:
         fields = {name: getattr(self, name) for name in _FIELDS}
@@ -78,6 +80,7 @@ class _KeyItem(Model):
                 "scopes": frozenset(self.scopes),
                 "account_id": self.account_id or DEFAULT_ACCOUNT,
                 "plants": frozenset(int(p) for p in self.plants) if self.plants is not None else None,
+                "tier": self.tier or DEFAULT_TIER,
             }
         )
 
