@@ -13,7 +13,7 @@ from manage.target import TargetError, deployed, flush_authorizer_cache
 
 OUTPUTS = {
     "PlantsTableName": "p", "DatapointsTableName": "d", "ApiKeysTableName": "k", "AccountsTableName": "a",
-    "AlertsTableName": "al", "ApiUrl": "https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/Beta/api/solar-plant/",
+    "AlertsTableName": "al", "UsageTableName": "u", "ApiUrl": "https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/Beta/api/solar-plant/",
 }  # fmt: skip
 
 

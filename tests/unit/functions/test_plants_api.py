@@ -236,7 +236,8 @@ def test_the_key_route_names_the_callers_key(api) -> None:
     }  # fmt: skip
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
     assert usage == {
-        "tier": "standard", "used": 1, "remaining": 9_999, "limit": 10_000, "resets_at": f"{tomorrow}T00:00:00Z",
+        "tier": "standard", "used": 1, "remaining": 9_999, "limit": 10_000,
+        "resets_at": f"{tomorrow}T00:00:00Z",
     }  # fmt: skip
     assert api("GET", f"{BASE}/key/", scopes=("read", "write"))[2]["scopes"] == ["read", "write"]
 

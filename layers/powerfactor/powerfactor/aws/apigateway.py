@@ -101,13 +101,14 @@ def _plan(api: RestApi, tier: str) -> str:
     return plan
 
 
-def _existing_key(client: Any, value: str) -> str:
-    """The id of the API key named `value` (a key created before, by an interrupted call)."""
-    for page in client.get_paginator("get_api_keys").paginate(nameQuery=value):
-        for item in page.get("items", []):
-            if item.get("name") == value:
-                return str(item["id"])
-    raise LookupError(f"no API key named {value}")
+def _named(client: Any, value: str) -> list[str]:
+    """The ids of the API keys named `value` (one, or none)."""
+    return [
+        str(item["id"])
+        for page in client.get_paginator("get_api_keys").paginate(nameQuery=value)
+        for item in page.get("items", [])
+        if item.get("name") == value
+    ]
 
 
 def add_key(api: RestApi, value: str, tier: str) -> bool:
@@ -117,8 +118,8 @@ def add_key(api: RestApi, value: str, tier: str) -> bool:
         plan = _plan(api, tier)
         try:
             key_id = client.create_api_key(name=value, value=value, enabled=True)["id"]
-        except client.exceptions.ConflictException:
-            key_id = _existing_key(client, value)
+        except client.exceptions.ConflictException:  # created before, by an interrupted call
+            key_id = _named(client, value)[0]
         with contextlib.suppress(client.exceptions.ConflictException):  # in the plan already
             client.create_usage_plan_key(usagePlanId=plan, keyId=key_id, keyType="API_KEY")
     except Exception as error:
@@ -138,7 +139,7 @@ def remove_key(api: RestApi, value: str, delete: bool = False) -> bool:
                     client.delete_usage_plan_key(usagePlanId=plan, keyId=item["id"])
                     key_ids.add(item["id"])
         if delete:
-            for key_id in key_ids or {_existing_key(client, value)}:
+            for key_id in key_ids or set(_named(client, value)):
                 client.delete_api_key(apiKey=key_id)
     except Exception as error:
         logger.warning("API key not removed from its usage plan", extra={"key": value, "error": str(error)})
