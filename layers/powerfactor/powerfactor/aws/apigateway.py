@@ -113,8 +113,8 @@ def _named(client: Any, value: str) -> list[str]:
 
 def add_key(api: RestApi, value: str, tier: str) -> bool:
     """Create the API key `value` (named so) and put it in the tier's usage plan; safe to repeat."""
-    client = _client()
     try:
+        client = _client()
         plan = _plan(api, tier)
         try:
             key_id = client.create_api_key(name=value, value=value, enabled=True)["id"]
@@ -130,8 +130,8 @@ def add_key(api: RestApi, value: str, tier: str) -> bool:
 
 def remove_key(api: RestApi, value: str, delete: bool = False) -> bool:
     """Take the API key `value` out of every usage plan of the stage (and delete it, if `delete`)."""
-    client = _client()
     try:
+        client = _client()
         key_ids = set()
         for plan in plans(api, refresh=True).values():
             for item in client.get_usage_plan_keys(usagePlanId=plan, nameQuery=value).get("items", []):
