@@ -135,3 +135,18 @@ def test_a_gateway_that_fails_never_fails_the_revocation(api, monkeypatch) -> No
     _, _, created = api("POST", f"{BASE}/keys", {"name": "k", "scopes": ["read"]}, context=admin)
     status, _, revoked = api("DELETE", f"{BASE}/keys/{created['id']}", context=admin)
     assert status == 200 and revoked["status"] == "revoked"  # logged; the cache forgets it within its TTL
+
+
+@pytest.mark.usefixtures("small")
+def test_a_usage_table_that_fails_lets_requests_through_uncounted(api, monkeypatch) -> None:
+    from powerfactor.access import usage_store
+    from powerfactor.runtime.errors import StorageDeadline
+
+    def slow(*args: Any) -> None:
+        raise StorageDeadline("no time left")
+
+    monkeypatch.setattr(usage_store, "count", slow)
+    key = caller(("read",), key_id="quota0000004")
+    for _ in range(5):  # past the quota of 3: nothing counted, nothing refused
+        status, headers, body = api("GET", f"{BASE}/key", context=key)
+        assert status == 200 and body["usage"] is None and "RateLimit" not in headers

@@ -413,7 +413,10 @@ class JsonApiResolver(APIGatewayRestResolver):
         try:
             return usage_counter.count(principal.key_id, get_settings().tier(principal.tier))
         except (PynamoDBException, StorageDeadline) as error:
-            self.logger.warning("request not counted: usage table unavailable", extra={"error": str(error)})
+            if isinstance(error, PynamoDBException) and not is_outage(error):  # refused: our mistake
+                self.logger.exception("request not counted: the usage table refused the count")
+            else:
+                self.logger.warning("usage table unavailable: not counted", extra={"error": repr(error)})
             return None
 
     def _with_usage(self, result: dict[str, Any]) -> dict[str, Any]:
