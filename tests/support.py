@@ -147,7 +147,7 @@ def kpis(points: list[Datapoint], capacity: float | None) -> dict:
 
 
 # Each key's tier out of the way (its rate and daily quota), unless a test sets them: the tests
-# that measure them do (tests/e2e/test_quota.py).
+# that measure them do (tests/e2e/test_quota.py; in-process: tests/unit/functions/test_quota_handlers.py).
 UNLIMITED_TIERS = {
     f"{tier}Tier{what}": value
     for tier in ("Standard", "Large")
