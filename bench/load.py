@@ -205,6 +205,10 @@ def measure(result_file: str, workers: int | None = None) -> None:
         "LogLevel": "WARNING",
         "ThrottlingRateLimit": "10000",  # the stage's throttling is not what is measured here
         "ThrottlingBurstLimit": "5000",
+        # nor each key's tier (its rate and daily quota); the count per request is measured
+        "StandardTierRateLimit": "10000",
+        "StandardTierBurstLimit": "5000",
+        "StandardTierDailyQuota": "1000000000",
     }
     ports = {f"{name}_port": free_port() for name in ("api", "dynamodb", "monitoring", "sqs")}
     key_file = ROOT / ".aws-sam" / "bench-load-key"

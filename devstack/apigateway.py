@@ -13,7 +13,14 @@ Before the function, as on AWS: a body over 10 MB is refused (413), the stage's 
 answers 429 (the `/*` `*` method settings give each method of each resource its own token bucket
 of that rate and burst, as API Gateway does), and the default authorizer runs
 (devstack/authorizer.py) with its result in `requestContext.authorizer`, on every route whose
-event does not say `Auth: {Authorizer: NONE}`. API Gateway's own
+event does not say `Auth: {Authorizer: NONE}`. Then, as the API's usage plans do
+(`ApiKeySourceType: AUTHORIZER`), each key is throttled by its own token bucket, of its tier's
+plan's rate and burst (template.yaml's UsagePlans), keyed by the authorizer's
+`usageIdentifierKey`; the tier comes from the authorizer's context (on AWS the API key's plan
+says it). Its 429 says where the key stands: `Retry-After` (seconds until a request passes
+again), `RateLimit-Policy` and `RateLimit: "rate";r=0;t=<seconds>`
+(draft-ietf-httpapi-ratelimit-headers-11; powerfactor/access/usage.py words the policies; the
+daily quota is the functions' own, on AWS too). API Gateway's own
 answers take the shape of the API's GatewayResponses. A function that fails or times out gets
 API Gateway's plain 502, as on AWS (the functions' timeouts are below its 29 s).
 """
@@ -37,6 +44,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from devstack.authorizer import TokenAuthorizer, method_arn
 from devstack.lambdas import InvocationError, LambdaRuntime
 from devstack.template import ApiRoute, GatewayResponse
+from powerfactor.access.usage import policy
+from powerfactor.runtime.settings import Tier
 
 _LITERAL, _PARAM, _GREEDY = 3, 2, 1
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's limit for a REST API request
@@ -71,6 +80,12 @@ class TokenBucket:
                 return False
             self._tokens -= 1
             return True
+
+    def wait(self) -> float:
+        """Seconds until the bucket holds a whole token again (0: it does now)."""
+        with self._lock:
+            tokens = min(self.burst, self._tokens + (self.clock() - self._last) * self.rate)
+            return max(0.0, (1 - tokens) / self.rate)
 
 
 def _segments(path: str) -> list[str]:
@@ -217,6 +232,16 @@ def gateway_response(
     return shaped.status, headers, body.encode()
 
 
+def rate_headers(bucket: TokenBucket, tier: Tier) -> list[tuple[str, str]]:
+    """A key's 429 for its rate: Retry-After, its tier's policies and its rate's state."""
+    wait = max(1, math.ceil(bucket.wait()))
+    return [
+        ("Retry-After", str(wait)),
+        ("RateLimit-Policy", policy(tier)),
+        ("RateLimit", f'"rate";r=0;t={wait}'),
+    ]
+
+
 def to_http(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     """Turn a proxy integration result into (status, headers, body), or a 502 as API Gateway does."""
     if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
@@ -244,6 +269,8 @@ class ApiGateway(ThreadingHTTPServer):
         authorizer: TokenAuthorizer | None = None,
         throttle: tuple[float, int] | None = None,
         responses: dict[str, GatewayResponse] | None = None,
+        tiers: dict[str, Tier] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__((host, port), _Handler)
         self.routes = routes
@@ -255,6 +282,9 @@ class ApiGateway(ThreadingHTTPServer):
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._buckets_lock = threading.Lock()
         self.responses = responses or {}
+        self.tiers = tiers or {}  # by name: each tier's usage plan (rate, burst) and daily quota
+        self.clock = clock
+        self._key_buckets: dict[str, TokenBucket] = {}  # by usageIdentifierKey
         self.refused: dict[str, int] = {}  # gateway response type -> count, for tests and benchmarks
 
     def _bucket(self, route: ApiRoute) -> TokenBucket:
@@ -265,9 +295,23 @@ class ApiGateway(ThreadingHTTPServer):
                 self._buckets[key] = TokenBucket(*self.throttle)
             return self._buckets[key]
 
+    def _key_bucket(self, usage_key: str, tier: Tier) -> TokenBucket:
+        """The key's bucket, of its tier's plan."""
+        with self._buckets_lock:
+            bucket = self._key_buckets.get(usage_key)
+            if bucket is None or (bucket.rate, bucket.burst) != (tier.rate, tier.burst):
+                bucket = self._key_buckets[usage_key] = TokenBucket(tier.rate, tier.burst, clock=self.clock)
+            return bucket
+
     def refuse(self, kind: str) -> tuple[int, list[tuple[str, str]], bytes]:
         self.refused[kind] = self.refused.get(kind, 0) + 1
         return gateway_response(kind, self.responses)
+
+    def _key_throttled(self, bucket: TokenBucket, tier: Tier) -> tuple[int, list[tuple[str, str]], bytes]:
+        status, headers, body = self.refuse("THROTTLED")
+        extra = rate_headers(bucket, tier)
+        names = {name.lower() for name, _ in extra}
+        return status, [h for h in headers if h[0].lower() not in names] + extra, body
 
     def handle(
         self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes
@@ -294,6 +338,11 @@ class ApiGateway(ThreadingHTTPServer):
                 **decision.context,
                 "integrationLatency": math.ceil((time.monotonic() - started) * 1000),
             }
+            tier = self.tiers.get(str(decision.context.get("tier"))) or next(iter(self.tiers.values()), None)
+            if decision.usage_key is not None and tier is not None:  # the smallest tier for an unknown one
+                bucket = self._key_bucket(decision.usage_key, tier)
+                if not bucket.take():
+                    return self._key_throttled(bucket, tier)
         event = build_event(route, method, raw_path, params, headers, body, self.stage, authorizer=context)
         try:
             result = self.runtime.invoke(route.function, event)

@@ -65,6 +65,7 @@ class Decision:
 
     outcome: str | None
     context: dict[str, Any] = field(default_factory=dict)
+    usage_key: str | None = None  # the answer's usageIdentifierKey: the API key of the usage plans
 
 
 class TokenAuthorizer:
@@ -102,7 +103,8 @@ class TokenAuthorizer:
                     self._cache[token] = (self.clock() + self.config.ttl, result)
         if not policy_allows(result["policyDocument"], arn):
             return Decision("ACCESS_DENIED")
-        return Decision(None, {"principalId": result.get("principalId"), **(result.get("context") or {})})
+        context = {"principalId": result.get("principalId"), **(result.get("context") or {})}
+        return Decision(None, context, result.get("usageIdentifierKey"))
 
     def flush(self) -> int:
         """Forget every cached answer (API Gateway's FlushStageAuthorizersCache); how many."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +38,11 @@ from manage import target
 from manage.keys import DEV_KEYS, ensure_dev_keys
 from manage.migrate import migrate
 from powerfactor.plants.logic import recount_plants
+from powerfactor.runtime.settings import Tier
 
 DEV_KEY_FILE = ROOT / ".devstack" / "api-key"
+# API Gateway's FlushStageAuthorizersCache, as the functions send it (ApiGatewayEndpoint)
+_FLUSH = re.compile(r"/restapis/[^/]+/stages/[^/]+/cache/authorizers")
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
@@ -87,6 +91,15 @@ def concurrency_limits(template: Template, parameters: dict[str, str]) -> dict[s
             name = function.logical_id
             limits[name] = min(int(scaling["MaximumConcurrency"]), limits.get(name, 10**6))
     return limits
+
+
+def tiers(template: Template, parameters: dict[str, str]) -> dict[str, Tier]:
+    """Each tier of the template's usage plans: its plan's rate and burst, its daily quota
+    (`<Tier>TierDailyQuota`), smallest first."""
+    return {
+        name: Tier(name, rate, burst, int(parameters[f"{name.capitalize()}TierDailyQuota"]))
+        for name, (rate, burst) in template.usage_plans(parameters).items()
+    }
 
 
 def aws_client(service: str, endpoint: str) -> Any:
@@ -187,6 +200,7 @@ class Stack:
             "DynamoDbEndpoint": self.dynamodb.endpoint,
             "MonitoringServiceUrl": self.monitoring.url,
             "SqsEndpoint": sqs_endpoint,
+            "ApiGatewayEndpoint": self.api_url,  # its authorizer cache flush (control, below)
             **config.parameters,
         }
         resolved = {**self.template.parameter_defaults(), **parameters}
@@ -223,6 +237,7 @@ class Stack:
             authorizer=TokenAuthorizer(authorizer, self.runtime.invoke) if authorizer else None,
             throttle=throttling,
             responses=self.template.gateway_responses(),
+            tiers=tiers(self.template, resolved),
         )
         self._spawn(self.api.serve_forever, "api")
 
@@ -283,7 +298,12 @@ class Stack:
         if method == "GET" and path == "/__devstack/events" and self.eventbus is not None:
             body = {"events": list(self.eventbus.events), "deliveries": list(self.eventbus.deliveries)}
             return 200, "application/json", json.dumps(body, indent=2).encode()
-        if method == "DELETE" and path == "/__devstack/authorizer-cache" and self.api and self.api.authorizer:
+        if (
+            method == "DELETE"
+            and (path == "/__devstack/authorizer-cache" or _FLUSH.fullmatch(path))
+            and self.api
+            and self.api.authorizer
+        ):
             flushed = {"flushed": self.api.authorizer.flush()}  # as FlushStageAuthorizersCache does on AWS
             return 200, "application/json", json.dumps(flushed).encode()
         if method == "GET" and path == "/__devstack/status" and self.status is not None:

@@ -166,6 +166,21 @@ class Template:
                 return float(setting["ThrottlingRateLimit"]), int(setting["ThrottlingBurstLimit"])
         return None
 
+    def usage_plans(self, parameters: dict[str, str]) -> dict[str, tuple[float, int]]:
+        """Tier -> (rate per second, burst) of each AWS::ApiGateway::UsagePlan, its tier the suffix
+        of its name (`${AWS::StackName}-standard`), as powerfactor/aws/apigateway.py finds them,
+        in the template's order."""
+        plans: dict[str, tuple[float, int]] = {}
+        for resource in self.resources.values():
+            if resource["Type"] != "AWS::ApiGateway::UsagePlan":
+                continue
+            props = resolve_parameters(resource["Properties"], parameters)
+            name = props["UsagePlanName"]
+            name = name.get("Fn::Sub", "") if isinstance(name, dict) else name
+            throttle = props["Throttle"]
+            plans[str(name).rsplit("-", 1)[-1]] = (float(throttle["RateLimit"]), int(throttle["BurstLimit"]))
+        return plans
+
     def gateway_responses(self) -> dict[str, GatewayResponse]:
         """Response type (UNAUTHORIZED, THROTTLED, ...) -> how the API's GatewayResponses shape it."""
         return {

@@ -3,16 +3,24 @@ deployed stack.
 
     python -m manage keys create --name "ops laptop" --scope read --scope write [--expires-in-days 90]
     python -m manage keys create --account acme --name admin --scope read --scope write --scope admin
-    python -m manage keys create --account acme --name "site 7" --scope read --plant 7
+    python -m manage keys create --account acme --name "site 7" --scope read --plant 7 --tier large
     python -m manage keys create --account acme --name bavaria --scope read --portfolio <id>
     python -m manage keys list [--account acme]
+    python -m manage keys usage <key id>       # today's count against its tier's daily quota
     python -m manage keys revoke <key id>      # and flushes the API's authorizer cache: refused at once
+    python -m manage keys sync-gateway         # a deployed stack: every key's API key in its plan
 
 A key belongs to an account (`--account`, default `default`: the account today's data is in) and
 may be restricted to some of its plants (`--plant`) or portfolios (`--portfolio`), both repeatable.
 Without `--stack` it works on the local stack's DynamoDB (`make dev`); with `--stack NAME` (and
 `--region`) on the tables of that CloudFormation stack, with your AWS credentials. A new key is
 printed once; it cannot be shown again (only its hash is stored).
+
+A key has a usage tier (`--tier`, default `standard`: its rate and daily quota). On a deployed
+stack `create` also creates the key's API Gateway API key in its tier's usage plan, `revoke`
+takes it out and deletes it, and `sync-gateway` puts every key right (after upgrading to usage
+plans, or after a create or revoke whose gateway step failed): active keys in their tier's plan,
+revoked and expired ones out (powerfactor/aws/apigateway.py).
 """
 
 from __future__ import annotations
@@ -24,11 +32,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from manage.target import Target, TargetError, flush_authorizer_cache, use_tables
-from powerfactor.access import accounts
+from powerfactor.access import accounts, usage
 from powerfactor.access import keys as apikeys
 from powerfactor.access.principal import DEFAULT_ACCOUNT, operator
+from powerfactor.aws import apigateway
+from powerfactor.aws.apigateway import RestApi
 from powerfactor.plants import logic as plants
 from powerfactor.plants import portfolios
+from powerfactor.runtime.settings import DEFAULT_TIER, TIERS, get_settings
 
 # `make dev`'s keys of the default account: the file each is kept in (beside DEV_KEY_FILE), its
 # name and scopes. The admin key is kept where the single development key was.
@@ -72,12 +83,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument(
         "--expires-in-days", type=_days, metavar="N", help="the key stops working after N days (N >= 1)"
     )
+    create.add_argument(
+        "--tier",
+        choices=TIERS,
+        default=DEFAULT_TIER,
+        help="its usage tier: rate and daily quota (%(default)s)",
+    )
     create.add_argument("--json", action="store_true", help="print the key and its record as JSON")
     listing = commands.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--account", help="only this account's")
     listing.add_argument("--json", action="store_true")
     revoke = commands.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id")
+    used = commands.add_parser("usage", help="a key's usage today (UTC) of its tier's daily quota")
+    used.add_argument("key_id")
+    commands.add_parser(
+        "sync-gateway", help="a deployed stack: every active key's API key in its tier's plan"
+    )
 
 
 def _record(key: apikeys.ApiKey) -> dict[str, object]:
@@ -99,8 +121,16 @@ def _create(args: argparse.Namespace, target: Target) -> None:
     restriction = plants.reachable(operator(args.account), args.plant) if args.plant else None
     folios = portfolios.portfolios_exist(operator(args.account), args.portfolio) if args.portfolio else None
     token, key = apikeys.create_key(
-        args.name, args.scope, expires, account_id=args.account, plants=restriction, portfolios=folios
+        args.name,
+        args.scope,
+        expires,
+        account_id=args.account,
+        plants=restriction,
+        portfolios=folios,
+        tier=args.tier,
     )
+    if target.rest_api is not None and not apikeys.enroll(key, RestApi(*target.rest_api)):
+        print(f"Its API key could not be put in the {key.tier} usage plan: run `keys sync-gateway`.")
     if args.json:
         print(json.dumps({"key": token, **_record(key)}))
         return
@@ -108,7 +138,7 @@ def _create(args: argparse.Namespace, target: Target) -> None:
     only = f"; plants {', '.join(map(str, sorted(key.plants)))} only" if key.plants is not None else ""
     only += f"; portfolios {', '.join(sorted(key.portfolios))} only" if key.portfolios is not None else ""
     where = f"of account {key.account_id} on {target.description}"
-    print(f"Created key {key.key_id} ({key.name}; {scopes}{only}) {where}.")
+    print(f"Created key {key.key_id} ({key.name}; {scopes}{only}; tier {key.tier}) {where}.")
     print("The key, shown this once (send it as `Authorization: Bearer <key>`):")
     print(token)
 
@@ -131,14 +161,48 @@ def _list(args: argparse.Namespace) -> None:
         )
 
 
+def _usage(key_id: str) -> None:
+    key = apikeys.get_key(key_id)
+    if key is None:
+        raise SystemExit(f"no key {key_id}")
+    today = usage.today(key.key_id, get_settings().tier(key.tier))
+    print(json.dumps({"id": key.key_id, **today.view(), "resets_at": today.resets_at.isoformat()}))
+
+
+def _sync_gateway(target: Target) -> int:
+    """Every active key's API key in its tier's plan, every other key's out and deleted."""
+    if target.rest_api is None:
+        print("No usage plans on this target (the local gateway throttles by tier itself).")
+        return 0
+    api = RestApi(*target.rest_api)
+    done = {"enrolled": 0, "withdrawn": 0, "failed": 0}
+    for key in apikeys.list_keys():
+        value = apikeys.usage_identifier(api.api_id, key.key_id)
+        if apikeys.status(key) == "active":
+            ok = apigateway.add_key(api, value, key.tier)
+            done["enrolled" if ok else "failed"] += 1
+        else:
+            ok = apigateway.remove_key(api, value, delete=True)
+            done["withdrawn" if ok else "failed"] += 1
+    print(json.dumps(done))
+    return 1 if done["failed"] else 0
+
+
 def run(args: argparse.Namespace, target: Target) -> int:
     with use_tables(target):
         if args.action == "create":
             _create(args, target)
         elif args.action == "list":
             _list(args)
+        elif args.action == "usage":
+            _usage(args.key_id)
+        elif args.action == "sync-gateway":
+            return _sync_gateway(target)
         else:
             key = apikeys.revoke_key(args.key_id)
+            if target.rest_api is not None:
+                api = RestApi(*target.rest_api)
+                apigateway.remove_key(api, apikeys.usage_identifier(api.api_id, key.key_id), delete=True)
             print(
                 f"Revoked key {key.key_id} ({key.name}) of account {key.account_id} on {target.description};"
             )

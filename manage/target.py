@@ -22,6 +22,7 @@ _OUTPUTS = {
     "ApiKeysTableName": "API_KEYS_TABLE",
     "AccountsTableName": "ACCOUNTS_TABLE",
     "AlertsTableName": "ALERTS_TABLE",
+    "UsageTableName": "USAGE_TABLE",
 }
 _LOCAL_TABLES = {
     "PLANTS_TABLE": "PlantsTable",
@@ -29,6 +30,7 @@ _LOCAL_TABLES = {
     "API_KEYS_TABLE": "ApiKeysTable",
     "ACCOUNTS_TABLE": "AccountsTable",
     "ALERTS_TABLE": "AlertsTable",
+    "USAGE_TABLE": "UsageTable",
 }
 _LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -59,7 +61,13 @@ def local(endpoint: str = LOCAL_ENDPOINT, api: str = LOCAL_API) -> Target:
     """The local stack's DynamoDB (`make dev`): tables named as in the template; its API at `api`."""
     return Target(
         f"local stack ({endpoint})",
-        {**_LOCAL_TABLES, **_LOCAL_CREDENTIALS, "DYNAMODB_ENDPOINT": endpoint, "AWS_REGION": "us-east-1"},
+        {
+            **_LOCAL_TABLES,
+            **_LOCAL_CREDENTIALS,
+            "DYNAMODB_ENDPOINT": endpoint,
+            "AWS_REGION": "us-east-1",
+            "APIGATEWAY_ENDPOINT": api,  # no usage plans locally (powerfactor/aws/apigateway.py)
+        },
         local_api=api,
     )
 
@@ -136,9 +144,10 @@ def stack_outputs(stack: str, region: str | None, required: Iterable[str]) -> tu
 @contextmanager
 def use_tables(target: Target) -> Iterator[None]:
     """Point the layer's storage code at the target's tables while the block runs."""
-    names = [*target.environment, "DYNAMODB_ENDPOINT"]
+    names = [*target.environment, "DYNAMODB_ENDPOINT", "APIGATEWAY_ENDPOINT"]
     saved = {name: os.environ.get(name) for name in names}
     os.environ.pop("DYNAMODB_ENDPOINT", None)
+    os.environ.pop("APIGATEWAY_ENDPOINT", None)
     os.environ.update(target.environment)
     reset_settings()
     try:

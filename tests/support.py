@@ -146,13 +146,23 @@ def kpis(points: list[Datapoint], capacity: float | None) -> dict:
     }
 
 
+# Each key's tier out of the way (its rate and daily quota), unless a test sets them: the tests
+# that measure them do (tests/e2e/test_quota.py; in-process: tests/unit/functions/test_quota_handlers.py).
+UNLIMITED_TIERS = {
+    f"{tier}Tier{what}": value
+    for tier in ("Standard", "Large")
+    for what, value in (("RateLimit", "10000"), ("BurstLimit", "5000"), ("DailyQuota", "1000000000"))
+}
+
+
 @contextmanager
 def in_process_stack(key_dir: Path, profile: str = "quiet", **parameters: str) -> Iterator[object]:
     """The whole local stack in this process, on free ports, with these template parameters (and
-    this profile of the monitoring simulator)."""
+    this profile of the monitoring simulator); the keys' tiers unlimited unless given."""
     from devstack.dynamodb import free_port
     from devstack.stack import Stack, StackConfig
 
+    parameters = {**UNLIMITED_TIERS, **parameters}
     config = StackConfig(
         api_port=free_port(), dynamodb_port=free_port(), monitoring_port=free_port(), sqs_port=free_port(),
         parameters=parameters, schedule_interval=3600, dev_key_file=key_dir / "api-key",

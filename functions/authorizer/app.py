@@ -9,6 +9,8 @@ reuses it for every route, so the policy is the key's whole answer. Any other ke
 "Unauthorized" (401). The key's id, name, account, scopes, plant restriction and expiry travel to
 the API functions in the context (access/keys.py `authorizer_context`); each rebuilds the
 request's principal from it and checks the expiry itself, since the answer outlives it in the cache.
+The answer's `usageIdentifierKey` names the key's API Gateway API key (access/keys.py
+`usage_identifier`), whose tier's usage plan throttles the key (`ApiKeySourceType: AUTHORIZER`).
 
 Kept lean on purpose: it runs before every uncached request, and its cold start is mostly imports
 (bench/cold.py), so it loads no Tracer, no event handler, no pydantic and none of Powertools'
@@ -45,7 +47,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise Exception("Unauthorized") from None  # the exact message API Gateway turns into 401
     answer = apikeys.authorizer_context(key)
     logger.info("API key accepted", extra=answer)
-    return policy(key.key_id, event["methodArn"], apikeys.denied_methods(key.scopes), answer)
+    method_arn = event["methodArn"]
+    result = policy(key.key_id, method_arn, apikeys.denied_methods(key.scopes), answer)
+    api_id = method_arn.split(":", 5)[-1].split("/", 1)[0]
+    result["usageIdentifierKey"] = apikeys.usage_identifier(api_id, key.key_id)
+    return result
 
 
 def policy(principal: str, method_arn: str, denied: list[str], context: dict[str, str]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from powerfactor.alerts import logic as alerts
 from powerfactor.alerts.schemas import AlertPage
 from powerfactor.api.resolver import create_resolver, documented
 from powerfactor.api.routes import BASE, CURSOR_HELP, PLANT_ID_MAX, PLANT_ID_MIN, strict_int
+from powerfactor.aws.apigateway import RestApi
 from powerfactor.plants import logic as plants
 from powerfactor.plants import portfolios, sharing
 from powerfactor.plants.schemas import (
@@ -169,15 +170,17 @@ def delete_plant(plant_id: PlantId):  # noqa: ANN201 - no return type: a 204 has
 
 @app.get(
     f"{BASE}/key",
-    summary="The API key of this request: its id, name, scopes and expiry",
+    summary="The API key of this request: its id, name, scopes, expiry, tier and today's usage",
     description=(
         "What the authorizer read for the key this request was sent with, without another lookup: "
-        "`scopes` tell a client whether the key may write."
+        "`scopes` tell a client whether the key may write; `usage` is today's count against the "
+        "tier's daily quota, this request included."
     ),
     responses=documented(200, CallerKey, "The key (never its secret)"),
 )
 def get_caller_key() -> CallerKey:
-    return CallerKey(**apikeys.caller_key(app.principal))
+    usage = app.usage.view() if app.usage is not None else None
+    return CallerKey(**apikeys.caller_key(app.principal), usage=usage)
 
 
 KeyId = Annotated[str, Path(min_length=1, max_length=40, description="The key's public id.")]
@@ -212,8 +215,9 @@ def create_key(body: KeyCreate) -> Response[NewKey]:
         portfolios.portfolios_exist(app.principal, body.portfolios) if body.portfolios is not None else None
     )
     token, key = apikeys.create_account_key(
-        app.principal, body.name, body.scopes, plant_ids, body.expires_at, portfolios=folios
+        app.principal, body.name, body.scopes, plant_ids, body.expires_at, portfolios=folios, tier=body.tier
     )
+    apikeys.enroll(key, _rest_api())  # on AWS: the key's API key in its tier's usage plan
     return Response(
         status_code=201,
         content_type=content_types.APPLICATION_JSON,
@@ -224,11 +228,23 @@ def create_key(body: KeyCreate) -> Response[NewKey]:
 
 @app.delete(
     f"{BASE}/keys/<key_id>",
-    summary="Revoke a key of the account (admin scope); the authorizer's cache may pass it a while",
+    summary="Revoke a key of the account (admin scope): refused from now on",
+    description=(
+        "The key is marked revoked, the stage's authorizer cache is flushed (so it is refused at "
+        "once, not when the cache forgets it) and, on AWS, its API key leaves its usage plan."
+    ),
     responses=documented(200, KeyInfo, "The revoked key", (404,)),
 )
 def revoke_key(key_id: KeyId) -> KeyInfo:
-    return KeyInfo(**apikeys.key_view(apikeys.revoke_account_key(app.principal, key_id)))
+    key = apikeys.revoke_account_key(app.principal, key_id)
+    apikeys.withdraw(key, _rest_api())  # out of its usage plan, and the authorizer cache flushed
+    return KeyInfo(**apikeys.key_view(key))
+
+
+def _rest_api() -> RestApi:
+    """The REST API and stage this request came through (its event says)."""
+    request = app.current_event.request_context
+    return RestApi(request.api_id, request.stage)
 
 
 PortfolioId = Annotated[str, Path(min_length=1, max_length=40, description="The portfolio's id.")]

@@ -253,11 +253,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         )[0]
         keys["grantee-read"] = make("initech ops", ("read", "write"), by=admins["initech"])[0]
         keys["grantee-write"] = make("umbrella ops", ("read", "write"), by=admins["umbrella"])[0]
+        # revoked first: a revocation over the API flushes the stage's authorizer cache
+        keys["revoked"], record = make("acme revoked", ("read", "write"))
+        assert call(stack, admin, "DELETE", f"/keys/{record['id']}").json()["status"] == "revoked"
         expiry = datetime.now(UTC) + timedelta(seconds=EXPIRES_IN)
         keys["expired"] = make("acme expiring", ("read", "write"), expires_at=expiry.isoformat())[0]
         assert call(stack, keys["expired"], "GET", "/").status == 200  # its answer is cached from now on
-        keys["revoked"], record = make("acme revoked", ("read", "write"))
-        assert call(stack, admin, "DELETE", f"/keys/{record['id']}").json()["status"] == "revoked"
 
         # data, and an open alert, on each plant, written as the sync would
         environment = function_environment(stack.template, {"DynamoDbEndpoint": stack.dynamodb.endpoint})

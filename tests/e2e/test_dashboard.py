@@ -33,7 +33,7 @@ from devstack.template import ROOT, load_template
 from manage.target import local as local_target
 from manage.target import use_tables
 from powerfactor.access import keys as apikeys
-from tests.support import MakeDev, headless_chromium, make_dev, wait_for
+from tests.support import UNLIMITED_TIERS, MakeDev, headless_chromium, make_dev, wait_for
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
@@ -46,7 +46,8 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MakeDev, str
     """`make dev` with its own development key file (another stack may run beside it), keeping
     a year of history (a new plant's first run fetches all of it)."""
     key_file = tmp_path_factory.mktemp("dashboard") / "api-key"
-    with make_dev(f"--dev-key-file {key_file} --param SyncUntilYear=1") as running:
+    tiers = " ".join(f"--param {name}={value}" for name, value in UNLIMITED_TIERS.items())
+    with make_dev(f"--dev-key-file {key_file} --param SyncUntilYear=1 {tiers}") as running:
         assert f"{running.url}/dashboard/" in running.printed
         yield running, key_file.read_text().strip()
 

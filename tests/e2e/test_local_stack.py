@@ -28,7 +28,7 @@ from devstack.template import ROOT, load_template
 from manage.target import local as local_target
 from manage.target import use_tables
 from powerfactor.access import keys as apikeys
-from tests.support import make_dev
+from tests.support import UNLIMITED_TIERS, make_dev
 
 pytestmark = pytest.mark.e2e
 POSTMAN = ROOT / "tests" / "data" / "original-postman-collection.json"  # the original app's, unchanged
@@ -86,7 +86,8 @@ class Client:
 @pytest.fixture(scope="module")
 def stack() -> Iterator[tuple[subprocess.Popen, Client]]:
     # schemathesis sends faster than the default stage limit (50/s); throttling has its own test
-    with make_dev("--param ThrottlingRateLimit=10000 --param ThrottlingBurstLimit=5000") as dev:
+    tiers = " ".join(f"--param {name}={value}" for name, value in UNLIMITED_TIERS.items())
+    with make_dev(f"--param ThrottlingRateLimit=10000 --param ThrottlingBurstLimit=5000 {tiers}") as dev:
         printed = dev.printed
         # the default account and its three keys, each kept in its file (the admin key where the
         # single development key was, as the README says)

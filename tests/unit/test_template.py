@@ -112,7 +112,10 @@ def test_no_route_but_the_dashboards_files_opts_out_of_the_authorizer(template) 
     for name, function in template.functions().items():
         for event in function.events.values():
             if event["Type"] == "Api" and "Auth" in event["Properties"]:
-                assert name == "DashboardFunction" and event["Properties"]["Auth"] == {"Authorizer": "NONE"}
+                # nor needs an API key (every other method does: its key's usage plan)
+                assert name == "DashboardFunction" and event["Properties"]["Auth"] == {
+                    "Authorizer": "NONE", "ApiKeyRequired": False,
+                }  # fmt: skip
                 public.append(event["Properties"]["Path"])
     assert sorted(public) == ["/dashboard", "/dashboard/{asset}"]
 

@@ -22,6 +22,7 @@ INDEX = "PlantsTable/index/by_plant_id"  # every plant: the system's own jobs
 ACCOUNT_PLANTS = "PlantsTable/index/by_account"  # one account's plants: the API's lists
 STREAM = "PlantsTable/stream"
 BUS = ("events:PutEvents", "AlertBus")  # alert events (powerfactor/alerts/logic.py)
+USAGE = ("dynamodb:UpdateItem", "UsageTable")  # each API request counted (powerfactor/access/usage.py)
 RIGHTS: dict[str, set[tuple[str, str]]] = {
     "AuthorizerFunction": {
         ("dynamodb:GetItem", "ApiKeysTable"),
@@ -48,8 +49,9 @@ RIGHTS: dict[str, set[tuple[str, str]]] = {
         # the account's keys, managed by its admin keys
         ("dynamodb:PutItem", "ApiKeysTable"), ("dynamodb:GetItem", "ApiKeysTable"),
         ("dynamodb:UpdateItem", "ApiKeysTable"), ("dynamodb:Query", "ApiKeysTable/index/by_account"),
+        USAGE,  # each request counted (its API Gateway rights: PlantsApiGatewayPolicy, below)
     },
-    "DataApiFunction": {("dynamodb:GetItem", "PlantsTable"), ("dynamodb:Query", "DatapointsTable")},
+    "DataApiFunction": {("dynamodb:GetItem", "PlantsTable"), ("dynamodb:Query", "DatapointsTable"), USAGE},
     "PlantStreamFunction": {
         ("dynamodb:Query", "DatapointsTable"), ("dynamodb:BatchWriteItem", "DatapointsTable"),
         ("sqs:SendMessage", "SyncQueue"), ("sqs:SendMessage", "StreamFailureQueue"),
@@ -250,9 +252,11 @@ def test_every_route_is_behind_the_authorizer_and_gateway_errors_are_shaped() ->
     assert len(operations) == 51  # with GET /audit and its other methods
     for path, method, operation in operations:
         if path in PUBLIC:
-            assert method == "x-amazon-apigateway-any-method" and operation["security"] == [{"NONE": []}]
+            # no authorizer and no API key: SAM writes that as no security at all
+            assert method == "x-amazon-apigateway-any-method" and operation["security"] == []
             continue
-        assert operation["security"] == [{"ApiKeyAuthorizer": []}], (path, method)
+        # the authorizer, and an API key (the one it names): its tier's usage plan throttles it
+        assert operation["security"] == [{"ApiKeyAuthorizer": []}, {"api_key": []}], (path, method)
     assert set(body["paths"]) >= PUBLIC
     scheme = body["components"]["securitySchemes"]["ApiKeyAuthorizer"]
     authorizer = scheme["x-amazon-apigateway-authorizer"]
@@ -327,7 +331,9 @@ MATH_ALARMS: dict[str, set[tuple[str, tuple[tuple[str, str], ...]]]] = {
             for kind in ("Read", "Write")
             for index in [(), *((("GlobalSecondaryIndexName", name),) for name in GSI.get(table, ()))]
         }
-        for table in ("PlantsTable", "DatapointsTable", "ApiKeysTable", "AccountsTable", "AlertsTable")
+        for table in (
+            "PlantsTable", "DatapointsTable", "ApiKeysTable", "AccountsTable", "AlertsTable", "UsageTable",
+        )
     },
 }  # fmt: skip
 OPERATORS = {">": "GreaterThanThreshold", "<": "LessThanThreshold"}
@@ -613,3 +619,56 @@ def test_a_webhook_without_a_secret_of_32_characters_is_refused_by_the_template(
     assert not _deploy_refused(url, long_enough)
     assert not _deploy_refused("", "none")  # no webhook, no secret needed
     assert _deploy_refused("", "short")  # a secret is none or long enough, webhook or not
+
+
+# ---- usage tiers: a usage plan per tier, the key the authorizer names ----
+
+PLANS = {"standard": "StandardUsagePlan", "large": "LargeUsagePlan"}
+REGION_ARN = "arn:${AWS::Partition}:apigateway:${AWS::Region}::"
+
+
+def test_each_tier_has_a_usage_plan_on_the_stage_and_the_authorizer_names_the_key() -> None:
+    resources = cloudformation()
+    (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    assert api["Properties"]["ApiKeySourceType"] == "AUTHORIZER"  # usageIdentifierKey, not x-api-key
+    plans = _of_type("AWS::ApiGateway::UsagePlan")
+    assert set(plans) == set(PLANS.values())
+    for tier, name in PLANS.items():
+        props = plans[name]["Properties"]
+        assert props["UsagePlanName"] == {"Fn::Sub": f"${{AWS::StackName}}-{tier}"}  # aws/apigateway.py
+        assert props["ApiStages"] == [
+            {"ApiId": {"Ref": "PowerFactorApi"}, "Stage": {"Ref": "PowerFactorApiStage"}}
+        ]
+        parameter = tier.capitalize() + "Tier"
+        assert props["Throttle"] == {
+            "RateLimit": {"Ref": f"{parameter}RateLimit"}, "BurstLimit": {"Ref": f"{parameter}BurstLimit"},
+        }  # fmt: skip
+        assert "Quota" not in props  # counted by the functions (powerfactor/access/usage.py)
+    responses = api["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
+    assert responses["INVALID_API_KEY"]["statusCode"] == "403"  # a key in no plan yet
+
+
+def test_the_plants_api_may_touch_its_own_plans_keys_and_flush_its_own_stage_only() -> None:
+    resources = cloudformation()
+    policy = resources["PlantsApiGatewayPolicy"]["Properties"]
+    assert policy["Roles"] == [{"Ref": "PlantsApiFunctionRole"}]
+    rights = set()
+    for statement in policy["PolicyDocument"]["Statement"]:
+        assert statement["Effect"] == "Allow" and "Condition" not in statement
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        targets = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        rights |= {(a, t["Fn::Sub"].replace(REGION_ARN, "")) for a in actions for t in targets}
+    plan_keys = {f"/usageplans/${{{plan}}}/keys" for plan in PLANS.values()}
+    assert rights == {
+        ("apigateway:GET", "/usageplans"),  # the tiers' plans, found by name (no id in its environment)
+        ("apigateway:POST", "/apikeys"),  # a new key's API key
+        *(("apigateway:POST", keys) for keys in plan_keys), *(("apigateway:GET", keys) for keys in plan_keys),
+        *(("apigateway:DELETE", f"{keys}/*") for keys in plan_keys),
+        ("apigateway:DELETE", "/restapis/${PowerFactorApi}/stages/${Stage}/cache/authorizers"),
+    }  # fmt: skip
+    # no other role has any right on API Gateway
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::IAM::Role":
+            assert not any("apigateway:" in json.dumps(s.get("Action")) for s in _statements(resource)), name

@@ -38,7 +38,7 @@ def test_only_the_hash_of_the_secret_is_stored() -> None:
     (item,) = boto3.client("dynamodb", region_name="us-east-1").scan(TableName="ApiKeysTable")["Items"]
     assert secret not in str(item)
     assert item["secret_hash"]["S"] == hashlib.sha256(secret.encode()).hexdigest() == key.secret_hash
-    assert set(item) == {"key_id", "name", "scopes", "secret_hash", "created_at", "account_id"}
+    assert set(item) == {"key_id", "name", "scopes", "secret_hash", "created_at", "account_id", "tier"}
 
 
 @pytest.mark.usefixtures("keys_env")
@@ -52,6 +52,7 @@ def test_a_created_key_authenticates_with_its_scopes() -> None:
         "key_name": "ops",
         "scopes": "read write",
         "account_id": "default",
+        "tier": "standard",
     }
 
 

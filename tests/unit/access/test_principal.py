@@ -33,7 +33,7 @@ def test_the_context_the_authorizer_gives_rebuilds_the_key_as_a_principal() -> N
     context = apikeys.authorizer_context(key, ())
     assert context == {
         "key_id": "k1k1k1k1k1k1", "key_name": "ops", "scopes": "read write", "account_id": "acme",
-        "expires_at": "2026-03-01T13:00:00+00:00", "plants": "3 7 11",
+        "expires_at": "2026-03-01T13:00:00+00:00", "plants": "3 7 11", "tier": "standard",
     }  # fmt: skip
     assert all(isinstance(v, str) for v in context.values())  # API Gateway takes no null, no list
     assert from_context(context, NOW) == Principal(

@@ -230,3 +230,54 @@ def test_the_templates_validation_expression_and_the_authorizer_agree(template) 
         except InvalidApiKey:
             parsed = False
         assert bool(validation.search(header)) == parsed, header
+
+
+@pytest.mark.loopback
+def test_each_key_has_its_tiers_bucket_and_its_429_says_when_to_come_back(template) -> None:
+    """As the usage plans do: a bucket per usageIdentifierKey, of its tier's rate and burst."""
+    from devstack.stack import tiers
+
+    clock = Clock()
+    runtime = _Runtime()
+    answers = {
+        token: {**READ_ONLY, "usageIdentifierKey": f"pfu-local-{token[4:16]}", "context": {"tier": tier}}
+        for token, tier in ((KEY, "standard"), ("pfk_otherkey0000_" + "B" * 40, "large"))
+    }
+    authorizer = TokenAuthorizer(
+        Authorizer("AuthorizerFunction", "Authorization", None, 300),
+        lambda _, event: answers[event["authorizationToken"]],
+    )
+    parameters = {
+        **template.parameter_defaults(),
+        "StandardTierRateLimit": "0.5",
+        "StandardTierBurstLimit": "2",
+    }
+    gateway = ApiGateway(
+        "127.0.0.1", 0, template.api_routes(), runtime, "Prod", authorizer=authorizer,
+        responses=template.gateway_responses(), tiers=tiers(template, parameters), clock=clock,
+    )  # fmt: skip
+    try:
+        call = lambda token: gateway.handle("GET", "/api/solar-plant", [("Authorization", token)], b"")  # noqa: E731
+        assert [call(KEY)[0] for _ in range(2)] == [200, 200]  # its burst
+        status, headers, body = call(KEY)
+        assert status == 429 and json.loads(body)["error"]["code"] == "throttled"
+        headers = dict(headers)
+        assert headers["Retry-After"] == "2"  # a token every 2 s at 0.5/s
+        assert headers["RateLimit"] == '"rate";r=0;t=2'
+        assert headers["RateLimit-Policy"] == '"daily";q=10000;w=86400, "rate";q=2;w=4'
+        other = "pfk_otherkey0000_" + "B" * 40
+        assert [call(other)[0] for _ in range(50)] == [200] * 50  # another key, of tier large: its own
+        clock.now += 2
+        assert call(KEY)[0] == 200 and call(KEY)[0] == 429  # one token back after Retry-After
+        assert gateway.refused == {"THROTTLED": 2} and runtime.calls == 53
+    finally:
+        gateway.server_close()
+
+
+def test_the_local_tiers_are_the_templates_usage_plans(template) -> None:
+    from devstack.stack import tiers
+
+    found = tiers(template, {**template.parameter_defaults(), "LargeTierDailyQuota": "7"})
+    assert [(t.name, t.rate, t.burst, t.quota) for t in found.values()] == [
+        ("standard", 10.0, 20, 10_000), ("large", 50.0, 100, 7),
+    ]  # fmt: skip

@@ -106,7 +106,7 @@ def test_the_context_carries_the_expiry_of_a_key_that_has_one(authorize) -> None
     assert all(isinstance(value, str) for value in context.values())  # API Gateway takes no null
     assert apikeys.caller_key(from_context(context)) == {
         "id": key.key_id, "name": "dashboard", "scopes": ["read"], "expires_at": expires,
-        "account_id": "default", "plants": None, "portfolios": None,
+        "account_id": "default", "plants": None, "portfolios": None, "tier": "standard",
     }  # fmt: skip
     plain_token, _ = apikeys.create_key("no expiry", ["read"])
     assert "expires_at" not in authorize(f"Bearer {plain_token}")["context"]
@@ -155,3 +155,11 @@ def test_the_authorizer_loads_neither_pydantic_nor_powertools_data_classes() -> 
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert done.stdout.strip() == "[]"
+
+
+def test_the_answer_names_the_keys_api_key_of_its_usage_plan_and_its_tier(authorize) -> None:
+    token, key = apikeys.create_key("big", ["read"], tier="large")
+    answer = authorize(f"Bearer {token}")
+    assert answer["usageIdentifierKey"] == f"pfu-local-{key.key_id}"  # the API's id in the method ARN
+    assert answer["context"]["tier"] == "large"
+    assert len(answer["usageIdentifierKey"]) >= 20  # API Gateway's least for an API key's value

@@ -1,5 +1,7 @@
 """The plants API handler, invoked with API Gateway events, against moto."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -227,15 +229,20 @@ def test_tiny_coordinates_are_stored_rounded_never_a_5xx(api) -> None:
 def test_the_key_route_names_the_callers_key(api) -> None:
     status, _, body = api("GET", f"{BASE}/key", scopes=("read",))
     assert status == 200
+    usage = body.pop("usage")
     assert body == {
         "id": "testkey00000", "name": "tests", "scopes": ["read"], "expires_at": None,
-        "account_id": "default", "plants": None, "portfolios": None,
+        "account_id": "default", "plants": None, "portfolios": None, "tier": "standard",
+    }  # fmt: skip
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    assert usage == {
+        "tier": "standard", "used": 1, "remaining": 9_999, "limit": 10_000,
+        "resets_at": f"{tomorrow}T00:00:00Z",
     }  # fmt: skip
     assert api("GET", f"{BASE}/key/", scopes=("read", "write"))[2]["scopes"] == ["read", "write"]
 
 
 def test_the_key_route_gives_the_expiry_the_authorizer_passed(api, monkeypatch) -> None:
-    from datetime import UTC, datetime
 
     from powerfactor.access import keys as apikeys
 
@@ -248,9 +255,10 @@ def test_the_key_route_gives_the_expiry_the_authorizer_passed(api, monkeypatch) 
     monkeypatch.setitem(api.__globals__, "caller", lambda scopes: context)  # the conftest's caller
     status, _, body = api("GET", f"{BASE}/key")
     assert status == 200
+    assert body.pop("usage")["used"] == 1
     assert body == {
         "id": "expiring0000", "name": "dash board", "scopes": ["read"], "expires_at": "2030-01-31T12:00:00Z",
-        "account_id": "default", "plants": None, "portfolios": None,
+        "account_id": "default", "plants": None, "portfolios": None, "tier": "standard",
     }  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from powerfactor.runtime.settings import ConfigurationError, Settings
+from powerfactor.runtime.settings import TIERS, ConfigurationError, Settings, Tier
 
 BASE = {"PLANTS_TABLE": "plants", "DATAPOINTS_TABLE": "datapoints"}
 
@@ -92,3 +92,41 @@ def test_the_monitoring_url_has_no_default_and_its_absence_is_named() -> None:
         settings.monitoring_url  # noqa: B018 - the property raises
     given = Settings.from_env({**BASE, "MONITORING_SERVICE_URL": " https://monitoring.example.com/ "})
     assert given.monitoring_url == "https://monitoring.example.com/"
+
+
+def test_tiers_come_from_their_variables_smallest_first() -> None:
+    settings = Settings.from_env(
+        {**BASE, "TIER_STANDARD_RATE": "0.5", "TIER_STANDARD_BURST": "2", "TIER_STANDARD_QUOTA": "5"}
+    )
+    assert list(settings.tiers) == ["standard", "large"]
+    assert settings.tier("standard") == Tier("standard", 0.5, 2, 5)
+    assert settings.tier("large") == Tier("large", 50.0, 100, 100_000)  # the template's defaults
+    assert settings.tier(None) == settings.tier("gold") == settings.tier("standard")  # no tier, or unknown
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TIER_STANDARD_RATE": "0"}, "TIER_STANDARD_RATE: Input should be greater than 0"),
+        ({"TIER_LARGE_BURST": "0"}, "TIER_LARGE_BURST: Input should be greater than or equal to 1"),
+        ({"TIER_LARGE_QUOTA": "many"}, "TIER_LARGE_QUOTA: Input should be a valid integer"),
+    ],
+)
+def test_bad_tiers_are_refused(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env({**BASE, **env})
+
+
+def test_the_template_passes_each_tiers_parameters(template) -> None:
+    env = template.raw["Globals"]["Function"]["Environment"]["Variables"]
+    for tier in TIERS:
+        for what, parameter in (("RATE", "RateLimit"), ("BURST", "BurstLimit"), ("QUOTA", "DailyQuota")):
+            assert env[f"TIER_{tier.upper()}_{what}"] == {"Ref": f"{tier.capitalize()}Tier{parameter}"}
+    defaults = Settings.from_env(BASE).tiers
+    parameters = template.parameter_defaults()
+    for tier in TIERS:
+        name = tier.capitalize() + "Tier"
+        assert (float(parameters[f"{name}RateLimit"]), int(parameters[f"{name}BurstLimit"])) == (
+            defaults[tier].rate, defaults[tier].burst,
+        )  # fmt: skip
+        assert int(parameters[f"{name}DailyQuota"]) == defaults[tier].quota

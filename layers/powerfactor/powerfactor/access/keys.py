@@ -14,7 +14,13 @@ account and may be restricted to some of its plants (principal.py says what it r
 Operators manage every account's keys with AWS credentials (`python -m manage keys`).
 
 A key created over the API is never wider than the key that creates it: its scopes are a subset
-of the creator's, and a restricted creator can only create keys restricted to its own plants.
+of the creator's, a restricted creator can only create keys restricted to its own plants, and its
+usage tier (runtime/settings.py TIERS: its rate and daily quota) is no larger than the creator's.
+
+On AWS each key has an API Gateway API key in its tier's usage plan (access/gateway.py), whose
+value the authorizer returns as `usageIdentifierKey` (`usage_identifier`: derived from the REST
+API's id and the key's id, so the authorizer needs no other lookup; it is not a secret, since the
+gateway takes it only from the authorizer, never from a client's header).
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ from powerfactor.access.principal import (
     operator,
 )
 from powerfactor.access.store import ApiKey
+from powerfactor.aws import apigateway
+from powerfactor.aws.apigateway import RestApi
 from powerfactor.runtime import cursors
 from powerfactor.runtime.errors import (
     ApiKeyNotFound,
@@ -48,6 +56,7 @@ from powerfactor.runtime.errors import (
     NotPermitted,
     PowerFactorError,
 )
+from powerfactor.runtime.settings import DEFAULT_TIER, TIERS
 
 __all__ = ["ApiKey"]
 
@@ -117,6 +126,29 @@ def authenticate(authorization: str | None, now: datetime | None = None) -> ApiK
     return key
 
 
+def usage_identifier(api_id: str, key_id: str) -> str:
+    """The value of the key's API Gateway API key on the REST API `api_id`: the authorizer's
+    `usageIdentifierKey` (20 characters at least, as API Gateway requires)."""
+    return f"pfu-{api_id}-{key_id}"
+
+
+def enroll(key: ApiKey, api: RestApi) -> bool:
+    """On AWS, the key's API key in its tier's usage plan of this stage (False: it failed, logged)."""
+    if not apigateway.manages_plans():
+        return True
+    return apigateway.add_key(api, usage_identifier(api.api_id, key.key_id), key.tier)
+
+
+def withdraw(key: ApiKey, api: RestApi, delete: bool = False) -> bool:
+    """On AWS, the key's API key out of the stage's usage plans (and deleted, if `delete`), then
+    the stage's authorizer cache flushed: a revoked key is refused from now on (False: a step
+    failed, logged; the cache then forgets the key within AuthorizerCacheTtl)."""
+    left = True
+    if apigateway.manages_plans():
+        left = apigateway.remove_key(api, usage_identifier(api.api_id, key.key_id), delete)
+    return apigateway.flush_authorizer_cache(api) and left
+
+
 def received_grants(account_id: str) -> tuple[Grant, ...]:
     """The grants the account holds, one `Grant` per owner and access (one Query of its partition)."""
     records, _ = grant_store.received(account_id)
@@ -151,6 +183,7 @@ def authorizer_context(key: ApiKey, grants: tuple[Grant, ...] | None = None) -> 
         "key_name": key.name,
         "scopes": " ".join(sorted(key.scopes)),
         "account_id": key.account_id,
+        "tier": key.tier,
     }
     if key.expires_at is not None:
         context["expires_at"] = key.expires_at.isoformat()
@@ -175,6 +208,7 @@ def caller_key(principal: Principal) -> dict[str, Any]:
         "account_id": principal.account_id,
         "plants": sorted(principal.plants) if principal.plants is not None else None,
         "portfolios": sorted(principal.portfolios) if principal.portfolios is not None else None,
+        "tier": principal.tier,
     }
 
 
@@ -209,6 +243,12 @@ def _checked(name: str, scopes: Iterable[str], expires_at: datetime | None, now:
     return wanted
 
 
+def _checked_tier(tier: str) -> str:
+    if tier not in TIERS:
+        raise PowerFactorError(f"a key's tier is one of {', '.join(TIERS)}, got {tier!r}")
+    return tier
+
+
 def _checked_plants(plants: Iterable[int] | None) -> frozenset[int] | None:
     if plants is None:
         return None
@@ -237,9 +277,10 @@ def create_key(
     plants: Iterable[int] | None = None,
     portfolios: Iterable[str] | None = None,
     by: Principal | None = None,
+    tier: str = DEFAULT_TIER,
 ) -> tuple[str, ApiKey]:
-    """Store a new key of `account_id`, restricted to `plants` if given (None: all of the
-    account's); returns (the key itself, to show once, and its record).
+    """Store a new key of `account_id` and usage `tier`, restricted to `plants` if given (None:
+    all of the account's); returns (the key itself, to show once, and its record).
 
     `token` registers a given well-formed key instead of a fresh one (the local stack's
     development keys); if a key with its id exists, that one is returned unchanged.
@@ -249,6 +290,7 @@ def create_key(
     wanted = _checked(name, scopes, expires_at, now)
     restriction = _checked_plants(plants)
     folios = _checked_portfolios(portfolios)
+    _checked_tier(tier)
     token = token or new_token()
     parsed = parse_token(token)
     if parsed is None:
@@ -265,6 +307,7 @@ def create_key(
         account_id,
         restriction,
         folios,
+        tier,
     )
     entry = audit.entry(
         by or operator(account_id),
@@ -330,13 +373,15 @@ def create_account_key(
     plants: Iterable[int] | None = None,
     expires_at: datetime | None = None,
     portfolios: Iterable[str] | None = None,
+    tier: str | None = None,
 ) -> tuple[str, ApiKey]:
     """A new key of the caller's account, never wider than the caller's own key: its scopes a
-    subset of the caller's, and, if the caller is restricted, restricted within the caller's
-    plants and portfolios (NotPermitted otherwise). The caller checks beforehand that `plants`
-    are plants it reaches and `portfolios` portfolios of its account (plants.logic,
-    plants.portfolios), so that another account's id is refused as a missing one.
-    InsufficientScope for a scope the caller lacks, NotPermitted for a wider restriction."""
+    subset of the caller's, its tier (default: the caller's) no larger than the caller's, and, if
+    the caller is restricted, restricted within the caller's plants and portfolios (NotPermitted
+    otherwise). The caller checks beforehand that `plants` are plants it reaches and `portfolios`
+    portfolios of its account (plants.logic, plants.portfolios), so that another account's id is
+    refused as a missing one. InsufficientScope for a scope the caller lacks, NotPermitted for a
+    wider restriction or a larger tier."""
     _admin(principal)
     wanted = frozenset(scopes)
     for scope in sorted(wanted - principal.scopes):
@@ -355,6 +400,9 @@ def create_account_key(
         raise NotPermitted(
             "a restricted key can only create keys restricted within its own plants and portfolios"
         )
+    tier = _checked_tier(tier or principal.tier)
+    if TIERS.index(tier) > TIERS.index(_checked_tier(principal.tier)):
+        raise NotPermitted(f"a key of tier {principal.tier} cannot create a key of the larger tier {tier}")
     return create_key(
         name,
         wanted,
@@ -362,6 +410,7 @@ def create_account_key(
         account_id=principal.account_id,
         plants=restriction,
         portfolios=folios,
+        tier=tier,
         by=principal,
     )
 
@@ -392,6 +441,7 @@ def key_view(key: ApiKey, now: datetime | None = None) -> dict[str, Any]:
         "scopes": sorted(key.scopes),
         "plants": sorted(key.plants) if key.plants is not None else None,
         "portfolios": sorted(key.portfolios) if key.portfolios is not None else None,
+        "tier": key.tier,
         "status": status(key, now),
         "created_at": key.created_at,
         "expires_at": key.expires_at,

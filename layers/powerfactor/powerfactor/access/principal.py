@@ -39,6 +39,7 @@ from enum import Enum
 from typing import Any
 
 from powerfactor.runtime.errors import InsufficientScope, InvalidApiKey
+from powerfactor.runtime.settings import DEFAULT_TIER
 
 # Today's data (written before accounts existed) belongs to this account; keys and plants without
 # an account id are read as its own.
@@ -100,6 +101,7 @@ class Principal:
     plants: frozenset[int] | None = None
     portfolios: frozenset[str] | None = None
     grants: tuple[Grant, ...] = ()
+    tier: str = DEFAULT_TIER  # the key's usage tier (access/usage.py)
 
     @property
     def restricted(self) -> bool:
@@ -211,4 +213,5 @@ def from_context(context: Mapping[str, Any], now: datetime | None = None) -> Pri
         plants=_ids(str(plants)) if plants is not None else None,
         portfolios=frozenset(str(portfolios).split()) if portfolios is not None else None,
         grants=_grants(str(grants)) if grants else (),
+        tier=str(context.get("tier") or DEFAULT_TIER),
     )

@@ -10,6 +10,18 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from powerfactor.access.principal import MAX_RESTRICTED_PLANTS, MAX_RESTRICTED_PORTFOLIOS
 
+KeyTier = Literal["standard", "large"]  # runtime/settings.py TIERS, smallest first
+
+
+class KeyUsage(BaseModel):
+    """The calling key's usage of its daily quota today (UTC), this request included."""
+
+    tier: KeyTier
+    used: int = Field(description="Requests counted today (refused ones are not).")
+    remaining: int = Field(description="Requests left today.")
+    limit: int = Field(description="The tier's daily quota.")
+    resets_at: datetime = Field(description="When the quota starts again: the next UTC midnight.")
+
 
 class CallerKey(BaseModel):
     """The API key a request came with (GET /api/solar-plant/key), as the authorizer passed it."""
@@ -29,6 +41,10 @@ class CallerKey(BaseModel):
     portfolios: list[str] | None = Field(
         default=None,
         description="The portfolios the key is restricted to (with `plants`: either reaches); null: none.",
+    )
+    tier: KeyTier = Field(default="standard", description="The key's usage tier: its rate and daily quota.")
+    usage: KeyUsage | None = Field(
+        default=None, description="Today's usage; null if it could not be counted (storage unavailable)."
     )
 
 
@@ -53,6 +69,7 @@ class KeyInfo(BaseModel):
     portfolios: list[str] | None = Field(
         default=None, description="The portfolios it is restricted to; null: not restricted to portfolios."
     )
+    tier: KeyTier = Field(default="standard", description="Its usage tier: its rate and daily quota.")
     status: Literal["active", "expired", "revoked"]
     created_at: datetime
     expires_at: datetime | None = None
@@ -102,6 +119,11 @@ class KeyCreate(BaseModel):
     )
     expires_at: Annotated[datetime, AfterValidator(_aware_future)] | None = Field(
         default=None, description="When the key stops working (ISO 8601 with offset); absent or null: never."
+    )
+    tier: KeyTier | None = Field(
+        default=None,
+        description="Its usage tier (rate and daily quota), no larger than the calling key's; absent or "
+        "null: the calling key's.",
     )
 
     @field_validator("scopes")

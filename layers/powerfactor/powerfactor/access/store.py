@@ -34,7 +34,7 @@ from powerfactor.aws import internals
 from powerfactor.aws.outage import response_code
 from powerfactor.aws.tables import bind
 from powerfactor.runtime.errors import ApiKeyNotFound
-from powerfactor.runtime.settings import ConfigurationError, Settings
+from powerfactor.runtime.settings import DEFAULT_TIER, ConfigurationError, Settings
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class ApiKey:
     account_id: str = DEFAULT_ACCOUNT
     plants: frozenset[int] | None = None  # None: every plant of the account
     portfolios: frozenset[str] | None = None  # None: no restriction to portfolios
+    tier: str = DEFAULT_TIER  # its usage tier (runtime/settings.py TIERS)
 
 
 class _ByAccount(GlobalSecondaryIndex["_KeyItem"]):
@@ -77,6 +78,7 @@ class _KeyItem(Model):
     created_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute(null=True)
     revoked_at = UTCDateTimeAttribute(null=True)
+    tier = UnicodeAttribute(null=True)  # absent: written before tiers, the default tier
 
     def to_domain(self) -> ApiKey:
         fields = {name: getattr(self, name) for name in _FIELDS}
@@ -87,6 +89,7 @@ class _KeyItem(Model):
                 "account_id": self.account_id or DEFAULT_ACCOUNT,
                 "plants": frozenset(int(p) for p in self.plants) if self.plants is not None else None,
                 "portfolios": frozenset(self.portfolios) if self.portfolios is not None else None,
+                "tier": self.tier or DEFAULT_TIER,
             }
         )
 

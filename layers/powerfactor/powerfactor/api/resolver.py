@@ -12,6 +12,11 @@ does a key whose expiry has passed while the authorizer's answer is still cached
 the method's scope 403, so a mistake in the template cannot open the API. The key's id, name and
 account are added to every log line.
 
+Every request of a valid key is counted against its tier's daily quota before it is routed
+(access/usage.py, one conditional write): a key whose quota is spent gets 429 `quota_exceeded`
+with `Retry-After` (seconds to the next UTC midnight), and every answer to a valid key carries
+its `RateLimit-Policy` and `RateLimit` headers (`app.usage`: this request's count, for GET /key).
+
 Methods: HEAD is answered as GET (the same status and headers; API Gateway sends no body for a
 HEAD, and its Content-Length is the GET's). A method no route has (OPTIONS, TRACE, PROPFIND,
 `get`: methods are case-sensitive) gets 405 with `Allow` once the key is known to be valid; the
@@ -41,8 +46,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from pydantic import BaseModel
 from pynamodb.exceptions import PynamoDBException
 
+from powerfactor.access import usage as usage_counter
 from powerfactor.access.keys import scope_for
 from powerfactor.access.principal import Principal, from_context
+from powerfactor.access.usage import Usage
 from powerfactor.api.schemas import ErrorBody, ErrorDetail, ErrorResponse
 from powerfactor.aws.outage import is_outage
 from powerfactor.aws.tables import deadline as storage_deadline
@@ -72,6 +79,7 @@ from powerfactor.runtime.errors import (
     StorageBusy,
     StorageDeadline,
 )
+from powerfactor.runtime.settings import get_settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import (
@@ -130,7 +138,7 @@ _ERROR_DESCRIPTIONS = {
     413: f"The body is larger than {MAX_BODY_BYTES} bytes",
     415: "The body is declared as something other than JSON",
     422: "A parameter or the body is invalid",
-    429: "Too many requests; retry after `Retry-After` seconds",
+    429: "Too many requests (the key's rate), or its daily quota spent; retry after `Retry-After` seconds",
     503: "Storage is unavailable; retry after `Retry-After` seconds",
 }
 
@@ -379,6 +387,7 @@ class JsonApiResolver(APIGatewayRestResolver):
 
     logger: Logger  # the handler's, set by create_resolver
     _principal: Principal | None = None
+    usage: Usage | None = None  # the request's count against its key's daily quota (None: not counted)
 
     @property
     def principal(self) -> Principal:
@@ -388,13 +397,56 @@ class JsonApiResolver(APIGatewayRestResolver):
         return self._principal
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        self._principal = None
+        self._principal = self.usage = None
         try:
             self._principal = check_caller(event, self.logger)
+        except (InvalidApiKey, InsufficientScope) as error:
+            return _proxy_result(error)
+        seconds_left = context.get_remaining_time_in_millis() / 1000 if context is not None else 30.0
+        with storage_deadline(seconds_left - _RESPONSE_MARGIN):
+            self.usage = self._count(self._principal)
+        if self.usage is not None and self.usage.refused:
+            usage = self.usage
+            refused = error_response(
+                HTTPStatus.TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                f"this key's daily quota ({usage.limit} requests, tier {usage.tier.name}) is spent; "
+                f"it resets at {usage.resets_at.isoformat().replace('+00:00', 'Z')}",
+            )
+            return self._with_usage(self._answer(refused))
+        return self._with_usage(self._routed(event, context))
+
+    def _count(self, principal: Principal) -> Usage | None:
+        """This request counted against the key's daily quota; None if storage failed (logged:
+        the request is answered uncounted)."""
+        try:
+            return usage_counter.count(principal.key_id, get_settings().tier(principal.tier))
+        except (PynamoDBException, StorageDeadline) as error:
+            if isinstance(error, PynamoDBException) and not is_outage(error):  # refused: our mistake
+                self.logger.exception("request not counted: the usage table refused the count")
+            else:
+                self.logger.warning("usage table unavailable: not counted", extra={"error": repr(error)})
+            return None
+
+    def _with_usage(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The proxy result with the key's RateLimit headers (and Retry-After on a refusal)."""
+        if self.usage is None:
+            return result
+        headers = self.usage.headers()
+        if "multiValueHeaders" in result or "headers" not in result:
+            multi = result.setdefault("multiValueHeaders", {}) or {}
+            multi.update({name: [value] for name, value in headers.items()})
+            result["multiValueHeaders"] = multi
+        else:
+            result["headers"] = {**(result.get("headers") or {}), **headers}
+        return result
+
+    def _routed(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        try:
             size = _body_size(event)
             if size > MAX_BODY_BYTES:
                 raise PayloadTooLarge(size, MAX_BODY_BYTES)
-        except (InvalidApiKey, InsufficientScope, PayloadTooLarge) as error:
+        except PayloadTooLarge as error:
             return _proxy_result(error)
         method = str(event.get("httpMethod") or "")
         if method not in _ROUTED_METHODS:

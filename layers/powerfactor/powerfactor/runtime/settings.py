@@ -3,9 +3,16 @@
 `Settings` is a frozen dataclass; `FIELDS` says which variable feeds each field and how it is
 checked. Empty strings mean "not set" (the template passes empty parameters through), and a
 missing or malformed variable is a ConfigurationError that names it (every bad one at once),
-raised at the first `get_settings()` of a cold start. Plain Python rather than a pydantic model:
-every function reads its settings, and the authorizer, which needs nothing else of pydantic,
-would otherwise import it (a large part of its cold start: bench/README.md, "Measured").
+raised at the first `get_settings()` of a cold start.
+
+Usage tiers (`TIERS`, in order from the smallest): each key has one, chosen when it is created;
+its rate (requests per second), burst and daily quota come from the template's
+`<Tier>TierRateLimit`, `<Tier>TierBurstLimit` and `<Tier>TierDailyQuota` parameters
+(`TIER_<TIER>_RATE`, `_BURST`, `_QUOTA`), read here into `Settings.tiers`.
+
+Plain Python rather than a pydantic model: every function reads its settings, and the
+authorizer, which needs nothing else of pydantic, would otherwise import it (a large part of its
+cold start: bench/README.md, "Measured").
 """
 
 from __future__ import annotations
@@ -20,6 +27,22 @@ from functools import cache
 
 class ConfigurationError(RuntimeError):
     """An environment variable is missing or malformed: the deployment is broken."""
+
+
+# The tiers a key can have, smallest first (a key never creates one of a larger tier than its own).
+TIERS = ("standard", "large")
+DEFAULT_TIER = "standard"
+
+
+@dataclass(frozen=True)
+class Tier:
+    """What a key of this tier may do: `rate` requests a second (`burst` at once), and `quota`
+    requests a UTC day."""
+
+    name: str
+    rate: float
+    burst: int
+    quota: int
 
 
 @dataclass(frozen=True)
@@ -55,6 +78,35 @@ class Settings:
     alert_webhook_secret: str | None = dataclasses.field(default=None, repr=False)
     # what the webhook function delivers to: AlertWebhookUrl, or each event's account's own webhook
     webhook_target: str = "deployment"
+
+    # per-key usage: the tiers (TIERS) and the table of each key's daily counters (access/usage.py)
+    usage_table: str | None = None
+    apigateway_endpoint: str | None = None  # the local stack's stand-in for API Gateway's API
+    tier_standard_rate: float = 10.0
+    tier_standard_burst: int = 20
+    tier_standard_quota: int = 10_000
+    tier_large_rate: float = 50.0
+    tier_large_burst: int = 100
+    tier_large_quota: int = 100_000
+
+    @property
+    def tiers(self) -> dict[str, Tier]:
+        """Each tier by name, in TIERS' order."""
+        return {
+            name: Tier(
+                name,
+                getattr(self, f"tier_{name}_rate"),
+                getattr(self, f"tier_{name}_burst"),
+                getattr(self, f"tier_{name}_quota"),
+            )
+            for name in TIERS
+        }
+
+    def tier(self, name: str | None) -> Tier:
+        """The tier of this name; the default (smallest) tier for a key without one (created
+        before tiers) or of a name this deployment does not know."""
+        tiers = self.tiers
+        return tiers.get(name or DEFAULT_TIER) or tiers[DEFAULT_TIER]
 
     @property
     def webhook(self) -> tuple[str, list[str]]:
@@ -173,6 +225,17 @@ FIELDS: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "alert_webhook_url": (("ALERT_WEBHOOK_URL",), _text),
     "alert_webhook_secret": (("ALERT_WEBHOOK_SECRET",), _secret),
     "webhook_target": (("WEBHOOK_TARGET",), _webhook_target),
+    "usage_table": (("USAGE_TABLE",), _text),
+    "apigateway_endpoint": (("APIGATEWAY_ENDPOINT",), _text),
+    **{
+        f"tier_{tier}_{what}": ((f"TIER_{tier.upper()}_{what.upper()}",), parse)
+        for tier in TIERS
+        for what, parse in (
+            ("rate", _number(float, 0, 10_000, low_open=True)),
+            ("burst", _number(int, 1, 5_000)),
+            ("quota", _number(int, 1, 1_000_000_000)),
+        )
+    },
 }
 _SECRET = {"alert_webhook_secret"}
 _REQUIRED = {"plants_table", "datapoints_table"}
