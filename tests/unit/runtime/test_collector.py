@@ -18,8 +18,13 @@ HANDLERS = ["authorizer", "plants_api", "data_api", "plant_stream", "sync_worker
 @pytest.mark.parametrize("function", HANDLERS)
 def test_a_handler_imports_without_garbage_collection_and_leaves_the_collector_on(function: str) -> None:
     """Its imports run without collections and what they created is frozen; a handler that forgot
-    the first import or the last call would leave the collector off or its imports unfrozen."""
+    the first import or the last call would leave the collector off or its imports unfrozen.
+
+    app.py is compiled first: compiling its source (Lambda runs it from source) happens before its
+    first line can disable the collector, and for the larger handlers it may run one young
+    collection of its own, which is no import's."""
     probe = (
+        "import py_compile; py_compile.compile('app.py', doraise=True); "
         "import gc, sys; collections = []; "
         "gc.callbacks.append(lambda phase, info: collections.append(phase)); import app; "
         "print(gc.isenabled(), gc.get_freeze_count() > 10_000, len(collections), "
@@ -28,6 +33,7 @@ def test_a_handler_imports_without_garbage_collection_and_leaves_the_collector_o
     path = f"{ROOT / 'functions' / function}:{ROOT / 'layers/powerfactor'}"
     done = subprocess.run(
         [sys.executable, "-c", probe],
+        cwd=ROOT / "functions" / function,
         env={"PYTHONPATH": path, "PATH": "/usr/bin", "AWS_DEFAULT_REGION": "us-east-1"},
         capture_output=True, text=True,
     )  # fmt: skip
