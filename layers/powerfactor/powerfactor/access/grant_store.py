@@ -15,29 +15,24 @@ Both items, and the count, are written and deleted in one transaction (`insert_g
 
 from __future__ import annotations
 
-import random
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from powerfactor.access import audit_store
 from powerfactor.access.audit_store import AuditEntry
-from powerfactor.aws import internals
+from powerfactor.aws import transactions
 from powerfactor.aws.tables import bind
-from powerfactor.runtime.errors import AccountNotFound, GrantNotFound, LimitReached, StorageBusy
+from powerfactor.runtime.errors import AccountNotFound, GrantNotFound, LimitReached
 from powerfactor.runtime.settings import ConfigurationError, Settings
 
 MAX_RECEIVED = 50  # grants an account holds; each is a few dozen bytes of the authorizer's context
 _GIVEN, _RECEIVED, _ACCOUNT_SK = "GRANT#", "RECEIVED#", "ACCOUNT"
-_ATTEMPTS = 10
 
 Target = Literal["plant", "portfolio"]
 Access = Literal["read", "write"]
@@ -116,24 +111,7 @@ def _items(grant: GrantRecord) -> tuple[_GrantItem, _GrantItem]:
 
 
 def _transact(write: Callable[[TransactWrite], None], items: int) -> list[str | None]:
-    """Run a transaction, again when it only lost a race; the reasons of a cancellation with a
-    failed condition, [] on success."""
-    for attempt in range(_ATTEMPTS):
-        try:
-            with TransactWrite(
-                connection=internals.low_level_connection(_GrantItem), client_request_token=str(uuid.uuid4())
-            ) as tx:
-                write(tx)
-            return []
-        except TransactWriteError as error:
-            codes = [reason.code if reason else None for reason in (error.cancellation_reasons or [])]
-            reasons = (codes + [None] * items)[:items]
-            if "ConditionalCheckFailed" in reasons:
-                return reasons
-            if "TransactionConflict" not in reasons:
-                raise
-            time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))  # full jitter
-    raise StorageBusy("concurrent changes of grants kept conflicting")
+    return transactions.transact(_GrantItem, write, items, "grants")
 
 
 def insert_grant(grant: GrantRecord, entry: AuditEntry | None = None) -> None:

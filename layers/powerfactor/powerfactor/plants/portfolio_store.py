@@ -20,13 +20,11 @@ never disagree. A plant's deletion removes its member items in the plant's own t
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -35,10 +33,10 @@ from pynamodb.transactions import TransactWrite
 from powerfactor.access import audit_store
 from powerfactor.access.audit_store import AuditEntry
 from powerfactor.access.principal import DEFAULT_ACCOUNT
-from powerfactor.aws import internals
+from powerfactor.aws import transactions
 from powerfactor.aws.tables import bind
 from powerfactor.plants import store as plant_store
-from powerfactor.runtime.errors import LimitReached, PlantNotFound, PortfolioNotFound, StorageBusy
+from powerfactor.runtime.errors import LimitReached, PlantNotFound, PortfolioNotFound
 from powerfactor.runtime.settings import ConfigurationError, Settings
 
 # A plant is in at most this many portfolios: its deletion removes its member items in its own
@@ -46,7 +44,6 @@ from powerfactor.runtime.settings import ConfigurationError, Settings
 MAX_PORTFOLIOS_PER_PLANT = 20
 # Plants added or removed by one change: two items each, one transaction (and room for an audit entry).
 MAX_CHANGED_PLANTS = 40
-_ATTEMPTS = 10
 _PORTFOLIO = "PORTFOLIO#"
 _MEMBER = "MEMBER#"
 
@@ -121,24 +118,7 @@ def _owned_by(account_id: str) -> Condition:
 
 
 def _transact(write: Callable[[TransactWrite], None], items: int) -> list[str | None]:
-    """Run a transaction, again when it only lost a race; the reasons of a cancellation with a
-    failed condition (one per item), [] on success."""
-    for attempt in range(_ATTEMPTS):
-        try:
-            with TransactWrite(
-                connection=internals.low_level_connection(_PortfolioItem),
-                client_request_token=str(uuid.uuid4()),
-            ) as tx:
-                write(tx)
-            return []
-        except TransactWriteError as error:
-            reasons = plant_store._reasons(error, items)
-            if "ConditionalCheckFailed" in reasons:
-                return reasons
-            if "TransactionConflict" not in reasons:
-                raise
-            plant_store._backoff(attempt)
-    raise StorageBusy("concurrent changes of the portfolio kept conflicting")
+    return transactions.transact(_PortfolioItem, write, items, "the portfolio")
 
 
 def get_portfolio(account_id: str, portfolio_id: str) -> Portfolio | None:

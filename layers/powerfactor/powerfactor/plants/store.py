@@ -28,9 +28,6 @@ no entry, and none is kept without one.
 
 from __future__ import annotations
 
-import random
-import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
@@ -52,7 +49,7 @@ from pynamodb.transactions import TransactWrite
 
 from powerfactor.access import audit, audit_store
 from powerfactor.access.principal import DEFAULT_ACCOUNT, PlantRef, Principal
-from powerfactor.aws import internals
+from powerfactor.aws import internals, transactions
 from powerfactor.aws.outage import response_code
 from powerfactor.aws.tables import bind
 from powerfactor.plants.schemas import Plant, Resync, ResyncResult, SyncState, resync_id
@@ -239,25 +236,6 @@ def _bind() -> None:
     bind(_MODELS, lambda settings: settings.plants_table)
 
 
-def _reasons(error: TransactWriteError, items: int) -> list[str | None]:
-    """The cancellation reason of each of the transaction's `items` items, None where there is
-    none: a transaction refused as a whole (throttled, malformed) has no reasons at all."""
-    codes = [reason.code if reason else None for reason in (error.cancellation_reasons or [])]
-    return (codes + [None] * items)[:items]
-
-
-def _token() -> str:
-    """A transaction's idempotency token: botocore's retry of a transaction whose answer was lost
-    (a timeout) is then applied at most once."""
-    return str(uuid.uuid4())
-
-
-def _backoff(attempt: int) -> None:
-    """Sleep before retrying a transaction that lost a race: exponential, with full jitter, so
-    that racers do not collide again in step (at most 0.5 s)."""
-    time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
-
-
 def _with_transaction_retries[T](attempt: Callable[[], T]) -> T:
     """Run a transaction, again when it lost a race with another transaction on the same items.
 
@@ -270,12 +248,12 @@ def _with_transaction_retries[T](attempt: Callable[[], T]) -> T:
         try:
             return attempt()
         except TransactWriteError as error:
-            reasons = _reasons(error, _TRANSACTION_ITEMS)
+            reasons = transactions.reasons(error, _TRANSACTION_ITEMS)
             if "TransactionConflict" not in reasons or "ConditionalCheckFailed" in reasons:
                 raise
             if n == _TRANSACTION_ATTEMPTS - 1:
                 raise StorageBusy("concurrent writes kept conflicting") from error
-            _backoff(n)
+            transactions.backoff(n)
     raise AssertionError("unreachable")
 
 
@@ -326,7 +304,7 @@ def insert_plant(
 
     def attempt() -> None:
         with TransactWrite(
-            connection=internals.low_level_connection(_PlantItem), client_request_token=_token()
+            connection=internals.low_level_connection(_PlantItem), client_request_token=transactions.token()
         ) as tx:
             tx.save(item, condition=_PlantItem.pk.does_not_exist())
             tx.save(claim, condition=_NameClaim.pk.does_not_exist())
@@ -347,7 +325,7 @@ def insert_plant(
     try:
         _with_transaction_retries(attempt)
     except TransactWriteError as error:
-        reasons = _reasons(error, _TRANSACTION_ITEMS)
+        reasons = transactions.reasons(error, _TRANSACTION_ITEMS)
         if reasons[1] == "ConditionalCheckFailed":
             raise NameTaken(name) from None
         if reasons[2] == "ConditionalCheckFailed":
@@ -474,16 +452,17 @@ def _mutate_plant(
         guard(current.ref())
         try:
             with TransactWrite(
-                connection=internals.low_level_connection(_PlantItem), client_request_token=_token()
+                connection=internals.low_level_connection(_PlantItem),
+                client_request_token=transactions.token(),
             ) as tx:
                 write(current, tx)
             return current
         except TransactWriteError as error:
-            reasons = _reasons(error, _TRANSACTION_ITEMS)
+            reasons = transactions.reasons(error, _TRANSACTION_ITEMS)
             stale = reasons[0] == "ConditionalCheckFailed"
             if not stale and ("ConditionalCheckFailed" in reasons or "TransactionConflict" not in reasons):
                 raise
-            _backoff(n)
+            transactions.backoff(n)
     raise StorageBusy(f"plant {plant_id} kept changing during the update")
 
 
@@ -541,7 +520,7 @@ def update_plant(
         renamed = _mutate_plant(plant_id, guard, write)
     except TransactWriteError as error:
         # the plant was as read (_mutate_plant retries otherwise), so only the new claim can fail
-        if _reasons(error, _TRANSACTION_ITEMS)[1] == "ConditionalCheckFailed":
+        if transactions.reasons(error, _TRANSACTION_ITEMS)[1] == "ConditionalCheckFailed":
             raise NameTaken(str(name)) from None
         raise
     if name is not None:
@@ -629,7 +608,7 @@ def adopt_plant(plant_id: int, account_id: str) -> bool:
 
     def attempt() -> None:
         with TransactWrite(
-            connection=internals.low_level_connection(_PlantItem), client_request_token=_token()
+            connection=internals.low_level_connection(_PlantItem), client_request_token=transactions.token()
         ) as tx:
             tx.update(
                 _PlantItem(pk=_plant_pk(plant_id)),
@@ -641,7 +620,7 @@ def adopt_plant(plant_id: int, account_id: str) -> bool:
     try:
         _with_transaction_retries(attempt)
     except TransactWriteError as error:
-        if _reasons(error, _TRANSACTION_ITEMS)[0] == "ConditionalCheckFailed":
+        if transactions.reasons(error, _TRANSACTION_ITEMS)[0] == "ConditionalCheckFailed":
             return False
         raise
     return True
@@ -682,7 +661,7 @@ def _audited_update(
 
     def attempt() -> None:
         with TransactWrite(
-            connection=internals.low_level_connection(_PlantItem), client_request_token=_token()
+            connection=internals.low_level_connection(_PlantItem), client_request_token=transactions.token()
         ) as tx:
             tx.update(_PlantItem(pk=_plant_pk(plant_id)), actions=actions, condition=condition)
             _record(tx, by, owner, action, plant_id, None, None, details)
@@ -690,7 +669,7 @@ def _audited_update(
     try:
         _with_transaction_retries(attempt)
     except TransactWriteError as error:
-        if _reasons(error, _TRANSACTION_ITEMS)[0] == "ConditionalCheckFailed":
+        if transactions.reasons(error, _TRANSACTION_ITEMS)[0] == "ConditionalCheckFailed":
             return False
         raise
     return True
