@@ -1,5 +1,6 @@
-"""Access control against DynamoDB Local: the plant cap under concurrent creates, and
-`python -m manage keys` working on the same table the authorizer reads."""
+"""Access control against DynamoDB Local: the plant cap under concurrent creates, a key's daily
+quota under concurrent requests, and `python -m manage keys` working on the same table the
+authorizer reads."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 
 from devstack.template import ROOT
 from powerfactor.access import keys as apikeys
+from powerfactor.access import usage
 from powerfactor.plants import logic as plants
 from powerfactor.runtime.errors import InvalidApiKey, PlantLimitReached
+from powerfactor.runtime.settings import Tier
 from tests.support import OWNER, concurrently, error_kinds
 
 CONCURRENCY = 20
@@ -42,6 +45,17 @@ def test_the_cap_holds_under_twenty_concurrent_creates_at_its_edge(
         [lambda i=i: plants.create_plant(OWNER, f"second wave {i}") for i in range(5)]
     )
     assert len(results) == 1 and len(errors) == 4
+
+
+def test_concurrent_requests_never_pass_a_keys_daily_quota_together(local_aws, use_function_env) -> None:
+    """Each request's conditional count is atomic in DynamoDB (moto's is not under threads)."""
+    use_function_env("PlantsApiFunction", DynamoDbEndpoint=local_aws)
+    tier, noon = Tier("standard", 100.0, 100, quota=7), datetime(2026, 12, 7, 12, tzinfo=UTC)
+    results, errors = concurrently([lambda: usage.count("busy", tier, noon) for _ in range(12)])
+    assert not errors, error_kinds(errors)
+    assert sorted(u.used for u in results if not u.refused) == list(range(1, 8))  # each its own count
+    assert sum(u.refused for u in results) == 5
+    assert usage.today("busy", tier, noon).used == 7
 
 
 def _manage(

@@ -11,7 +11,6 @@ import pytest
 
 from powerfactor.access import usage
 from powerfactor.runtime.settings import Tier
-from tests.support import concurrently
 
 SMALL = Tier("standard", rate=2.0, burst=5, quota=3)
 NOON = datetime(2026, 12, 7, 12, 0, 0, tzinfo=UTC)
@@ -59,14 +58,6 @@ def test_one_keys_usage_is_its_own() -> None:
     other = usage.count("k2", SMALL, NOON)
     assert (other.used, other.remaining, other.refused) == (1, 2, False)
     assert "k1" not in str(other.headers()) and other.key_id == "k2"
-
-
-def test_concurrent_requests_never_pass_the_quota_together() -> None:
-    tier = Tier("standard", 100.0, 100, quota=7)
-    results, errors = concurrently([lambda: usage.count("busy", tier, NOON) for _ in range(12)])
-    assert not errors
-    assert sorted(u.used for u in results if not u.refused) == list(range(1, 8))  # each its own count
-    assert sum(u.refused for u in results) == 5
 
 
 def test_counters_expire_two_days_after_their_day() -> None:
