@@ -598,6 +598,18 @@ def plants_without_account(page_size: int = 500) -> Iterator[int]:
         yield int(item.plant_id)
 
 
+def _first_held(attempt: Callable[[], None]) -> bool:
+    """Run a transaction whose first item is a conditional write: whether its condition held
+    (False: nothing written); any other failure is raised."""
+    try:
+        _with_transaction_retries(attempt)
+    except TransactWriteError as error:
+        if transactions.reasons(error, _TRANSACTION_ITEMS)[0] == "ConditionalCheckFailed":
+            return False
+        raise
+    return True
+
+
 def adopt_plant(plant_id: int, account_id: str) -> bool:
     """Give a plant written before accounts existed to `account_id` and count it there, in one
     transaction; False if it has an account already or is gone (nothing written). Its name claim
@@ -617,13 +629,7 @@ def adopt_plant(plant_id: int, account_id: str) -> bool:
             )
             tx.update(_Counter(pk=_account_count_pk(account_id)), actions=[_Counter.value.add(1)])
 
-    try:
-        _with_transaction_retries(attempt)
-    except TransactWriteError as error:
-        if transactions.reasons(error, _TRANSACTION_ITEMS)[0] == "ConditionalCheckFailed":
-            return False
-        raise
-    return True
+    return _first_held(attempt)
 
 
 def plant_ids(page_size: int = 500) -> Iterator[int]:
@@ -666,13 +672,7 @@ def _audited_update(
             tx.update(_PlantItem(pk=_plant_pk(plant_id)), actions=actions, condition=condition)
             _record(tx, by, owner, action, plant_id, None, None, details)
 
-    try:
-        _with_transaction_retries(attempt)
-    except TransactWriteError as error:
-        if transactions.reasons(error, _TRANSACTION_ITEMS)[0] == "ConditionalCheckFailed":
-            return False
-        raise
-    return True
+    return _first_held(attempt)
 
 
 def acquire_sync_lease(plant_id: int, owner: str, now: datetime, seconds: int) -> SyncState | None:
