@@ -157,14 +157,11 @@ def get_given(owner: str, grant_id: str) -> GrantRecord | None:
         return None
 
 
-def delete_grant(owner: str, grant_id: str, entry: AuditEntry | None = None) -> GrantRecord:
-    """Revoke a grant the owner gave: both items, the grantee's count and the audit entry, in one
-    transaction.
-    GrantNotFound if the owner gave none of this id."""
+def delete_grant(found: GrantRecord, entry: AuditEntry | None = None) -> GrantRecord:
+    """Revoke a grant the owner gave, as read by `get_given`: both items, the grantee's count and
+    the audit entry, in one transaction. GrantNotFound if it was revoked meanwhile."""
     _bind()
-    found = get_given(owner, grant_id)
-    if found is None:
-        raise GrantNotFound(grant_id)
+    grant_id = found.grant_id
     given, received = _items(found)
     count = _AccountCount(pk=_pk(found.grantee), sk=_ACCOUNT_SK)
 

@@ -153,4 +153,4 @@ def revoke(principal: Principal, grant_id: str) -> GrantRecord:
     found = storage.get_given(principal.account_id, grant_id)
     if found is None:
         raise GrantNotFound(grant_id)
-    return storage.delete_grant(principal.account_id, grant_id, _entry(principal, found, given=False))
+    return storage.delete_grant(found, _entry(principal, found, given=False))
